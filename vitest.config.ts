@@ -1,0 +1,25 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+
+// Workspace packages are consumed from source in tests, so nothing needs building first.
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@vireo/api': pkg('api'),
+      '@vireo/agent-protocol': pkg('agent-protocol'),
+      '@vireo/client': pkg('client'),
+    },
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**', 'packages/web/**'],
+    // Two cores: QEMU (TCG) and PostgreSQL tests compete for CPU, so keep workers few.
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    globalSetup: ['test/support/global-setup.ts'],
+    reporters: ['default'],
+  },
+});
