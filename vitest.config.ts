@@ -10,6 +10,7 @@ export default defineConfig({
       '@vireo/api': pkg('api'),
       '@vireo/agent-protocol': pkg('agent-protocol'),
       '@vireo/client': pkg('client'),
+      '@vireo/pki': pkg('pki'),
     },
   },
   test: {
