@@ -1,1 +1,31 @@
-export {};
+export { ApiError, type ClientErrorCode, isAbortError, VireoClientError } from './errors';
+export {
+  type ApiResponse,
+  extractOperation,
+  type FetchLike,
+  type FetchResponse,
+  type RequestOptions,
+  VireoClient,
+  type VireoClientOptions,
+} from './client';
+export { EventsApi, type StreamEventsOptions, streamEvents } from './events';
+export { isTerminal, OperationsApi, type WaitOptions, waitForOperation } from './operations';
+export { isUuid, ResourceApi, type Versioned } from './resources';
+export { type SseMessage, SseParser } from './sse';
+export {
+  type ApiErrorBody,
+  type Cluster,
+  type DataCenter,
+  type Health,
+  type Identity,
+  type ListQuery,
+  type LoginResult,
+  type MutationResult,
+  type Operation,
+  type OperationState,
+  type Page,
+  type Resource,
+  TERMINAL_OPERATION_STATES,
+  type VireoEvent,
+} from './types';
+export { API_PREFIX, normalizeBaseUrl } from './url';

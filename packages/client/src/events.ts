@@ -1,0 +1,125 @@
+import type { VireoClient } from './client';
+import { ApiError, isAbortError, VireoClientError } from './errors';
+import { SseParser } from './sse';
+import type { ListQuery, Page, VireoEvent } from './types';
+
+export interface StreamEventsOptions {
+  /** Start after this event id (sent as Last-Event-ID). */
+  lastEventId?: string;
+  /** Start at this time (RFC 3339), for the first connection only. */
+  since?: string;
+  /** Only these event kinds. */
+  kinds?: readonly string[];
+  signal?: AbortSignal;
+  /** Delay before reconnecting when the server gave no `retry:`; doubles up to 30 s. Default 1 s. */
+  retryMs?: number;
+  /** Told about each reconnect attempt (after a dropped stream or a network error). */
+  onReconnect?: (info: { attempt: number; delayMs: number; error?: unknown }) => void;
+}
+
+const MAX_RETRY_MS = 30_000;
+
+/** `/events`: the audit log and its live stream. */
+export class EventsApi {
+  constructor(private readonly client: VireoClient) {}
+
+  list(query: ListQuery & { since?: string; kind?: string; object_id?: string } = {}, signal?: AbortSignal) {
+    return this.client.list<VireoEvent>('/events', query, signal) as Promise<Page<VireoEvent>>;
+  }
+
+  paginate(query: ListQuery = {}, signal?: AbortSignal): AsyncGenerator<VireoEvent> {
+    return this.client.paginate<VireoEvent>('/events', query, signal);
+  }
+
+  stream(options: StreamEventsOptions = {}): AsyncGenerator<VireoEvent> {
+    return streamEvents(this.client, options);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(finish, ms);
+    function finish() {
+      signal?.removeEventListener('abort', finish);
+      clearTimeout(t);
+      resolve();
+    }
+    signal?.addEventListener('abort', finish, { once: true });
+  });
+}
+
+function toEvent(data: string, sseId: string | undefined, sseEvent: string): VireoEvent | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return undefined; // heartbeats and anything that is not an event object
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+  const ev = parsed as Partial<VireoEvent>;
+  const id = typeof ev.id === 'string' ? ev.id : typeof ev.id === 'number' ? String(ev.id) : sseId;
+  const kind = typeof ev.kind === 'string' ? ev.kind : sseEvent;
+  if (id === undefined) return undefined;
+  return { ...ev, id, kind } as VireoEvent;
+}
+
+/**
+ * Yields live events from `GET /events/stream` until `signal` aborts. When the stream drops it
+ * reconnects with `Last-Event-ID`, so no event is lost or repeated across reconnects (as far as
+ * the engine keeps its backlog). Authentication and other 4xx answers end the iteration with an
+ * {@link ApiError}; 5xx and network errors are retried.
+ */
+export async function* streamEvents(
+  client: VireoClient,
+  options: StreamEventsOptions = {},
+): AsyncGenerator<VireoEvent> {
+  const { signal, kinds, onReconnect } = options;
+  let lastEventId = options.lastEventId;
+  let since = options.since;
+  const baseRetry = options.retryMs ?? 1000;
+  let serverRetry: number | undefined;
+  let attempt = 0;
+  while (!signal?.aborted) {
+    let error: unknown;
+    try {
+      const res = await client.stream('/events/stream', {
+        accept: 'text/event-stream',
+        query: { since: lastEventId ? undefined : since, kind: kinds?.length ? kinds : undefined },
+        headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+        signal,
+      });
+      if (!res.body) throw new VireoClientError('invalid_response', 'the event stream has no body');
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      const reader = res.body.getReader();
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          const messages = parser.push(decoder.decode(value, { stream: true }));
+          serverRetry = parser.retryMs ?? serverRetry;
+          for (const m of messages) {
+            // The consumer may abort while handling the previous event of the same chunk.
+            if (signal?.aborted) return;
+            attempt = 0;
+            const ev = toEvent(m.data, m.id, m.event);
+            if (m.id !== undefined) lastEventId = m.id;
+            else if (ev) lastEventId = ev.id;
+            if (ev) yield ev;
+          }
+        }
+      } finally {
+        await reader.cancel().catch(() => {});
+      }
+    } catch (err) {
+      if (signal?.aborted || isAbortError(err)) return;
+      if (err instanceof ApiError && err.status < 500) throw err;
+      error = err;
+    }
+    since = undefined;
+    attempt++;
+    const delayMs = Math.min(MAX_RETRY_MS, (serverRetry ?? baseRetry) * 2 ** Math.min(attempt - 1, 5));
+    onReconnect?.({ attempt, delayMs, error });
+    await sleep(delayMs, signal);
+  }
+}
