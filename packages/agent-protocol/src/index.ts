@@ -1,2 +1,9 @@
-export {};
+export * from './errors';
+export * from './events';
+export * from './hello';
+export * from './image';
+export * from './jsonrpc';
+export * from './methods';
+export * from './version';
+export * from './vm';
 export * from './vm-spec';

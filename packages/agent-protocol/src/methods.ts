@@ -1,0 +1,65 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { HelloParamsSchema, HelloResultSchema } from './hello';
+import { ImageCreateParamsSchema, ImageInfoParamsSchema, ImageInfoSchema } from './image';
+import {
+  VmAttachDiskParamsSchema,
+  VmChangeCdParamsSchema,
+  VmConsoleParamsSchema,
+  VmConsoleResultSchema,
+  VmDestroyResultSchema,
+  VmDetachDiskParamsSchema,
+  VmGetResultSchema,
+  VmIdParamsSchema,
+  VmListParamsSchema,
+  VmListResultSchema,
+  VmResultSchema,
+  VmShutdownParamsSchema,
+  VmShutdownResultSchema,
+  VmStartParamsSchema,
+} from './vm';
+
+// host.ts (owned by the host-capabilities work) has not landed yet: opaque until it does.
+const HostCapabilitiesSchema = Type.Unknown();
+const HostStatsSchema = Type.Unknown();
+
+const NoParams = Type.Object({}, { additionalProperties: false });
+
+/**
+ * Every method an agent answers, with its params and result schemas. The agent validates params
+ * against these before any work (error `invalid_params`, or `invalid_vm_spec` for a bad spec);
+ * clients may validate results.
+ */
+export const AgentMethods = {
+  'agent.hello': { params: HelloParamsSchema, result: HelloResultSchema },
+  'host.capabilities': { params: NoParams, result: HostCapabilitiesSchema },
+  'host.stats': { params: NoParams, result: HostStatsSchema },
+  'vm.list': { params: VmListParamsSchema, result: VmListResultSchema },
+  'vm.get': { params: VmIdParamsSchema, result: VmGetResultSchema },
+  /** Create (or re-create, when a `down` VM with this id exists) and start; returns once `up`. */
+  'vm.start': { params: VmStartParamsSchema, result: VmResultSchema },
+  /** ACPI power button, wait up to `timeout_s` (default 60), then power off. */
+  'vm.shutdown': { params: VmShutdownParamsSchema, result: VmShutdownResultSchema },
+  /** Power off now. Also cancels a `vm.shutdown` still waiting for the guest. */
+  'vm.stop': { params: VmIdParamsSchema, result: VmResultSchema },
+  /** Guest reboot request (ACPI is not involved: a `system_reset` keeps the same QEMU). */
+  'vm.reboot': { params: VmIdParamsSchema, result: VmResultSchema },
+  'vm.reset': { params: VmIdParamsSchema, result: VmResultSchema },
+  'vm.pause': { params: VmIdParamsSchema, result: VmResultSchema },
+  'vm.resume': { params: VmIdParamsSchema, result: VmResultSchema },
+  /** Power off if running, then forget the VM (its state directory). Never deletes disks. */
+  'vm.destroy': { params: VmIdParamsSchema, result: VmDestroyResultSchema },
+  'vm.console': { params: VmConsoleParamsSchema, result: VmConsoleResultSchema },
+  'vm.change_cd': { params: VmChangeCdParamsSchema, result: VmResultSchema },
+  'vm.attach_disk': { params: VmAttachDiskParamsSchema, result: VmResultSchema },
+  'vm.detach_disk': { params: VmDetachDiskParamsSchema, result: VmResultSchema },
+  'image.create': { params: ImageCreateParamsSchema, result: ImageInfoSchema },
+  'image.info': { params: ImageInfoParamsSchema, result: ImageInfoSchema },
+} as const satisfies Record<string, { params: TSchema; result: TSchema }>;
+
+export type AgentMethodName = keyof typeof AgentMethods;
+export type AgentMethodParams<M extends AgentMethodName> = Static<(typeof AgentMethods)[M]['params']>;
+export type AgentMethodResult<M extends AgentMethodName> = Static<(typeof AgentMethods)[M]['result']>;
+
+export function isAgentMethodName(value: string): value is AgentMethodName {
+  return Object.hasOwn(AgentMethods, value);
+}
