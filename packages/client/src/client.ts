@@ -7,6 +7,7 @@ import type {
   Cluster,
   DataCenter,
   Health,
+  Identity,
   ListQuery,
   LoginResult,
   MutationResult,
@@ -131,6 +132,11 @@ export class VireoClient {
     }
   }
 
+  /** The user behind the current token (`GET /auth/whoami`). */
+  async whoami(signal?: AbortSignal): Promise<Identity> {
+    return (await this.request<Identity>('GET', '/auth/whoami', { signal })).body;
+  }
+
   /** GET /health (public). */
   async health(signal?: AbortSignal): Promise<Health> {
     return (await this.request<Health>('GET', '/health', { signal })).body;
@@ -151,7 +157,7 @@ export class VireoClient {
 
   /** Every item of a collection, following `next_cursor` page by page. */
   async *paginate<T>(path: string, query: ListQuery = {}, signal?: AbortSignal): AsyncGenerator<T> {
-    let cursor: string | undefined = query.cursor;
+    let cursor = query.cursor;
     const seen = new Set<string>();
     for (;;) {
       const page: Page<T> = await this.list<T>(path, { ...query, cursor }, signal);

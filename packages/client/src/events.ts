@@ -1,15 +1,19 @@
 import type { VireoClient } from './client';
 import { ApiError, isAbortError, VireoClientError } from './errors';
 import { SseParser } from './sse';
-import type { ListQuery, Page, VireoEvent } from './types';
+import type { ListQuery, MutationResult, Page, VireoEvent } from './types';
 
 export interface StreamEventsOptions {
   /** Start after this event id (sent as Last-Event-ID). */
   lastEventId?: string;
   /** Start at this time (RFC 3339), for the first connection only. */
   since?: string;
-  /** Only these event kinds. */
+  /** Only these event kinds (or kind prefixes such as `vm.`). */
   kinds?: readonly string[];
+  /** Only events of this severity. */
+  severity?: string;
+  /** Only events about this object. */
+  objectId?: string;
   signal?: AbortSignal;
   /** Delay before reconnecting when the server gave no `retry:`; doubles up to 30 s. Default 1 s. */
   retryMs?: number;
@@ -23,12 +27,17 @@ const MAX_RETRY_MS = 30_000;
 export class EventsApi {
   constructor(private readonly client: VireoClient) {}
 
-  list(query: ListQuery & { since?: string; kind?: string; object_id?: string } = {}, signal?: AbortSignal) {
-    return this.client.list<VireoEvent>('/events', query, signal) as Promise<Page<VireoEvent>>;
+  list(query: ListQuery = {}, signal?: AbortSignal): Promise<Page<VireoEvent>> {
+    return this.client.list<VireoEvent>('/events', query, signal);
   }
 
   paginate(query: ListQuery = {}, signal?: AbortSignal): AsyncGenerator<VireoEvent> {
     return this.client.paginate<VireoEvent>('/events', query, signal);
+  }
+
+  /** Deletes events older than `before` (RFC 3339, at least a day ago) as an Operation. */
+  purge(before: string, signal?: AbortSignal): Promise<MutationResult<unknown>> {
+    return this.client.create('/events/purge', { before }, { signal });
   }
 
   stream(options: StreamEventsOptions = {}): AsyncGenerator<VireoEvent> {
@@ -84,7 +93,12 @@ export async function* streamEvents(
     try {
       const res = await client.stream('/events/stream', {
         accept: 'text/event-stream',
-        query: { since: lastEventId ? undefined : since, kind: kinds?.length ? kinds : undefined },
+        query: {
+          since: lastEventId ? undefined : since,
+          kind: kinds?.length ? kinds : undefined,
+          severity: options.severity,
+          object_id: options.objectId,
+        },
         headers: lastEventId ? { 'last-event-id': lastEventId } : {},
         signal,
       });

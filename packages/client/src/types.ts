@@ -1,3 +1,11 @@
+import type {
+  Cluster as ApiCluster,
+  DataCenter as ApiDataCenter,
+  HealthReport,
+  LoginResponse,
+  Whoami,
+} from '@vireo/api';
+
 /**
  * Wire shapes the client relies on. They follow design.md "The API's shape"; resource bodies are
  * deliberately open (`[field: string]: unknown`) so fields the engine adds pass through untouched.
@@ -15,7 +23,7 @@ export interface ListQuery {
   cursor?: string;
   search?: string;
   sort?: string;
-  [filter: string]: string | number | boolean | undefined;
+  [filter: string]: string | number | boolean | readonly string[] | undefined;
 }
 
 export interface ApiErrorBody {
@@ -46,16 +54,10 @@ export interface Resource {
   [field: string]: unknown;
 }
 
-export interface DataCenter extends Resource {
-  name: string;
-  description?: string;
-}
-
-export interface Cluster extends Resource {
-  name: string;
-  datacenter_id: string;
-  description?: string;
-}
+/** A data center as the engine returns it (schema in `@vireo/api`). */
+export type DataCenter = ApiDataCenter;
+/** A cluster as the engine returns it (schema in `@vireo/api`). */
+export type Cluster = ApiCluster;
 
 /** An audit event, as listed by GET /events and streamed by GET /events/stream. */
 export interface VireoEvent {
@@ -64,23 +66,10 @@ export interface VireoEvent {
   [field: string]: unknown;
 }
 
-export interface LoginResult {
-  token: string;
-  expires_at: string;
-  [field: string]: unknown;
-}
-
-export interface Health {
-  status: string;
-  version?: string;
-  database?: string;
-  [field: string]: unknown;
-}
-
-/** The user a token belongs to (GET /auth/whoami or similar). */
-export interface Identity {
-  [field: string]: unknown;
-}
+export type LoginResult = LoginResponse;
+export type Health = HealthReport;
+/** `GET /auth/whoami`. */
+export type Identity = Whoami;
 
 /**
  * Outcome of a mutating call: either the engine finished it in the request (`done`, with the

@@ -1,0 +1,4 @@
+import { deleteCommand } from '../common/crud';
+import { clusterKind } from '../common/kinds';
+
+export const clusterDelete = deleteCommand(clusterKind);

@@ -1,0 +1,4 @@
+import { deleteCommand } from '../common/crud';
+import { datacenterKind } from '../common/kinds';
+
+export const datacenterDelete = deleteCommand(datacenterKind);

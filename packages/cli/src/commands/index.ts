@@ -1,0 +1,80 @@
+import type { Registry } from '../framework/program';
+import type { CommandSpec, NounSpec } from '../framework/spec';
+import { login } from './auth/login';
+import { logout } from './auth/logout';
+import { whoami } from './auth/whoami';
+import { clusterCreate } from './cluster/create';
+import { clusterDelete } from './cluster/delete';
+import { clusterList } from './cluster/list';
+import { clusterShow } from './cluster/show';
+import { clusterUpdate } from './cluster/update';
+import { datacenterCreate } from './datacenter/create';
+import { datacenterDelete } from './datacenter/delete';
+import { datacenterList } from './datacenter/list';
+import { datacenterShow } from './datacenter/show';
+import { datacenterUpdate } from './datacenter/update';
+import { events } from './event/follow';
+import { eventList } from './event/list';
+import { eventPurge } from './event/purge';
+import { completeCommand, completion } from './misc/completion';
+import { shellCommand } from './misc/shell';
+import { connect, disconnect, exit } from './misc/shell-builtins';
+import { version } from './misc/version';
+import { operationCancel } from './operation/cancel';
+import { operationList } from './operation/list';
+import { operationShow } from './operation/show';
+import { operationWait } from './operation/wait';
+import { profileList } from './profile/list';
+import { profileRemove } from './profile/remove';
+import { profileUse } from './profile/use';
+
+/** Nouns in the order help lists them. A new noun (vm, host) is one line here. */
+export const NOUNS: readonly NounSpec[] = [
+  { name: 'datacenter', aliases: ['dc'], summary: 'data centers: the top of the inventory' },
+  { name: 'cluster', summary: 'clusters: hosts sharing CPU type and scheduling policy' },
+  { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
+  { name: 'event', summary: 'the audit log' },
+  { name: 'profile', summary: 'saved engine connections' },
+];
+
+const registry: Registry = { nouns: NOUNS, commands: [] };
+const getRegistry = () => registry;
+
+/** Every command. A new verb is one file under commands/<noun>/ and one line here. */
+export const COMMANDS: readonly CommandSpec[] = [
+  login,
+  logout,
+  whoami,
+  version,
+  datacenterList,
+  datacenterShow,
+  datacenterCreate,
+  datacenterUpdate,
+  datacenterDelete,
+  clusterList,
+  clusterShow,
+  clusterCreate,
+  clusterUpdate,
+  clusterDelete,
+  operationList,
+  operationShow,
+  operationWait,
+  operationCancel,
+  eventList,
+  eventPurge,
+  events,
+  profileList,
+  profileUse,
+  profileRemove,
+  shellCommand(getRegistry),
+  completion,
+  completeCommand(getRegistry),
+  connect,
+  disconnect,
+  exit,
+];
+
+(registry as { commands: readonly CommandSpec[] }).commands = COMMANDS;
+
+/** The registry of the `vireo` binary. */
+export const REGISTRY: Registry = registry;
