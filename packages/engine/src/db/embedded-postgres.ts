@@ -20,6 +20,8 @@ export interface EmbeddedPostgresOptions {
   /** Where the server's own log goes. */
   logFile: string;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Called when the server exits without stop() having been asked (crash, OOM kill, admin kill). */
+  onUnexpectedExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 export interface PgConnectionConfig {
@@ -42,6 +44,7 @@ interface OsIds {
  */
 export class EmbeddedPostgres {
   private child: ChildProcess | undefined;
+  private stopping = false;
   private ids: OsIds | undefined;
   private binDir = path.dirname(pgBinaries.postgres);
 
@@ -67,10 +70,17 @@ export class EmbeddedPostgres {
     const logFd = fs.openSync(this.opts.logFile, 'a', 0o600);
     try {
       // stdio goes to a file, not a pipe: if the engine dies, PostgreSQL must not hit EPIPE.
+      // Its own process group: a Ctrl-C in the terminal reaches only the engine, which then stops
+      // PostgreSQL after its own shutdown instead of losing the database mid-request.
       this.child = spawn(
         path.join(this.binDir, 'postgres'),
         ['-D', this.opts.clusterDir, '-k', this.socketDir, '-c', 'listen_addresses=', '-c', 'fsync=on'],
-        { stdio: ['ignore', logFd, logFd], ...(this.ids ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
+        {
+          stdio: ['ignore', logFd, logFd],
+          detached: true,
+          ...(this.ids ?? {}),
+          env: { ...process.env, LC_MESSAGES: 'C' },
+        },
       );
     } finally {
       fs.closeSync(logFd);
@@ -82,6 +92,9 @@ export class EmbeddedPostgres {
     );
     exited.catch(() => {});
     await Promise.race([this.waitReady(), exited]);
+    this.child.once('exit', (code, signal) => {
+      if (!this.stopping) this.opts.onUnexpectedExit?.(code, signal);
+    });
     this.opts.log?.('embedded PostgreSQL ready', { socketDir: this.socketDir, pid: this.child.pid });
     return { host: this.socketDir, port: 5432, user: SUPERUSER, password, database: 'postgres' };
   }
@@ -89,11 +102,13 @@ export class EmbeddedPostgres {
   /** Fast shutdown (SIGINT): active transactions roll back, data is safe. */
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.stopping = true;
     const done = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGINT');
     await done;
     this.child = undefined;
+    this.stopping = false;
   }
 
   get pid(): number | undefined {
