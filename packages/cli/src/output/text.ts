@@ -77,8 +77,10 @@ export function wrap(value: string, width: number): string[] {
       cut += ch;
       w += cw;
     }
+    // Break at the last blank unless the cut already ends at a word boundary.
     const space = cut.lastIndexOf(' ');
-    if (space > 0 && space >= cut.length / 3) cut = cut.slice(0, space + 1);
+    const atBoundary = rest[cut.length] === ' ';
+    if (!atBoundary && space > 0 && space >= cut.length / 3) cut = cut.slice(0, space + 1);
     lines.push(cut.trimEnd());
     rest = rest.slice(cut.length).trimStart();
   }
