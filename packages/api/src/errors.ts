@@ -1,0 +1,78 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/**
+ * Every error code the engine may answer with, listed once. Codes are stable API: clients branch on
+ * them, so a code is never reused for a different meaning and never renamed. Append new codes; keep
+ * them snake_case and specific (`datacenter_not_found`, not `not_found`).
+ */
+export const ERROR_CODES = [
+  // Request shape (400, 413, 415, 404, 405)
+  'invalid_input',
+  'invalid_json',
+  'invalid_cursor',
+  'invalid_sort',
+  'invalid_url',
+  'payload_too_large',
+  'unsupported_media_type',
+  'route_not_found',
+  'method_not_allowed',
+  // Authentication and authorization (401, 403, 429)
+  'unauthenticated',
+  'invalid_credentials',
+  'invalid_token',
+  'token_expired',
+  'too_many_login_attempts',
+  'csrf_header_required',
+  'forbidden',
+  // Optimistic concurrency (428, 412)
+  'precondition_required',
+  'etag_mismatch',
+  // Inventory
+  'datacenter_not_found',
+  'datacenter_name_taken',
+  'datacenter_not_empty',
+  'cluster_not_found',
+  'cluster_name_taken',
+  'cluster_not_empty',
+  // Operations and events (engine-ops)
+  'operation_not_found',
+  'operation_not_cancellable',
+  'operation_type_unknown',
+  'event_not_found',
+  'invalid_last_event_id',
+  'operation_finished',
+  'engine_restarted',
+  'operation_retries_exhausted',
+  'purge_before_too_recent',
+  // Engine health (503, 500)
+  'database_unavailable',
+  'unavailable',
+  'internal_error',
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The body of every 4xx/5xx answer: `{"error":{"code","message","details"}}`. */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable snake_case code, one of the documented error codes.' }),
+      message: Type.String({ description: 'Human-readable explanation; not for programs to parse.' }),
+      details: Type.Record(Type.String(), Type.Unknown(), {
+        description: 'Structured context: the failing field path, blocking objects, limits, …',
+      }),
+    }),
+  },
+  { description: 'Error answer' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** One schema violation reported in `details.errors` of an `invalid_input` answer. */
+export interface FieldError {
+  /** Where: `body`, `querystring`, `params` or `headers`. */
+  in: string;
+  /** JSON Pointer into that part of the request (`/name`), empty for the whole part. */
+  path: string;
+  message: string;
+}

@@ -1,0 +1,84 @@
+import cookie from '@fastify/cookie';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { AppDeps } from './deps';
+import { registerAuth } from './plugins/auth';
+import { registerErrorHandling } from './plugins/errors';
+import { openApiJson, registerOpenApi } from './plugins/openapi';
+import { registerSecurityHeaders } from './plugins/security';
+import { authRoutes } from './routes/auth';
+import { clusterRoutes } from './routes/clusters';
+import { datacenterRoutes } from './routes/datacenters';
+import { healthRoutes } from './routes/health';
+import { pkiRoutes } from './routes/pki';
+import './types';
+import { validatorCompiler } from './validation';
+
+/** Largest JSON body by default: inventory objects are small; bulk uploads use other routes. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+// A client may name its request (for log correlation) but only with a harmless token.
+const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,64}$/;
+
+/** Fields pino must never write: tokens, cookies, passwords, wherever they appear. */
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+];
+
+/**
+ * Builds the engine's HTTP application: /api/v1 routes, auth, the one error handler, OpenAPI and
+ * the docs UI. Never listens; the caller (main.ts, server.ts, tests) decides how to serve it.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const log = deps.log.child({ module: 'engine:http' }, { redact: { paths: REDACT, censor: '[redacted]' } });
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: deps.trustProxy ?? false,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Fastify's 'error' default for __proto__ keys in JSON is what we want; make it explicit.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Only JSON bodies: text/plain would reach handlers as a string and fail confusingly.
+  app.removeContentTypeParser('text/plain');
+  registerErrorHandling(app);
+  registerSecurityHeaders(app, { https: deps.cookieSecure });
+  app.decorateRequest('principal', null);
+  await app.register(cookie);
+  await registerOpenApi(app, { version: deps.version });
+
+  await app.register(
+    async (api) => {
+      registerAuth(api, deps.services.auth);
+      api.get(
+        '/openapi.json',
+        { config: { public: true }, schema: { hide: true } },
+        async (_request, reply) => reply.type('application/json; charset=utf-8').send(openApiJson(app)),
+      );
+      await api.register(healthRoutes, { deps });
+      await api.register(pkiRoutes, { deps });
+      await api.register(authRoutes, { deps });
+      await api.register(datacenterRoutes, { deps });
+      await api.register(clusterRoutes, { deps });
+      // engine-ops: operations and events routes register here.
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,26 @@
+import type { HealthReport } from '@vireo/api';
+import type { Logger } from 'pino';
+import type { Db } from '../db/schema';
+import type { Services } from '../services';
+
+export type { HealthReport };
+
+/** Everything `buildApp()` needs; the composition root (main.ts) or a test builds it. */
+export interface AppDeps {
+  db: Db;
+  /** The engine's pino logger; the app logs through a child with secrets redacted. */
+  log: Logger;
+  /** Engine version reported by /health and the OpenAPI document. */
+  version: string;
+  /** The internal CA certificate served at /pki/ca.pem. */
+  caPem: string;
+  /** Database and migration state for /health. Must not throw. */
+  health(): Promise<HealthReport>;
+  /** Mark the session cookie `Secure` (and send HSTS). False only in plain-HTTP mode. */
+  cookieSecure: boolean;
+  services: Services;
+  /** Largest JSON body accepted, in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Trust `X-Forwarded-For` from a reverse proxy when deciding the client address (default false). */
+  trustProxy?: boolean;
+}

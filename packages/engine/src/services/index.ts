@@ -1,0 +1,55 @@
+import type { Logger } from 'pino';
+import type { Db } from '../db/schema';
+import { type AuthService, type AuthSettings, createAuthService } from './auth';
+import { type ClusterService, createClusterService } from './clusters';
+import { createDatacenterService, type DatacenterService } from './datacenters';
+import type { AuditRecorder, OperationCreator } from './ports';
+
+export type { Actor } from './actor';
+export { SYSTEM_ACTOR } from './actor';
+export type { AuthService, AuthSettings } from './auth';
+export { DEFAULT_AUTH_SETTINGS } from './auth';
+export type { ClusterService } from './clusters';
+export type { DatacenterService } from './datacenters';
+export type { AuditEntry, AuditRecorder, OperationCreator } from './ports';
+export type { ExpectedVersion } from './versioning';
+
+export interface ServiceDeps<
+  A extends AuditRecorder = AuditRecorder,
+  O extends OperationCreator = OperationCreator,
+> {
+  db: Db;
+  log: Logger;
+  /** engine-ops' audit log (src/events/audit.ts). */
+  audit: A;
+  /** engine-ops' operation registry (src/operations/registry.ts). */
+  operations: O;
+  /** Login and token tuning; defaults in DEFAULT_AUTH_SETTINGS. */
+  auth?: Partial<AuthSettings>;
+}
+
+/** The engine's use cases. Routes call these; they never write SQL themselves. */
+export interface Services<
+  A extends AuditRecorder = AuditRecorder,
+  O extends OperationCreator = OperationCreator,
+> {
+  auth: AuthService;
+  datacenters: DatacenterService;
+  clusters: ClusterService;
+  /** Passed through so routes (events, operations) reach the same instances. */
+  audit: A;
+  operations: O;
+}
+
+export function createServices<A extends AuditRecorder, O extends OperationCreator>(
+  deps: ServiceDeps<A, O>,
+): Services<A, O> {
+  const { db, log, audit, operations } = deps;
+  return {
+    auth: createAuthService({ db, log, audit, settings: deps.auth }),
+    datacenters: createDatacenterService({ db, log, audit }),
+    clusters: createClusterService({ db, log, audit }),
+    audit,
+    operations,
+  };
+}
