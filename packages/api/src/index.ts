@@ -1,1 +1,6 @@
-export {};
+export * from './auth';
+export * from './clusters';
+export * from './common';
+export * from './datacenters';
+export * from './errors';
+export * from './health';
