@@ -11,19 +11,25 @@ export const LoginRequest = Type.Object(
 );
 export type LoginRequest = Static<typeof LoginRequest>;
 
-export const LoginResponse = Type.Object({
-  token: Type.String({ description: 'Send as `Authorization: Bearer <token>`.' }),
-  expires_at: Timestamp,
-});
+export const LoginResponse = Type.Object(
+  {
+    token: Type.String({ description: 'Send as `Authorization: Bearer <token>`.' }),
+    expires_at: Timestamp,
+  },
+  { $id: 'LoginResponse', description: 'A new session' },
+);
 export type LoginResponse = Static<typeof LoginResponse>;
 
 /** `GET /auth/whoami`: the user behind the request's credentials. */
-export const Whoami = Type.Object({
-  user_id: Uuid,
-  username: Type.String({ examples: ['admin@internal'] }),
-  is_admin: Type.Boolean(),
-  expires_at: Timestamp,
-});
+export const Whoami = Type.Object(
+  {
+    user_id: Uuid,
+    username: Type.String({ examples: ['admin@internal'] }),
+    is_admin: Type.Boolean(),
+    expires_at: Timestamp,
+  },
+  { $id: 'Whoami', description: 'The authenticated user' },
+);
 export type Whoami = Static<typeof Whoami>;
 
 /** Name of the session cookie the portal uses instead of the bearer header. */

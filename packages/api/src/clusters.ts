@@ -51,17 +51,20 @@ const Overcommit = Type.Integer({
   description: 'Guest memory the scheduler may place per 100 units of host memory.',
 });
 
-export const Cluster = Type.Object({
-  id: Uuid,
-  name: Name,
-  description: Description,
-  datacenter_id: Uuid,
-  cpu_type: CpuType,
-  memory_overcommit_percent: Overcommit,
-  scheduling_policy: Policy,
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
+export const Cluster = Type.Object(
+  {
+    id: Uuid,
+    name: Name,
+    description: Description,
+    datacenter_id: Uuid,
+    cpu_type: CpuType,
+    memory_overcommit_percent: Overcommit,
+    scheduling_policy: Policy,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'Cluster', description: 'A cluster: hosts sharing a CPU type and a scheduling policy' },
+);
 export type Cluster = Static<typeof Cluster>;
 
 export const ClusterCreate = Type.Object(
@@ -95,4 +98,4 @@ export const ClusterListQuery = ListQuery(CLUSTER_SORT_FIELDS, {
   datacenter_id: Type.Optional(Uuid),
 });
 export type ClusterListQuery = Static<typeof ClusterListQuery>;
-export const ClusterPage = Page(Cluster);
+export const ClusterPage = Page(Type.Ref(Cluster), 'ClusterPage');

@@ -70,11 +70,15 @@ export function ListQuery<F extends Record<string, TSchema>>(sortFields: readonl
 }
 
 /** The envelope of every list answer. `next_cursor` is null on the last page. */
-export function Page<T extends TSchema>(item: T) {
-  return Type.Object({
-    items: Type.Array(item),
-    next_cursor: Type.Union([Type.String(), Type.Null()], {
-      description: 'Pass as `cursor` to get the next page; null when this is the last page.',
-    }),
-  });
+/** `$id` names it in OpenAPI's components when the engine registers it as a shared schema. */
+export function Page<T extends TSchema>(item: T, $id?: string) {
+  return Type.Object(
+    {
+      items: Type.Array(item),
+      next_cursor: Type.Union([Type.String(), Type.Null()], {
+        description: 'Pass as `cursor` to get the next page; null when this is the last page.',
+      }),
+    },
+    { ...($id ? { $id } : {}), description: 'One page of a list' },
+  );
 }

@@ -15,15 +15,18 @@ const CompatibilityVersion = Type.Union(
   { description: 'Feature level of every host and cluster in the data center.' },
 );
 
-export const DataCenter = Type.Object({
-  id: Uuid,
-  name: Name,
-  description: Description,
-  storage_format: StorageFormat,
-  compatibility_version: CompatibilityVersion,
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
+export const DataCenter = Type.Object(
+  {
+    id: Uuid,
+    name: Name,
+    description: Description,
+    storage_format: StorageFormat,
+    compatibility_version: CompatibilityVersion,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'DataCenter', description: 'A data center: the top of the inventory; owns clusters' },
+);
 export type DataCenter = Static<typeof DataCenter>;
 
 export const DataCenterCreate = Type.Object(
@@ -52,4 +55,4 @@ export type DataCenterUpdate = Static<typeof DataCenterUpdate>;
 export const DATACENTER_SORT_FIELDS = ['name', 'created_at', 'updated_at'] as const;
 export const DataCenterListQuery = ListQuery(DATACENTER_SORT_FIELDS, {});
 export type DataCenterListQuery = Static<typeof DataCenterListQuery>;
-export const DataCenterPage = Page(DataCenter);
+export const DataCenterPage = Page(Type.Ref(DataCenter), 'DataCenterPage');

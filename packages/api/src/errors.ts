@@ -57,14 +57,16 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export const ErrorBody = Type.Object(
   {
     error: Type.Object({
-      code: Type.String({ description: 'Stable snake_case code, one of the documented error codes.' }),
+      code: Type.String({
+        description: `Stable snake_case code; programs branch on it. One of: ${ERROR_CODES.join(', ')}.`,
+      }),
       message: Type.String({ description: 'Human-readable explanation; not for programs to parse.' }),
       details: Type.Record(Type.String(), Type.Unknown(), {
         description: 'Structured context: the failing field path, blocking objects, limits, …',
       }),
     }),
   },
-  { description: 'Error answer' },
+  { $id: 'ErrorBody', description: 'Error answer' },
 );
 export type ErrorBody = Static<typeof ErrorBody>;
 

@@ -12,6 +12,7 @@ import { datacenterRoutes } from './routes/datacenters';
 import { healthRoutes } from './routes/health';
 import { pkiRoutes } from './routes/pki';
 import './types';
+import { SHARED_SCHEMAS } from './schemas';
 import { validatorCompiler } from './validation';
 
 /** Largest JSON body by default: inventory objects are small; bulk uploads use other routes. */
@@ -60,6 +61,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   registerSecurityHeaders(app, { https: deps.cookieSecure });
   app.decorateRequest('principal', null);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(cookie);
   await registerOpenApi(app, { version: deps.version });
 

@@ -38,6 +38,11 @@ export async function registerOpenApi(app: FastifyInstance, opts: { version: str
         { name: 'clusters', description: 'Clusters' },
       ],
     },
+    // Shared schemas become components/schemas/<$id> rather than def-N.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
     // Paths are documented relative to the server URL (/api/v1), as clients call them.
     transform: ({ schema, url }) => ({
       schema,

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { LoginRequest, LoginResponse, SESSION_COOKIE, Whoami } from '@vireo/api';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
@@ -24,7 +25,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
         summary: 'Log in with a username and password; returns a bearer token and sets the session cookie',
         security: [],
         body: LoginRequest,
-        response: { 200: LoginResponse, ...errorResponses(400, 401, 413, 415, 429) },
+        response: { 200: Type.Ref(LoginResponse), ...errorResponses(400, 401, 413, 415, 429) },
       },
     },
     async (request, reply) => {
@@ -62,7 +63,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
       schema: {
         tags: ['auth'],
         summary: 'The user behind the request\u2019s credentials',
-        response: { 200: Whoami, ...errorResponses(...AUTHED) },
+        response: { 200: Type.Ref(Whoami), ...errorResponses(...AUTHED) },
       },
     },
     async (request) => {

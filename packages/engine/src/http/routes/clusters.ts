@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { Cluster, ClusterCreate, ClusterListQuery, ClusterPage, ClusterUpdate, IdParams } from '@vireo/api';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { authorize } from '../../auth/authorize';
@@ -36,7 +37,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
         tags: TAGS,
         summary: 'List clusters (filter with ?datacenter_id=)',
         querystring: ClusterListQuery,
-        response: { 200: ClusterPage, ...errorResponses(...AUTHED) },
+        response: { 200: Type.Ref(ClusterPage), ...errorResponses(...AUTHED) },
       },
     },
     async (request) => {
@@ -54,7 +55,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
         tags: TAGS,
         summary: 'Get a cluster (with its ETag)',
         params: IdParams,
-        response: { 200: Cluster, ...errorResponses(...AUTHED, 404) },
+        response: { 200: Type.Ref(Cluster), ...errorResponses(...AUTHED, 404) },
       },
     },
     async (request, reply) => {
@@ -73,7 +74,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
         tags: TAGS,
         summary: 'Create a cluster in a data center',
         body: ClusterCreate,
-        response: { 201: Cluster, ...errorResponses(...AUTHED, 404, 409, 413, 415) },
+        response: { 201: Type.Ref(Cluster), ...errorResponses(...AUTHED, 404, 409, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -97,7 +98,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
         summary: 'Update a cluster (requires If-Match)',
         params: IdParams,
         body: ClusterUpdate,
-        response: { 200: Cluster, ...errorResponses(...AUTHED, 404, 409, 412, 413, 415, 428) },
+        response: { 200: Type.Ref(Cluster), ...errorResponses(...AUTHED, 404, 409, 412, 413, 415, 428) },
       },
     },
     async (request, reply) => {

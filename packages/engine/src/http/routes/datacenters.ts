@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import {
   DataCenter,
   DataCenterCreate,
@@ -41,7 +42,7 @@ export const datacenterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
         tags: TAGS,
         summary: 'List data centers',
         querystring: DataCenterListQuery,
-        response: { 200: DataCenterPage, ...errorResponses(...AUTHED) },
+        response: { 200: Type.Ref(DataCenterPage), ...errorResponses(...AUTHED) },
       },
     },
     async (request) => {
@@ -58,7 +59,7 @@ export const datacenterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
         tags: TAGS,
         summary: 'Get a data center (with its ETag)',
         params: IdParams,
-        response: { 200: DataCenter, ...errorResponses(...AUTHED, 404) },
+        response: { 200: Type.Ref(DataCenter), ...errorResponses(...AUTHED, 404) },
       },
     },
     async (request, reply) => {
@@ -77,7 +78,7 @@ export const datacenterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
         tags: TAGS,
         summary: 'Create a data center',
         body: DataCenterCreate,
-        response: { 201: DataCenter, ...errorResponses(...AUTHED, 409, 413, 415) },
+        response: { 201: Type.Ref(DataCenter), ...errorResponses(...AUTHED, 409, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -98,7 +99,7 @@ export const datacenterRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
         summary: 'Update a data center (requires If-Match)',
         params: IdParams,
         body: DataCenterUpdate,
-        response: { 200: DataCenter, ...errorResponses(...AUTHED, 404, 409, 412, 413, 415, 428) },
+        response: { 200: Type.Ref(DataCenter), ...errorResponses(...AUTHED, 404, 409, 412, 413, 415, 428) },
       },
     },
     async (request, reply) => {

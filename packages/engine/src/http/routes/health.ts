@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { HealthReport } from '@vireo/api';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
@@ -12,7 +13,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
         tags: ['system'],
         summary: 'Engine health: version, database reachability and migration state',
         security: [],
-        response: { 200: HealthReport, 503: HealthReport },
+        response: { 200: Type.Ref(HealthReport), 503: Type.Ref(HealthReport) },
       },
     },
     async (_request, reply) => {
