@@ -1,0 +1,233 @@
+import type { VmDisk, VmInfo, VmSpec } from '@vireo/agent-protocol';
+import {
+  CDROM_DEVICE_ID,
+  diskNodeNames,
+  HOTPLUG_PORT_PREFIX,
+  SCSI_CONTROLLER_ID,
+  validateVmSpec,
+} from '../qemu/argv';
+import { AgentError } from '../util/errors';
+import { Reverter } from '../util/reverter';
+import type { VmRuntime } from './runtime';
+import { writeRuntime, writeSpec } from './store';
+import type { ManagedVm } from './vm';
+
+/** Guests take a while to let go of a PCIe device (Linux pciehp waits 5 s for a cancel). */
+const UNPLUG_TIMEOUT_MS = 30_000;
+
+const CACHE = {
+  none: { direct: true, 'no-flush': false },
+  writeback: { direct: false, 'no-flush': false },
+  writethrough: { direct: false, 'no-flush': false },
+  directsync: { direct: true, 'no-flush': false },
+  unsafe: { direct: false, 'no-flush': true },
+} as const;
+
+function specOf(vm: ManagedVm): VmSpec {
+  if (!vm.spec)
+    throw new AgentError('vm_damaged', `VM ${vm.id} has no readable spec`, { details: { vm_id: vm.id } });
+  return vm.spec;
+}
+
+/** Validates and stores an edited spec (hot-plug and CD changes persist for the next start). */
+async function saveSpec(vm: ManagedVm, next: VmSpec): Promise<void> {
+  const spec = validateVmSpec(next);
+  await writeSpec(vm.paths, spec);
+  vm.spec = spec;
+}
+
+/** Insert an ISO into the VM's CD drive, or eject (`path: null`). A VM that is down only gets its spec edited. */
+export async function changeCdLocked(rt: VmRuntime, vm: ManagedVm, path: string | null): Promise<VmInfo> {
+  const spec = specOf(vm);
+  if (!spec.cdrom) {
+    throw new AgentError('device_not_found', `VM ${spec.name} has no CD drive`, {
+      details: { vm_id: vm.id },
+    });
+  }
+  if (path !== null) await rt.images.checkFile(path, '/path');
+  const next: VmSpec = { ...spec, cdrom: { ...spec.cdrom, path } };
+  if (vm.state === 'down') {
+    await saveSpec(vm, next);
+    return vm.info();
+  }
+  rt.requireState(vm, ['up', 'paused', 'powering_down'], 'change the CD of');
+  const qmp = rt.requireQmp(vm);
+  if (path === null) {
+    await qmp.execute('blockdev-open-tray', { id: CDROM_DEVICE_ID, force: true });
+    await qmp.execute('blockdev-remove-medium', { id: CDROM_DEVICE_ID });
+    await qmp.execute('blockdev-close-tray', { id: CDROM_DEVICE_ID });
+  } else {
+    // The format is explicit: an ISO is never probed, whatever its first bytes claim.
+    await qmp.execute('blockdev-change-medium', {
+      id: CDROM_DEVICE_ID,
+      filename: path,
+      format: 'raw',
+      'read-only-mode': 'read-only',
+      force: true,
+    });
+  }
+  await saveSpec(vm, next);
+  return vm.info();
+}
+
+/**
+ * Hot-plugs a disk: two block nodes (protocol, then format with the declared driver) and a guest
+ * device. virtio disks go to a free PCIe root port on q35 (the root bus cannot hot-plug) or to the
+ * PCI root bus on pc; SCSI disks to the VM's virtio-scsi controller. A VM that is down only gets its
+ * spec edited.
+ */
+export async function attachDiskLocked(rt: VmRuntime, vm: ManagedVm, disk: VmDisk): Promise<VmInfo> {
+  const spec = specOf(vm);
+  if (spec.disks.some((d) => d.id === disk.id)) {
+    throw new AgentError('device_exists', `VM ${spec.name} already has a disk ${disk.id}`, {
+      details: { vm_id: vm.id, disk_id: disk.id },
+    });
+  }
+  const next: VmSpec = { ...spec, disks: [...spec.disks, disk] };
+  validateVmSpec(next);
+  await rt.images.checkDisk(disk, '/disk/path');
+  if (vm.state === 'down') {
+    await saveSpec(vm, next);
+    return vm.info();
+  }
+  rt.requireState(vm, ['up', 'paused'], 'hot-plug a disk into');
+  const qmp = rt.requireQmp(vm);
+  const record = vm.runtime;
+  if (!record) throw new AgentError('invalid_vm_state', `VM ${spec.name} is not running`);
+  if (disk.encryption_secret_id) {
+    throw new AgentError('unsupported', 'encrypted disks cannot be hot-plugged yet', {
+      details: { vm_id: vm.id },
+    });
+  }
+
+  const device: Record<string, unknown> & { driver: string; id: string } = {
+    driver: 'virtio-blk-pci',
+    id: diskNodeNames(disk.id).device,
+  };
+  let port: string | undefined;
+  if (disk.interface === 'virtio') {
+    if (spec.machine === 'q35') {
+      port = freeHotplugPort(rt.cfg.hotplugPorts, record.hotplug_ports);
+      if (!port) {
+        throw new AgentError('unsupported', `VM ${spec.name} has no free hot-plug port`, {
+          details: { vm_id: vm.id },
+        });
+      }
+      device.bus = port;
+    }
+  } else if (disk.interface === 'scsi') {
+    const hasScsi = spec.disks.some((d) => d.interface === 'scsi') || spec.cdrom?.interface === 'scsi';
+    if (!hasScsi) {
+      throw new AgentError('unsupported', `VM ${spec.name} has no SCSI controller to hot-plug into`, {
+        details: { vm_id: vm.id },
+      });
+    }
+    device.driver = 'scsi-hd';
+    device.bus = `${SCSI_CONTROLLER_ID}.0`;
+  } else {
+    throw new AgentError(
+      'unsupported',
+      `${disk.interface} disks cannot be hot-plugged (use virtio or scsi)`,
+      {
+        details: { vm_id: vm.id, interface: disk.interface },
+      },
+    );
+  }
+
+  const names = diskNodeNames(disk.id);
+  const cache = disk.cache ? { cache: CACHE[disk.cache] } : {};
+  const discard = disk.readonly ? {} : { discard: 'unmap' };
+  const revert = new Reverter(rt.log);
+  try {
+    await qmp.execute('blockdev-add', {
+      driver: disk.path.startsWith('/dev/') ? 'host_device' : 'file',
+      'node-name': names.file,
+      filename: disk.path,
+      'read-only': disk.readonly,
+      ...cache,
+      ...discard,
+    });
+    revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.file }), 'delete protocol node');
+    await qmp.execute('blockdev-add', {
+      driver: disk.format,
+      'node-name': names.format,
+      file: names.file,
+      'read-only': disk.readonly,
+      ...cache,
+      ...discard,
+    });
+    revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.format }), 'delete format node');
+    await qmp.execute('device_add', {
+      ...device,
+      drive: names.format,
+      ...(disk.serial ? { serial: disk.serial } : {}),
+    });
+    if (port) {
+      record.hotplug_ports[port] = disk.id;
+      await writeRuntime(vm.paths, record);
+    }
+    await saveSpec(vm, next);
+    revert.success();
+  } finally {
+    await revert.revert();
+  }
+  return vm.info();
+}
+
+/** Unplugs a disk (the guest must let go: waits for `DEVICE_DELETED`) and deletes its block nodes. */
+export async function detachDiskLocked(rt: VmRuntime, vm: ManagedVm, diskId: string): Promise<VmInfo> {
+  const spec = specOf(vm);
+  const disk = spec.disks.find((d) => d.id === diskId);
+  if (!disk) {
+    throw new AgentError('device_not_found', `VM ${spec.name} has no disk ${diskId}`, {
+      details: { vm_id: vm.id, disk_id: diskId },
+    });
+  }
+  const next: VmSpec = { ...spec, disks: spec.disks.filter((d) => d.id !== diskId) };
+  next.boot_order = next.disks.length > 0 ? next.boot_order : next.boot_order.filter((b) => b !== 'disk');
+  if (vm.state === 'down') {
+    await saveSpec(vm, next);
+    return vm.info();
+  }
+  rt.requireState(vm, ['up', 'paused'], 'unplug a disk from');
+  const qmp = rt.requireQmp(vm);
+  const record = vm.runtime;
+  if (!record) throw new AgentError('invalid_vm_state', `VM ${spec.name} is not running`);
+  const port = Object.entries(record.hotplug_ports).find(([, id]) => id === diskId)?.[0];
+  if (disk.interface === 'virtio' && spec.machine === 'q35' && !port) {
+    throw new AgentError(
+      'unsupported',
+      'a virtio disk that was present at start sits on the q35 root bus and cannot be unplugged; stop the VM',
+      {
+        details: { vm_id: vm.id, disk_id: diskId },
+      },
+    );
+  }
+  if (disk.interface === 'ide' || disk.interface === 'sata') {
+    throw new AgentError('unsupported', `${disk.interface} disks cannot be unplugged`, {
+      details: { vm_id: vm.id },
+    });
+  }
+  const names = diskNodeNames(disk.id);
+  const deleted = qmp.waitForEvent('DEVICE_DELETED', (e) => e.data?.device === names.device, {
+    timeoutMs: UNPLUG_TIMEOUT_MS,
+  });
+  await qmp.execute('device_del', { id: names.device });
+  await deleted;
+  await qmp.execute('blockdev-del', { 'node-name': names.format });
+  await qmp.execute('blockdev-del', { 'node-name': names.file });
+  if (port) {
+    delete record.hotplug_ports[port];
+    await writeRuntime(vm.paths, record);
+  }
+  await saveSpec(vm, next);
+  return vm.info();
+}
+
+function freeHotplugPort(count: number, used: Record<string, string>): string | undefined {
+  for (let i = 0; i < count; i++) {
+    const port = `${HOTPLUG_PORT_PREFIX}${i}`;
+    if (!(port in used)) return port;
+  }
+  return undefined;
+}

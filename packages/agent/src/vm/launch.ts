@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import type { VmInfo, VmSpec } from '@vireo/agent-protocol';
+import { buildQemuArgv, validateVmSpec, type VncListen } from '../qemu/argv';
+import { killQemu, launchDaemonizedQemu } from '../qemu/process/spawn';
+import { QmpClient } from '../qemu/qmp';
+import { AgentError, toAgentError } from '../util/errors';
+import { Reverter } from '../util/reverter';
+import { vmPaths } from './paths';
+import type { VmRuntime } from './runtime';
+import { makeVmDir, type RuntimeRecord, writeOwner, writeRuntime, writeSpec } from './store';
+import { ensureTaps } from './taps';
+import { ManagedVm } from './vm';
+
+/**
+ * `vm.start`: validate → storage → network → argv → spawn (paused, `-S`) → QMP → console password →
+ * `cont`. Each step that leaves something behind registers its undo, so a failure at any point
+ * leaves the host as it was: no QEMU, no tap, no port, and no state directory if this start made it.
+ * Expects the VM's lock.
+ */
+export async function startVmLocked(
+  rt: VmRuntime,
+  input: VmSpec,
+  console?: { password: string; valid_s: number },
+): Promise<VmInfo> {
+  const spec = validateVmSpec(input);
+  const existing = rt.vms.get(spec.id);
+  if (existing && existing.state === 'damaged') {
+    throw new AgentError('vm_damaged', `VM ${spec.id} is damaged; destroy it before starting it again`, {
+      details: { vm_id: spec.id, detail: existing.detail },
+    });
+  }
+  if (existing && existing.state !== 'down') {
+    throw new AgentError('vm_exists', `VM ${spec.name} (${spec.id}) is already ${existing.state}`, {
+      details: { vm_id: spec.id, state: existing.state },
+    });
+  }
+  for (const other of rt.vms.values()) {
+    if (other.id !== spec.id && other.name === spec.name) {
+      throw new AgentError('vm_exists', `another VM (${other.id}) is already named ${spec.name}`, {
+        details: { vm_id: other.id, name: spec.name },
+      });
+    }
+  }
+
+  const paths = vmPaths(rt.cfg.stateDir, spec.id);
+  const vm = existing ?? new ManagedVm(spec.id, paths, spec);
+  const previousSpec = vm.spec;
+  // Registered before the first await, so a concurrent start with the same name sees it.
+  rt.vms.set(vm.id, vm);
+  vm.spec = spec;
+  const log = rt.log.child({ vm_id: vm.id, vm: spec.name });
+  const revert = new Reverter(log);
+  const createdDir = !existsSync(paths.dir);
+  try {
+    rt.transition(vm, 'starting', 'starting');
+    await rt.images.checkSpec(spec);
+
+    if (createdDir) {
+      await makeVmDir(paths);
+      revert.add(() => rm(paths.dir, { recursive: true, force: true }), 'remove state dir');
+    } else {
+      const old = await readFile(paths.spec, 'utf8').catch(() => undefined);
+      if (old !== undefined) revert.add(() => writeSpec(paths, JSON.parse(old)), 'restore previous spec');
+      // Leftovers of an earlier run (QEMU removes its sockets only on a clean exit).
+      await Promise.all(
+        [paths.qmpSocket, paths.serialSocket, paths.pidfile].map((f) => rm(f, { force: true })),
+      );
+    }
+    await writeOwner(paths, rt.cfg.agentId);
+    await writeSpec(paths, spec);
+
+    const createdTaps = await ensureTaps(spec, revert);
+
+    let vnc: VncListen | undefined;
+    if (spec.display.vnc) {
+      const port = await rt.ports.allocate(rt.cfg.vncPorts);
+      revert.add(() => rt.ports.release(port), 'release VNC port');
+      const websocketPort = await rt.ports.allocate(rt.cfg.vncWebsocketPorts);
+      revert.add(() => rt.ports.release(websocketPort), 'release VNC WebSocket port');
+      vnc = { display: port - 5900, websocketPort };
+    }
+
+    const argv = buildQemuArgv({
+      spec,
+      accel: rt.cfg.accel,
+      paths,
+      ...(vnc ? { vnc } : {}),
+      sandbox: rt.cfg.sandbox,
+      hotplugPorts: spec.machine === 'q35' ? rt.cfg.hotplugPorts : 0,
+    });
+    log.debug({ argv }, 'launching QEMU');
+    const launched = await launchDaemonizedQemu({
+      binary: rt.cfg.qemuBinary,
+      argv,
+      pidfile: paths.pidfile,
+      vmId: spec.id,
+    });
+    const record: RuntimeRecord = {
+      pid: launched.pid,
+      start_ticks: launched.startTicks,
+      started_at: new Date().toISOString(),
+      accel: rt.cfg.accel,
+      vnc: vnc ?? null,
+      created_taps: createdTaps,
+      hotplug_ports: {},
+    };
+    vm.runtime = record;
+    vm.exitReason = null;
+    revert.add(async () => {
+      await killQemu(launched.pid, spec.id, 1000);
+      vm.runtime = null;
+    }, 'kill QEMU');
+    await writeRuntime(paths, record);
+    revert.add(() => rm(paths.runtime, { force: true }), 'remove runtime record');
+
+    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000, logger: log });
+    revert.add(() => qmp.close(), 'close QMP');
+    rt.attachQmp(vm, qmp);
+
+    if (console && vnc) {
+      await qmp.execute('set_password', { protocol: 'vnc', password: console.password });
+      await qmp.execute('expire_password', { protocol: 'vnc', time: `+${console.valid_s}` });
+    }
+    await qmp.execute('cont');
+    rt.transition(vm, 'up', 'started');
+    revert.success();
+    log.info({ pid: launched.pid, vnc }, 'VM started');
+    return vm.info();
+  } catch (err) {
+    await revert.revert();
+    vm.runtime = null;
+    vm.qmp = null;
+    const error = toAgentError(err, `starting VM ${spec.name}`);
+    if (createdDir) {
+      rt.vms.delete(vm.id);
+    } else {
+      vm.spec = previousSpec;
+    }
+    rt.transition(vm, 'down', 'start_failed', error.message);
+    throw error;
+  }
+}
