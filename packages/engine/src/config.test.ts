@@ -84,7 +84,7 @@ describe('configuration precedence and validation', () => {
     // Neither the written file nor `config show` carries the password.
     expect(JSON.stringify(toConfigFile(c))).not.toContain('s3cret');
     expect(JSON.stringify(describeConfig(c))).not.toContain('s3cret');
-    expect(describeConfig(c).database_url.value).toBe('postgresql://vireo:***@db.example:5432/vireo');
+    expect(describeConfig(c).database_url?.value).toBe('postgresql://vireo:***@db.example:5432/vireo');
   });
 
   it('fills an external URL without password from secrets/database.password', () => {

@@ -115,7 +115,7 @@ export async function setupCommand(flags: ParsedFlags, ctx: SetupCommandContext)
     }
     prompter?.close();
 
-    const log = createLogger(config.logLevel).child({ module: 'engine:setup' });
+    const log = createLogger(config.logLevel);
     if (config.insecureHttp)
       say('WARNING: plain HTTP is configured: passwords and tokens cross the network in clear.');
     const result = await runSetup({

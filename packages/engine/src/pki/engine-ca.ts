@@ -45,7 +45,7 @@ export class EngineCa {
       throw new Error(`a CA already exists at ${files.caCert}; refusing to replace it`);
     }
     const pair = await createCa({
-      commonName: `${opts.organization} Vireo Engine CA`,
+      commonName: 'Vireo Engine CA',
       organization: opts.organization,
       validityDays: CA_VALIDITY_DAYS,
     });

@@ -66,7 +66,8 @@ export async function startDatabase(
 }
 
 /** Applies pending migrations in one transaction (see db/migrate.ts); throws SchemaTooNewError. */
-export async function migrateDatabase(target: DbTarget, log: Logger): Promise<MigrationState> {
+export async function migrateDatabase(target: DbTarget, root: Logger): Promise<MigrationState> {
+  const log = root.child({ module: 'engine:migrate' });
   const client = new pg.Client(typeof target === 'string' ? { connectionString: target } : target);
   try {
     await client.connect();

@@ -62,7 +62,8 @@ export function checkPassword(pw: string): void {
  * `engine.conf` and the answer file. On failure everything this call created is removed again.
  */
 export async function runSetup(opts: SetupOptions): Promise<SetupResult> {
-  const { config, log, say } = opts;
+  const { config, say } = opts;
+  const log = opts.log.child({ module: 'engine:setup' });
   const p = config.paths;
   const firstSetup = !isSetUp(config);
   const r = new Reverter();
@@ -110,7 +111,7 @@ export async function runSetup(opts: SetupOptions): Promise<SetupResult> {
       }
     }
     const hadCluster = fs.existsSync(p.postgresDir);
-    db = await startDatabase(config, log);
+    db = await startDatabase(config, opts.log);
     if (!hadCluster && db.embedded) {
       r.add('remove the new PostgreSQL cluster', () => {
         fs.rmSync(p.postgresDir, { recursive: true, force: true });
@@ -118,7 +119,7 @@ export async function runSetup(opts: SetupOptions): Promise<SetupResult> {
       });
     }
     say(`  Database: ${db.description}`);
-    const schema = await migrateDatabase(db.target, log);
+    const schema = await migrateDatabase(db.target, opts.log);
     say(`  Schema: version ${schema.current} (${schema.appliedNow ?? 0} migration(s) applied now)`);
 
     let generatedPassword: string | undefined;

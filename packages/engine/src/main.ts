@@ -1,0 +1,182 @@
+import type { HealthReport } from '@vireo/api';
+import type { Logger } from 'pino';
+import { runCli } from './cli/run';
+import { type EngineConfig, formatListen } from './config';
+import { openDb } from './db/connection';
+import { loadMigrations } from './db/migrate';
+import { createEvents } from './events';
+import { buildApp } from './http/app';
+import { type EngineServer, listen, publicUrl } from './http/server';
+import { EngineCa, ensureServerCertificate, serverCertificateNames } from './pki/engine-ca';
+import { createOperations } from './operations';
+import { createServices } from './services';
+import { migrateDatabase, startDatabase } from './setup/database';
+
+/** A started engine; `stop()` shuts it down in order and resolves when everything is released. */
+export interface RunningEngine {
+  /** `https://localhost:PORT` (or the configured host); what the `ready at` line prints. */
+  url: string;
+  stop(reason: string): Promise<void>;
+  /** Resolves with an exit status when the engine stops on its own (e.g. PostgreSQL died). */
+  failed: Promise<number>;
+}
+
+/** Something started after the HTTP server and stopped before it: operation runner, notifiers. */
+interface Background {
+  name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+}
+
+/**
+ * The composition root: config → database (embedded or URL) → migrations → pool → services →
+ * HTTPS → background loops. Every step registers how to undo itself, so a failure half-way and a
+ * normal shutdown release the same things in reverse order.
+ */
+export async function runEngine(config: EngineConfig, root: Logger, version: string): Promise<RunningEngine> {
+  const log = root.child({ module: 'engine:main' });
+  const undo: Array<{ what: string; run: () => Promise<void> | void }> = [];
+  let reportFailure: (status: number) => void = () => {};
+  const failed = new Promise<number>((resolve) => {
+    reportFailure = resolve;
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string) => {
+    stopping ??= (async () => {
+      log.info({ reason }, 'engine stopping');
+      for (const step of undo.reverse()) {
+        try {
+          await step.run();
+        } catch (err) {
+          log.warn({ err }, `shutdown: ${step.what} failed`);
+        }
+      }
+      log.info('engine stopped');
+    })();
+    return stopping;
+  };
+
+  try {
+    const ca = EngineCa.load(config.paths);
+    const tls = config.insecureHttp
+      ? undefined
+      : await ensureServerCertificate(
+          ca,
+          config.paths,
+          serverCertificateNames({ serverNames: config.serverNames, listenHost: config.listen.host }),
+          (msg, fields) => log.info(fields ?? {}, msg),
+        );
+
+    const database = await startDatabase(config, root, (code, signal) => {
+      log.fatal({ code, signal }, 'the embedded PostgreSQL exited unexpectedly; stopping the engine');
+      reportFailure(1);
+    });
+    undo.push({ what: 'stop PostgreSQL', run: () => database.stop() });
+    log.info({ database: database.description }, 'database started');
+
+    const schema = await migrateDatabase(database.target, root);
+    const latest = loadMigrations().length;
+
+    const handle = openDb(database.target, {
+      max: 10,
+      onError: (err) => log.warn({ err }, 'idle database connection lost'),
+    });
+    undo.push({ what: 'close the database pool', run: () => handle.close() });
+
+    const health = async (): Promise<HealthReport> => {
+      try {
+        const r = await withTimeout(
+          handle.pool.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations'),
+          2000,
+        );
+        const current = r.rows[0]?.v ?? 0;
+        return {
+          status: current === latest ? 'ok' : 'degraded',
+          version,
+          database: 'ok',
+          schema: { current, latest, pending: Math.max(0, latest - current) },
+        };
+      } catch {
+        return {
+          status: 'degraded',
+          version,
+          database: 'unavailable',
+          schema: { current: schema.current, latest, pending: 0 },
+        };
+      }
+    };
+
+    // The LISTEN connection and event fan-out must run before requests are served (streams and
+    // long polls rely on them); the operation runner starts once the engine is reachable.
+    const events = createEvents({ db: handle.db, pool: handle.pool, log: root });
+    await events.start();
+    undo.push({ what: 'stop the event notifier', run: () => events.stop() });
+    const operations = createOperations({ db: handle.db, log: root, events });
+    const background: Background[] = [
+      { name: 'the operation runner', start: () => operations.start(), stop: () => operations.stop() },
+    ];
+    const services = createServices({
+      db: handle.db,
+      log: root,
+      audit: events.audit,
+      operations,
+      auth: { tokenTtlMs: config.tokenLifetimeMs },
+    });
+    const app = await buildApp({
+      db: handle.db,
+      log: root,
+      version,
+      caPem: ca.certPem,
+      health,
+      cookieSecure: !config.insecureHttp,
+      services,
+    });
+    let appClosed: Promise<void> | undefined;
+    const closeApp = () => {
+      appClosed ??= app.close();
+      return appClosed;
+    };
+    undo.push({ what: 'close the HTTP app', run: closeApp });
+
+    if (config.insecureHttp) {
+      log.warn(
+        'PLAIN HTTP is configured (insecure_http): passwords and tokens cross the network unencrypted',
+      );
+    }
+    const server: EngineServer = await listen(app, {
+      listen: config.listen,
+      tls: tls ? { ...tls, caPem: ca.certPem } : undefined,
+      log: root,
+    });
+    // Closing the app together with the server lets its hooks end event streams while the
+    // server drains ordinary requests.
+    undo.push({
+      what: 'stop the HTTP server',
+      run: async () => void (await Promise.all([server.stop(), closeApp()])),
+    });
+
+    for (const b of background) {
+      await b.start();
+      undo.push({ what: `stop ${b.name}`, run: () => b.stop() });
+    }
+    const url = publicUrl(server.protocol, server.address);
+    log.info({ listen: formatListen(server.address), url, version }, 'engine started');
+    return { url, stop, failed };
+  } catch (err) {
+    await stop('start failed');
+    throw err;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+// Only when run as the binary (the bundle's entry), not when imported by tests.
+if (process.argv[1] && /vireo-engine(\.js)?$|main\.ts$/.test(process.argv[1])) {
+  process.exitCode = await runCli(process.argv.slice(2), { runEngine });
+}
