@@ -1,0 +1,232 @@
+import { type Selectable, sql } from 'kysely';
+import type { Executor } from '../schema';
+import type { OperationErrorJson, OperationStateColumn, OperationsTable } from '../tables/operations';
+
+/**
+ * The NOTIFY channel for operation changes. Payload: `{"id","state"}` (state `pending` wakes
+ * runners, a terminal state wakes `?wait` long-polls, `cancel` tells the running engine).
+ */
+export const OPERATIONS_CHANNEL = 'vireo_operations';
+
+export type OperationRow = Selectable<OperationsTable>;
+
+export interface NewOperation {
+  type: string;
+  targetKind?: string | null;
+  targetId?: string | null;
+  input?: Record<string, unknown>;
+  createdBy?: string | null;
+}
+
+export interface OperationFilter {
+  state?: OperationStateColumn;
+  type?: string;
+  targetId?: string;
+  /** Case-insensitive substring of the type. */
+  search?: string;
+}
+
+const leaseEnd = (leaseMs: number) => sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`;
+
+export async function insertOperation(executor: Executor, op: NewOperation): Promise<OperationRow> {
+  return executor
+    .insertInto('operations')
+    .values({
+      type: op.type,
+      target_kind: op.targetKind ?? null,
+      target_id: op.targetId ?? null,
+      input: JSON.stringify(op.input ?? {}),
+      created_by: op.createdBy ?? null,
+      progress_message: null,
+      started_at: null,
+      finished_at: null,
+      claimed_by: null,
+      lease_until: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Queued in the caller's transaction: delivered on commit, dropped on rollback. */
+export async function notifyOperation(executor: Executor, id: string, state: string): Promise<void> {
+  await sql`SELECT pg_notify(${OPERATIONS_CHANNEL}, ${JSON.stringify({ id, state })})`.execute(executor);
+}
+
+export async function operationTypeExists(executor: Executor, type: string): Promise<boolean> {
+  const r = await executor
+    .selectFrom('operation_types')
+    .select('name')
+    .where('name', '=', type)
+    .executeTakeFirst();
+  return r !== undefined;
+}
+
+export async function getOperation(
+  executor: Executor,
+  id: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<OperationRow | undefined> {
+  let q = executor.selectFrom('operations').selectAll().where('id', '=', id);
+  if (opts.forUpdate) q = q.forUpdate();
+  return q.executeTakeFirst();
+}
+
+/** Newest first; `before` is the keyset cursor (created_at and id of the previous page's last row). */
+export async function listOperations(
+  executor: Executor,
+  filter: OperationFilter,
+  page: { limit: number; before?: { createdAt: Date; id: string }; ascending?: boolean },
+): Promise<OperationRow[]> {
+  let q = executor.selectFrom('operations').selectAll();
+  if (filter.state) q = q.where('state', '=', filter.state);
+  if (filter.type) q = q.where('type', '=', filter.type);
+  if (filter.targetId) q = q.where('target_id', '=', filter.targetId);
+  if (filter.search) q = q.where('type', 'ilike', `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  const dir = page.ascending ? 'asc' : 'desc';
+  if (page.before) {
+    const { createdAt, id } = page.before;
+    q = q.where((eb) =>
+      eb(eb.refTuple('created_at', 'id'), page.ascending ? '>' : '<', eb.tuple(createdAt, id)),
+    );
+  }
+  return q.orderBy('created_at', dir).orderBy('id', dir).limit(page.limit).execute();
+}
+
+/**
+ * Claims the oldest pending operation of one of `types` for `holder`. `SKIP LOCKED` lets several
+ * engines claim at once without waiting on each other or taking the same row.
+ */
+export async function claimNextPending(
+  executor: Executor,
+  holder: string,
+  types: readonly string[],
+  leaseMs: number,
+): Promise<OperationRow | undefined> {
+  if (types.length === 0) return undefined;
+  return executor
+    .updateTable('operations')
+    .set({
+      state: 'running',
+      claimed_by: holder,
+      lease_until: leaseEnd(leaseMs),
+      started_at: sql<Date>`coalesce(started_at, now())`,
+      updated_at: sql<Date>`now()`,
+      attempts: sql<number>`attempts + 1`,
+    })
+    .where('id', '=', (eb) =>
+      eb
+        .selectFrom('operations')
+        .select('id')
+        .where('state', '=', 'pending')
+        .where('type', 'in', types)
+        .orderBy('created_at')
+        .limit(1)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Extends every lease `holder` has; returns what it still holds and whether cancel was asked. */
+export async function renewLeases(
+  executor: Executor,
+  holder: string,
+  leaseMs: number,
+): Promise<{ id: string; cancel_requested: boolean }[]> {
+  return executor
+    .updateTable('operations')
+    .set({ lease_until: leaseEnd(leaseMs) })
+    .where('claimed_by', '=', holder)
+    .where('state', '=', 'running')
+    .returning(['id', 'cancel_requested'])
+    .execute();
+}
+
+/** Returns false when `holder` no longer owns the operation (its lease was taken over). */
+export async function updateProgress(
+  executor: Executor,
+  id: string,
+  holder: string,
+  progress: number,
+  message: string | null,
+): Promise<boolean> {
+  const r = await executor
+    .updateTable('operations')
+    .set({ progress, progress_message: message, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('claimed_by', '=', holder)
+    .where('state', '=', 'running')
+    .executeTakeFirst();
+  return r.numUpdatedRows > 0n;
+}
+
+export interface Outcome {
+  state: 'succeeded' | 'failed' | 'cancelled';
+  result?: Record<string, unknown> | null;
+  error?: OperationErrorJson | null;
+}
+
+/**
+ * Moves an operation to a terminal state. With `holder`, only if that runner still owns it; a
+ * runner whose lease was taken over must not overwrite what the new owner decided.
+ */
+export async function finishOperation(
+  executor: Executor,
+  id: string,
+  outcome: Outcome,
+  guard: { holder?: string; fromStates: readonly OperationStateColumn[] },
+): Promise<OperationRow | undefined> {
+  let q = executor
+    .updateTable('operations')
+    .set({
+      state: outcome.state,
+      result: outcome.result ? JSON.stringify(outcome.result) : null,
+      error: outcome.error ? JSON.stringify(outcome.error) : null,
+      ...(outcome.state === 'succeeded' ? { progress: 1 } : {}),
+      finished_at: sql<Date>`now()`,
+      updated_at: sql<Date>`now()`,
+      claimed_by: null,
+      lease_until: null,
+    })
+    .where('id', '=', id)
+    .where('state', 'in', guard.fromStates);
+  if (guard.holder) q = q.where('claimed_by', '=', guard.holder);
+  return q.returningAll().executeTakeFirst();
+}
+
+/** Asks the runner of a running operation to stop. */
+export async function markCancelRequested(executor: Executor, id: string): Promise<OperationRow | undefined> {
+  return executor
+    .updateTable('operations')
+    .set({ cancel_requested: true, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('state', 'in', ['pending', 'running'])
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Running operations whose runner stopped renewing; locked so one sweeper handles each. */
+export async function lockExpiredLeases(executor: Executor, limit: number): Promise<OperationRow[]> {
+  return executor
+    .selectFrom('operations')
+    .selectAll()
+    .where('state', '=', 'running')
+    .where('lease_until', '<', sql<Date>`now()`)
+    .orderBy('lease_until')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+}
+
+/** Hands a running operation back to the queue (a resumable one whose engine went away). */
+export async function requeueOperation(executor: Executor, id: string): Promise<OperationRow | undefined> {
+  return executor
+    .updateTable('operations')
+    .set({ state: 'pending', claimed_by: null, lease_until: null, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('state', '=', 'running')
+    .returningAll()
+    .executeTakeFirst();
+}
