@@ -4,3 +4,5 @@ export * from './common';
 export * from './datacenters';
 export * from './errors';
 export * from './health';
+export * from './events';
+export * from './operations';
