@@ -45,10 +45,12 @@ export async function recordFailure(
   const window = `${Math.round(policy.windowMs)} milliseconds`;
   const failures = sql<number>`CASE WHEN login_throttle.last_failure_at < now() - ${window}::interval
     THEN 1 ELSE login_throttle.failures + 1 END`;
-  const lockFor = (n: typeof failures | number) =>
-    sql<Date | null>`CASE WHEN ${n} >= ${policy.threshold}
+  // Parameters are untyped to PostgreSQL; cast them or `n - threshold` has no operator.
+  const threshold = sql<number>`${policy.threshold}::int`;
+  const lockFor = (n: typeof failures) =>
+    sql<Date | null>`CASE WHEN ${n} >= ${threshold}
       THEN now() + least(${policy.maxLockMs}::float8,
-                         ${policy.baseLockMs}::float8 * power(2, least(${n} - ${policy.threshold}, 30)))
+                         ${policy.baseLockMs}::float8 * power(2, least(${n} - ${threshold}, 30)))
                    * interval '1 millisecond'
       ELSE NULL END`;
   const row = await ex
@@ -58,7 +60,7 @@ export async function recordFailure(
       key,
       failures: 1,
       last_failure_at: sql<Date>`now()`,
-      locked_until: lockFor(1),
+      locked_until: lockFor(sql<number>`1`),
     })
     .onConflict((oc) =>
       oc.columns(['scope', 'key']).doUpdateSet({
