@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { VmSpec } from '@vireo/agent-protocol';
 import { buildQemuArgv, type LaunchPlan } from '../../src/qemu/argv/index';
 import { QmpClient } from '../../src/qemu/qmp/index';
+import { createImage } from '../../src/storage/index';
 
 const run = promisify(execFile);
 
@@ -24,23 +25,6 @@ export interface Launched {
   pid: number;
   /** Quits QEMU (or kills it), removes loop devices and the namespace. Never throws. */
   cleanup(): Promise<void>;
-}
-
-/**
- * `qemu-img create`, retried when LUKS key-derivation benchmarking fails with "Unable to get
- * accurate CPU usage" (QEMU times a first PBKDF2 round with thread CPU time; on fast CPUs with
- * tick-based accounting that round can measure 0 ms).
- */
-async function createImage(args: string[]): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await run('qemu-img', args);
-      return;
-    } catch (error) {
-      const stderr = String((error as { stderr?: string }).stderr ?? '');
-      if (attempt >= 8 || !stderr.includes('accurate CPU usage')) throw error;
-    }
-  }
 }
 
 async function freePort(): Promise<number> {
@@ -105,23 +89,19 @@ export async function makeLaunchable(
       continue;
     }
     disk.path = join(images, `${i}-${basename(disk.path)}`);
-    const args = ['create', '-q', '-f', disk.format];
     if (disk.encryption_secret_id && firstEncrypted) {
       copyFileSync(firstEncrypted, disk.path);
       continue;
     }
-    if (disk.encryption_secret_id) {
-      firstEncrypted = disk.path;
-      const secretFile = plan.secretFiles?.[disk.encryption_secret_id] ?? '';
+    if (disk.encryption_secret_id) firstEncrypted = disk.path;
+    const secretFile = disk.encryption_secret_id ? plan.secretFiles?.[disk.encryption_secret_id] : undefined;
+    await createImage({
+      path: disk.path,
+      format: disk.format,
+      sizeBytes: 16 * 1024 * 1024,
       // Short key derivation keeps the test fast; production images use QEMU's default.
-      args.push(
-        '--object',
-        `secret,id=${disk.encryption_secret_id},format=raw,file=${secretFile}`,
-        '-o',
-        `encrypt.format=luks,encrypt.key-secret=${disk.encryption_secret_id},encrypt.iter-time=100`,
-      );
-    }
-    await createImage([...args, disk.path, '16M']);
+      ...(secretFile ? { encryption: { secretFile, iterTimeMs: 100 } } : {}),
+    });
   }
   if (spec.cdrom?.path) {
     spec.cdrom.path = join(images, `cd-${basename(spec.cdrom.path)}`);
