@@ -1,5 +1,6 @@
 import type { ErrorBody, ErrorCode, FieldError } from '@vireo/api';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../../db/repositories/pg-errors';
 import { MethodNotAllowed, NotFound, TooManyRequests, Unauthenticated, VireoError } from '../../errors';
 
 /** Fastify's own error codes for bad requests, mapped to ours. Anything unlisted with a 4xx
@@ -129,6 +130,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
       // A client error Fastify or a plugin raised that we have no specific code for.
       request.log.info({ err }, 'unmapped client error');
       return send(reply, status, 'invalid_input', 'the request is not valid', { reason: err.code ?? null });
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.error({ err }, 'database unavailable');
+      reply.header('retry-after', '5');
+      return send(reply, 503, 'database_unavailable', 'the database is not reachable; try again shortly', {
+        request_id: request.id,
+      });
     }
     request.log.error({ err }, 'request failed');
     return send(reply, 500, 'internal_error', 'the engine failed to handle the request; see its log', {
