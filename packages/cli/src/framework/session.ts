@@ -23,7 +23,8 @@ export class Session {
   readonly io: Io;
   readonly store: ConfigStore;
   readonly env: NodeJS.ProcessEnv;
-  readonly inShell: boolean;
+  /** True inside `vireo shell`: shell-only commands (connect, exit) are offered, shell and completion are not. */
+  inShell: boolean;
   prompter: Prompter;
   /** Profile chosen with `connect` inside the shell. */
   shellProfile: string | undefined;

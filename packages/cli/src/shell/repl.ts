@@ -19,6 +19,7 @@ const HISTORY_LINES = 1000;
 
 /** Runs `vireo shell`; returns the exit status. */
 export async function runShell(session: Session, registry: Registry, options: ShellOptions): Promise<number> {
+  session.inShell = true;
   if (options.profile) session.shellProfile = options.profile;
   if (options.file !== undefined || !session.io.stdin.isTTY) {
     let text: string;
@@ -192,7 +193,7 @@ async function interactive(session: Session, registry: Registry): Promise<number
       session.info(`Error [syntax_error]: ${(err as Error).message}`);
     }
     if (words.length > 0) {
-      appendHistory(session, text);
+      appendHistory(session, text.trim());
       if (words[0] === 'help') words = [...words.slice(1), '--help'];
       running = new AbortController();
       last = await runOne(session, registry, words, running);
