@@ -127,13 +127,13 @@ describe('QmpClient against real QEMU', () => {
       expect(await waiting.catch((e: unknown) => e)).toMatchObject({ code: 'qmp_disconnected' });
       expect((await closed)?.code).toBe('qmp_disconnected');
 
-      // Once the process is gone, a fresh connection is refused: the socket file is left behind
-      // but nobody listens on it.
-      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-      const reconnect = await QmpClient.connect(plan.paths.qmpSocket, { timeoutMs: 500 }).catch(
+      // Nothing answers on the socket any more. Depending on how far the kernel got in tearing the
+      // process down, the connection is refused or accepted by the dying socket and then reset.
+      const reconnect = await QmpClient.connect(plan.paths.qmpSocket, { timeoutMs: 1_000 }).catch(
         (e: unknown) => e,
       );
-      expect(reconnect).toMatchObject({ code: 'qmp_connect_failed' });
+      expect(reconnect).toBeInstanceOf(QmpError);
+      expect(['qmp_connect_failed', 'qmp_disconnected']).toContain((reconnect as QmpError).code);
     } finally {
       await qmp.close();
       if (alive(pid)) process.kill(pid, 'SIGKILL');
