@@ -12,23 +12,25 @@ export const EVENT_KIND_PATTERN = '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$';
  * One audit event, as listed by `GET /events` and sent as the `data:` of `GET /events/stream`
  * (whose SSE `id:` is the same `id`, and `event:` the `kind`).
  */
-export const Event = Type.Object({
-  id: Type.String({ pattern: '^[0-9]+$', description: 'Ever-growing id; the stream resumes after it.' }),
-  time: Timestamp,
-  kind: Type.String({ examples: ['datacenter.created', 'operation.failed'] }),
-  severity: EventSeveritySchema,
-  message: Type.String({ description: 'What happened, as a sentence.' }),
-  object_kind: Type.Union([Type.String(), Type.Null()]),
-  object_id: Type.Union([Uuid, Type.Null()]),
-  object_name: Type.Union([Type.String(), Type.Null()]),
-  user_id: Type.Union([Uuid, Type.Null()]),
-  username: Type.Union([Type.String(), Type.Null()]),
-  operation_id: Type.Union([Uuid, Type.Null()]),
-  details: Type.Record(Type.String(), Type.Unknown()),
-});
+export const Event = Type.Object(
+  {
+    id: Type.String({ pattern: '^[0-9]+$', description: 'Ever-growing id; the stream resumes after it.' }),
+    time: Timestamp,
+    kind: Type.String({ examples: ['datacenter.created', 'operation.failed'] }),
+    severity: EventSeveritySchema,
+    message: Type.String({ description: 'What happened, as a sentence.' }),
+    object_kind: Type.Union([Type.String(), Type.Null()]),
+    object_id: Type.Union([Uuid, Type.Null()]),
+    object_name: Type.Union([Type.String(), Type.Null()]),
+    user_id: Type.Union([Uuid, Type.Null()]),
+    username: Type.Union([Type.String(), Type.Null()]),
+    operation_id: Type.Union([Uuid, Type.Null()]),
+    details: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { $id: 'Event', description: 'Something that happened: an audit record' },
+);
 export type Event = Static<typeof Event>;
 
-const EventId = Type.String({ pattern: '^[0-9]{1,18}$', description: 'An event id.' });
 const KindPrefix = Type.String({
   minLength: 1,
   maxLength: 128,
@@ -38,9 +40,19 @@ const KindPrefix = Type.String({
 
 /** Filters shared by the list and the stream. `kind` may repeat (any of them matches). */
 export const EventFilters = {
-  since: Type.Optional({ ...Timestamp, description: 'Only events at or after this time.' }),
-  after_id: Type.Optional({ ...EventId, description: 'Only events after this id.' }),
-  kind: Type.Optional(Type.Union([KindPrefix, Type.Array(KindPrefix, { minItems: 1, maxItems: 20 })])),
+  since: Type.Optional(
+    Type.String({ format: 'date-time', description: 'Only events at or after this time.' }),
+  ),
+  after_id: Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,18}$', description: 'Only events after this id.' }),
+  ),
+  kind: Type.Optional(
+    Type.Array(KindPrefix, {
+      minItems: 1,
+      maxItems: 20,
+      description: 'Kind or kind prefix (`vm.`); repeat the parameter for several.',
+    }),
+  ),
   severity: Type.Optional(EventSeveritySchema),
   object_id: Type.Optional(Uuid),
 };
@@ -48,16 +60,18 @@ export const EventFilters = {
 export const EVENT_SORT_FIELDS = ['-id'] as const;
 export const EventListQuery = ListQuery(EVENT_SORT_FIELDS, EventFilters);
 export type EventListQuery = Static<typeof EventListQuery>;
-export const EventPage = Page(Event);
+export const EventPage = Page(Type.Ref(Event), 'EventPage');
 export type EventPage = Static<typeof EventPage>;
 
 export const EventStreamQuery = Type.Object(
   {
     ...EventFilters,
-    last_event_id: Type.Optional({
-      ...EventId,
-      description: 'Resume after this id (same as the `Last-Event-ID` header, which wins).',
-    }),
+    last_event_id: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]{1,18}$',
+        description: 'Resume after this id (same as the `Last-Event-ID` header, which wins).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -65,7 +79,12 @@ export type EventStreamQuery = Static<typeof EventStreamQuery>;
 
 /** `POST /events/purge`: deletes events older than `before` as an operation (`events.purge`). */
 export const EventsPurgeRequest = Type.Object(
-  { before: { ...Timestamp, description: 'Delete events older than this; at least 24 h ago.' } },
+  {
+    before: Type.String({
+      format: 'date-time',
+      description: 'Delete events older than this (RFC 3339); at least 24 h ago.',
+    }),
+  },
   { additionalProperties: false },
 );
 export type EventsPurgeRequest = Static<typeof EventsPurgeRequest>;

@@ -33,27 +33,36 @@ export const OperationError = Type.Object({
 });
 export type OperationError = Static<typeof OperationError>;
 
-export const Operation = Type.Object({
-  id: Uuid,
-  type: Type.String({ description: 'One of the operation types, e.g. `events.purge`.' }),
-  state: OperationStateSchema,
-  progress: Type.Number({ minimum: 0, maximum: 1, description: 'Fraction done, 0..1.' }),
-  progress_message: Type.Union([Type.String(), Type.Null()], { description: 'What it is doing now.' }),
-  target: Type.Union([OperationTarget, Type.Null()]),
-  input: Type.Record(Type.String(), Type.Unknown()),
-  result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-  error: Type.Union([OperationError, Type.Null()]),
-  cancel_requested: Type.Boolean(),
-  created_by: Type.Union([Uuid, Type.Null()]),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-  started_at: Type.Union([Timestamp, Type.Null()]),
-  finished_at: Type.Union([Timestamp, Type.Null()]),
-});
+export const Operation = Type.Object(
+  {
+    id: Uuid,
+    type: Type.String({ description: 'One of the operation types, e.g. `events.purge`.' }),
+    state: OperationStateSchema,
+    progress: Type.Number({ minimum: 0, maximum: 1, description: 'Fraction done, 0..1.' }),
+    progress_message: Type.Union([Type.String(), Type.Null()], { description: 'What it is doing now.' }),
+    target: Type.Union([OperationTarget, Type.Null()]),
+    input: Type.Record(Type.String(), Type.Unknown()),
+    result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+    error: Type.Union([OperationError, Type.Null()]),
+    cancel_requested: Type.Boolean(),
+    created_by: Type.Union([Uuid, Type.Null()]),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    started_at: Type.Union([Timestamp, Type.Null()]),
+    finished_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  {
+    $id: 'Operation',
+    description: 'Work that outlives a request: follow it with `?wait=N`, cancel with DELETE',
+  },
+);
 export type Operation = Static<typeof Operation>;
 
 /** Body of every `202 Accepted` answer; `Location` names `/api/v1/operations/{id}`. */
-export const OperationAccepted = Type.Object({ operation: Operation });
+export const OperationAccepted = Type.Object(
+  { operation: Type.Ref(Operation) },
+  { $id: 'OperationAccepted', description: 'Accepted: the work goes on as this operation' },
+);
 export type OperationAccepted = Static<typeof OperationAccepted>;
 
 /** Longest `?wait=` an operation long-poll may ask for, in seconds. */
@@ -80,5 +89,5 @@ export const OperationListQuery = ListQuery(OPERATION_SORT_FIELDS, {
   target_id: Type.Optional(Uuid),
 });
 export type OperationListQuery = Static<typeof OperationListQuery>;
-export const OperationPage = Page(Operation);
+export const OperationPage = Page(Type.Ref(Operation), 'OperationPage');
 export type OperationPage = Static<typeof OperationPage>;

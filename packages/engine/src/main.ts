@@ -130,6 +130,8 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       health,
       cookieSecure: !config.insecureHttp,
       services,
+      events,
+      operations,
     });
     let appClosed: Promise<void> | undefined;
     const closeApp = () => {

@@ -9,7 +9,9 @@ import { registerSecurityHeaders } from './plugins/security';
 import { authRoutes } from './routes/auth';
 import { clusterRoutes } from './routes/clusters';
 import { datacenterRoutes } from './routes/datacenters';
+import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
 import './types';
 import { SHARED_SCHEMAS } from './schemas';
@@ -79,6 +81,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(datacenterRoutes, { deps });
       await api.register(clusterRoutes, { deps });
       // engine-ops: operations and events routes register here.
+      await api.register(operationRoutes, { deps });
+      await api.register(eventRoutes, { deps });
     },
     { prefix: '/api/v1' },
   );

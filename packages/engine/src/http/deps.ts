@@ -1,6 +1,8 @@
 import type { HealthReport } from '@vireo/api';
 import type { Logger } from 'pino';
 import type { Db } from '../db/schema';
+import type { Events } from '../events';
+import type { Operations } from '../operations';
 import type { Services } from '../services';
 
 export type { HealthReport };
@@ -19,6 +21,10 @@ export interface AppDeps {
   /** Mark the session cookie `Secure` (and send HSTS). False only in plain-HTTP mode. */
   cookieSecure: boolean;
   services: Services;
+  /** engine-ops: audit log, LISTEN connection and live event fan-out (routes/events.ts). */
+  events: Events;
+  /** engine-ops: operations (routes/operations.ts, 202 answers of every route). */
+  operations: Operations;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** Trust `X-Forwarded-For` from a reverse proxy when deciding the client address (default false). */

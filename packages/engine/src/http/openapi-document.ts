@@ -3,7 +3,9 @@ import pg from 'pg';
 import pino from 'pino';
 import { ENGINE_VERSION } from '../cli/version';
 import type { Database } from '../db/schema';
+import { createEvents } from '../events';
 import { createAudit } from '../events/audit';
+import { createOperations } from '../operations';
 import { createServices } from '../services';
 import { buildApp } from './app';
 import { openApiJson } from './plugins/openapi';
@@ -17,6 +19,7 @@ export async function renderOpenApiDocument(): Promise<string> {
   const pool = new pg.Pool({ max: 1 });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const log = pino({ level: 'silent' });
+  const events = createEvents({ db, pool, log });
   const services = createServices({
     db,
     log,
@@ -37,6 +40,9 @@ export async function renderOpenApiDocument(): Promise<string> {
     },
     cookieSecure: true,
     services,
+    // Constructed, never started: nothing connects.
+    events,
+    operations: createOperations({ db, log, events }),
   });
   try {
     await app.ready();

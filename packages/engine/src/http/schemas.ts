@@ -4,8 +4,13 @@ import {
   DataCenter,
   DataCenterPage,
   ErrorBody,
+  Event,
+  EventPage,
   HealthReport,
   LoginResponse,
+  Operation,
+  OperationAccepted,
+  OperationPage,
   Whoami,
 } from '@vireo/api';
 import type { TSchema } from '@sinclair/typebox';
@@ -24,4 +29,9 @@ export const SHARED_SCHEMAS: TSchema[] = [
   DataCenterPage,
   Cluster,
   ClusterPage,
+  Operation,
+  OperationAccepted,
+  OperationPage,
+  Event,
+  EventPage,
 ];

@@ -1,6 +1,7 @@
 import type { Operation } from '@vireo/api';
 import type { Logger } from 'pino';
 import type { OperationFilter, OperationRow } from '../db/repositories/operations';
+import type { PageRequest, PageResult } from '../db/repositories/list';
 import type { Db, Executor } from '../db/schema';
 import type { Events } from '../events';
 import { OperationRegistry } from './registry';
@@ -33,13 +34,13 @@ export interface Operations {
   create(executor: Executor, input: CreateOperationInput): Promise<Operation>;
   get(id: string): Promise<Operation>;
   getRow(id: string): Promise<OperationRow>;
-  list(
-    filter: OperationFilter,
-    page: { limit: number; before?: { createdAt: Date; id: string }; ascending?: boolean },
-  ): Promise<OperationRow[]>;
+  /** One page of operations (see http/list.ts for the page request). */
+  list(filter: OperationFilter, page: PageRequest): Promise<PageResult<OperationRow & { sort_key: string }>>;
   cancel(id: string, actor: Actor): Promise<Operation>;
   /** Long-poll: resolves when finished or after `waitMs`. */
   wait(id: string, waitMs: number, signal?: AbortSignal): Promise<Operation>;
+  /** Requests long-polling right now. */
+  readonly waiterCount: number;
   /** Starts hearing changes and running operations. Needs `events.start()` first. */
   start(): void;
   /** Stops the runner (gracefully) and wakes every waiter. */
@@ -75,6 +76,9 @@ export function createOperations(opts: OperationsOptions): Operations {
     list: (filter, page) => service.list(filter, page),
     cancel: (id, actor) => service.cancel(id, actor),
     wait: (id, waitMs, signal) => service.wait(id, waitMs, signal),
+    get waiterCount() {
+      return service.waiterCount;
+    },
     start() {
       service.start();
       runner.start();

@@ -12,6 +12,7 @@ import {
   notifyOperation,
   operationTypeExists,
 } from '../db/repositories/operations';
+import type { PageRequest, PageResult } from '../db/repositories/list';
 import type { Db, Executor } from '../db/schema';
 import { Conflict, InvalidInput, NotFound } from '../errors';
 import type { Audit } from '../events/audit';
@@ -108,10 +109,7 @@ export class OperationService {
     return row;
   }
 
-  list(
-    filter: OperationFilter,
-    page: { limit: number; before?: { createdAt: Date; id: string }; ascending?: boolean },
-  ): Promise<OperationRow[]> {
+  list(filter: OperationFilter, page: PageRequest): Promise<PageResult<OperationRow & { sort_key: string }>> {
     return listOperations(this.opts.db, filter, page);
   }
 

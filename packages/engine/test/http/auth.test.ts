@@ -216,6 +216,8 @@ describe('authentication', () => {
       }),
       cookieSecure: false,
       services: t.services,
+      events: t.events,
+      operations: t.operations,
     });
     try {
       const r = await other.inject({

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { setAdminPassword } from '../../src/auth/admin';
+import { createEvents, type Events } from '../../src/events';
 import { createAudit } from '../../src/events/audit';
+import { createOperations, type Operations } from '../../src/operations';
 import { buildApp } from '../../src/http/app';
 import type { AppDeps, HealthReport } from '../../src/http/deps';
 import { createServices, type OperationCreator, type ServiceDeps, type Services } from '../../src/services';
@@ -14,6 +16,9 @@ export interface TestApp {
   app: FastifyInstance;
   db: TestDb;
   services: Services;
+  /** engine-ops' events and operations the app was built with (not started unless passed in). */
+  events: Events;
+  operations: Operations;
   /** A bearer token of admin@internal, logged in once at creation. */
   token: string;
   /** Logs in (admin@internal by default) and returns the new token. */
@@ -61,6 +66,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       database: 'ok',
       schema: { current: 0, latest: 0, pending: 0 },
     });
+    // engine-ops' real events and operations, not started (tests that need them pass their own).
+    const events = options.app?.events ?? createEvents({ db: db.db, pool: db.pool, log });
+    const operations = options.app?.operations ?? createOperations({ db: db.db, log, events });
     const app = await buildApp({
       db: db.db,
       log,
@@ -70,6 +78,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       cookieSecure: true,
       services,
       ...options.app,
+      events,
+      operations,
     });
     await app.ready();
     const login = async (username = 'admin@internal', password = TEST_ADMIN_PASSWORD): Promise<string> => {
@@ -87,6 +97,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       app,
       db,
       services,
+      events,
+      operations,
       token,
       login,
       auth: (t = token) => ({ authorization: `Bearer ${t}` }),

@@ -1,6 +1,7 @@
 import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
 import type { Database, Executor } from '../schema';
 import type { EventSeverityColumn, EventsTable } from '../tables/events';
+import { escapeLike } from './list';
 
 /** The NOTIFY channel every committed audit event is announced on (payload: the event id). */
 export const EVENTS_CHANNEL = 'vireo_events';
@@ -58,10 +59,6 @@ export async function insertEvent(executor: Executor, ev: NewEvent): Promise<{ i
   return row;
 }
 
-function escapeLike(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 function applyFilter(eb: ExpressionBuilder<Database, 'events'>, f: EventFilter) {
   const conds = [];
   if (f.kinds?.length) conds.push(eb.or(f.kinds.map((k) => eb('kind', 'like', `${escapeLike(k)}%`))));
@@ -73,18 +70,27 @@ function applyFilter(eb: ExpressionBuilder<Database, 'events'>, f: EventFilter) 
   return eb.and(conds);
 }
 
-/** Newest first; `beforeId` is the keyset cursor (the last id of the previous page). */
+/**
+ * One page by id (newest first when `desc`); `after` is the last id of the previous page. Fetches
+ * one row more than `limit` so the caller knows whether there is a next page.
+ */
 export async function listEvents(
   executor: Executor,
   filter: EventFilter,
-  page: { limit: number; beforeId?: number },
-): Promise<EventRow[]> {
+  page: { limit: number; desc: boolean; after?: number },
+): Promise<{ rows: EventRow[]; next: number | null }> {
   let q = executor
     .selectFrom('events')
     .selectAll()
     .where((eb) => applyFilter(eb, filter));
-  if (page.beforeId !== undefined) q = q.where('id', '<', page.beforeId);
-  return q.orderBy('id', 'desc').limit(page.limit).execute();
+  if (page.after !== undefined) q = q.where('id', page.desc ? '<' : '>', page.after);
+  const rows = await q
+    .orderBy('id', page.desc ? 'desc' : 'asc')
+    .limit(page.limit + 1)
+    .execute();
+  if (rows.length <= page.limit) return { rows, next: null };
+  const kept = rows.slice(0, page.limit);
+  return { rows: kept, next: kept.at(-1)!.id };
 }
 
 /** Oldest first, ids in (`afterId`, `upToId`]: what a reconnecting stream missed. */

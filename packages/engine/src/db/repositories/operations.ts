@@ -1,5 +1,6 @@
-import { type Selectable, sql } from 'kysely';
+import { type Selectable, type SqlBool, sql } from 'kysely';
 import type { Executor } from '../schema';
+import { type PageRequest, type PageResult, type SortColumnType, escapeLike, toPage } from './list';
 import type { OperationErrorJson, OperationStateColumn, OperationsTable } from '../tables/operations';
 
 /**
@@ -71,25 +72,35 @@ export async function getOperation(
   return q.executeTakeFirst();
 }
 
-/** Newest first; `before` is the keyset cursor (created_at and id of the previous page's last row). */
+/** Sortable columns of the operation list (for http/list.ts's pageRequest). */
+export const OPERATION_SORT_COLUMNS: Record<string, SortColumnType> = { created_at: 'timestamptz' };
+
+/** One page in `created_at` order (then id), keyset-paginated like every other list. */
 export async function listOperations(
   executor: Executor,
   filter: OperationFilter,
-  page: { limit: number; before?: { createdAt: Date; id: string }; ascending?: boolean },
-): Promise<OperationRow[]> {
+  page: PageRequest,
+): Promise<PageResult<OperationRow & { sort_key: string }>> {
   let q = executor.selectFrom('operations').selectAll();
   if (filter.state) q = q.where('state', '=', filter.state);
   if (filter.type) q = q.where('type', '=', filter.type);
   if (filter.targetId) q = q.where('target_id', '=', filter.targetId);
-  if (filter.search) q = q.where('type', 'ilike', `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-  const dir = page.ascending ? 'asc' : 'desc';
-  if (page.before) {
-    const { createdAt, id } = page.before;
-    q = q.where((eb) =>
-      eb(eb.refTuple('created_at', 'id'), page.ascending ? '>' : '<', eb.tuple(createdAt, id)),
+  const search = page.search ?? filter.search;
+  if (search) q = q.where(sql<SqlBool>`type ILIKE ${`%${escapeLike(search)}%`} ESCAPE '\\'`);
+  if (page.after) {
+    const cmp = sql.raw(page.sort.desc ? '<' : '>');
+    q = q.where(
+      sql<SqlBool>`(created_at, id) ${cmp} (${page.after.key}::timestamptz, ${page.after.id}::uuid)`,
     );
   }
-  return q.orderBy('created_at', dir).orderBy('id', dir).limit(page.limit).execute();
+  const dir = page.sort.desc ? 'desc' : 'asc';
+  const rows = await q
+    .select(sql<string>`created_at::text`.as('sort_key'))
+    .orderBy('created_at', dir)
+    .orderBy('id', dir)
+    .limit(page.limit + 1)
+    .execute();
+  return toPage(rows, page.limit);
 }
 
 /**
