@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { CDROM_DEVICE_ID, diskNodeNames, nicNames } from '../../src/qemu/argv/index';
 import { loadGoldenCases } from './cases';
 import { launchGolden, removeDir } from './launchable';
@@ -15,6 +15,7 @@ describe('golden argv against real QEMU', () => {
   for (const c of loadGoldenCases()) {
     it(c.name, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'vireo-argv-'));
+      onTestFinished(() => removeDir(dir));
       const vm = await launchGolden(c.plan, dir);
       try {
         const { spec } = vm.plan;
@@ -59,7 +60,6 @@ describe('golden argv against real QEMU', () => {
         expect(cpus).toHaveLength(spec.cpu.sockets * spec.cpu.cores * spec.cpu.threads);
       } finally {
         await vm.cleanup();
-        removeDir(dir);
       }
     });
   }
