@@ -12,6 +12,7 @@ import {
   VmIdParamsSchema,
   VmListParamsSchema,
   VmListResultSchema,
+  VmRebootParamsSchema,
   VmResultSchema,
   VmShutdownParamsSchema,
   VmShutdownResultSchema,
@@ -41,8 +42,11 @@ export const AgentMethods = {
   'vm.shutdown': { params: VmShutdownParamsSchema, result: VmShutdownResultSchema },
   /** Power off now. Also cancels a `vm.shutdown` still waiting for the guest. */
   'vm.stop': { params: VmIdParamsSchema, result: VmResultSchema },
-  /** Guest reboot request (ACPI is not involved: a `system_reset` keeps the same QEMU). */
-  'vm.reboot': { params: VmIdParamsSchema, result: VmResultSchema },
+  /**
+   * Graceful reboot: ACPI power button, and once the guest has shut down it is reset and runs again
+   * in the same QEMU; a guest that ignores ACPI for `timeout_s` gets a hard reset.
+   */
+  'vm.reboot': { params: VmRebootParamsSchema, result: VmResultSchema },
   'vm.reset': { params: VmIdParamsSchema, result: VmResultSchema },
   'vm.pause': { params: VmIdParamsSchema, result: VmResultSchema },
   'vm.resume': { params: VmIdParamsSchema, result: VmResultSchema },

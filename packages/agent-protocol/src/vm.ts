@@ -155,6 +155,16 @@ export const VmShutdownResultSchema = Type.Object(
 );
 export type VmShutdownResult = Static<typeof VmShutdownResultSchema>;
 
+export const VmRebootParamsSchema = Type.Object(
+  {
+    vm_id: UuidString,
+    /** Seconds the guest gets to go down after the ACPI request before a hard reset. */
+    timeout_s: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+  },
+  strict,
+);
+export type VmRebootParams = Static<typeof VmRebootParamsSchema>;
+
 export const VmListParamsSchema = Type.Object({ include_external: Type.Optional(Type.Boolean()) }, strict);
 export type VmListParams = Static<typeof VmListParamsSchema>;
 

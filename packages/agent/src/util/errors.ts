@@ -29,6 +29,15 @@ const QMP_CODES: Record<string, AgentErrorCode> = {
   qmp_command_failed: 'qmp_error',
 };
 
+/** Storage (qemu-img, hostile-image gate) codes mapped onto the agent's. */
+const STORAGE_CODES: Record<string, AgentErrorCode> = {
+  image_not_found: 'image_not_found',
+  volume_not_found: 'image_not_found',
+  volume_exists: 'image_exists',
+  path_outside_domain: 'path_not_allowed',
+  invalid_volume_name: 'invalid_params',
+};
+
 /**
  * Turns anything thrown into an `AgentError`, keeping it as `cause`. Errors of the other agent
  * modules (argv builder, QMP client, storage) carry their own `code`; known ones keep their meaning,
@@ -47,6 +56,8 @@ export function toAgentError(err: unknown, context?: string): AgentError {
   let code: AgentErrorCode = 'internal_error';
   if (raw && isAgentErrorCode(raw)) code = raw;
   else if (raw && QMP_CODES[raw]) code = QMP_CODES[raw];
+  else if (raw && STORAGE_CODES[raw]) code = STORAGE_CODES[raw];
+  else if (raw?.startsWith('image_')) code = 'image_invalid';
   else if (raw === 'ENOENT') code = 'image_not_found';
   return new AgentError(code, text, { cause: err, details });
 }

@@ -1,6 +1,7 @@
-import { open, realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import { lstat, open, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { VmDisk, VmSpec } from '@vireo/agent-protocol';
+import { detectFormatMagic } from '../storage/image-header';
 import { AgentError } from '../util/errors';
 
 /**
@@ -63,6 +64,28 @@ export class ImagePolicy {
     return real;
   }
 
+  /**
+   * For a file about to be created: its directory must resolve inside the roots and the file must
+   * not exist. Returns the path to create (directory resolved).
+   */
+  async checkNewFile(path: string, where: string): Promise<string> {
+    if (!isAbsolute(path)) throw notAllowed(path, where, 'not an absolute path');
+    let dir: string;
+    try {
+      dir = await realpath(dirname(path));
+    } catch {
+      throw notAllowed(path, where, 'its directory does not exist');
+    }
+    if (!(await this.isAllowed(dir))) throw notAllowed(path, where, 'outside the allowed image directories');
+    const target = join(dir, basename(path));
+    const exists = await lstat(target).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new AgentError('image_exists', `${path} already exists`, { details: { path, where } });
+    return target;
+  }
+
   private async isAllowed(real: string): Promise<boolean> {
     this.resolvedRoots ??= Promise.all(this.roots.map((r) => realpath(r).catch(() => resolve(r))));
     const roots = await this.resolvedRoots;
@@ -97,17 +120,18 @@ async function checkFormat(
   const invalid = (why: string) =>
     new AgentError('image_invalid', `image ${path}: ${why}`, { details: { path, where, format } });
   if (depth > MAX_CHAIN) throw invalid(`backing chain longer than ${MAX_CHAIN}`);
+  if (format === 'raw') {
+    // QEMU opens it as raw whatever it holds, but an image with another format's magic is nearly
+    // always a mistake, and anything that ever probes it would not treat it as raw.
+    const magic = await detectFormatMagic(path);
+    if (magic) throw invalid(`declared raw but the file is a ${magic} image`);
+    return;
+  }
   const handle = await open(path, 'r');
   try {
     const header = Buffer.alloc(4096);
     const { bytesRead } = await handle.read(header, 0, header.length, 0);
     const isQcow2 = bytesRead >= 72 && header.readUInt32BE(0) === QCOW2_MAGIC;
-    if (format === 'raw') {
-      // Not a danger for the host (QEMU would show the header to the guest as data), but nearly
-      // always a mistake that would hand the guest a disk it cannot read.
-      if (isQcow2) throw invalid('declared raw but the file is a qcow2 image');
-      return;
-    }
     if (!isQcow2) throw invalid('declared qcow2 but the file has no qcow2 header');
     const version = header.readUInt32BE(4);
     const backingOffset = Number(header.readBigUInt64BE(8));

@@ -1,0 +1,105 @@
+import { join } from 'node:path';
+import { AgentRpcError } from '../rpc/client';
+import { ConfigError, loadConfig } from '../config';
+import { createRootLogger } from '../util/log';
+import { CONFIG_OPTIONS, parse, UsageError } from './args';
+import { createDevCa } from './dev-ca';
+import { AGENT_VERSION, startAgent } from './serve';
+import { runVmCommand, VM_USAGE } from './vm';
+
+const USAGE = `usage: vireo-agent <command> [options]
+
+  serve      run the agent: --state-dir DIR --listen HOST:PORT --ca FILE --cert FILE --key FILE
+             --accel auto|kvm|tcg --image-dir DIR (repeatable) --qemu BINARY --config FILE.json
+             (each also from VIREO_AGENT_* variables; flags win over variables over the file)
+  dev-ca     create a development CA, agent and client certificates: --dir DIR (default STATE_DIR/tls)
+  vm         talk to the running agent (see "vireo-agent vm --help")
+  version    print the version`;
+
+/** The `vireo-agent` command line. Resolves with the exit status. */
+export async function runCli(
+  argv: string[],
+  out = (line: string) => process.stdout.write(`${line}\n`),
+): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest, out);
+      case 'dev-ca':
+        return await devCa(rest, out);
+      case 'vm':
+        if (rest.includes('--help') || rest.length === 0) {
+          out(VM_USAGE);
+          return rest.length === 0 ? 2 : 0;
+        }
+        return await runVmCommand(rest, out);
+      case 'version':
+      case '--version':
+        out(AGENT_VERSION);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+        out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`vireo-agent: ${err.message}\n\n${command === 'vm' ? VM_USAGE : USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`vireo-agent: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof AgentRpcError) {
+      process.stderr.write(`vireo-agent: ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`vireo-agent: ${(err as Error).message ?? err}\n`);
+    return 1;
+  }
+}
+
+async function devCa(args: string[], out: (line: string) => void): Promise<number> {
+  const { values } = parse(args, {
+    ...CONFIG_OPTIONS,
+    dir: { type: 'string' },
+    force: { type: 'boolean' },
+    hostname: { type: 'string', multiple: true },
+  });
+  const dir =
+    values.dir ??
+    join(loadConfig({ config: values.config, 'state-dir': values['state-dir'] }).stateDir, 'tls');
+  const result = await createDevCa(dir, { force: values.force ?? false, hostnames: values.hostname ?? [] });
+  out(`development CA and certificates written to ${result.dir}`);
+  return 0;
+}
+
+async function serve(args: string[], out: (line: string) => void): Promise<number> {
+  const { values } = parse(args, {
+    ...CONFIG_OPTIONS,
+    accel: { type: 'string' },
+    qemu: { type: 'string' },
+    'image-dir': { type: 'string', multiple: true },
+    'stats-interval': { type: 'string' },
+  });
+  const config = loadConfig(values);
+  const log = createRootLogger(config.logLevel);
+  const agent = await startAgent(config, log);
+  out(`vireo-agent listening on ${agent.address} (agent ${agent.agentId})`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping; VMs keep running');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await agent.close();
+  log.flush();
+  return 0;
+}
