@@ -297,6 +297,18 @@ const CASES: Case[] = [
   },
   { name: 'unknown route', req: api('GET', '/no-such-thing'), status: 404, code: 'route_not_found' },
   {
+    name: 'malformed percent-escape in the path',
+    req: api('GET', '/datacenters/%E0%A4%A'),
+    status: 400,
+    code: 'invalid_url',
+  },
+  {
+    name: 'id of 300 characters',
+    req: api('GET', `/datacenters/${'a'.repeat(300)}`),
+    status: 400,
+    code: 'invalid_url',
+  },
+  {
     name: 'unknown route outside the API',
     req: () => ({ method: 'GET', url: '/etc/passwd' }),
     status: 404,

@@ -74,6 +74,20 @@ function describeValidation(err: FastifyError): { message: string; errors: Field
 }
 
 /**
+ * Fastify's `frameworkErrors` hook: failures the router meets before any route or error handler
+ * runs (a malformed URL escape, a path parameter over maxParamLength) get our error shape too.
+ */
+export function frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    send(reply, 400, 'invalid_url', 'a path segment of the request URL is too long', {});
+  } else if (err.code === 'FST_ERR_BAD_URL') {
+    send(reply, 400, 'invalid_url', 'the request URL is malformed', {});
+  } else {
+    send(reply, 500, 'internal_error', 'the engine failed to route the request', {});
+  }
+}
+
+/**
  * The one place errors become HTTP answers: VireoErrors by their status and code, Fastify's
  * request errors by {@link FASTIFY_CODES}, schema failures as `invalid_input` with the field path,
  * and everything else as `internal_error` (500) with the message hidden and the error logged.
