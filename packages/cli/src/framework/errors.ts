@@ -47,9 +47,11 @@ export function describeError(err: unknown): ReportedError {
   if (err instanceof ApiError) {
     let exitCode: number = ExitCode.apiError;
     if (err.status === 404 || err.code.endsWith('_not_found')) exitCode = ExitCode.notFound;
-    else if (err.status === 401 || err.status === 403) exitCode = ExitCode.auth;
+    else if (err.status === 401 || err.status === 403 || err.code === 'too_many_login_attempts') {
+      exitCode = ExitCode.auth;
+    }
     let message = err.message;
-    if (err.status === 401) message += ' (log in again with: vireo login URL)';
+    if (err.code === 'token_expired' || err.code === 'invalid_token') message += ' (log in again: vireo login)';
     return { code: err.code, message, exitCode };
   }
   if (err instanceof VireoClientError) {
