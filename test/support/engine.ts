@@ -26,6 +26,8 @@ export interface StartEngineOptions {
   args?: string[];
   /** How long to wait for `ready at` (default 60 s). */
   timeoutMs?: number;
+  /** Send the engine's log (stderr) to this file instead of keeping it in memory (benchmarks). */
+  logFile?: string;
 }
 
 export interface EngineProcess {
@@ -139,17 +141,19 @@ async function launch(dataDir: string, owned: boolean, opts: StartEngineOptions)
     ...opts.env,
   });
   // The password travels in the environment, never on the command line.
+  const logFd = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : undefined;
   const child = spawn(process.execPath, [ENGINE_BIN, 'start', ...(opts.args ?? [])], {
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', logFd ?? 'pipe'],
   });
+  if (logFd !== undefined) fs.closeSync(logFd);
   live.add(child);
   let out = '';
   let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
     out += d;
   });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
   const exited = new Promise<number | null>((resolve) =>

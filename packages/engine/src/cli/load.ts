@@ -57,6 +57,6 @@ export function createLogger(level: LogLevel): Logger {
         censor: '[redacted]',
       },
     },
-    pino.destination({ fd: 2, sync: true }),
+    pino.destination({ fd: 2, sync: false }),
   );
 }
