@@ -188,11 +188,12 @@ describe('operations and events', () => {
     expect(waited.code).toBe(0);
   });
 
-  it('a failing operation exits 5 with its error code', async () => {
-    // Too recent: the engine refuses to purge less than a day; that is a 400, not an operation.
+  it('a request the engine refuses before starting an operation exits 1 with its code', async () => {
+    // Too recent: the engine refuses to purge the last day, with a 400 rather than an operation.
     const r = await cli(['event', 'purge', '--before', new Date().toISOString(), '--wait']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^Error \[invalid_input\]: /m);
+    expect(r.stderr).toMatch(/^Error \[purge_before_too_recent\]: /m);
+    expect(r.stdout).toBe('');
   });
 
   it('lists events and follows the live stream until Ctrl-C', async () => {

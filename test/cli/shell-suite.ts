@@ -80,13 +80,7 @@ export function defineShellTests(ctx: SuiteContext): void {
       await t.waitFor(/^- id: .*\n {2}name: Default$/m);
       t.type('exit');
       t.press('Enter');
-      await expect
-        .poll(() => t.exitStatus(), { timeout: 10_000 })
-        .toBeDefined()
-        .catch((e) => {
-          console.log('DEBUG', t.debug());
-          throw e;
-        });
+      await expect.poll(() => t.exitStatus(), { timeout: 10_000 }).toBeDefined();
       expect(t.exitStatus(), t.screen()).toBe(0);
       const historyFile = join(ctx.home(), 'vireo/history');
       expect(readFileSync(historyFile, 'utf8')).toContain('datacenter show tabdc-alpha\n');

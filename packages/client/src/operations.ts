@@ -10,7 +10,10 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Give up after this long with `operation_timeout`. Default: wait forever. */
   timeoutMs?: number;
-  /** Longest single long-poll, in seconds (`?wait=N`). Default 10, so progress shows regularly. */
+  /**
+   * Longest single long-poll, in seconds (`?wait=N`; the engine answers when the operation ends or
+   * after N seconds). Default 2 with `onProgress` (so progress shows), else 30.
+   */
   pollSeconds?: number;
 }
 
@@ -42,7 +45,8 @@ export async function waitForOperation(
   id: string,
   options: WaitOptions = {},
 ): Promise<Operation> {
-  const { onProgress, signal, timeoutMs, pollSeconds = 10 } = options;
+  const { onProgress, signal, timeoutMs } = options;
+  const pollSeconds = options.pollSeconds ?? (onProgress ? 2 : 30);
   const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
   let last: Operation | undefined;
   let quickRepeats = 0;

@@ -1,6 +1,9 @@
 import type {
   Cluster as ApiCluster,
   DataCenter as ApiDataCenter,
+  Event as ApiEvent,
+  Operation as ApiOperation,
+  OperationState as ApiOperationState,
   HealthReport,
   LoginResponse,
   Whoami,
@@ -30,20 +33,10 @@ export interface ApiErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
 
-export type OperationState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type OperationState = ApiOperationState;
 
-/** Long-running work (design.md "Operation"). */
-export interface Operation {
-  id: string;
-  type: string;
-  state: OperationState;
-  /** 0..1 */
-  progress?: number;
-  error?: { code: string; message: string; details?: Record<string, unknown> } | null;
-  result?: Record<string, unknown> | null;
-  target?: { kind: string; id: string } | null;
-  [field: string]: unknown;
-}
+/** Long-running work (design.md "Operation"; schema in `@vireo/api`). */
+export type Operation = ApiOperation;
 
 export const TERMINAL_OPERATION_STATES: readonly OperationState[] = ['succeeded', 'failed', 'cancelled'];
 
@@ -60,11 +53,7 @@ export type DataCenter = ApiDataCenter;
 export type Cluster = ApiCluster;
 
 /** An audit event, as listed by GET /events and streamed by GET /events/stream. */
-export interface VireoEvent {
-  id: string;
-  kind: string;
-  [field: string]: unknown;
-}
+export type VireoEvent = ApiEvent;
 
 export type LoginResult = LoginResponse;
 export type Health = HealthReport;

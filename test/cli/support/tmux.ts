@@ -73,23 +73,6 @@ export class Tmux {
     return undefined;
   }
 
-  debug(): string {
-    const pid = this.tmux([
-      'display-message',
-      '-p',
-      '-t',
-      this.session,
-      '#{pane_pid} #{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}',
-    ]);
-    let stat = '';
-    try {
-      stat = execFileSync('cat', [`/proc/${pid.split(' ')[0]}/stat`], { encoding: 'utf8' });
-    } catch (e) {
-      stat = String(e);
-    }
-    return `${pid} ${stat} ${this.screen()}`;
-  }
-
   /** Kills this test's tmux server (and with it the program), never any other. */
   kill(): void {
     try {

@@ -51,7 +51,8 @@ export function describeError(err: unknown): ReportedError {
       exitCode = ExitCode.auth;
     }
     let message = err.message;
-    if (err.code === 'token_expired' || err.code === 'invalid_token') message += ' (log in again: vireo login)';
+    if (err.code === 'token_expired' || err.code === 'invalid_token')
+      message += ' (log in again: vireo login)';
     return { code: err.code, message, exitCode };
   }
   if (err instanceof VireoClientError) {
