@@ -59,6 +59,8 @@ describe('events.purge end to end (real PostgreSQL)', () => {
     expect(purged.message).toMatch(/^Deleted 350 audit events older than /);
     expect(purged.severity).toBe('audit');
     expect(purged.user_id).toEqual(expect.any(String));
+    // Only the id was given: the name is looked up so the log says who.
+    expect(purged.username).toBe('admin@internal');
   });
 
   it('is cancelled between batches', async () => {

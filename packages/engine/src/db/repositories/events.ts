@@ -49,7 +49,17 @@ export async function insertEvent(executor: Executor, ev: NewEvent): Promise<{ i
       object_id: ev.objectId ?? null,
       object_name: ev.objectName ?? null,
       user_id: ev.userId ?? null,
-      username: ev.username ?? null,
+      // Services often know only the user's id: store the name too, so the log still says who
+      // after the account is gone.
+      username:
+        ev.username ??
+        (ev.userId
+          ? (eb) =>
+              eb
+                .selectFrom('users')
+                .select(sql<string>`users.name || '@' || users.domain`.as('username'))
+                .where('users.id', '=', ev.userId!)
+          : null),
       operation_id: ev.operationId ?? null,
       details: JSON.stringify(ev.details ?? {}),
     })
