@@ -39,6 +39,11 @@ export function appendResults(
     '',
     `Machine: ${machine()}`,
     '',
+    `Load average when the section was written: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ')} (1/5/15 min; other work on the machine skews figures)`,
+    '',
     '| measure | value | target / ratio |',
     '| --- | --- | --- |',
     ...rows.map(([a, b, c]) => `| ${a} | ${b} | ${c} |`),
