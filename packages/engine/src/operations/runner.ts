@@ -79,6 +79,7 @@ export class OperationRunner {
   private readonly leaseMs: number;
   private active = false;
   private claiming = false;
+  private claimPass: Promise<void> | undefined;
   private claimAgain = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -125,13 +126,21 @@ export class OperationRunner {
    */
   async stop(): Promise<void> {
     if (!this.active) return;
+    // Claim nothing more, but keep renewing leases and hearing cancels while handlers finish.
     this.active = false;
-    this.halt();
+    clearTimeout(this.pollTimer);
+    // A claim in flight still launches its operation; wait for it so it is stopped too.
+    await this.claimPass;
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
-    const grace = new Promise((r) => setTimeout(r, this.opts.stopGraceMs ?? 5000).unref());
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise((r) => {
+      timer = setTimeout(r, this.opts.stopGraceMs ?? 5000);
+    });
     await Promise.race([all(), grace]);
+    clearTimeout(timer);
     for (const r of this.running.values()) r.controller.abort(new RunAbort('shutdown'));
     await all();
+    this.halt();
     await this.sweepJob?.stop();
   }
 
@@ -142,6 +151,7 @@ export class OperationRunner {
   async abandon(): Promise<void> {
     this.active = false;
     this.halt();
+    await this.claimPass;
     for (const r of this.running.values()) r.controller.abort(new RunAbort('lease_lost'));
     await Promise.all([...this.running.values()].map((r) => r.done));
     await this.sweepJob?.stop({ release: false });
@@ -159,7 +169,7 @@ export class OperationRunner {
       this.claimAgain = true;
       return;
     }
-    void this.claimLoop();
+    this.claimPass = this.claimLoop();
   }
 
   /** Runs the expired-lease sweep now (normally periodic and leased). */
@@ -313,7 +323,7 @@ export class OperationRunner {
 
   /** Extends the leases of everything running here; aborts what was taken over or cancelled. */
   private async renew(): Promise<void> {
-    if (!this.active || this.running.size === 0) return;
+    if (this.running.size === 0) return;
     let held: { id: string; cancel_requested: boolean }[];
     const renewStartedAt = Date.now();
     try {

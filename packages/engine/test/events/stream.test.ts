@@ -186,7 +186,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
       const before = s.events.notifier.subscriberCount;
       expect(before).toBeGreaterThan(0);
       const big = 'x'.repeat(3000);
-      for (let i = 0; i < 40; i++) {
+      for (let i = 0; i < 400; i++) {
         await s.t.db.transaction().execute(async (trx) => {
           for (let j = 0; j < 25; j++)
             await s.events.audit.record(trx, { kind: 'test.flood', severity: 'info', message: big });
