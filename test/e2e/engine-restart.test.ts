@@ -214,7 +214,7 @@ describe('vireo-engine against an external PostgreSQL by URL', () => {
       const refused = await runEngineCommand(['start'], {
         env: { VIREO_DATA_DIR: d, VIREO_LISTEN: '127.0.0.1:0' },
       });
-      expect(refused.status).not.toBe(0);
+      expect(refused.status).toBe(3);
       expect(refused.stderr).toContain(`the database schema is at version ${latest + 1}`);
       expect(refused.stderr).toContain('upgrade vireo-engine');
       expect(refused.stdout).not.toContain('ready at');

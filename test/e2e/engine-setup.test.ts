@@ -110,6 +110,13 @@ describe('vireo-engine setup', () => {
     expect(shown.stdout).toMatch(/data_dir\s+\S+\s+\(flag\)/);
     expect(shown.stdout).not.toContain(conn.password);
 
+    // pki status: what an operator compares with the CA a client downloaded.
+    const pki = await runEngineCommand(['pki', 'status', '--data-dir', dir]);
+    expect(pki.status, pki.stderr).toBe(0);
+    expect(pki.stdout).toMatch(/engine CA: ok, 36\d\d days left/);
+    expect(pki.stdout).toContain(ca.fingerprint256);
+    expect(pki.stdout).toMatch(/HTTPS certificate: ok.*\n(.*\n)*\s+names\s+.*engine\.example\.test/);
+
     const version = await runEngineCommand(['version']);
     expect(version.stdout.trim()).toMatch(/^vireo-engine \d+\.\d+\.\d+/);
   });

@@ -76,6 +76,7 @@ Commands:
   start          Run the engine (runs setup non-interactively first if this data directory is new)
   setup          Set up or reconfigure the engine (asks questions; --answer-file FILE to replay answers)
   config show    Print the effective configuration and where each value came from (no secrets)
+  pki status     Show the engine CA and HTTPS certificate: validity, names, SHA-256 fingerprints
   version        Print the engine version
 
 Settings (flags > VIREO_* environment > <data>/engine.conf > defaults):
@@ -95,6 +96,6 @@ Setup:
   --reset-admin-password  set admin@internal's password again (VIREO_ADMIN_PASSWORD, or generated)
   VIREO_ADMIN_PASSWORD    admin@internal's password on first setup (generated and printed once if unset)
 
-config show:
+config show, pki status:
   --json                  machine-readable output
 `;

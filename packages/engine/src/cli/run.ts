@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError, type EngineConfig, describeConfig } from '../config';
 import { SchemaTooNewError } from '../db/migrate';
+import { pkiStatus } from '../pki/status';
 import { acquirePidFile } from '../setup/pid-file';
 import { type ParsedFlags, USAGE, UsageError, parseFlags } from './flags';
 import { createLogger, loadConfig } from './load';
@@ -34,6 +35,13 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     if (command === 'version' || command === '--version') {
       say(`vireo-engine ${ENGINE_VERSION}`);
       return 0;
+    }
+    if (command === 'pki') {
+      const flags = parseFlags(rest);
+      if (flags.positionals[0] !== 'status' || flags.positionals.length !== 1) {
+        throw new UsageError('expected: vireo-engine pki status [--json]');
+      }
+      return pkiStatusCommand(flags, env, say);
     }
     if (command === 'config') {
       const flags = parseFlags(rest);
@@ -72,6 +80,30 @@ function configShow(flags: ParsedFlags, env: NodeJS.ProcessEnv, say: (l: string)
     say(`${key.padEnd(16)}${v.padEnd(48)} (${source})`);
   }
   return 0;
+}
+
+function pkiStatusCommand(flags: ParsedFlags, env: NodeJS.ProcessEnv, say: (l: string) => void): number {
+  const { config, configured } = loadConfig(flags.settings, env);
+  if (!configured) throw new ConfigError(`${config.dataDir} is not set up yet (run vireo-engine setup)`);
+  const status = pkiStatus(config.paths);
+  if (flags.json) {
+    say(JSON.stringify(status, null, 2));
+  } else {
+    for (const [label, s] of [
+      ['engine CA', status.ca],
+      ['HTTPS certificate', status.server],
+    ] as const) {
+      say(
+        `${label}: ${s.state}${s.state === 'missing' ? '' : `, ${s.daysLeft} days left (until ${s.notAfter})`}`,
+      );
+      if (s.state === 'missing') continue;
+      say(`  file         ${s.file}`);
+      say(`  subject      ${s.subject}`);
+      say(`  sha256       ${s.fingerprintSha256}`);
+      if (s.altNames.length) say(`  names        ${s.altNames.join(', ')}`);
+    }
+  }
+  return status.ca.state === 'ok' ? 0 : 1;
 }
 
 async function startCommand(
