@@ -1,11 +1,12 @@
 // `vireo shell` and the interactive login, driven through a real terminal (tmux), plus scripts
 // run with -f and from stdin. Called from cli.test.ts so these share its engine and login.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineProcess } from '../support/engine';
-import { CLI_ARGV, REPO, runCli } from './support/cli';
+import { CLI_ARGV, cliEnv, REPO, runCli } from './support/cli';
 import { Tmux } from './support/tmux';
 
 export interface SuiteContext {
@@ -78,6 +79,23 @@ export function defineShellTests(ctx: SuiteContext): void {
       await t.waitFor('dc list --output yaml');
       t.press('Enter');
       await t.waitFor(/^- id: .*\n {2}name: Default$/m);
+      // Progress of --wait is a bar redrawn in place on a terminal.
+      const before = new Date(Date.now() - 3 * 24 * 3600 * 1000).toISOString();
+      t.type(`event purge --before ${before} --wait`);
+      t.press('Enter');
+      await t.waitFor(/\[#{24}\] 100% succeeded events\.purge [0-9a-f-]{36}\n/);
+      // disconnect/connect: commands fail until the shell is connected again.
+      t.type('disconnect');
+      t.press('Enter');
+      await t.waitFor('vireo (disconnected)> ');
+      t.type('dc list');
+      t.press('Enter');
+      await t.waitFor(/^Error \[not_connected\]: /m);
+      t.type('connect --profile default');
+      t.press('Enter');
+      await t.waitFor(
+        /connected to https:\/\/127\.0\.0\.1:\d+ as admin@internal \(profile default\)\nvireo \[default\]> $/m,
+      );
       t.type('exit');
       t.press('Enter');
       await expect.poll(() => t.exitStatus(), { timeout: 10_000 }).toBeDefined();
@@ -86,6 +104,31 @@ export function defineShellTests(ctx: SuiteContext): void {
       expect(readFileSync(historyFile, 'utf8')).toContain('datacenter show tabdc-alpha\n');
       expect(statSync(historyFile).mode & 0o777).toBe(0o600);
     });
+  });
+
+  it('bash completion script completes names through vireo __complete', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vireo-bash-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    // A `vireo` on PATH, as the script expects, running the CLI from source.
+    writeFileSync(join(dir, 'vireo'), `#!/bin/sh\nexec ${CLI_ARGV.map(quote).join(' ')} "$@"\n`, {
+      mode: 0o755,
+    });
+    const script = (await runCli(['completion', 'bash'], ctx.home())).stdout;
+    writeFileSync(join(dir, 'vireo.bash'), script);
+    const probe = [
+      `source ${quote(join(dir, 'vireo.bash'))}`,
+      'COMP_WORDS=(vireo datacenter show tabdc); COMP_CWORD=3; _vireo_complete; declare -p COMPREPLY',
+      'COMP_WORDS=(vireo dc list -o ""); COMP_CWORD=4; _vireo_complete; declare -p COMPREPLY',
+    ].join('\n');
+    const out = execFileSync('bash', ['-c', probe], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...cliEnv(ctx.home()), PATH: `${dir}:${process.env.PATH}` },
+    });
+    expect(out.trimEnd().split('\n')).toEqual([
+      'declare -a COMPREPLY=([0]="tabdc-alpha")',
+      'declare -a COMPREPLY=([0]="json" [1]="table" [2]="yaml")',
+    ]);
   });
 
   describe('scripts', () => {

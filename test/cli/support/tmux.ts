@@ -1,13 +1,20 @@
 // Drives a program in a real pseudo-terminal through a private tmux server (its own socket in a
 // temp dir), so tests see exactly what a person at a terminal sees.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export class Tmux {
+  /** Where the command's exit status lands (next to the socket, in the test's temp dir). */
+  readonly statusFile: string;
+
   constructor(
     readonly socket: string,
     readonly session = 'vireo-test',
-  ) {}
+  ) {
+    this.statusFile = join(dirname(socket), 'exit-status');
+  }
 
   private tmux(args: string[]): string {
     return execFileSync('tmux', ['-S', this.socket, ...args], { encoding: 'utf8' });
@@ -15,7 +22,8 @@ export class Tmux {
 
   /** Starts `command` (a shell command line) in a detached 200x50 session. */
   start(command: string, cwd: string): void {
-    this.tmux(['new-session', '-d', '-x', '200', '-y', '50', '-s', this.session, '-c', cwd, command]);
+    const line = `${command}; echo $? > ${this.statusFile}.tmp && mv ${this.statusFile}.tmp ${this.statusFile}`;
+    this.tmux(['new-session', '-d', '-x', '200', '-y', '50', '-s', this.session, '-c', cwd, line]);
     // Keep the pane after the program exits so its last output can still be read.
     this.tmux(['set-option', '-t', this.session, 'remain-on-exit', 'on']);
   }
@@ -55,22 +63,17 @@ export class Tmux {
   }
 
   /**
-   * The program's exit status once it has exited (128+N for a signal), else undefined. tmux
-   * shows the pane as dead a moment before it has reaped the process: the status comes later.
+   * The program's exit status once it has exited, else undefined. The command line itself records
+   * it in a file: tmux's own `pane_dead_status` sometimes never arrives when the pane's pty closes
+   * before tmux reaps the process.
    */
   exitStatus(): number | undefined {
-    const out = this.tmux([
-      'display-message',
-      '-p',
-      '-t',
-      this.session,
-      '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}',
-    ]);
-    const [dead, status, signal] = out.trim().split(':');
-    if (dead !== '1') return undefined;
-    if (status) return Number(status);
-    if (signal) return 128 + Number(signal);
-    return undefined;
+    try {
+      const text = readFileSync(this.statusFile, 'utf8').trim();
+      return text === '' ? undefined : Number(text);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Kills this test's tmux server (and with it the program), never any other. */
