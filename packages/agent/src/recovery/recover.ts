@@ -1,6 +1,6 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { validateVmSpec } from '../qemu/argv';
-import { isOwnedQemu } from '../qemu/process/proc';
+import { isOwnedQemu, waitForExit } from '../qemu/process/proc';
 import { readPidfile } from '../qemu/process/spawn';
 import { QmpClient } from '../qemu/qmp';
 import { vmPaths, vmsDir } from '../vm/paths';
@@ -118,6 +118,12 @@ async function recoverOne(rt: VmRuntime, id: string): Promise<Outcome> {
   try {
     qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 3000, logger: log });
   } catch (err) {
+    // A QEMU that is exiting right now closes its socket first: that is a crash, not damage.
+    if (await waitForExit(pid, 1000)) {
+      vm.state = 'unknown';
+      await rt.finishExit(vm, 'QEMU exited while the agent was not running');
+      return 'down';
+    }
     log.warn({ err }, 'QMP unreachable');
     return markDamaged(`QMP unreachable while QEMU runs: ${(err as Error).message}`);
   }

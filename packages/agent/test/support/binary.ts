@@ -1,0 +1,111 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from './guest';
+
+export const AGENT_BIN = join(REPO_ROOT, 'packages/agent/dist/vireo-agent.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+    newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The bundled `vireo-agent` that `npm test` builds before the tests. When run alone (`npx vitest
+ * run …`) and the bundle is missing or older than the sources, it is rebuilt the same way
+ * (scripts/build.mjs's options) so the test never exercises stale code.
+ */
+export async function ensureAgentBinary(): Promise<string> {
+  let built = 0;
+  try {
+    built = statSync(AGENT_BIN).mtimeMs;
+  } catch {
+    // not built yet
+  }
+  const sources = Math.max(
+    newestMtime(join(REPO_ROOT, 'packages/agent/src')),
+    newestMtime(join(REPO_ROOT, 'packages/agent-protocol/src')),
+  );
+  if (built < sources) {
+    const { build } = await import('esbuild');
+    await build({
+      entryPoints: [join(REPO_ROOT, 'packages/agent/src/main.ts')],
+      outfile: AGENT_BIN,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      sourcemap: true,
+      conditions: ['vireo-source'],
+      banner: { js: '#!/usr/bin/env node' },
+      plugins: [
+        {
+          name: 'externalize-third-party',
+          setup(b) {
+            b.onResolve({ filter: /^[^./]/ }, (args) =>
+              args.path.startsWith('@vireo/') ? undefined : { path: args.path, external: true },
+            );
+          },
+        },
+      ],
+      logLevel: 'warning',
+    });
+  }
+  return AGENT_BIN;
+}
+
+/** Runs a one-shot `vireo-agent` command; resolves with stdout (rejects on a non-zero exit). */
+export async function runAgentCommand(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [AGENT_BIN, ...args], { timeout: 120_000 });
+  return stdout;
+}
+
+export interface AgentProcess {
+  proc: ChildProcess;
+  address: string;
+  stderr(): string;
+}
+
+/** Starts `vireo-agent serve` and resolves once it listens (it prints its address). */
+export function spawnAgent(args: string[]): Promise<AgentProcess> {
+  const proc = spawn(process.execPath, [AGENT_BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr?.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`vireo-agent did not start in time:\n${stderr.slice(-2000)}`));
+    }, 30_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`vireo-agent exited with ${code}:\n${stderr.slice(-2000)}`));
+    });
+    proc.stdout?.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      const match = /listening on (\S+)/.exec(stdout);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        proc.removeAllListeners('exit');
+        resolve({ proc, address: match[1], stderr: () => stderr });
+      }
+    });
+  });
+}
+
+/** Sends `signal` and resolves with the exit code (or signal name). */
+export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<number | string> {
+  if (proc.exitCode !== null || proc.signalCode !== null)
+    return Promise.resolve(proc.exitCode ?? proc.signalCode!);
+  return new Promise((resolve) => {
+    proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1));
+    proc.kill(signal);
+  });
+}
