@@ -20,6 +20,12 @@ import type { AuditRecorder } from './ports';
 export interface AuthSettings {
   /** Lifetime of a token from login; absolute, not sliding (ADR 008). */
   tokenTtlMs: number;
+  /**
+   * How long a checked token is trusted without asking the database again (0: always ask). Logout
+   * on this engine evicts at once; a revocation made by another engine sharing the database takes
+   * effect here within this time. Expiry is always checked against the cached `expires_at`.
+   */
+  tokenCacheMs: number;
   /** Throttle per username: few failures, since one person types one password. */
   usernameThrottle: ThrottlePolicy;
   /** Throttle per client address: more headroom, since many users may share a NAT. */
@@ -28,6 +34,7 @@ export interface AuthSettings {
 
 export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
   tokenTtlMs: 12 * 60 * 60 * 1000,
+  tokenCacheMs: 5000,
   usernameThrottle: { threshold: 5, baseLockMs: 1000, maxLockMs: 15 * 60 * 1000, windowMs: 15 * 60 * 1000 },
   addressThrottle: { threshold: 20, baseLockMs: 1000, maxLockMs: 15 * 60 * 1000, windowMs: 15 * 60 * 1000 },
 };
@@ -56,6 +63,13 @@ export interface AuthService {
 
 // Purging on every login would add a write to each; once in a while is plenty.
 const PURGE_EVERY_N_LOGINS = 50;
+// Bounds the token cache's memory (~300 bytes an entry); the oldest entries go first.
+const TOKEN_CACHE_MAX = 10_000;
+
+interface CachedSession {
+  checkedAt: number;
+  principal: Omit<Principal, 'via'>;
+}
 
 export function createAuthService(deps: {
   db: Db;
@@ -67,6 +81,23 @@ export function createAuthService(deps: {
   const log = deps.log.child({ module: 'engine:auth' });
   const settings: AuthSettings = { ...DEFAULT_AUTH_SETTINGS, ...deps.settings };
   let logins = 0;
+  // Keyed by the token's SHA-256 (base64): every authenticated request would otherwise cost a
+  // database round trip before the one it came for.
+  const cache = new Map<string, CachedSession>();
+
+  function evictToken(tokenId: string): void {
+    for (const [key, entry] of cache) if (entry.principal.tokenId === tokenId) cache.delete(key);
+  }
+
+  function remember(key: string, principal: Omit<Principal, 'via'>): void {
+    if (settings.tokenCacheMs <= 0) return;
+    cache.delete(key);
+    if (cache.size >= TOKEN_CACHE_MAX) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.set(key, { checkedAt: Date.now(), principal });
+  }
 
   function policy(scope: ThrottleScope): ThrottlePolicy {
     return scope === 'username' ? settings.usernameThrottle : settings.addressThrottle;
@@ -160,6 +191,7 @@ export function createAuthService(deps: {
     },
 
     async logout(principal) {
+      evictToken(principal.tokenId);
       await db.transaction().execute(async (tx) => {
         await revokeToken(tx, principal.tokenId);
         await audit.record(tx, {
@@ -175,21 +207,33 @@ export function createAuthService(deps: {
 
     async authenticate(token, via) {
       if (!isWellFormedToken(token)) throw new Unauthenticated('invalid_token', 'the token is not valid');
-      const s = await findTokenSession(db, hashToken(token));
-      if (!s || s.revokedAt || s.disabled) {
-        throw new Unauthenticated('invalid_token', 'the token is not valid; log in again');
+      const hash = hashToken(token);
+      const key = hash.toString('base64');
+      const now = Date.now();
+      const cached = cache.get(key);
+      let principal: Omit<Principal, 'via'>;
+      if (cached && now - cached.checkedAt < settings.tokenCacheMs) {
+        principal = cached.principal;
+      } else {
+        const s = await findTokenSession(db, hash);
+        if (!s || s.revokedAt || s.disabled) {
+          cache.delete(key);
+          throw new Unauthenticated('invalid_token', 'the token is not valid; log in again');
+        }
+        principal = {
+          userId: s.userId,
+          username: `${s.userName}@${s.userDomain}`,
+          isAdmin: s.isAdmin,
+          tokenId: s.tokenId,
+          expiresAt: s.expiresAt,
+        };
+        remember(key, principal);
       }
-      if (s.expiresAt.getTime() <= Date.now()) {
+      if (principal.expiresAt.getTime() <= now) {
+        cache.delete(key);
         throw new Unauthenticated('token_expired', 'the token has expired; log in again');
       }
-      return {
-        userId: s.userId,
-        username: `${s.userName}@${s.userDomain}`,
-        isAdmin: s.isAdmin,
-        tokenId: s.tokenId,
-        expiresAt: s.expiresAt,
-        via,
-      };
+      return { ...principal, via };
     },
   };
 }

@@ -251,6 +251,15 @@ describe('authentication', () => {
     const all = logLines.join('');
     expect(all.length).toBeGreaterThan(0);
     expect(all).toContain('/api/v1/auth/login');
+    // One access line per request, naming the user once authenticated.
+    const access = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'request');
+    expect(access.find((l) => l.url === '/api/v1/auth/whoami')).toMatchObject({
+      method: 'GET',
+      status: 200,
+      user: 'admin@internal',
+    });
     expect(all).not.toContain(TEST_ADMIN_PASSWORD);
     expect(all).not.toContain('viewer-password');
     expect(all).not.toContain(token);
@@ -286,5 +295,31 @@ describe('throttling by client address', () => {
     expect(locked.statusCode).toBe(429);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(50);
     expect((await login('admin@internal', TEST_ADMIN_PASSWORD, '192.0.2.10')).statusCode).toBe(200);
+  });
+});
+
+describe('token cache', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ services: { auth: { tokenCacheMs: 300 } } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('honours a revocation made by another engine within tokenCacheMs', async () => {
+    const token = await t.login();
+    const whoami = () => t.app.inject({ method: 'GET', url: '/api/v1/auth/whoami', headers: t.auth(token) });
+    expect((await whoami()).statusCode).toBe(200);
+    // What another engine's logout does to the shared database.
+    await t.db.db
+      .updateTable('auth_tokens')
+      .set({ revoked_at: new Date() })
+      .where('token_hash', '=', hashToken(token))
+      .execute();
+    await new Promise((r) => setTimeout(r, 350));
+    const res = await whoami();
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ error: { code: 'invalid_token' } });
   });
 });

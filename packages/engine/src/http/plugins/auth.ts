@@ -45,8 +45,8 @@ export function registerAuth(app: FastifyInstance, auth: AuthService): void {
         );
       }
     }
+    // The access log line names the user (plugins/access-log.ts); no per-request child logger.
     request.principal = principal;
-    request.log = request.log.child({ user: principal.username });
   });
 }
 
