@@ -1,11 +1,12 @@
 // The `vireo` CLI as a user runs it: a child process against a real engine (real PostgreSQL,
 // real TLS with the engine's own CA), with its own config directory.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTlsFixture } from '../../packages/client/test/support/tls-fixture';
 import { type EngineProcess, startEngine } from '../support/engine';
 import { defineShellTests } from './shell-suite';
 import { runCli, spawnCli } from './support/cli';
@@ -96,6 +97,26 @@ describe('vireo login', () => {
     const who = await cli(['whoami', '-o', 'json']);
     expect(who.code).toBe(0);
     expect(JSON.parse(who.stdout)).toMatchObject({ username: 'admin@internal', profile: 'default' });
+  });
+  it('verifies the engine against the stored CA on every request', async () => {
+    const caFile = join(home, 'vireo/profiles/default/ca.pem');
+    const good = readFileSync(caFile, 'utf8');
+    writeFileSync(caFile, makeTlsFixture('Impostor CA').caPem, { mode: 0o600 });
+    try {
+      const r = await cli(['dc', 'list']);
+      expect(r.code).toBe(6);
+      expect(r.stderr).toMatch(
+        /^Error \[tls_error\]: TLS verification of https:\/\/127\.0\.0\.1:\d+ failed/m,
+      );
+      const again = await cli(['login', '-u', 'admin@internal', '--password-stdin'], {
+        input: `${engine.adminPassword}\n`,
+      });
+      expect(again.code).toBe(6);
+      expect(again.stderr).toContain('does not match the CA trusted for profile default');
+    } finally {
+      writeFileSync(caFile, good, { mode: 0o600 });
+    }
+    expect((await cli(['dc', 'list'])).code).toBe(0);
   });
 });
 

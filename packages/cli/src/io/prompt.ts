@@ -53,9 +53,10 @@ export function question(
       output.muted = false;
     };
     const dropFromHistory = (answer: string) => {
-      // readline keeps every entered line in its history; a password must not stay there.
+      // readline keeps every entered line in its history: answers (a password above all) are not
+      // commands and must not come back with the Up key.
       const history = (rl as unknown as { history?: string[] }).history;
-      if (options.secret && history && history[0] === answer) history.shift();
+      if (history && history[0] === answer) history.shift();
     };
     const onInt = () => {
       cleanup();

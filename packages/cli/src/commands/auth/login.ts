@@ -123,7 +123,18 @@ export const login: CommandSpec = {
 
     const client = new VireoClient({ baseUrl: url, ca: ca.pem, userAgent: `vireo-cli/${CLI_VERSION}` });
     try {
-      const result = await client.login(username, password, s.signal);
+      const result = await client.login(username, password, s.signal).catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'tls_error' && ca.pem === existing?.caPem && sameEngine) {
+          throw new CliError(
+            'tls_error',
+            `${(err as Error).message}: the engine does not match the CA trusted for profile ${profileName}. ` +
+              'If its CA was replaced on purpose, log in with --accept-ca-fingerprint or --ca-file.',
+            ExitCode.connection,
+            { cause: err },
+          );
+        }
+        throw err;
+      });
       s.store.save(
         profileName,
         { url, username, token_expires_at: result.expires_at },
