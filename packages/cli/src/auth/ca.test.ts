@@ -23,7 +23,8 @@ async function serving(body: string, status = 200) {
   const server = await startHttpsServer(engineTls, (req, res) => {
     if (req.url !== '/api/v1/pki/ca.pem') {
       res.writeHead(404);
-      return res.end();
+      res.end();
+      return;
     }
     res.writeHead(status, { 'content-type': 'application/x-pem-file' });
     res.end(body);
