@@ -177,7 +177,7 @@ async function selfCheck(url: string, config: EngineConfig): Promise<void> {
   const ca = readFileSync(config.paths.caCert, 'utf8');
   const status = await new Promise<number>((resolve, reject) => {
     const mod = u.protocol === 'https:' ? https : http;
-    const req = mod.get(u, { ca, timeout: 5000 }, (res) => {
+    const req = mod.get(u, { ca, timeout: 5000, agent: false }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
