@@ -98,6 +98,51 @@ describe('vireo login', () => {
     expect(who.code).toBe(0);
     expect(JSON.parse(who.stdout)).toMatchObject({ username: 'admin@internal', profile: 'default' });
   });
+  it('keeps named profiles: --ca-file login, list, VIREO_PROFILE, use, remove', async () => {
+    const caFile = join(engine.dataDir, 'pki', 'ca.pem');
+    const r = await cli(
+      [
+        'login',
+        engine.url,
+        '--profile',
+        'second',
+        '--ca-file',
+        caFile,
+        '-u',
+        'admin@internal',
+        '--password-stdin',
+      ],
+      {
+        input: `${engine.adminPassword}\n`,
+      },
+    );
+    expect(r.code).toBe(0);
+    const list = await cli(['profile', 'list', '-o', 'json']);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ name: 'default', current: false, logged_in: true }),
+      expect.objectContaining({
+        name: 'second',
+        current: true,
+        logged_in: true,
+        ca_fingerprint: fingerprint,
+      }),
+    ]);
+    const viaEnv = await cli(['whoami', '-o', 'json'], { env: { VIREO_PROFILE: 'default' } });
+    expect(JSON.parse(viaEnv.stdout).profile).toBe('default');
+    expect((await cli(['profile', 'use', 'default'])).code).toBe(0);
+    const token = readFileSync(join(home, 'vireo/profiles/second/token'), 'utf8').trim();
+    expect((await cli(['profile', 'remove', 'second'])).code).toBe(0);
+    expect(readdirSync(join(home, 'vireo/profiles'))).toEqual(['default']);
+    const { VireoClient } = await import('@vireo/client');
+    const client = new VireoClient({ baseUrl: engine.url, ca: engine.caPem, token });
+    try {
+      await expect(client.whoami()).rejects.toMatchObject({ status: 401 });
+    } finally {
+      await client.close();
+    }
+    expect((await cli(['profile', 'use', 'second'])).code).toBe(3);
+  });
+
   it('verifies the engine against the stored CA on every request', async () => {
     const caFile = join(home, 'vireo/profiles/default/ca.pem');
     const good = readFileSync(caFile, 'utf8');
