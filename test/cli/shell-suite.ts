@@ -84,6 +84,12 @@ export function defineShellTests(ctx: SuiteContext): void {
       t.type(`event purge --before ${before} --wait`);
       t.press('Enter');
       await t.waitFor(/\[#{24}\] 100% succeeded events\.purge [0-9a-f-]{36}\n/);
+      // Ctrl-C ends a running command (here the live event stream), not the shell.
+      t.type('events --follow --kind datacenter.');
+      t.press('Enter');
+      await t.waitFor('following events; press Ctrl-C to stop');
+      t.press('C-c');
+      await t.waitFor(/press Ctrl-C to stop\n(.*\n)?vireo \[default\]> $/m);
       // disconnect/connect: commands fail until the shell is connected again.
       t.type('disconnect');
       t.press('Enter');
