@@ -127,6 +127,8 @@ export const VmStartParamsSchema = Type.Object(
     spec: VmSpecSchema,
     /** Optional first VNC password (set over QMP before the guest runs). */
     console: Type.Optional(ConsoleTicketSchema),
+    /** Leave the vCPUs stopped (state `paused`); `vm.resume` lets the guest run. */
+    paused: Type.Optional(Type.Boolean()),
   },
   strict,
 );

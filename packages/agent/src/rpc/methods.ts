@@ -21,7 +21,12 @@ export function createMethodHandlers(runtime: VmRuntime, host?: HostService): Me
       const vm = runtime.get(p.vm_id);
       return { vm: vm.info(), spec: vm.spec };
     },
-    'vm.start': async (p) => ({ vm: await runtime.start(p.spec, p.console) }),
+    'vm.start': async (p) => ({
+      vm: await runtime.start(p.spec, {
+        ...(p.console ? { console: p.console } : {}),
+        ...(p.paused ? { paused: true } : {}),
+      }),
+    }),
     'vm.shutdown': (p) => runtime.shutdown(p.vm_id, p.timeout_s),
     'vm.stop': async (p) => ({ vm: await runtime.stop(p.vm_id) }),
     'vm.reboot': async (p) => ({ vm: await runtime.reboot(p.vm_id, p.timeout_s) }),

@@ -23,7 +23,7 @@ export interface AgentRpcServerOptions {
   handlers: MethodHandlers;
   hello: Omit<HelloResult, 'events' | 'protocol_version'>;
   log: Logger;
-  /** Concurrent requests per connection (default 32). */
+  /** Concurrent requests per connection (default 128: an engine stopping every VM of a host at once). */
   maxInFlight?: number;
   /** WebSocket ping interval; a peer that misses a pong is dropped (default 30 s). */
   pingIntervalMs?: number;
@@ -53,7 +53,7 @@ export class AgentRpcServer implements ConnectionHost {
 
   constructor(private readonly opts: AgentRpcServerOptions) {
     this.handlers = opts.handlers;
-    this.maxInFlight = opts.maxInFlight ?? 32;
+    this.maxInFlight = opts.maxInFlight ?? 128;
     this.https = createServer(
       {
         ca: opts.tls.ca,

@@ -22,6 +22,7 @@ export async function startVmLocked(
   rt: VmRuntime,
   input: VmSpec,
   console?: { password: string; valid_s: number },
+  paused = false,
 ): Promise<VmInfo> {
   const spec = validateVmSpec(input);
   const existing = rt.vms.get(spec.id);
@@ -122,8 +123,12 @@ export async function startVmLocked(
       await qmp.execute('set_password', { protocol: 'vnc', password: console.password });
       await qmp.execute('expire_password', { protocol: 'vnc', time: `+${console.valid_s}` });
     }
-    await qmp.execute('cont');
-    rt.transition(vm, 'up', 'started');
+    if (paused) {
+      rt.transition(vm, 'paused', 'paused');
+    } else {
+      await qmp.execute('cont');
+      rt.transition(vm, 'up', 'started');
+    }
     revert.success();
     log.info({ pid: launched.pid, vnc }, 'VM started');
     return vm.info();

@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { RECOMMENDED_NODE_FLAGS } from '../../src/cli/serve';
 import { REPO_ROOT } from './guest';
 
 export const AGENT_BIN = join(REPO_ROOT, 'packages/agent/dist/vireo-agent.js');
@@ -71,9 +72,17 @@ export interface AgentProcess {
   stderr(): string;
 }
 
-/** Starts `vireo-agent serve` and resolves once it listens (it prints its address). */
-export function spawnAgent(args: string[]): Promise<AgentProcess> {
-  const proc = spawn(process.execPath, [AGENT_BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `vireo-agent serve` the way it is deployed (with the recommended Node flags) and resolves
+ * once it listens (it prints its address).
+ */
+export function spawnAgent(
+  args: string[],
+  nodeFlags: readonly string[] = RECOMMENDED_NODE_FLAGS,
+): Promise<AgentProcess> {
+  const proc = spawn(process.execPath, [...nodeFlags, AGENT_BIN, 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   proc.stderr?.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
