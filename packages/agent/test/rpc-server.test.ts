@@ -121,7 +121,7 @@ describe('agent RPC server', () => {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    const reply = new Promise<Record<string, any>>((resolve) =>
+    const reply = new Promise<Record<string, unknown>>((resolve) =>
       ws.once('message', (d) => resolve(JSON.parse(String(d)))),
     );
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'vm.list', params: {} }));
@@ -139,7 +139,7 @@ describe('agent RPC server', () => {
 
   it('codes malformed messages: parse errors, non-requests, unknown methods, bad params', async () => {
     const c = await connect();
-    const unattributed = new Promise<Record<string, any>>((resolve) =>
+    const unattributed = new Promise<Record<string, unknown>>((resolve) =>
       c.once('event', (_n, p) => resolve(p)),
     );
     c.sendRaw('{not json');
