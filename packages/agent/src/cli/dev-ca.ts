@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createCa, issueCertificate } from '@vireo/pki';
 
 /** File names `dev-ca` writes, and that `serve` and the local commands read by default. */
 export const DEV_CA_FILES = {
@@ -36,8 +37,6 @@ export async function createDevCa(
     }
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  // Loaded on demand: the X.509 toolkit weighs ~20 MiB of RSS that a serving agent never needs.
-  const { createCa, issueCertificate } = await import('@vireo/pki');
   const host = hostname();
   const ca = await createCa({ commonName: `Vireo agent dev CA (${host})`, organization: 'Vireo' });
   const agent = await issueCertificate({
