@@ -1,30 +1,24 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { VmSpec } from '@vireo/agent-protocol';
+import {
+  assertTestGuestBuilt,
+  testGuest as sharedGuest,
+  testGuestCmdline,
+} from '../../../../test/support/test-guest';
 import { scanQemuProcesses } from '../../src/qemu/process/proc';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
-/** The test guest built by scripts/build-test-guest.sh (npm test builds it first). */
-export function testGuest(): { dir: string; kernel: string; initrd: string; iso: string; qcow2: string } {
-  const dir = process.env.VIREO_TEST_GUEST_DIR ?? join(REPO_ROOT, '.cache', 'test-guest');
-  const paths = {
-    dir,
-    kernel: join(dir, 'vmlinuz'),
-    initrd: join(dir, 'initrd.img'),
-    iso: join(dir, 'test-guest.iso'),
-    qcow2: join(dir, 'test-guest.qcow2'),
-  };
-  for (const p of [paths.kernel, paths.initrd, paths.iso]) {
-    if (!existsSync(p)) throw new Error(`test guest missing (${p}): run bash scripts/build-test-guest.sh`);
-  }
-  return paths;
+/** The test guest's paths (test/support/test-guest.ts), checked to exist. */
+export function testGuest(): typeof sharedGuest {
+  assertTestGuestBuilt();
+  return sharedGuest;
 }
 
-export const GUEST_MARKER = 'VIREO-TEST-GUEST-READY';
+export const GUEST_MARKER = sharedGuest.marker;
 
 /**
  * A small q35 VM booting the test guest's kernel directly (no firmware boot menu: the boot path is
@@ -43,7 +37,7 @@ export function guestSpec(id: string, name: string, overrides: Partial<VmSpec> =
     nics: [],
     display: { vnc: false },
     serial: true,
-    kernel: { kernel: guest.kernel, initrd: guest.initrd, cmdline: 'console=ttyS0 quiet' },
+    kernel: { kernel: guest.kernel, initrd: guest.initrd, cmdline: testGuestCmdline() },
     ...overrides,
   };
 }
