@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './events';
 export * from './hello';
+export * from './host';
 export * from './image';
 export * from './jsonrpc';
 export * from './methods';
