@@ -1,9 +1,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { HostStatsSchema, VmNicStatsSchema } from './host';
 import { VmStateReasonSchema, VmStateSchema } from './vm';
 import { UuidString } from './vm-spec';
-
-// host.ts has not landed yet: opaque until it does.
-const HostStatsSchema = Type.Unknown();
 
 const strict = { additionalProperties: false } as const;
 
@@ -45,6 +43,8 @@ export const VmStatsSampleSchema = Type.Object(
     /** Resident memory of the QEMU process. */
     rss_bytes: Type.Integer({ minimum: 0 }),
     block: Type.Array(VmBlockStatsSchema),
+    /** Traffic of the VM's tap NICs (user-mode NICs have no host-side counters). */
+    nics: Type.Array(VmNicStatsSchema),
   },
   strict,
 );

@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { HelloParamsSchema, HelloResultSchema } from './hello';
+import { HostCapabilitiesSchema, HostStatsSchema } from './host';
 import { ImageCreateParamsSchema, ImageInfoParamsSchema, ImageInfoSchema } from './image';
 import {
   VmAttachDiskParamsSchema,
@@ -18,10 +19,6 @@ import {
   VmShutdownResultSchema,
   VmStartParamsSchema,
 } from './vm';
-
-// host.ts (owned by the host-capabilities work) has not landed yet: opaque until it does.
-const HostCapabilitiesSchema = Type.Unknown();
-const HostStatsSchema = Type.Unknown();
 
 const NoParams = Type.Object({}, { additionalProperties: false });
 

@@ -129,7 +129,12 @@ async function recoverOne(rt: VmRuntime, id: string): Promise<Outcome> {
   }
   vm.state = 'unknown';
   rt.attachQmp(vm, qmp);
-  await rt.syncState(vm, 'recovered');
+  try {
+    await rt.syncState(vm, 'recovered');
+  } catch (err) {
+    log.warn({ err }, 'query-status failed');
+    return markDamaged(`QEMU does not answer query-status: ${(err as Error).message}`);
+  }
   log.info({ pid, state: vm.state }, 'VM re-adopted');
   const state = vm.state as string;
   return state === 'paused' ? 'paused' : state === 'up' ? 'up' : 'down';
