@@ -68,7 +68,7 @@ describe('KeyedLock', () => {
     const lock = new KeyedLock(busy);
     const events: string[] = [];
     const shutdown = lock.run('vm1', 'vm.shutdown', (signal) => {
-      return new Promise<string>((resolve, reject) => {
+      return new Promise<string>((_resolve, reject) => {
         signal.addEventListener('abort', () => {
           events.push('shutdown aborted');
           // The holder finishes its own clean-up before letting go.

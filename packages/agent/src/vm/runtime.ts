@@ -107,9 +107,14 @@ export class VmRuntime {
   // ---- actions ----
 
   /** Creates (or re-creates a `down` VM) and starts it; resolves once the guest runs. */
-  start(spec: VmSpec, options: { console?: { password: string; valid_s: number }; paused?: boolean } = {}): Promise<VmInfo> {
+  start(
+    spec: VmSpec,
+    options: { console?: { password: string; valid_s: number }; paused?: boolean } = {},
+  ): Promise<VmInfo> {
     const id = spec.id.toLowerCase();
-    return this.lock.run(id, 'vm.start', () => startVmLocked(this, { ...spec, id }, options.console, options.paused));
+    return this.lock.run(id, 'vm.start', () =>
+      startVmLocked(this, { ...spec, id }, options.console, options.paused),
+    );
   }
 
   shutdown(id: string, timeoutS?: number): Promise<{ vm: VmInfo; forced: boolean }> {
