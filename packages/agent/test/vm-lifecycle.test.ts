@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -16,6 +17,8 @@ import {
 } from './support/guest';
 
 const VM_ID = '7b000000-0000-4000-8000-000000000001';
+// A tap the agent creates for the VM (persistent, IPv6 off, no address: it carries no traffic here).
+const TAP = `vlt${process.pid.toString(36)}`.slice(0, 15);
 
 /** Reads the RFB banner and the security types a VNC server offers. */
 function vncHandshake(port: number): Promise<{ banner: string; securityTypes: number[] }> {
@@ -73,6 +76,7 @@ describe('VM lifecycle on a real guest', () => {
   afterAll(async () => {
     await killQemusOf([VM_ID]);
     await fx?.dispose();
+    if (existsSync(`/sys/class/net/${TAP}`)) execFileSync('ip', ['link', 'delete', 'dev', TAP]);
   });
 
   it('starts the guest and its marker appears on the serial console', async () => {
@@ -82,6 +86,7 @@ describe('VM lifecycle on a real guest', () => {
       disks: [data],
       // An empty SCSI CD drive: media come and go at run time.
       cdrom: { path: null, interface: 'scsi' },
+      nics: [{ id: 'n1', mac: '52:54:00:7b:00:01', model: 'virtio', backend: { type: 'tap', ifname: TAP } }],
     });
     const { vm } = await rpc.call('vm.start', { spec });
     expect(vm).toMatchObject({ id: VM_ID, state: 'up', reason: 'started' });
@@ -91,8 +96,10 @@ describe('VM lifecycle on a real guest', () => {
     await waitForText(serialLog, GUEST_MARKER, 60_000);
     const states = events.filter((e) => e.name === 'vm.state').map((e) => e.params.state);
     expect(states).toEqual(['starting', 'up']);
-    // The disk reached the guest.
+    // The disk and the NIC reached the guest; the agent made the tap.
     expect((await guestShell(serialSocket, 'ls /sys/block')).split(/\s+/)).toContain('vda');
+    expect(await guestShell(serialSocket, 'cat /sys/class/net/eth0/address')).toContain('52:54:00:7b:00:01');
+    expect(existsSync(`/sys/class/net/${TAP}`)).toBe(true);
   });
 
   it('reports the spec and the console endpoints', async () => {
@@ -158,12 +165,19 @@ describe('VM lifecycle on a real guest', () => {
       .poll(() => events.filter((e) => e.name === 'vm.stats').length, { timeout: 5_000 })
       .toBeGreaterThan(0);
     const last = events.filter((e) => e.name === 'vm.stats').at(-1)!.params as {
-      vms: { vm_id: string; cpu_time_ms: number; rss_bytes: number; block: { device: string }[] }[];
+      vms: {
+        vm_id: string;
+        cpu_time_ms: number;
+        rss_bytes: number;
+        block: { device: string }[];
+        nics: { ifname: string }[];
+      }[];
     };
     const sample = last.vms.find((v) => v.vm_id === VM_ID);
     expect(sample?.cpu_time_ms).toBeGreaterThan(0);
     expect(sample?.rss_bytes).toBeGreaterThan(10 * 1024 * 1024);
     expect(sample?.block.map((b) => b.device)).toContain('disk-data1qcow2');
+    expect(sample?.nics.map((n) => n.ifname)).toEqual([TAP]);
   });
 
   it('reboots gracefully: the guest shuts down and boots again in the same QEMU', async () => {
@@ -188,6 +202,8 @@ describe('VM lifecycle on a real guest', () => {
     expect(vm).toMatchObject({ state: 'down', reason: 'powered_off', pid: null });
     expect(await shutdown).toMatchObject({ code: 'action_cancelled' });
     expect(await qemuPidsFor(VM_ID)).toEqual([]);
+    // The tap the agent created went with the QEMU.
+    expect(existsSync(`/sys/class/net/${TAP}`)).toBe(false);
     const tail = events.filter((e) => e.name === 'vm.state').slice(-2);
     expect(tail.map((e) => [e.params.state, e.params.reason])).toEqual([
       ['powering_down', 'powerdown_requested'],
