@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { AgentRpcError } from '../rpc/client';
 import { ConfigError, loadConfig } from '../config';
+import { createHostFacts, resolveAccelerator } from '../host';
 import { createRootLogger } from '../util/log';
 import { CONFIG_OPTIONS, parse, UsageError } from './args';
 import { createDevCa } from './dev-ca';
@@ -89,7 +90,16 @@ async function serve(args: string[], out: (line: string) => void): Promise<numbe
   });
   const config = loadConfig(values);
   const log = createRootLogger(config.logLevel);
-  const agent = await startAgent(config, log);
+  // Resolved here (not inside startAgent) because the capabilities report the same decision.
+  const accel = await resolveAccelerator(config.accel, {
+    stateDir: config.stateDir,
+    qemuBinary: config.qemuBinary,
+    logger: log,
+  });
+  const agent = await startAgent(config, log, {
+    host: createHostFacts({ qemuBinary: config.qemuBinary, accel }),
+    resolveAccel: async () => accel.accel,
+  });
   out(`vireo-agent listening on ${agent.address} (agent ${agent.agentId})`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AcceleratorName, HostAccelerator } from '@vireo/agent-protocol';
@@ -285,10 +285,16 @@ async function kvmVerdict(
     elapsed_ms: probe.elapsedMs,
     probed_at: new Date().toISOString(),
   };
-  // Written whole then renamed, so a crash never leaves half a verdict to be trusted.
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(verdict, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, file);
+  try {
+    // Written whole then renamed, so a crash never leaves half a verdict to be trusted.
+    await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    const temporary = `${file}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(verdict, null, 2)}\n`, { mode: 0o600 });
+    await rename(temporary, file);
+  } catch (err) {
+    // The cache only saves the next start a probe: the verdict itself stands.
+    options.logger?.warn({ err, file }, 'cannot cache the KVM probe verdict');
+  }
   return { verdict, cached: false, probed: true };
 }
 

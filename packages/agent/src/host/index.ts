@@ -19,7 +19,7 @@ export { type CapabilitiesOptions, type HostFactSources, readHostCapabilities } 
 export { readHostNics } from './nics';
 export { readNumaNodes } from './numa';
 export { type QemuInfo, readQemuInfo } from './qemu-info';
-export { computeCpuStats, HostStatsSampler, memoryStats, readTapStats } from './stats';
+export { computeCpuStats, HostStatsSampler, memoryStats } from './stats';
 
 /** The host facts the agent's `host.capabilities` and `host.stats` methods answer with. */
 export interface HostFacts {

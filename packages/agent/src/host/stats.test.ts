@@ -1,11 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { HostStatsSchema } from '@vireo/agent-protocol';
 import { Value } from '@sinclair/typebox/value';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CpuTimes } from './procfs';
-import { computeCpuStats, HostStatsSampler, memoryStats, readTapStats } from './stats';
+import { computeCpuStats, HostStatsSampler, memoryStats } from './stats';
 
 const times = (over: Partial<CpuTimes>): CpuTimes => ({
   user: 0,
@@ -114,47 +111,5 @@ describe('HostStatsSampler (this machine)', () => {
     await expect(new HostStatsSampler('/nonexistent-proc').sample()).rejects.toMatchObject({
       code: 'internal_error',
     });
-  });
-});
-
-describe('readTapStats', () => {
-  let sys: string;
-  beforeEach(async () => {
-    sys = await mkdtemp(join(tmpdir(), 'vireo-sysnet-'));
-  });
-  afterEach(async () => {
-    await rm(sys, { recursive: true, force: true });
-  });
-
-  it("turns the tap's counters around to the guest's point of view", async () => {
-    const dir = join(sys, 'vtap0', 'statistics');
-    await mkdir(dir, { recursive: true });
-    const counters = {
-      rx_bytes: 100,
-      tx_bytes: 2000,
-      rx_packets: 3,
-      tx_packets: 40,
-      rx_dropped: 5,
-      tx_dropped: 6,
-    };
-    for (const [name, value] of Object.entries(counters)) await writeFile(join(dir, name), `${value}\n`);
-    expect(await readTapStats('vtap0', sys)).toEqual({
-      ifname: 'vtap0',
-      rx_bytes: 2000,
-      tx_bytes: 100,
-      rx_packets: 40,
-      tx_packets: 3,
-      rx_dropped: 6,
-      tx_dropped: 5,
-    });
-    expect(await readTapStats('gone0', sys)).toBeUndefined();
-  });
-
-  it('reads a real interface and refuses names that are paths', async () => {
-    const lo = await readTapStats('lo');
-    expect(lo?.rx_packets).toBeGreaterThanOrEqual(0);
-    for (const bad of ['../etc', '..', 'a/b', '', 'x'.repeat(16)]) {
-      await expect(readTapStats(bad)).rejects.toMatchObject({ code: 'invalid_params' });
-    }
   });
 });

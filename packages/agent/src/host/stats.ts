@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HostCpuStats, HostMemoryStats, HostStats, VmNicStats } from '@vireo/agent-protocol';
+import type { HostCpuStats, HostMemoryStats, HostStats } from '@vireo/agent-protocol';
 import { AgentError } from '../util/errors';
 import { type CpuTimes, parseLoadavg, parseMeminfo, parseProcStat, parseUptime } from './procfs';
 
@@ -98,43 +98,6 @@ export class HostStatsSampler {
     } catch (cause) {
       throw new AgentError('internal_error', `reading host stats from ${this.procRoot} failed`, { cause });
     }
-  }
-}
-
-/** Linux interface names: at most 15 bytes, no `/`, never `.` or `..`. */
-const IFNAME = /^(?!\.{1,2}$)[A-Za-z0-9_.:-]{1,15}$/;
-
-/**
- * Traffic counters of a VM's tap from sysfs, turned to the guest's point of view (what the host
- * transmits on the tap, the guest receives). `undefined` when the interface does not exist.
- */
-export async function readTapStats(
-  ifname: string,
-  sysClassNet = '/sys/class/net',
-): Promise<VmNicStats | undefined> {
-  if (!IFNAME.test(ifname)) {
-    throw new AgentError('invalid_params', `"${ifname}" is not a network interface name`, {
-      details: { ifname },
-    });
-  }
-  const dir = join(sysClassNet, ifname, 'statistics');
-  const counter = async (name: string) => Number((await readFile(join(dir, name), 'utf8')).trim());
-  try {
-    const [hostRx, hostTx, hostRxPackets, hostTxPackets, hostRxDropped, hostTxDropped] = await Promise.all(
-      ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets', 'rx_dropped', 'tx_dropped'].map(counter),
-    );
-    return {
-      ifname,
-      rx_bytes: hostTx!,
-      tx_bytes: hostRx!,
-      rx_packets: hostTxPackets!,
-      tx_packets: hostRxPackets!,
-      rx_dropped: hostTxDropped!,
-      tx_dropped: hostRxDropped!,
-    };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AgentError('internal_error', `reading counters of ${ifname} failed`, { cause: error });
   }
 }
 
