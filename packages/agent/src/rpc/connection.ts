@@ -138,7 +138,7 @@ export class RpcConnection {
       const error = toAgentError(err);
       const level = error.code === 'internal_error' ? 'error' : 'info';
       this.log[level](
-        { method, code: error.code, err: level === 'error' ? err : undefined, msg2: error.message },
+        { method, code: error.code, err: level === 'error' ? err : undefined, reason: error.message },
         'rpc failed',
       );
       this.fail(id, error);
