@@ -130,7 +130,7 @@ async function recoverOne(rt: VmRuntime, id: string): Promise<Outcome> {
   vm.state = 'unknown';
   rt.attachQmp(vm, qmp);
   try {
-    await rt.syncState(vm, 'recovered');
+    await rt.syncState(vm, true);
   } catch (err) {
     log.warn({ err }, 'query-status failed');
     return markDamaged(`QEMU does not answer query-status: ${(err as Error).message}`);

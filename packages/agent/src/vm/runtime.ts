@@ -256,13 +256,17 @@ export class VmRuntime {
     });
   }
 
-  /** Mirrors QEMU's run state after (re)connecting, when events may have been missed. */
-  async syncState(vm: ManagedVm, reason: VmStateReason): Promise<void> {
+  /**
+   * Mirrors QEMU's run state: after (re)connecting, when events may have been missed (`recovered`
+   * names the transition after an agent restart), and after a `STOP` event, whose cause only
+   * `query-status` tells.
+   */
+  async syncState(vm: ManagedVm, recovered = false): Promise<void> {
     const qmp = this.requireQmp(vm);
     const status = await qmp.execute('query-status');
     switch (status.status) {
       case 'running':
-        this.transition(vm, 'up', reason);
+        this.transition(vm, 'up', recovered ? 'recovered' : vm.state === 'up' ? vm.reason : 'resumed');
         return;
       case 'shutdown':
         if (vm.rebootPending) return;
@@ -278,7 +282,7 @@ export class VmRuntime {
         this.transition(vm, 'paused', 'paused_io_error');
         return;
       default:
-        this.transition(vm, status.running ? 'up' : 'paused', reason === 'recovered' ? reason : 'paused');
+        this.transition(vm, 'paused', recovered ? 'recovered' : 'paused');
     }
   }
 
@@ -367,7 +371,7 @@ export class VmRuntime {
         return;
       case 'STOP':
         if (vm.exitReason || vm.rebootPending || vm.state === 'starting') return;
-        void this.syncState(vm, 'paused').catch(() => undefined);
+        void this.syncState(vm).catch(() => undefined);
         return;
       case 'RESUME':
         if (vm.state === 'paused' || vm.state === 'crashed') this.transition(vm, 'up', 'resumed');
@@ -400,7 +404,7 @@ export class VmRuntime {
     try {
       const again = await QmpClient.connect(vm.paths.qmpSocket, { timeoutMs: 3000 });
       this.attachQmp(vm, again);
-      await this.syncState(vm, vm.reason);
+      await this.syncState(vm);
     } catch (err) {
       if (!(await isProcessRunning(record.pid))) {
         await this.finishExit(vm);
