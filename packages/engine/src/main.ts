@@ -79,7 +79,14 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
 
     const handle = openDb(database.target, {
       max: 10,
-      onError: (err) => log.warn({ err }, 'idle database connection lost'),
+      // pg attaches the whole client (connection internals) to this error: log only what helps.
+      onError: (err) => {
+        if (stopping) return; // expected while PostgreSQL shuts down with us
+        log.warn(
+          { code: (err as { code?: string }).code, error: err.message },
+          'idle database connection lost',
+        );
+      },
     });
     undo.push({ what: 'close the database pool', run: () => handle.close() });
 
