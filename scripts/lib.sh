@@ -7,6 +7,7 @@ VIREO_DEB_PACKAGES=(
   iproute2 openssl kmod                          # bridges/taps, certificates, module tools
   busybox-static isolinux syslinux-common xorriso cpio xz-utils zstd  # test guest builder
   tmux                                           # CLI shell tests drive a real terminal
+  openssh-server                                 # SSH host deploy tests run a real sshd
 )
 
 ensure_debian_packages() {
