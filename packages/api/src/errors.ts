@@ -44,6 +44,17 @@ export const ERROR_CODES = [
   'engine_restarted',
   'operation_retries_exhausted',
   'purge_before_too_recent',
+  // Hosts and their agents (hosts)
+  'host_not_found',
+  'host_name_taken',
+  'host_not_connected',
+  'host_not_in_maintenance',
+  'host_has_vms',
+  'agent_timeout',
+  'agent_error',
+  'join_token_invalid',
+  'too_many_join_attempts',
+  'invalid_public_key',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',
