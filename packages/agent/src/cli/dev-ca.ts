@@ -4,15 +4,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createCa, issueCertificate } from '@vireo/pki';
 
-/** File names `dev-ca` writes, and that `serve` and the local commands read by default. */
-export const DEV_CA_FILES = {
-  ca: 'ca.pem',
-  caKey: 'ca-key.pem',
-  agentCert: 'agent.pem',
-  agentKey: 'agent-key.pem',
-  clientCert: 'client.pem',
-  clientKey: 'client-key.pem',
-} as const;
+import { DEV_CA_FILES } from './dev-ca-files';
+
+export { DEV_CA_FILES };
 
 export interface DevCaResult {
   dir: string;

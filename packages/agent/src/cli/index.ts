@@ -4,7 +4,6 @@ import { ConfigError, loadConfig } from '../config';
 import { createHostFacts, resolveAccelerator } from '../host';
 import { createRootLogger } from '../util/log';
 import { CONFIG_OPTIONS, parse, UsageError } from './args';
-import { createDevCa } from './dev-ca';
 import { AGENT_VERSION, startAgent } from './serve';
 import { runVmCommand, VM_USAGE } from './vm';
 
@@ -75,6 +74,8 @@ async function devCa(args: string[], out: (line: string) => void): Promise<numbe
   const dir =
     values.dir ??
     join(loadConfig({ config: values.config, 'state-dir': values['state-dir'] }).stateDir, 'tls');
+  // Loaded on demand: the certificate library is only needed here, and `serve` stays smaller without it.
+  const { createDevCa } = await import('./dev-ca');
   const result = await createDevCa(dir, { force: values.force ?? false, hostnames: values.hostname ?? [] });
   out(`development CA and certificates written to ${result.dir}`);
   return 0;

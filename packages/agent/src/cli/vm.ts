@@ -4,7 +4,7 @@ import type { VmInfo, VmListResult } from '@vireo/agent-protocol';
 import { loadConfig } from '../config';
 import { AgentRpcClient } from '../rpc/client';
 import { CONFIG_OPTIONS, parse, UsageError } from './args';
-import { DEV_CA_FILES } from './dev-ca';
+import { DEV_CA_FILES } from './dev-ca-files';
 
 export const VM_USAGE = `usage: vireo-agent vm <command> [options]
 

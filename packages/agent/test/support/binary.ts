@@ -18,8 +18,8 @@ function newestMtime(dir: string): number {
 
 /**
  * The bundled `vireo-agent` that `npm test` builds before the tests. When run alone (`npx vitest
- * run …`) and the bundle is missing or older than the sources, it is rebuilt the same way
- * (scripts/build.mjs's options) so the test never exercises stale code.
+ * run …`) and the bundle is missing or older than the sources, it is rebuilt with
+ * scripts/build.mjs so the test never exercises stale code.
  */
 export async function ensureAgentBinary(): Promise<string> {
   let built = 0;
@@ -33,28 +33,10 @@ export async function ensureAgentBinary(): Promise<string> {
     newestMtime(join(REPO_ROOT, 'packages/agent-protocol/src')),
   );
   if (built < sources) {
-    const { build } = await import('esbuild');
-    await build({
-      entryPoints: [join(REPO_ROOT, 'packages/agent/src/main.ts')],
-      outfile: AGENT_BIN,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      sourcemap: true,
-      conditions: ['vireo-source'],
-      banner: { js: '#!/usr/bin/env node' },
-      plugins: [
-        {
-          name: 'externalize-third-party',
-          setup(b) {
-            b.onResolve({ filter: /^[^./]/ }, (args) =>
-              args.path.startsWith('@vireo/') ? undefined : { path: args.path, external: true },
-            );
-          },
-        },
-      ],
-      logLevel: 'warning',
+    // The same build npm test runs (shebang with the Node flags, on-demand chunks).
+    await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs'), 'agent'], {
+      cwd: REPO_ROOT,
+      timeout: 120_000,
     });
   }
   return AGENT_BIN;
@@ -74,15 +56,18 @@ export interface AgentProcess {
 
 /**
  * Starts `vireo-agent serve` the way it is deployed (with the recommended Node flags) and resolves
- * once it listens (it prints its address).
+ * once it listens (it prints its address). `'shebang'` executes the bundle itself, so its first line
+ * chooses Node and the flags.
  */
 export function spawnAgent(
   args: string[],
-  nodeFlags: readonly string[] = RECOMMENDED_NODE_FLAGS,
+  nodeFlags: readonly string[] | 'shebang' = RECOMMENDED_NODE_FLAGS,
 ): Promise<AgentProcess> {
-  const proc = spawn(process.execPath, [...nodeFlags, AGENT_BIN, 'serve', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const [command, argv] =
+    nodeFlags === 'shebang'
+      ? [AGENT_BIN, ['serve', ...args]]
+      : [process.execPath, [...nodeFlags, AGENT_BIN, 'serve', ...args]];
+  const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr?.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
