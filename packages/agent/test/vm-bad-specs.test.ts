@@ -39,7 +39,11 @@ describe('vm.start with bad specs', () => {
     if (outside) await rm(outside, { recursive: true, force: true });
   });
 
-  async function expectRefused(spec: unknown, code: string, detailsPath?: string): Promise<void> {
+  async function expectRefused(
+    spec: unknown,
+    code: string,
+    detailsPath?: string,
+  ): Promise<{ message: string }> {
     const id = (spec as VmSpec).id;
     if (typeof id === 'string') ids.push(id);
     const error = await rpc.callUntyped('vm.start', { spec }).then(
@@ -55,6 +59,7 @@ describe('vm.start with bad specs', () => {
     // Nothing new in the agent's list, and the running VM is as it was.
     const { vms } = await rpc.call('vm.list', { include_external: false });
     expect(vms.map((v) => [v.id, v.state])).toEqual([[RUNNING_ID, 'paused']]);
+    return error;
   }
 
   it('refuses an unknown disk interface and an unknown NIC model', async () => {
@@ -156,7 +161,9 @@ describe('vm.start with bad specs', () => {
       nics: [nic],
     };
     await mkdir(fx.imageDir, { recursive: true });
-    await expectRefused(spec, 'qemu_failed');
+    const error = await expectRefused(spec, 'qemu_failed');
+    // QEMU's own words (from its stderr log) reach the caller.
+    expect(error.message).toContain('NoSuchCpu');
     expect(existsSync(`/sys/class/net/${tap}`)).toBe(false);
   });
 });

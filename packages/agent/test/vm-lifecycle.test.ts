@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { VmDisk } from '@vireo/agent-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SANDBOX_FULL } from '../src/qemu/argv';
 import type { AgentRpcClient } from '../src/rpc/client';
 import { type AgentFixture, recordEvents, startTestAgent } from './support/agent';
 import {
@@ -91,6 +93,13 @@ describe('VM lifecycle on a real guest', () => {
     const { vm } = await rpc.call('vm.start', { spec });
     expect(vm).toMatchObject({ id: VM_ID, state: 'up', reason: 'started' });
     expect(await qemuPidsFor(VM_ID)).toEqual([vm.pid]);
+    // QEMU runs detached (its own session) under the full seccomp filter set.
+    const cmdline = (await readFile(`/proc/${vm.pid}/cmdline`, 'utf8')).split('\0');
+    expect(cmdline[cmdline.indexOf('-sandbox') + 1]).toBe(SANDBOX_FULL);
+    expect(cmdline).not.toContain('-daemonize');
+    expect(await readFile(`/proc/${vm.pid}/status`, 'utf8')).toMatch(/^Seccomp:\s+2$/m);
+    const stat = await readFile(`/proc/${vm.pid}/stat`, 'utf8');
+    expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])).toBe(vm.pid);
     serialLog = vm.serial!.log;
     serialSocket = vm.serial!.socket;
     await waitForText(serialLog, GUEST_MARKER, 60_000);

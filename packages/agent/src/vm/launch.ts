@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import type { VmInfo, VmSpec } from '@vireo/agent-protocol';
 import { buildQemuArgv, validateVmSpec, type VncListen } from '../qemu/argv';
-import { killQemu, launchDaemonizedQemu } from '../qemu/process/spawn';
-import { QmpClient } from '../qemu/qmp';
+import { killQemu, launchQemu } from '../qemu/process/spawn';
 import { AgentError, toAgentError } from '../util/errors';
 import { Reverter } from '../util/reverter';
 import { vmPaths } from './paths';
@@ -65,7 +64,9 @@ export async function startVmLocked(
       if (old !== undefined) revert.add(() => writeSpec(paths, JSON.parse(old)), 'restore previous spec');
       // Leftovers of an earlier run (QEMU removes its sockets only on a clean exit).
       await Promise.all(
-        [paths.qmpSocket, paths.serialSocket, paths.pidfile].map((f) => rm(f, { force: true })),
+        [paths.qmpSocket, paths.serialSocket, paths.pidfile, paths.qemuLog].map((f) =>
+          rm(f, { force: true }),
+        ),
       );
     }
     await writeOwner(paths, rt.cfg.agentId);
@@ -88,15 +89,21 @@ export async function startVmLocked(
       paths,
       ...(vnc ? { vnc } : {}),
       sandbox: rt.cfg.sandbox,
+      // The agent detaches QEMU itself (launchQemu), so the full seccomp filter set applies.
+      daemonize: false,
       hotplugPorts: spec.machine === 'q35' ? rt.cfg.hotplugPorts : 0,
     });
     log.debug({ argv }, 'launching QEMU');
-    const launched = await launchDaemonizedQemu({
+    const launched = await launchQemu({
       binary: rt.cfg.qemuBinary,
       argv,
       pidfile: paths.pidfile,
+      qmpSocket: paths.qmpSocket,
+      stderrLog: paths.qemuLog,
       vmId: spec.id,
+      logger: log,
     });
+    const qmp = launched.qmp;
     const record: RuntimeRecord = {
       pid: launched.pid,
       start_ticks: launched.startTicks,
@@ -112,11 +119,10 @@ export async function startVmLocked(
       await killQemu(launched.pid, spec.id, 1000);
       vm.runtime = null;
     }, 'kill QEMU');
+    revert.add(() => qmp.close(), 'close QMP');
     await writeRuntime(paths, record);
     revert.add(() => rm(paths.runtime, { force: true }), 'remove runtime record');
 
-    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000, logger: log });
-    revert.add(() => qmp.close(), 'close QMP');
     rt.attachQmp(vm, qmp);
 
     if (console && vnc) {

@@ -13,6 +13,8 @@ export interface VmPaths extends LaunchPaths {
   runtime: string;
   /** `<agent id>`: proves this agent made the directory. */
   owner: string;
+  /** QEMU's stderr (start-up errors, later warnings). */
+  qemuLog: string;
 }
 
 export function vmsDir(stateDir: string): string {
@@ -26,6 +28,7 @@ export function vmPaths(stateDir: string, vmId: string): VmPaths {
     spec: join(dir, 'spec.json'),
     runtime: join(dir, 'runtime.json'),
     owner: join(dir, 'owner'),
+    qemuLog: join(dir, 'qemu.log'),
     qmpSocket: join(dir, 'qmp.sock'),
     serialSocket: join(dir, 'serial.sock'),
     serialLog: join(dir, 'serial.log'),
