@@ -34,6 +34,12 @@ export const ERROR_CODES = [
   'cluster_not_found',
   'cluster_name_taken',
   'cluster_not_empty',
+  // VMs
+  'vm_not_found',
+  'vm_name_taken',
+  'vm_not_down',
+  'vm_invalid_state',
+  'no_host_available',
   // Operations and events (engine-ops)
   'operation_not_found',
   'operation_not_cancellable',

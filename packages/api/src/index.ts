@@ -6,3 +6,4 @@ export * from './errors';
 export * from './health';
 export * from './events';
 export * from './operations';
+export * from './vms';

@@ -9,6 +9,7 @@ import { openApiJson, registerOpenApi } from './plugins/openapi';
 import { registerSecurityHeaders } from './plugins/security';
 import { authRoutes } from './routes/auth';
 import { clusterRoutes } from './routes/clusters';
+import { vmRoutes } from './routes/vms';
 import { datacenterRoutes } from './routes/datacenters';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
@@ -83,6 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(authRoutes, { deps });
       await api.register(datacenterRoutes, { deps });
       await api.register(clusterRoutes, { deps });
+      await api.register(vmRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });
       await api.register(eventRoutes, { deps });

@@ -11,6 +11,8 @@ import {
   Operation,
   OperationAccepted,
   OperationPage,
+  Vm,
+  VmPage,
   Whoami,
 } from '@vireo/api';
 import type { TSchema } from '@sinclair/typebox';
@@ -29,6 +31,8 @@ export const SHARED_SCHEMAS: TSchema[] = [
   DataCenterPage,
   Cluster,
   ClusterPage,
+  Vm,
+  VmPage,
   Operation,
   OperationAccepted,
   OperationPage,

@@ -4,6 +4,7 @@ import { type AuthService, type AuthSettings, createAuthService } from './auth';
 import { type ClusterService, createClusterService } from './clusters';
 import { createDatacenterService, type DatacenterService } from './datacenters';
 import type { AuditRecorder, OperationCreator } from './ports';
+import { createVmService, type VmService } from './vms';
 
 export type { Actor } from './actor';
 export { SYSTEM_ACTOR } from './actor';
@@ -13,6 +14,7 @@ export type { ClusterService } from './clusters';
 export type { DatacenterService } from './datacenters';
 export type { AuditEntry, AuditRecorder, OperationCreator } from './ports';
 export type { ExpectedVersion } from './versioning';
+export type { VmService, VmWithDisks } from './vms';
 
 export interface ServiceDeps<
   A extends AuditRecorder = AuditRecorder,
@@ -36,6 +38,7 @@ export interface Services<
   auth: AuthService;
   datacenters: DatacenterService;
   clusters: ClusterService;
+  vms: VmService;
   /** Passed through so routes (events, operations) reach the same instances. */
   audit: A;
   operations: O;
@@ -49,6 +52,7 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     auth: createAuthService({ db, log, audit, settings: deps.auth }),
     datacenters: createDatacenterService({ db, log, audit }),
     clusters: createClusterService({ db, log, audit }),
+    vms: createVmService({ db, log, audit, operations }),
     audit,
     operations,
   };

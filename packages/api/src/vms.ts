@@ -1,0 +1,172 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { ListQuery, Name, Page, Timestamp, Uuid } from './common';
+
+/** States the engine reports for a VM (design.md). Only the VM monitor writes them. */
+export const VM_API_STATES = [
+  'down',
+  'starting',
+  'up',
+  'paused',
+  'powering_down',
+  'migrating',
+  'unknown',
+] as const;
+export type VmApiState = (typeof VM_API_STATES)[number];
+
+/** What a user can ask a VM to be. */
+export const VM_DESIRED_STATES = ['down', 'up', 'paused'] as const;
+export type VmDesiredState = (typeof VM_DESIRED_STATES)[number];
+
+/** Power actions: `POST /vms/{id}/{action}` answers 202 with an operation of type `vm.{action}`. */
+export const VM_ACTIONS = ['start', 'shutdown', 'stop', 'reboot', 'suspend', 'resume'] as const;
+export type VmAction = (typeof VM_ACTIONS)[number];
+
+/** Guest OS families; they pick sensible device defaults, nothing more. */
+export const VM_OS_TYPES = ['other', 'other_linux', 'debian', 'ubuntu', 'rhel', 'windows'] as const;
+export const VM_BOOT_DEVICES = ['cdrom', 'disk', 'network'] as const;
+export const VM_DISK_INTERFACES = ['virtio', 'scsi', 'ide', 'sata'] as const;
+export const VM_MAX_DISKS = 16;
+export const VM_MAX_NICS = 8;
+export const VM_MAX_CPUS = 64;
+export const VM_MIN_MEMORY_MIB = 16;
+export const VM_MAX_MEMORY_MIB = 1_048_576;
+
+const lit = <T extends string>(values: readonly T[], description: string) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { description },
+  );
+
+const Cpus = Type.Integer({ minimum: 1, maximum: VM_MAX_CPUS, description: 'Virtual CPUs.' });
+const MemoryMib = Type.Integer({
+  minimum: VM_MIN_MEMORY_MIB,
+  maximum: VM_MAX_MEMORY_MIB,
+  description: 'Guest memory in MiB.',
+});
+const OsType = lit(VM_OS_TYPES, 'Guest OS family.');
+const BootOrder = Type.Array(lit(VM_BOOT_DEVICES, 'Boot device.'), {
+  minItems: 1,
+  maxItems: 3,
+  uniqueItems: true,
+  description: 'Devices to boot from, in order.',
+});
+/** A file name inside the ISO directory: no path separators, no leading dot. */
+const IsoName = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+  description: 'File name of an image in the ISO directory (VIREO_ISO_DIR).',
+});
+const CdromSpec = Type.Object(
+  { image: IsoName },
+  { additionalProperties: false, description: 'CD-ROM with an ISO image.' },
+);
+
+export const VmDiskCreate = Type.Object(
+  {
+    size_gib: Type.Integer({ minimum: 1, maximum: 65536, description: 'Size of the new blank disk.' }),
+    format: Type.Optional(lit(['qcow2', 'raw'] as const, 'Image format (default qcow2).')),
+    interface: Type.Optional(lit(VM_DISK_INTERFACES, 'Bus the guest sees (default virtio).')),
+    bootable: Type.Optional(Type.Boolean({ description: 'Boot from this disk (at most one).' })),
+  },
+  { additionalProperties: false },
+);
+export type VmDiskCreate = Static<typeof VmDiskCreate>;
+
+export const VmNic = Type.Object(
+  {
+    type: Type.Literal('user', { description: 'User-mode networking (outbound only).' }),
+    mac: Type.Optional(
+      Type.String({
+        pattern: '^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$',
+        description: 'Unicast MAC; generated when left out.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type VmNic = Static<typeof VmNic>;
+
+export const VmDisk = Type.Object({
+  id: Uuid,
+  size_gib: Type.Integer(),
+  format: Type.String(),
+  interface: Type.String(),
+  bootable: Type.Boolean(),
+  /** Path on the host once the agent created the image (first start); null before. */
+  path: Type.Union([Type.String(), Type.Null()]),
+});
+export type VmDisk = Static<typeof VmDisk>;
+
+export const Vm = Type.Object(
+  {
+    id: Uuid,
+    name: Name,
+    cluster_id: Uuid,
+    host_id: Type.Union([Uuid, Type.Null()], { description: 'Where it runs or last ran.' }),
+    state: lit(VM_API_STATES, 'Observed state, reported by the host.'),
+    state_reason: Type.String(),
+    desired_state: lit(VM_DESIRED_STATES, 'What the engine drives the VM towards.'),
+    cpus: Type.Integer(),
+    memory_mib: Type.Integer(),
+    os_type: Type.String(),
+    boot_order: Type.Array(Type.String()),
+    cdrom: Type.Union([CdromSpec, Type.Null()]),
+    disks: Type.Array(VmDisk),
+    nics: Type.Array(VmNic),
+    console: Type.Literal('vnc'),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'Vm', description: 'A virtual machine' },
+);
+export type Vm = Static<typeof Vm>;
+
+export const VmCreate = Type.Object(
+  {
+    name: Name,
+    cluster_id: Uuid,
+    cpus: Type.Optional(Cpus),
+    memory_mib: Type.Optional(MemoryMib),
+    os_type: Type.Optional(OsType),
+    boot_order: Type.Optional(BootOrder),
+    cdrom: Type.Optional(Type.Union([CdromSpec, Type.Null()])),
+    disks: Type.Optional(Type.Array(VmDiskCreate, { maxItems: VM_MAX_DISKS })),
+    nics: Type.Optional(Type.Array(VmNic, { maxItems: VM_MAX_NICS })),
+    console: Type.Optional(Type.Literal('vnc')),
+  },
+  { additionalProperties: false },
+);
+export type VmCreate = Static<typeof VmCreate>;
+
+/** PATCH body (If-Match). Hardware changes take effect at the next start. */
+export const VmUpdate = Type.Object(
+  {
+    name: Type.Optional(Name),
+    cpus: Type.Optional(Cpus),
+    memory_mib: Type.Optional(MemoryMib),
+    os_type: Type.Optional(OsType),
+    boot_order: Type.Optional(BootOrder),
+    cdrom: Type.Optional(Type.Union([CdromSpec, Type.Null()])),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type VmUpdate = Static<typeof VmUpdate>;
+
+export const VmDeleteQuery = Type.Object(
+  {
+    remove_disks: Type.Optional(
+      Type.Boolean({ default: true, description: 'Also delete the disk images on the host.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type VmDeleteQuery = Static<typeof VmDeleteQuery>;
+
+export const VM_SORT_FIELDS = ['name', 'created_at', 'updated_at'] as const;
+export const VmListQuery = ListQuery(VM_SORT_FIELDS, {
+  cluster_id: Type.Optional(Uuid),
+  host_id: Type.Optional(Uuid),
+});
+export type VmListQuery = Static<typeof VmListQuery>;
+export const VmPage = Page(Type.Ref(Vm), 'VmPage');

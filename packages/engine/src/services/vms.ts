@@ -1,0 +1,270 @@
+import type { VmAction, VmCreate, VmUpdate } from '@vireo/api';
+import type { Logger } from 'pino';
+import { findCluster } from '../db/repositories/clusters';
+import type { PageRequest, PageResult } from '../db/repositories/list';
+import { isForeignKeyViolation, isUniqueViolation } from '../db/repositories/pg-errors';
+import {
+  insertVm,
+  insertVmDisks,
+  listVmDisks,
+  listVms,
+  lockVm,
+  setVmDesired,
+  updateVm,
+  VM_CLUSTER_FK,
+  VM_NAME_CONSTRAINT,
+  type VmFields,
+  type VmFilter,
+  findVm,
+} from '../db/repositories/vms';
+import { placementHostsLocked } from '../db/repositories/vms-placement';
+import type { Db, Executor } from '../db/schema';
+import type { VmDiskRow, VmRow } from '../db/tables/vms';
+import { checkAction, checkDown } from '../domain/vm/actions';
+import { randomMac } from '../domain/vm/mac';
+import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
+import { place } from '../scheduler/place';
+import type { Actor } from './actor';
+import type { AuditRecorder, OperationCreator } from './ports';
+import type { ExpectedVersion } from './versioning';
+
+/** A VM with its disks, as services hand it to routes. */
+export interface VmWithDisks extends VmRow {
+  disks: VmDiskRow[];
+}
+
+export interface VmService {
+  list(page: PageRequest, filter?: VmFilter): Promise<PageResult<VmWithDisks & { sort_key: string }>>;
+  /** @throws NotFound `vm_not_found` */
+  get(id: string): Promise<VmWithDisks>;
+  /** @throws NotFound `cluster_not_found`, Conflict `vm_name_taken`, InvalidInput */
+  create(actor: Actor, input: VmCreate): Promise<VmWithDisks>;
+  /** Hardware changes apply at the next start. @throws NotFound, PreconditionFailed, Conflict */
+  update(actor: Actor, id: string, expected: ExpectedVersion, patch: VmUpdate): Promise<VmWithDisks>;
+  /**
+   * Writes the desired state of a power action and queues its `vm.<action>` operation. `start`
+   * places the VM first. @throws Conflict `vm_invalid_state` | `no_host_available`
+   */
+  act(actor: Actor, id: string, action: VmAction): Promise<{ operationId: string }>;
+  /** Queues `vm.delete` for a VM that is down. @throws Conflict `vm_not_down` */
+  delete(actor: Actor, id: string, removeDisks: boolean): Promise<{ operationId: string }>;
+}
+
+export function vmNotFound(id: string): NotFound {
+  return new NotFound('vm_not_found', `VM ${id} does not exist`, { details: { id } });
+}
+
+function clusterNotFound(id: string): NotFound {
+  return new NotFound('cluster_not_found', `cluster ${id} does not exist`, { details: { id } });
+}
+
+function nameTaken(name: string, cause: unknown): Conflict {
+  return new Conflict('vm_name_taken', `a VM named "${name}" already exists`, { details: { name }, cause });
+}
+
+const DEFAULTS = { cpus: 1, memory_mib: 512, os_type: 'other_linux', boot_order: ['disk'] } as const;
+
+/** Rules the schema cannot express. */
+function checkCreate(input: VmCreate): void {
+  const bootable = (input.disks ?? []).filter((d) => d.bootable).length;
+  if (bootable > 1) {
+    throw new InvalidInput('invalid_input', 'at most one disk can be bootable', {
+      details: { field: 'disks', bootable },
+    });
+  }
+  const macs = (input.nics ?? []).flatMap((n) => (n.mac ? [n.mac.toLowerCase()] : []));
+  if (new Set(macs).size !== macs.length) {
+    throw new InvalidInput('invalid_input', 'two NICs have the same MAC address', {
+      details: { field: 'nics' },
+    });
+  }
+}
+
+export function createVmService(deps: {
+  db: Db;
+  log: Logger;
+  audit: AuditRecorder;
+  operations: OperationCreator;
+}): VmService {
+  const { db, audit, operations } = deps;
+
+  async function withDisks(ex: Executor, row: VmRow): Promise<VmWithDisks> {
+    const disks = await listVmDisks(ex, [row.id]);
+    return { ...row, disks: disks.get(row.id) ?? [] };
+  }
+
+  async function lockOrThrow(tx: Executor, id: string): Promise<VmRow> {
+    const row = await lockVm(tx, id);
+    if (!row) throw vmNotFound(id);
+    return row;
+  }
+
+  /** Picks a host for a VM being started; keeps its host once its disks exist there. */
+  async function placeLocked(tx: Executor, vm: VmRow): Promise<string> {
+    const disks = (await listVmDisks(tx, [vm.id])).get(vm.id) ?? [];
+    // Blank disks live on the host's local storage: once created, the VM is bound to that host.
+    if (vm.host_id && disks.some((d) => d.path !== null)) return vm.host_id;
+    const found = await placementHostsLocked(tx, vm.cluster_id);
+    if (!found) throw clusterNotFound(vm.cluster_id);
+    const result = place(found.hosts, {
+      memoryMib: vm.memory_mib,
+      overcommitPercent: found.overcommitPercent,
+    });
+    if (!result.ok) {
+      throw new Conflict(
+        'no_host_available',
+        `no host of the cluster can run VM ${vm.name} (${vm.memory_mib} MiB) now`,
+        { details: { hosts: result.verdicts } },
+      );
+    }
+    return result.hostId;
+  }
+
+  return {
+    async list(page, filter) {
+      const res = await listVms(db, page, filter);
+      const disks = await listVmDisks(
+        db,
+        res.rows.map((r) => r.id),
+      );
+      return { ...res, rows: res.rows.map((r) => ({ ...r, disks: disks.get(r.id) ?? [] })) };
+    },
+
+    async get(id) {
+      const row = await findVm(db, id);
+      if (!row) throw vmNotFound(id);
+      return withDisks(db, row);
+    },
+
+    async create(actor, input) {
+      checkCreate(input);
+      const fields: VmFields = {
+        name: input.name,
+        cpus: input.cpus ?? DEFAULTS.cpus,
+        memory_mib: input.memory_mib ?? DEFAULTS.memory_mib,
+        os_type: input.os_type ?? DEFAULTS.os_type,
+        boot_order: [...(input.boot_order ?? DEFAULTS.boot_order)],
+        cdrom_image: input.cdrom?.image ?? null,
+      };
+      const nics = (input.nics ?? []).map((n) => ({
+        type: 'user' as const,
+        mac: (n.mac ?? randomMac()).toLowerCase(),
+      }));
+      try {
+        return await db.transaction().execute(async (tx) => {
+          const cluster = await findCluster(tx, input.cluster_id);
+          if (!cluster) throw clusterNotFound(input.cluster_id);
+          const row = await insertVm(tx, { ...fields, cluster_id: input.cluster_id, nics });
+          await insertVmDisks(
+            tx,
+            row.id,
+            (input.disks ?? []).map((d) => ({
+              size_gib: d.size_gib,
+              format: d.format ?? 'qcow2',
+              interface: d.interface ?? 'virtio',
+              bootable: d.bootable ?? false,
+            })),
+          );
+          await audit.record(tx, {
+            kind: 'vm.created',
+            severity: 'info',
+            message: `VM ${row.name} was created in cluster ${cluster.name} by ${actor.username}`,
+            object: { kind: 'vm', id: row.id, name: row.name },
+            userId: actor.userId,
+            username: actor.username,
+            details: { fields: { ...fields, cluster_id: input.cluster_id, disks: input.disks ?? [] } },
+          });
+          return withDisks(tx, row);
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, VM_NAME_CONSTRAINT)) throw nameTaken(fields.name, err);
+        if (isForeignKeyViolation(err, VM_CLUSTER_FK)) throw clusterNotFound(input.cluster_id);
+        throw err;
+      }
+    },
+
+    async update(actor, id, expected, patch) {
+      const { cdrom, ...rest } = patch;
+      const fields: Partial<VmFields> = {
+        ...rest,
+        ...(cdrom === undefined ? {} : { cdrom_image: cdrom?.image ?? null }),
+      };
+      try {
+        return await db.transaction().execute(async (tx) => {
+          const before = await lockOrThrow(tx, id);
+          if (expected !== 'any' && expected !== before.version) {
+            throw new PreconditionFailed('etag_mismatch', `VM ${id} changed since it was read`, {
+              details: { id, current_etag: `"${before.version}"` },
+            });
+          }
+          const row = await updateVm(tx, id, before.version, fields);
+          if (!row) throw vmNotFound(id);
+          await audit.record(tx, {
+            kind: 'vm.updated',
+            severity: 'info',
+            message: `VM ${row.name} was updated by ${actor.username}`,
+            object: { kind: 'vm', id: row.id, name: row.name },
+            userId: actor.userId,
+            username: actor.username,
+            details: { changes: patch, ...(patch.name ? { previous_name: before.name } : {}) },
+          });
+          return withDisks(tx, row);
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, VM_NAME_CONSTRAINT)) throw nameTaken(patch.name ?? '', err);
+        throw err;
+      }
+    },
+
+    async act(actor, id, action) {
+      return db.transaction().execute(async (tx) => {
+        const vm = await lockOrThrow(tx, id);
+        const rule = checkAction(vm, action);
+        const hostId = action === 'start' ? await placeLocked(tx, vm) : vm.host_id;
+        const row = await setVmDesired(tx, id, {
+          desired_state: rule.desired,
+          ...(action === 'start' ? { host_id: hostId } : {}),
+        });
+        const op = await operations.create(tx, {
+          type: `vm.${action}`,
+          target: { kind: 'vm', id },
+          createdBy: actor.userId,
+          input: { host_id: hostId },
+        });
+        await audit.record(tx, {
+          kind: `vm.${action}_requested`,
+          severity: 'info',
+          message: `${actor.username} asked VM ${row.name} to ${action}`,
+          object: { kind: 'vm', id: row.id, name: row.name },
+          userId: actor.userId,
+          username: actor.username,
+          details: { operation_id: op.id, host_id: hostId, desired_state: rule.desired },
+        });
+        return { operationId: op.id };
+      });
+    },
+
+    async delete(actor, id, removeDisks) {
+      return db.transaction().execute(async (tx) => {
+        const vm = await lockOrThrow(tx, id);
+        checkDown(vm);
+        const op = await operations.create(tx, {
+          type: 'vm.delete',
+          target: { kind: 'vm', id },
+          createdBy: actor.userId,
+          input: { remove_disks: removeDisks, host_id: vm.host_id },
+        });
+        await audit.record(tx, {
+          kind: 'vm.delete_requested',
+          severity: 'info',
+          message: `${actor.username} asked to delete VM ${vm.name}`,
+          object: { kind: 'vm', id: vm.id, name: vm.name },
+          userId: actor.userId,
+          username: actor.username,
+          details: { operation_id: op.id, remove_disks: removeDisks },
+        });
+        return { operationId: op.id };
+      });
+    },
+  };
+}
