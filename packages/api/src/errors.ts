@@ -61,6 +61,13 @@ export const ERROR_CODES = [
   'join_token_invalid',
   'too_many_join_attempts',
   'invalid_public_key',
+  // SSH host deploy (ssh-deploy)
+  'ssh_connect_failed',
+  'ssh_auth_failed',
+  'hostkey_mismatch',
+  'unsupported_os',
+  'package_install_failed',
+  'agent_start_failed',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

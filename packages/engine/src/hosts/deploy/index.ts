@@ -1,0 +1,14 @@
+export { DEFAULT_DEPLOY_PATHS, type DeployPaths } from './agent-service';
+export {
+  type DeployEnrollment,
+  DeployFailure,
+  type DeployOptions,
+  type DeployResult,
+  type DeployTarget,
+  deployHost,
+} from './deploy';
+export { DeployError, type DeployErrorCode } from './errors';
+export type { DeployLogLine } from './log';
+export { HOST_DEB_PACKAGES } from './packages';
+export { type AgentPayload, createAgentPayload } from './payload';
+export { fingerprintOf, normalizeFingerprint, type SshAuth } from './ssh';

@@ -1,0 +1,250 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createCa, issueCertificate, type KeyPair } from '@vireo/pki';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentRpcClient } from '../../../agent/src/rpc/client';
+import { ensureAgentBinary } from '../../../agent/test/support/binary';
+import { REPO_ROOT } from '../../../agent/test/support/guest';
+import { createTestNetns, type TestNetns } from '../../../../test/support/netns';
+import {
+  type AgentPayload,
+  createAgentPayload,
+  DeployFailure,
+  type DeployOptions,
+  type DeployPaths,
+  deployHost,
+} from '../../src/hosts/deploy';
+import { startSshd, type TestSshd } from './sshd';
+
+// One namespace, one sshd and one payload for every case: each case deploys into its own paths.
+let ns: TestNetns;
+let sshd: TestSshd;
+let dir: string;
+let payload: AgentPayload;
+let ca: KeyPair;
+let agentTls: KeyPair;
+let engineTls: KeyPair;
+const started: string[] = [];
+
+const log = pino({ level: 'silent' });
+
+function pathsIn(root: string, osRelease = '/etc/os-release'): DeployPaths {
+  return {
+    installDir: join(root, 'opt'),
+    configDir: join(root, 'etc'),
+    stateDir: join(root, 'state'),
+    runDir: join(root, 'run'),
+    osRelease,
+    systemdUnit: join(root, 'vireo-agent.service'),
+  };
+}
+
+function options(paths: DeployPaths, extra: Partial<DeployOptions> = {}): DeployOptions {
+  return {
+    log,
+    payload,
+    enrollment: {
+      tls: { caPem: ca.certPem, certPem: agentTls.certPem, keyPem: agentTls.keyPem },
+      joinToken: 'join-token-SECRET-42',
+    },
+    agent: { accel: 'tcg', logLevel: 'warn' },
+    paths,
+    // This machine has no running systemd; the supervised process is what runs here.
+    service: 'process',
+    node: process.execPath,
+    ...extra,
+  };
+}
+
+/** True while `pid` runs (a zombie left to a non-reaping PID 1 does not count). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function deployFailure(promise: Promise<unknown>): Promise<DeployFailure> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DeployFailure);
+  return err as DeployFailure;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vireo-deploy-'));
+  ns = await createTestNetns('ssh');
+  sshd = await startSshd(ns, dir);
+  const dist = dirname(await ensureAgentBinary());
+  payload = await createAgentPayload({
+    agentDist: dist,
+    nodeModules: { path: join(REPO_ROOT, 'node_modules'), link: true },
+    outFile: join(dir, 'agent.tar.gz'),
+  });
+  ca = await createCa({ commonName: 'deploy test CA', organization: 'Vireo', validityDays: 1 });
+  agentTls = await issueCertificate({
+    ca,
+    commonName: 'host-1',
+    altNames: [ns.nsAddress],
+    usage: 'server+client',
+  });
+  engineTls = await issueCertificate({ ca, commonName: 'engine', usage: 'client' });
+}, 120_000);
+
+afterAll(async () => {
+  // The supervisor leads its own process group: ending the group ends the agent with it.
+  for (const pidfile of started) {
+    const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
+    if (pid > 0) {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  await sshd?.stop();
+  await ns?.remove();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('deployHost over SSH to a real sshd in a network namespace', () => {
+  it('installs, configures and starts the agent, which then answers over mTLS', async () => {
+    const root = join(dir, 'ok');
+    const paths = pathsIn(root);
+    const result = await deployHost(
+      {
+        address: sshd.address,
+        port: sshd.port,
+        user: 'root',
+        auth: { privateKey: sshd.clientKey },
+        hostKey: { sha256: sshd.hostKeySha256 },
+      },
+      options(paths),
+    );
+    const pidfile = join(paths.runDir, 'vireo-agent.pid');
+    started.push(pidfile);
+    expect(result.hostKey.sha256).toBe(sshd.hostKeySha256);
+    expect(result.service).toBe('process');
+    expect(result.os).toMatch(/Debian GNU\/Linux 12/);
+    expect(['kvm', 'tcg']).toContain(result.virtualization);
+    expect(result.agentAddress).toBe(`${ns.nsAddress}:54321`);
+
+    // Secrets are files with mode 0600 and never in the log.
+    expect((await stat(join(paths.configDir, 'tls', 'agent-key.pem'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(paths.configDir, 'join-token'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(paths.configDir, 'join-token'), 'utf8')).toBe('join-token-SECRET-42\n');
+    const text = JSON.stringify(result.log);
+    expect(text).not.toContain('join-token-SECRET-42');
+    expect(text).not.toContain('PRIVATE KEY');
+    for (const line of result.log) expect(Date.parse(line.at)).not.toBeNaN();
+
+    const pid = Number((await readFile(pidfile, 'utf8')).trim());
+    expect(alive(pid)).toBe(true);
+
+    // The engine's side of the connection: mTLS with the CA's client certificate, to the namespace.
+    const client = await AgentRpcClient.connect({
+      address: result.agentAddress,
+      ca: ca.certPem,
+      cert: engineTls.certPem,
+      key: engineTls.keyPem,
+      client: 'deploy-test',
+      timeoutMs: 10_000,
+    });
+    try {
+      const caps = await client.call('host.capabilities', {});
+      expect(caps).toBeTypeOf('object');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a host whose key differs from the pinned fingerprint', async () => {
+    const root = join(dir, 'mismatch');
+    const err = await deployFailure(
+      deployHost(
+        {
+          address: sshd.address,
+          user: 'root',
+          auth: { privateKey: sshd.clientKey },
+          hostKey: { sha256: `SHA256:${'A'.repeat(43)}` },
+        },
+        options(pathsIn(root)),
+      ),
+    );
+    expect(err.code).toBe('hostkey_mismatch');
+    expect(err.details.presented).toBe(sshd.hostKeySha256);
+    expect(existsSync(root)).toBe(false);
+  });
+
+  it('reports a refused password as ssh_auth_failed and keeps it out of the log', async () => {
+    const err = await deployFailure(
+      deployHost(
+        { address: sshd.address, user: 'root', auth: { password: 'wrong-Password-123' } },
+        options(pathsIn(join(dir, 'pw'))),
+      ),
+    );
+    expect(err.code).toBe('ssh_auth_failed');
+    expect(JSON.stringify(err.log)).not.toContain('wrong-Password-123');
+  });
+
+  it('reports an unreachable SSH port as ssh_connect_failed', async () => {
+    const err = await deployFailure(
+      deployHost(
+        { address: sshd.address, port: 2, user: 'root', auth: { privateKey: sshd.clientKey } },
+        options(pathsIn(join(dir, 'port'))),
+      ),
+    );
+    expect(err.code).toBe('ssh_connect_failed');
+  });
+
+  it('refuses a system that is not Debian 12 before changing anything', async () => {
+    const root = join(dir, 'os');
+    const osRelease = join(dir, 'os-release-ubuntu');
+    await writeFile(
+      osRelease,
+      'NAME="Ubuntu"\nID=ubuntu\nVERSION_ID="24.04"\nPRETTY_NAME="Ubuntu 24.04 LTS"\n',
+    );
+    const err = await deployFailure(
+      deployHost(
+        { address: sshd.address, user: 'root', auth: { privateKey: sshd.clientKey } },
+        options(pathsIn(root, osRelease)),
+      ),
+    );
+    expect(err.code).toBe('unsupported_os');
+    expect(err.message).toContain('Ubuntu 24.04');
+    expect(existsSync(root)).toBe(false);
+  });
+
+  it('undoes every step when the agent does not come up: files, directories and the process', async () => {
+    const root = join(dir, 'revert');
+    const paths = pathsIn(root);
+    // The namespace does not own the root side's address: the agent cannot bind it and never listens.
+    const err = await deployFailure(
+      deployHost(
+        { address: sshd.address, user: 'root', auth: { privateKey: sshd.clientKey } },
+        options(paths, { agent: { accel: 'tcg', listen: `${ns.hostAddress}:54322` }, startTimeoutMs: 2_500 }),
+      ),
+    );
+    started.push(join(paths.runDir, 'vireo-agent.pid'));
+    expect(err.code).toBe('agent_start_failed');
+    const steps = err.log.map((l) => l.message).join('\n');
+    expect(steps).toContain('agent supervisor started');
+    expect(steps).toContain('changes on the host were undone');
+    expect(existsSync(paths.installDir)).toBe(false);
+    expect(existsSync(paths.configDir)).toBe(false);
+    expect(existsSync(paths.runDir)).toBe(false);
+    // The agent made its state directory before failing: it goes too.
+    expect(existsSync(paths.stateDir)).toBe(false);
+    const pid = /agent supervisor started \(pid (\d+)/.exec(steps)?.[1];
+    expect(pid).toBeDefined();
+    expect(alive(Number(pid))).toBe(false);
+  });
+});
