@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createCa, issueCertificate, type KeyPair } from '@vireo/pki';
@@ -11,6 +11,7 @@ import { REPO_ROOT } from '../../../agent/test/support/guest';
 import { createTestNetns, type TestNetns } from '../../../../test/support/netns';
 import {
   type AgentPayload,
+  agentRuntimePackages,
   createAgentPayload,
   DeployFailure,
   type DeployOptions,
@@ -24,6 +25,7 @@ let ns: TestNetns;
 let sshd: TestSshd;
 let dir: string;
 let payload: AgentPayload;
+let linkedPayload: AgentPayload;
 let ca: KeyPair;
 let agentTls: KeyPair;
 let engineTls: KeyPair;
@@ -83,10 +85,18 @@ beforeAll(async () => {
   ns = await createTestNetns('ssh');
   sshd = await startSshd(ns, dir);
   const dist = dirname(await ensureAgentBinary());
+  // The real deploy ships a self-contained payload; the failure cases reuse a lighter one that
+  // links this machine's node_modules (the namespace shares the filesystem).
+  const agentPackage = JSON.parse(await readFile(join(REPO_ROOT, 'packages/agent/package.json'), 'utf8'));
   payload = await createAgentPayload({
     agentDist: dist,
-    nodeModules: { path: join(REPO_ROOT, 'node_modules'), link: true },
+    nodeModules: { path: join(REPO_ROOT, 'node_modules'), packages: agentRuntimePackages(agentPackage) },
     outFile: join(dir, 'agent.tar.gz'),
+  });
+  linkedPayload = await createAgentPayload({
+    agentDist: dist,
+    nodeModules: { path: join(REPO_ROOT, 'node_modules'), link: true },
+    outFile: join(dir, 'agent-linked.tar.gz'),
   });
   ca = await createCa({ commonName: 'deploy test CA', organization: 'Vireo', validityDays: 1 });
   agentTls = await issueCertificate({
@@ -145,6 +155,10 @@ describe('deployHost over SSH to a real sshd in a network namespace', () => {
     expect(text).not.toContain('join-token-SECRET-42');
     expect(text).not.toContain('PRIVATE KEY');
     for (const line of result.log) expect(Date.parse(line.at)).not.toBeNaN();
+
+    // Self-contained: the agent runs from copied packages, not from this repository's node_modules.
+    expect((await lstat(join(paths.installDir, 'node_modules'))).isDirectory()).toBe(true);
+    expect(existsSync(join(paths.installDir, 'node_modules', 'pino', 'package.json'))).toBe(true);
 
     const pid = Number((await readFile(pidfile, 'utf8')).trim());
     expect(alive(pid)).toBe(true);
@@ -230,7 +244,11 @@ describe('deployHost over SSH to a real sshd in a network namespace', () => {
     const err = await deployFailure(
       deployHost(
         { address: sshd.address, user: 'root', auth: { privateKey: sshd.clientKey } },
-        options(paths, { agent: { accel: 'tcg', listen: `${ns.hostAddress}:54322` }, startTimeoutMs: 2_500 }),
+        options(paths, {
+          payload: linkedPayload,
+          agent: { accel: 'tcg', listen: `${ns.hostAddress}:54322` },
+          startTimeoutMs: 2_500,
+        }),
       ),
     );
     started.push(join(paths.runDir, 'vireo-agent.pid'));

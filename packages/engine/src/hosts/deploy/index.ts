@@ -10,5 +10,5 @@ export {
 export { DeployError, type DeployErrorCode } from './errors';
 export type { DeployLogLine } from './log';
 export { HOST_DEB_PACKAGES } from './packages';
-export { type AgentPayload, createAgentPayload } from './payload';
+export { type AgentPayload, agentRuntimePackages, createAgentPayload, dependencyClosure } from './payload';
 export { fingerprintOf, normalizeFingerprint, type SshAuth } from './ssh';
