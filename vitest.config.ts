@@ -11,6 +11,7 @@ export default defineConfig({
       '@vireo/agent-protocol': pkg('agent-protocol'),
       '@vireo/client': pkg('client'),
       '@vireo/pki': pkg('pki'),
+      '@vireo/agent': pkg('agent'),
     },
   },
   test: {

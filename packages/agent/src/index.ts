@@ -1,1 +1,2 @@
-export {};
+export type { AgentRpcClientOptions } from './rpc/client';
+export { AgentRpcClient, AgentRpcError } from './rpc/client';

@@ -7,3 +7,4 @@ export * from './health';
 export * from './events';
 export * from './operations';
 export * from './vms';
+export * from './hosts';

@@ -12,7 +12,7 @@ CREATE TABLE hosts (
                          CHECK (state IN ('installing', 'install_failed', 'connecting', 'up',
                                           'non_responsive', 'maintenance', 'preparing_maintenance')),
   state_reason           text NOT NULL DEFAULT '',
-  agent_port             integer NOT NULL DEFAULT 16514 CHECK (agent_port BETWEEN 1 AND 65535),
+  agent_port             integer NOT NULL DEFAULT 54321 CHECK (agent_port BETWEEN 1 AND 65535),
   certificate_serial     text,
   certificate_not_after  timestamptz,
   capabilities           jsonb,

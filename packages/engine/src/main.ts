@@ -1,5 +1,6 @@
 import type { HealthReport } from '@vireo/api';
 import type { Logger } from 'pino';
+import { createHostManagement } from './agents';
 import { runCli } from './cli/run';
 import { type EngineConfig, formatListen } from './config';
 import { openDb } from './db/connection';
@@ -122,12 +123,27 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
     const background: Background[] = [
       { name: 'the operation runner', start: () => operations.start(), stop: () => operations.stop() },
     ];
+    const hostManagement = await createHostManagement({
+      ca,
+      paths: config.paths,
+      ...(tls ? { serverCertificate: tls } : {}),
+      db: handle.db,
+      audit: events.audit,
+      log: root,
+      version,
+    });
+    background.push({
+      name: 'the host monitor',
+      start: () => hostManagement.start(),
+      stop: () => hostManagement.stop(),
+    });
     const services = createServices({
       db: handle.db,
       log: root,
       audit: events.audit,
       operations,
       auth: { tokenTtlMs: config.tokenLifetimeMs },
+      hosts: hostManagement.runtime,
     });
     const app = await buildApp({
       db: handle.db,

@@ -70,9 +70,25 @@ export async function createCa(opts: CaOptions): Promise<KeyPair> {
 
 /** Issues a leaf certificate signed by `ca`. */
 export async function issueCertificate(opts: IssueOptions): Promise<KeyPair> {
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
+  const certPem = await signLeaf(opts, keys.publicKey);
+  return { certPem, keyPem: await exportKey(keys.privateKey) };
+}
+
+/**
+ * Issues a leaf certificate for a public key the subject generated itself (SPKI PEM, ECDSA P-256),
+ * so its private key never leaves its machine (host enrollment and renewal). Returns the PEM.
+ */
+export async function issueCertificateForKey(opts: IssueOptions & { publicKeyPem: string }): Promise<string> {
+  const der = Buffer.from(opts.publicKeyPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const publicKey = await webcrypto.subtle.importKey('spki', der, ALG, true, ['verify']);
+  return signLeaf(opts, publicKey);
+}
+
+async function signLeaf(opts: IssueOptions, publicKey: CryptoKey): Promise<string> {
   const caCert = new x509.X509Certificate(opts.ca.certPem);
   const caKey = await importKey(opts.ca.keyPem);
-  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
+  const keys = { publicKey };
   const now = Date.now();
   const ext: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
@@ -102,7 +118,7 @@ export async function issueCertificate(opts: IssueOptions): Promise<KeyPair> {
     signingKey: caKey,
     extensions: ext,
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+  return cert.toString('pem');
 }
 
 /** Reads the facts people and renewal logic need from a PEM certificate. */

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AgentRpcError } from '../rpc/client';
 import { ConfigError, loadConfig } from '../config';
 import { createHostFacts, resolveAccelerator } from '../host';
 import { createRootLogger } from '../util/log';
 import { CONFIG_OPTIONS, parse, UsageError } from './args';
+import { JOIN_USAGE, joinEngine, readToken } from './join';
 import { AGENT_VERSION, startAgent } from './serve';
 import { runVmCommand, VM_USAGE } from './vm';
 
@@ -12,6 +15,7 @@ const USAGE = `usage: vireo-agent <command> [options]
   serve      run the agent: --state-dir DIR --listen HOST:PORT --ca FILE --cert FILE --key FILE
              --accel auto|kvm|tcg --image-dir DIR (repeatable) --qemu BINARY --config FILE.json
              (each also from VIREO_AGENT_* variables; flags win over variables over the file)
+  join       enroll this host with an engine using a join token (see "vireo-agent join --help")
   dev-ca     create a development CA, agent and client certificates: --dir DIR (default STATE_DIR/tls)
   vm         talk to the running agent (see "vireo-agent vm --help")
   version    print the version`;
@@ -28,6 +32,12 @@ export async function runCli(
         return await serve(rest, out);
       case 'dev-ca':
         return await devCa(rest, out);
+      case 'join':
+        if (rest.includes('--help')) {
+          out(JOIN_USAGE);
+          return 0;
+        }
+        return await joinCommand(rest, out);
       case 'vm':
         if (rest.includes('--help') || rest.length === 0) {
           out(VM_USAGE);
@@ -78,6 +88,44 @@ async function devCa(args: string[], out: (line: string) => void): Promise<numbe
   const { createDevCa } = await import('./dev-ca');
   const result = await createDevCa(dir, { force: values.force ?? false, hostnames: values.hostname ?? [] });
   out(`development CA and certificates written to ${result.dir}`);
+  return 0;
+}
+
+async function joinCommand(args: string[], out: (line: string) => void): Promise<number> {
+  const { values } = parse(args, {
+    ...CONFIG_OPTIONS,
+    engine: { type: 'string' },
+    token: { type: 'string' },
+    'token-file': { type: 'string' },
+    'token-stdin': { type: 'boolean' },
+    'ca-fingerprint': { type: 'string' },
+    'ca-file': { type: 'string' },
+    name: { type: 'string' },
+    address: { type: 'string' },
+  });
+  if (!values.engine) throw new UsageError('--engine URL is required');
+  if (!values.address) throw new UsageError('--address is required (the name or IP the engine dials)');
+  const config = loadConfig(values);
+  const token = readToken({
+    ...(values['token-file'] !== undefined ? { file: values['token-file'] } : {}),
+    ...(values['token-stdin'] ? { stdin: true } : {}),
+    ...(values.token !== undefined ? { value: values.token } : {}),
+  });
+  const result = await joinEngine(
+    {
+      engine: values.engine,
+      token,
+      ...(values['ca-fingerprint'] ? { caFingerprint: values['ca-fingerprint'] } : {}),
+      ...(values['ca-file'] ? { caPem: readFileSync(values['ca-file'], 'utf8') } : {}),
+      name: values.name ?? hostname().split('.')[0] ?? 'host',
+      address: values.address,
+    },
+    config.tls,
+    config.listen.port,
+  );
+  out(
+    `joined as host ${result.hostId}; certificate written to ${result.certFile}; now run "vireo-agent serve"`,
+  );
   return 0;
 }
 

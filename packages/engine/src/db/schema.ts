@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AuthTables } from './tables/auth';
 import type { EventTables } from './tables/events';
+import type { HostTables } from './tables/hosts';
 import type { InventoryTables } from './tables/inventory';
 import type { OperationTables } from './tables/operations';
 import type { VmTables } from './tables/vms';
@@ -9,7 +10,13 @@ import type { VmTables } from './tables/vms';
  * Every table the engine knows, for Kysely's typed queries. Each area declares its own tables in
  * tables/<area>.ts next to the migration that creates them; this interface only joins them.
  */
-export interface Database extends AuthTables, InventoryTables, OperationTables, EventTables, VmTables {}
+export interface Database
+  extends AuthTables,
+    InventoryTables,
+    OperationTables,
+    EventTables,
+    VmTables,
+    HostTables {}
 
 export type Db = Kysely<Database>;
 /** Either the pool-backed database or an open transaction: repositories accept both. */

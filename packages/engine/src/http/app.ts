@@ -13,6 +13,7 @@ import { vmRoutes } from './routes/vms';
 import { datacenterRoutes } from './routes/datacenters';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { hostRoutes } from './routes/hosts';
 import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
 import './types';
@@ -84,6 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(authRoutes, { deps });
       await api.register(datacenterRoutes, { deps });
       await api.register(clusterRoutes, { deps });
+      await api.register(hostRoutes, { deps });
       await api.register(vmRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });

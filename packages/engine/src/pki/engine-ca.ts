@@ -9,6 +9,7 @@ import {
   createCa,
   isIssuedBy,
   issueCertificate,
+  issueCertificateForKey,
 } from '@vireo/pki';
 import { assertPrivate, writePublicFile, writeSecretFile } from './files';
 
@@ -96,6 +97,36 @@ export class EngineCa {
       altNames: [opts.address],
       usage: 'server+client',
       validityMs: opts.validityMs ?? LEAF_VALIDITY_MS,
+    });
+  }
+
+  /**
+   * Issues a host's certificate for the public key the agent generated (SPKI PEM): enrollment and
+   * renewal, so the host's private key never leaves the host.
+   */
+  issueHostCertificateForKey(opts: {
+    hostId: string;
+    address: string;
+    publicKeyPem: string;
+    validityMs?: number;
+  }): Promise<string> {
+    return issueCertificateForKey({
+      ca: this.pair,
+      commonName: opts.hostId,
+      altNames: [opts.address],
+      usage: 'server+client',
+      validityMs: opts.validityMs ?? LEAF_VALIDITY_MS,
+      publicKeyPem: opts.publicKeyPem,
+    });
+  }
+
+  /** Issues the certificate the engine presents to agents (client usage only). */
+  issueEngineClientCertificate(name: string): Promise<KeyPair> {
+    return issueCertificate({
+      ca: this.pair,
+      commonName: name,
+      usage: 'client',
+      validityMs: LEAF_VALIDITY_MS,
     });
   }
 

@@ -3,6 +3,7 @@ import type { Db } from '../db/schema';
 import { type AuthService, type AuthSettings, createAuthService } from './auth';
 import { type ClusterService, createClusterService } from './clusters';
 import { createDatacenterService, type DatacenterService } from './datacenters';
+import { createHostService, type HostRuntime, type HostService } from './hosts';
 import type { AuditRecorder, OperationCreator } from './ports';
 import { createVmService, type VmService } from './vms';
 
@@ -12,6 +13,7 @@ export type { AuthService, AuthSettings } from './auth';
 export { DEFAULT_AUTH_SETTINGS } from './auth';
 export type { ClusterService } from './clusters';
 export type { DatacenterService } from './datacenters';
+export type { HostRuntime, HostService } from './hosts';
 export type { AuditEntry, AuditRecorder, OperationCreator } from './ports';
 export type { ExpectedVersion } from './versioning';
 export type { VmService, VmWithDisks } from './vms';
@@ -28,6 +30,8 @@ export interface ServiceDeps<
   operations: O;
   /** Login and token tuning; defaults in DEFAULT_AUTH_SETTINGS. */
   auth?: Partial<AuthSettings>;
+  /** CA, agent hub and monitor for host enrollment; without it host actions answer `unavailable`. */
+  hosts?: HostRuntime;
 }
 
 /** The engine's use cases. Routes call these; they never write SQL themselves. */
@@ -38,6 +42,7 @@ export interface Services<
   auth: AuthService;
   datacenters: DatacenterService;
   clusters: ClusterService;
+  hosts: HostService;
   vms: VmService;
   /** Passed through so routes (events, operations) reach the same instances. */
   audit: A;
@@ -52,6 +57,7 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     auth: createAuthService({ db, log, audit, settings: deps.auth }),
     datacenters: createDatacenterService({ db, log, audit }),
     clusters: createClusterService({ db, log, audit }),
+    hosts: createHostService({ db, log, audit, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
     vms: createVmService({ db, log, audit, operations }),
     audit,
     operations,

@@ -1,0 +1,86 @@
+import { certificateInfo, type KeyPair } from '@vireo/pki';
+import type { Logger } from 'pino';
+import { recordCertificate } from '../db/repositories/hosts';
+import type { Db } from '../db/schema';
+import { HostMonitor, hostMonitorSettingsFromEnv } from '../monitors/host-monitor';
+import type { EngineCa } from '../pki/engine-ca';
+import type { HostRuntime } from '../services/hosts';
+import type { AuditRecorder } from '../services/ports';
+import { AgentHubImpl } from './hub';
+import { ensureEngineClientCertificate } from './identity';
+
+export type { AgentCallOptions, AgentHub, AgentHubEvents } from './types';
+export { AgentCallFailed, AgentHubImpl, AgentUnavailable } from './hub';
+
+/** Host management as the composition root wires it: hub + monitor + what the host service needs. */
+export interface HostManagement {
+  runtime: HostRuntime;
+  hub: AgentHubImpl;
+  monitor: HostMonitor;
+  /** Records the engine's certificates, then starts connecting to every enrolled host. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the agent hub (with the engine's client certificate) and the host monitor. Tuning comes
+ * from the environment (`VIREO_HOST_HEARTBEAT_MS`, `VIREO_HOST_HEARTBEAT_TIMEOUT_MS`,
+ * `VIREO_HOST_GRACE_MS`, `VIREO_HOST_CERT_VALIDITY_MS`) so tests can make it fast.
+ */
+export async function createHostManagement(opts: {
+  ca: EngineCa;
+  paths: { pkiDir: string; secretsDir: string };
+  serverCertificate?: KeyPair;
+  db: Db;
+  audit: AuditRecorder;
+  log: Logger;
+  version: string;
+  env?: NodeJS.ProcessEnv;
+}): Promise<HostManagement> {
+  const env = opts.env ?? process.env;
+  const client = await ensureEngineClientCertificate(opts.ca, opts.paths);
+  const hub = new AgentHubImpl({
+    tls: () => ({ ca: opts.ca.certPem, cert: client.certPem, key: client.keyPem }),
+    log: opts.log,
+    client: `vireo-engine ${opts.version}`,
+  });
+  const monitor = new HostMonitor(
+    { db: opts.db, hub, audit: opts.audit, log: opts.log },
+    hostMonitorSettingsFromEnv(env),
+  );
+  const validity = env.VIREO_HOST_CERT_VALIDITY_MS ? Number(env.VIREO_HOST_CERT_VALIDITY_MS) : undefined;
+  if (validity !== undefined && (!Number.isInteger(validity) || validity < 10_000)) {
+    throw new Error('VIREO_HOST_CERT_VALIDITY_MS must be an integer of at least 10000');
+  }
+  return {
+    hub,
+    monitor,
+    runtime: {
+      ca: opts.ca,
+      agents: hub,
+      track: (host) => monitor.track(host),
+      untrack: (hostId) => monitor.untrack(hostId),
+      ...(validity ? { hostCertificateValidityMs: validity } : {}),
+    },
+    async start() {
+      const own: Array<{ kind: 'engine' | 'engine_client'; pem: string }> = [
+        { kind: 'engine_client', pem: client.certPem },
+      ];
+      if (opts.serverCertificate) own.push({ kind: 'engine', pem: opts.serverCertificate.certPem });
+      for (const { kind, pem } of own) {
+        const info = certificateInfo(pem);
+        await recordCertificate(opts.db, {
+          kind,
+          subject_id: null,
+          subject_name: kind === 'engine' ? info.subject : 'vireo-engine (agent client)',
+          serial: info.serial,
+          not_before: info.notBefore,
+          not_after: info.notAfter,
+          fingerprint: info.fingerprintSha256,
+        });
+      }
+      await monitor.start();
+    },
+    stop: () => monitor.stop(),
+  };
+}
