@@ -135,6 +135,18 @@ async function install(
     if (opts.signal?.aborted) throw new DeployError('agent_start_failed', 'the deploy was cancelled');
   };
 
+  // 0. The deploy writes under /etc and /opt and manages services: it needs root, not sudo prompts.
+  const uid = await ssh.exec('id -u');
+  if (uid.stdout.trim() !== '0') {
+    throw new DeployError(
+      'ssh_auth_failed',
+      `${target.user} is not root on the host; log in as root to deploy`,
+      {
+        details: { reason: 'not_root' },
+      },
+    );
+  }
+
   // 1. Operating system.
   const osText = await ssh.exec(`cat ${sh(paths.osRelease)}`);
   const os = parseOsRelease(osText.code === 0 ? osText.stdout : '');
