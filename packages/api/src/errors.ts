@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   'vm_not_down',
   'vm_invalid_state',
   'no_host_available',
+  'vm_action_failed',
+  'vm_action_superseded',
   // Operations and events (engine-ops)
   'operation_not_found',
   'operation_not_cancellable',

@@ -1,4 +1,3 @@
-import type { VmInfo } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import { findVmHost, listVmIdsOnHost, markVmsUnknownOnHost, setVmObserved } from '../db/repositories/vms';
@@ -47,9 +46,7 @@ export class VmMonitor {
     );
   };
 
-  constructor(
-    private readonly deps: { db: Db; hub: AgentHub; log: Logger },
-  ) {
+  constructor(private readonly deps: { db: Db; hub: AgentHub; log: Logger }) {
     this.log = deps.log.child({ module: 'engine:vm-monitor' });
   }
 
@@ -70,7 +67,7 @@ export class VmMonitor {
    * Records what a host reports about one VM. Reports from a host the VM is not placed on are
    * ignored: a stale agent must not overwrite the state of a VM that moved.
    */
-  async observe(hostId: string, info: Pick<VmInfo, 'id' | 'state' | 'reason'>): Promise<void> {
+  async observe(hostId: string, info: { id: string; state: string; reason: string }): Promise<void> {
     const changed = await this.deps.db.transaction().execute(async (tx) => {
       const vm = await findVmHost(tx, info.id);
       if (!vm || vm.host_id !== hostId) return undefined;

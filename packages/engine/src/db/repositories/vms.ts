@@ -167,3 +167,30 @@ export async function committedMemoryByHost(ex: Executor, hostIds: string[]): Pr
   for (const r of rows) if (r.host_id) out.set(r.host_id, Number(r.mib));
   return out;
 }
+
+/** The host path of a disk the agent created. */
+export async function setVmDiskPath(ex: Executor, diskId: string, path: string): Promise<void> {
+  await ex.updateTable('vm_disks').set({ path }).where('id', '=', diskId).execute();
+}
+
+/** Where the VM is placed, or undefined when it does not exist. */
+export async function findVmHost(ex: Executor, id: string): Promise<{ host_id: string | null } | undefined> {
+  return ex.selectFrom('vms').select(['host_id']).where('id', '=', id).executeTakeFirst();
+}
+
+export async function listVmIdsOnHost(ex: Executor, hostId: string): Promise<string[]> {
+  const rows = await ex.selectFrom('vms').select(['id']).where('host_id', '=', hostId).execute();
+  return rows.map((r) => r.id);
+}
+
+/** A host went away: what runs there is no longer known. Returns the VMs that changed. */
+export async function markVmsUnknownOnHost(ex: Executor, hostId: string): Promise<string[]> {
+  const rows = await ex
+    .updateTable('vms')
+    .set({ state: 'unknown', state_reason: 'host_disconnected', state_changed_at: sql`now()` })
+    .where('host_id', '=', hostId)
+    .where('state', '!=', 'down')
+    .returning('id')
+    .execute();
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,182 @@
+import type { VmAction } from '@vireo/api';
+import type { Logger } from 'pino';
+import type { AgentHub } from '../agents/types';
+import { findVm, listVmDisks, setVmDiskPath } from '../db/repositories/vms';
+import type { Db } from '../db/schema';
+import type { VmDiskRow, VmRow } from '../db/tables/vms';
+import { ACTION_RULES } from '../domain/vm/actions';
+import { buildVmSpec, diskPath, type HostPaths } from '../domain/vm/spec';
+import { Conflict, NotFound, Unavailable, VireoError } from '../errors';
+import type { VmMonitor } from '../monitors/vm-monitor';
+import type { OperationContext } from '../operations';
+import { type VmAgentMethod, decideVmStep } from './vm-decide';
+
+export interface VmControllerOptions {
+  db: Db;
+  hub: AgentHub;
+  monitor: VmMonitor;
+  paths: HostPaths;
+  log: Logger;
+  /** How long one action may take before its operation fails (default 180 s). */
+  actionTimeoutMs?: number;
+  /** Seconds a guest gets to power off after ACPI before the agent powers it off (default 60). */
+  shutdownTimeoutS?: number;
+}
+
+/** The agent's stable error code of a failed call (the hub wraps it), when there is one. */
+export function agentCodeOf(err: unknown): string | undefined {
+  const e = err as { agentCode?: unknown; code?: unknown } | null;
+  if (typeof e?.agentCode === 'string') return e.agentCode;
+  return undefined;
+}
+
+function actionFailed(
+  vm: VmRow,
+  action: VmAction,
+  message: string,
+  details: Record<string, unknown>,
+  cause?: unknown,
+) {
+  return new VireoError(502, 'vm_action_failed', `${action} of VM ${vm.name} failed: ${message}`, {
+    details: { vm_id: vm.id, action, ...details },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/**
+ * Drives one VM towards its desired state for one operation: decide (pure) → one agent call →
+ * wait for the monitor to report → decide again, until done, failed or timed out. Level-triggered:
+ * after an engine restart the resumed operation starts from whatever the monitor observed.
+ */
+export class VmController {
+  private readonly log: Logger;
+
+  constructor(private readonly opts: VmControllerOptions) {
+    this.log = opts.log.child({ module: 'engine:vm-controller' });
+  }
+
+  async converge(
+    vmId: string,
+    action: VmAction,
+    ctx: Pick<OperationContext, 'signal' | 'progress'>,
+  ): Promise<{ state: string }> {
+    const deadline = Date.now() + (this.opts.actionTimeoutMs ?? 180_000);
+    const issued = new Set<VmAgentMethod>();
+    for (;;) {
+      ctx.signal.throwIfAborted();
+      const vm = await findVm(this.opts.db, vmId);
+      if (!vm) throw new NotFound('vm_not_found', `VM ${vmId} does not exist`, { details: { id: vmId } });
+      const connected = vm.host_id !== null && this.opts.hub.isConnected(vm.host_id);
+      const step = decideVmStep({
+        desired: vm.desired_state,
+        observed: vm.state,
+        action,
+        actionDesired: ACTION_RULES[action].desired,
+        connected,
+        issued,
+      });
+      if (step.kind === 'done') return { state: vm.state };
+      if (step.kind === 'fail') {
+        if (step.reason === 'superseded') {
+          throw new Conflict('vm_action_superseded', `a later action changed what VM ${vm.name} should be`, {
+            details: { vm_id: vm.id, desired_state: vm.desired_state },
+          });
+        }
+        throw actionFailed(vm, action, `the VM is ${vm.state} (${vm.state_reason})`, {
+          state: vm.state,
+          reason: vm.state_reason,
+        });
+      }
+      if (Date.now() > deadline) {
+        if (!connected)
+          throw new Unavailable('host_not_connected', `the host of VM ${vm.name} is not connected`, {
+            details: { vm_id: vm.id, host_id: vm.host_id },
+          });
+        throw actionFailed(vm, action, `still ${vm.state} after the time allowed`, { state: vm.state });
+      }
+      if (step.kind === 'call') {
+        issued.add(step.method);
+        await ctx.progress(0.3, `${step.method} on the host`);
+        await this.call(vm, action, step.method);
+        continue;
+      }
+      await this.opts.monitor.waitForChange(vmId, 1000, ctx.signal);
+    }
+  }
+
+  /** One agent call; its answer goes through the monitor (the only writer of observed state). */
+  private async call(vm: VmRow, action: VmAction, method: VmAgentMethod): Promise<void> {
+    const hostId = vm.host_id as string;
+    const { hub, monitor } = this.opts;
+    const log = this.log.child({ vmId: vm.id, hostId, method });
+    try {
+      if (method === 'vm.start') {
+        const disks = (await listVmDisks(this.opts.db, [vm.id])).get(vm.id) ?? [];
+        await this.ensureDisks(vm, hostId, disks);
+        const fresh = (await listVmDisks(this.opts.db, [vm.id])).get(vm.id) ?? [];
+        const spec = buildVmSpec(vm, fresh, this.opts.paths);
+        try {
+          const { vm: info } = await hub.call(hostId, 'vm.start', { spec }, { timeoutMs: 120_000 });
+          await monitor.observe(hostId, info);
+        } catch (err) {
+          // Already running there (a reply lost before a restart): adopt it, never start a second QEMU.
+          if (agentCodeOf(err) !== 'vm_exists') throw err;
+          log.info('the VM already runs on its host; adopting it');
+          const { vm: info } = await hub.call(hostId, 'vm.get', { vm_id: vm.id });
+          await monitor.observe(hostId, info);
+        }
+      } else if (method === 'vm.shutdown') {
+        const timeout_s = this.opts.shutdownTimeoutS ?? 60;
+        const res = await hub.call(
+          hostId,
+          'vm.shutdown',
+          { vm_id: vm.id, timeout_s },
+          { timeoutMs: (timeout_s + 30) * 1000 },
+        );
+        await monitor.observe(hostId, res.vm);
+      } else if (method === 'vm.reboot') {
+        const res = await hub.call(hostId, 'vm.reboot', { vm_id: vm.id }, { timeoutMs: 120_000 });
+        await monitor.observe(hostId, res.vm);
+      } else {
+        const res = await hub.call(hostId, method, { vm_id: vm.id });
+        await monitor.observe(hostId, res.vm);
+      }
+    } catch (err) {
+      if (err instanceof VireoError && err.code === 'vm_action_failed') throw err;
+      const agentCode = agentCodeOf(err);
+      log.warn({ err, agentCode }, 'agent call failed');
+      throw actionFailed(
+        vm,
+        action,
+        err instanceof Error ? err.message : String(err),
+        {
+          method,
+          agent_code: agentCode ?? (err instanceof VireoError ? err.code : null),
+        },
+        err,
+      );
+    }
+  }
+
+  /** Creates the VM's blank disks on the host the first time it starts there. */
+  private async ensureDisks(vm: VmRow, hostId: string, disks: VmDiskRow[]): Promise<void> {
+    for (const d of disks) {
+      if (d.path !== null) continue;
+      const path = diskPath(this.opts.paths, vm.id, d);
+      const format = d.format as 'qcow2' | 'raw';
+      try {
+        await this.opts.hub.call(hostId, 'image.create', {
+          path,
+          format,
+          size_bytes: d.size_gib * 1024 ** 3,
+        });
+      } catch (err) {
+        // Created by an earlier attempt whose reply was lost: keep it if the agent can read it.
+        await this.opts.hub.call(hostId, 'image.info', { path, format }).catch(() => {
+          throw err;
+        });
+      }
+      await setVmDiskPath(this.opts.db, d.id, path);
+    }
+  }
+}
