@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { prepareStatements } from './prepared';
 import type { Database, Db } from './schema';
 
 // timestamptz and bigint come back as strings by default; the engine wants Date and number.
@@ -22,6 +23,7 @@ export function openDb(
   const pool = new pg.Pool({ max: opts.max ?? 10, idleTimeoutMillis: 30_000, ...base });
   // An idle client losing its server (restart, network) must not crash the engine.
   pool.on('error', (err) => opts.onError?.(err));
+  prepareStatements(pool);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
