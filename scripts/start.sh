@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm start`: the all-in-one platform on this machine (engine + embedded PostgreSQL).
+# `npm start`: the all-in-one platform on this machine (engine + embedded PostgreSQL + local agent).
 # Settings come from the environment (VIREO_DATA_DIR, VIREO_LISTEN, VIREO_ADMIN_PASSWORD on the
 # first start, …; see docs/configuration.md). Ctrl-C stops the engine and its PostgreSQL.
 set -euo pipefail
@@ -23,4 +23,7 @@ if [ -f "$data_dir/engine.conf" ]; then
 else
   step "First start: setting up vireo-engine in $data_dir, then starting it (Ctrl-C stops it)"
 fi
+# All-in-one: the engine enrolls this machine's own agent (127.0.0.1, Default cluster) and supervises
+# it, so one machine is a complete platform. VIREO_LOCAL_HOST=0 runs the engine alone.
+export VIREO_LOCAL_HOST="${VIREO_LOCAL_HOST:-1}"
 exec node packages/engine/dist/vireo-engine.js start "$@"

@@ -8,6 +8,9 @@ import type { HostRuntime } from '../services/hosts';
 import type { AuditRecorder } from '../services/ports';
 import { AgentHubImpl } from './hub';
 import { ensureEngineClientCertificate } from './identity';
+import { findAgentBinary, LocalHost } from './local-host';
+import { createHostService } from '../services/hosts';
+import path from 'node:path';
 
 export type { AgentCallOptions, AgentHub, AgentHubEvents } from './types';
 export { AgentCallFailed, AgentHubImpl, AgentUnavailable } from './hub';
@@ -29,7 +32,7 @@ export interface HostManagement {
  */
 export async function createHostManagement(opts: {
   ca: EngineCa;
-  paths: { pkiDir: string; secretsDir: string };
+  paths: { root: string; pkiDir: string; secretsDir: string };
   serverCertificate?: KeyPair;
   db: Db;
   audit: AuditRecorder;
@@ -52,16 +55,18 @@ export async function createHostManagement(opts: {
   if (validity !== undefined && (!Number.isInteger(validity) || validity < 10_000)) {
     throw new Error('VIREO_HOST_CERT_VALIDITY_MS must be an integer of at least 10000');
   }
+  const runtime: HostRuntime = {
+    ca: opts.ca,
+    agents: hub,
+    track: (host) => monitor.track(host),
+    untrack: (hostId) => monitor.untrack(hostId),
+    ...(validity ? { hostCertificateValidityMs: validity } : {}),
+  };
+  const localHost = env.VIREO_LOCAL_HOST === '1' ? localHostFrom(env, opts, runtime) : undefined;
   return {
     hub,
     monitor,
-    runtime: {
-      ca: opts.ca,
-      agents: hub,
-      track: (host) => monitor.track(host),
-      untrack: (hostId) => monitor.untrack(hostId),
-      ...(validity ? { hostCertificateValidityMs: validity } : {}),
-    },
+    runtime,
     async start() {
       const own: Array<{ kind: 'engine' | 'engine_client'; pem: string }> = [
         { kind: 'engine_client', pem: client.certPem },
@@ -80,7 +85,42 @@ export async function createHostManagement(opts: {
         });
       }
       await monitor.start();
+      await localHost?.start();
     },
-    stop: () => monitor.stop(),
+    async stop() {
+      await localHost?.stop();
+      await monitor.stop();
+    },
   };
+}
+
+/**
+ * All-in-one mode (`VIREO_LOCAL_HOST=1`, set by `npm start`): this machine's own agent, on
+ * 127.0.0.1:`VIREO_LOCAL_AGENT_PORT` (default 54321), `--accel VIREO_LOCAL_AGENT_ACCEL` if given.
+ */
+function localHostFrom(
+  env: NodeJS.ProcessEnv,
+  opts: { db: Db; audit: AuditRecorder; log: Logger; paths: { root: string } },
+  runtime: HostRuntime,
+): LocalHost {
+  const agentBin = findAgentBinary(env);
+  if (!agentBin)
+    throw new Error('VIREO_LOCAL_HOST=1 but the vireo-agent bundle was not found; set VIREO_AGENT_BIN');
+  const port = Number(env.VIREO_LOCAL_AGENT_PORT ?? 54321);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error('VIREO_LOCAL_AGENT_PORT must be a TCP port');
+  const accel = env.VIREO_LOCAL_AGENT_ACCEL;
+  if (accel !== undefined && !['auto', 'kvm', 'tcg'].includes(accel)) {
+    throw new Error('VIREO_LOCAL_AGENT_ACCEL must be auto, kvm or tcg');
+  }
+  const hosts = createHostService({ db: opts.db, log: opts.log, audit: opts.audit, runtime });
+  return new LocalHost(
+    { db: opts.db, hosts, log: opts.log },
+    {
+      stateDir: path.join(opts.paths.root, 'local-agent'),
+      port,
+      agentBin,
+      ...(accel ? { serveArgs: ['--accel', accel] } : {}),
+    },
+  );
 }
