@@ -21,6 +21,17 @@ async function ip(...args: string[]): Promise<void> {
   await run('ip', args, { timeout: 10_000 });
 }
 
+/** A third octet X such that no interface in the root namespace has an address in 10.254.X.0/24. */
+async function freeSubnet(): Promise<number> {
+  const { stdout } = await run('ip', ['-4', '-o', 'addr', 'show'], { timeout: 10_000 });
+  const used = new Set([...stdout.matchAll(/inet 10\.254\.(\d+)\./g)].map((m) => Number(m[1])));
+  for (let i = 0; i < 64; i++) {
+    const x = randomBytes(1)[0] ?? 0;
+    if (!used.has(x)) return x;
+  }
+  throw new Error('no free 10.254.X.0/24 subnet for a test namespace');
+}
+
 /**
  * Creates a namespace `vireo-<tag>-<random>` with loopback up and a veth pair whose root end gets
  * 10.254.X.1/30 and whose namespace end gets 10.254.X.2/30. X is random, so tests running at the
@@ -32,7 +43,7 @@ export async function createTestNetns(tag: string): Promise<TestNetns> {
   const name = `vireo-${tag}-${id}`;
   const hostIf = `vh${id}`;
   const nsIf = `vn${id}`;
-  const x = randomBytes(1)[0] ?? 0;
+  const x = await freeSubnet();
   const hostAddress = `10.254.${x}.1`;
   const nsAddress = `10.254.${x}.2`;
   let removed = false;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -71,6 +71,21 @@ function alive(pid: number): boolean {
   }
 }
 
+/** True while any live process belongs to process group `pgid`. */
+function groupAlive(pgid: number): boolean {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] !== 'Z' && Number(fields[2]) === pgid) return true;
+    } catch {
+      // exited while we looked
+    }
+  }
+  return false;
+}
+
 async function deployFailure(promise: Promise<unknown>): Promise<DeployFailure> {
   const err = await promise.then(
     () => undefined,
@@ -109,15 +124,17 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  // The supervisor leads its own process group: ending the group ends the agent with it.
+  // The supervisor leads its own process group: ending the group ends the agent with it. Wait for
+  // the group to be gone so no agent still writes into the directory removed below.
   for (const pidfile of started) {
-    const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
-    if (pid > 0) {
+    const pgid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
+    if (pgid > 0) {
       try {
-        process.kill(-pid, 'SIGTERM');
+        process.kill(-pgid, 'SIGTERM');
       } catch {
         // already gone
       }
+      for (let i = 0; i < 50 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
     }
   }
   await sshd?.stop();
@@ -247,7 +264,7 @@ describe('deployHost over SSH to a real sshd in a network namespace', () => {
         options(paths, {
           payload: linkedPayload,
           agent: { accel: 'tcg', listen: `${ns.hostAddress}:54322` },
-          startTimeoutMs: 2_500,
+          startTimeoutMs: 2_000,
         }),
       ),
     );
@@ -263,6 +280,7 @@ describe('deployHost over SSH to a real sshd in a network namespace', () => {
     expect(existsSync(paths.stateDir)).toBe(false);
     const pid = /agent supervisor started \(pid (\d+)/.exec(steps)?.[1];
     expect(pid).toBeDefined();
-    expect(alive(Number(pid))).toBe(false);
+    // Neither the supervisor nor the agent it started is left running.
+    expect(groupAlive(Number(pid))).toBe(false);
   });
 });

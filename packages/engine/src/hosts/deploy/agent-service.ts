@@ -85,8 +85,10 @@ while :; do
   child=$!
   wait "$child"
   rc=$?
+  child=
   if [ "$rc" -eq 2 ]; then rm -f ${sh(files.pidfile)}; exit 2; fi
-  sleep 2
+  # In the background so TERM is handled at once, not after the pause.
+  sleep 2 & wait $!
 done
 `;
 }

@@ -89,7 +89,7 @@ export async function deployHost(target: DeployTarget, opts: DeployOptions): Pro
   log.protect(opts.enrollment.joinToken);
   log.protect(opts.enrollment.tls?.keyPem);
 
-  const reverter = new Reverter();
+  const reverter = new HostReverter();
   let session: SshSession | undefined;
   try {
     log.info(`connecting to ${target.user}@${target.address}:${target.port ?? 22}`);
@@ -126,7 +126,7 @@ async function install(
   target: DeployTarget,
   opts: DeployOptions,
   log: DeployLog,
-  reverter: Reverter,
+  reverter: HostReverter,
 ): Promise<Omit<DeployResult, 'hostKey' | 'log'>> {
   const paths: DeployPaths = { ...DEFAULT_DEPLOY_PATHS, ...opts.paths };
   const files = agentFiles(paths, opts.payload.entry);
@@ -281,10 +281,15 @@ async function install(
   return { os: os.prettyName || `${os.id} ${os.versionId}`, virtualization, service, agentAddress: listen };
 }
 
+/** A Reverter that also knows which directories this deploy created (and will remove whole). */
+class HostReverter extends Reverter {
+  readonly createdDirs: string[] = [];
+}
+
 async function makeDir(
   ssh: SshSession,
   dir: string,
-  reverter: Reverter,
+  reverter: HostReverter,
   log: DeployLog,
   mode = 0o755,
 ): Promise<void> {
@@ -295,6 +300,7 @@ async function makeDir(
     throw new DeployError('agent_start_failed', `cannot create ${dir}: ${lastLines(r.stderr)}`);
   if (r.stdout.trim() === 'created') {
     reverter.add(`remove ${dir}`, () => ssh.exec(`rm -rf ${sh(dir)}`));
+    reverter.createdDirs.push(dir);
     log.info(`created ${dir}`);
   }
 }
@@ -304,10 +310,11 @@ async function writeRemote(
   path: string,
   data: string,
   mode: number,
-  reverter: Reverter,
+  reverter: HostReverter,
 ): Promise<void> {
   await ssh.writeFile(path, data, mode);
-  // Harmless when the directory's own undo already removed it.
+  // A file inside a directory this deploy created goes with the directory.
+  if (reverter.createdDirs.some((dir) => path.startsWith(`${dir}/`))) return;
   reverter.add(`remove ${path}`, () => ssh.exec(`rm -f ${sh(path)}`));
 }
 
@@ -325,7 +332,7 @@ async function startSystemd(
   files: AgentFiles,
   paths: DeployPaths,
   node: string,
-  reverter: Reverter,
+  reverter: HostReverter,
   log: DeployLog,
 ): Promise<void> {
   const nodePath = (await ssh.exec(`command -v ${sh(node)}`)).stdout.trim() || node;
@@ -342,7 +349,7 @@ async function startSupervised(
   ssh: SshSession,
   files: AgentFiles,
   node: string,
-  reverter: Reverter,
+  reverter: HostReverter,
   log: DeployLog,
 ): Promise<void> {
   await writeRemote(ssh, files.supervisor, supervisorScript(files, node), 0o755, reverter);
@@ -350,9 +357,14 @@ async function startSupervised(
   const r = await ssh.exec(`setsid -f /bin/sh ${sh(files.supervisor)} </dev/null >/dev/null 2>&1`);
   if (r.code !== 0)
     throw new DeployError('agent_start_failed', `starting the agent failed: ${lastLines(r.stderr)}`);
+  // The supervisor stops its agent on TERM and removes the pidfile once the agent has exited; give it
+  // 10 s, then kill the whole process group (the supervisor is its leader).
+  const pidfile = sh(files.pidfile);
   reverter.add('stop the supervised agent', () =>
     ssh.exec(
-      `p=$(cat ${sh(files.pidfile)} 2>/dev/null) && kill -TERM -- "-$p"; sleep 0.5; rm -f ${sh(files.pidfile)}`,
+      `p=$(cat ${pidfile} 2>/dev/null) || exit 0; kill -TERM "$p"; i=0; ` +
+        `while [ -e ${pidfile} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; ` +
+        `kill -KILL -- "-$p" 2>/dev/null; rm -f ${pidfile}`,
     ),
   );
   let pid = '';
