@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createHostManagement } from './agents';
 import { runCli } from './cli/run';
 import { type EngineConfig, formatListen } from './config';
+import { createVmManagement, hostPathsFromEnv } from './controllers/vm-runtime';
 import { openDb } from './db/connection';
 import { loadMigrations } from './db/migrate';
 import { createEvents } from './events';
@@ -131,6 +132,20 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       audit: events.audit,
       log: root,
       version,
+    });
+    const vmManagement = createVmManagement({
+      db: handle.db,
+      hub: hostManagement.hub,
+      registry: operations.registry,
+      audit: events.audit,
+      log: root,
+      paths: hostPathsFromEnv(process.env, config.dataDir),
+    });
+    // Listening before the host monitor connects, so every first connect's vm.list is heard.
+    background.push({
+      name: 'the VM monitor',
+      start: () => vmManagement.start(),
+      stop: () => vmManagement.stop(),
     });
     background.push({
       name: 'the host monitor',

@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { AgentHub } from '../agents/types';
+import type { Db } from '../db/schema';
+import type { HostPaths } from '../domain/vm/spec';
+import { VmMonitor } from '../monitors/vm-monitor';
+import type { OperationRegistry } from '../operations';
+import type { AuditRecorder } from '../services/ports';
+import { VmController } from './vm-controller';
+import { registerVmOperations } from './vm-operations';
+
+/** The agent's default image directory when it runs as root (its state dir + `images`). */
+export const DEFAULT_HOST_IMAGE_DIR = '/var/lib/vireo-agent/images';
+
+/**
+ * Host paths the engine names in VM specs. Until storage domains exist every host shares one
+ * layout: ISO images in `VIREO_ISO_DIR` (default `<data dir>/iso`) and new disks in
+ * `VIREO_HOST_IMAGE_DIR` (default the agent's own image directory), both as the agent sees them.
+ */
+export function hostPathsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): HostPaths {
+  return {
+    isoDir: env.VIREO_ISO_DIR || join(dataDir, 'iso'),
+    imageDir: env.VIREO_HOST_IMAGE_DIR || DEFAULT_HOST_IMAGE_DIR,
+  };
+}
+
+/**
+ * VM management as the composition root wires it: registers the `vm.*` operation handlers now
+ * (before the runner starts) and returns the monitor's start/stop for the background list.
+ */
+export function createVmManagement(opts: {
+  db: Db;
+  hub: AgentHub;
+  registry: OperationRegistry;
+  audit: AuditRecorder;
+  log: Logger;
+  paths: HostPaths;
+}): { monitor: VmMonitor; start(): void; stop(): void } {
+  const monitor = new VmMonitor({ db: opts.db, hub: opts.hub, log: opts.log });
+  const controller = new VmController({ ...opts, monitor });
+  registerVmOperations(opts.registry, { ...opts, controller });
+  return { monitor, start: () => monitor.start(), stop: () => monitor.stop() };
+}

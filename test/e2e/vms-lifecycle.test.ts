@@ -1,0 +1,209 @@
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, fetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AgentProcess,
+  ensureAgentBinary,
+  runAgentCommand,
+  spawnAgent,
+  stopProcess,
+} from '../../packages/agent/test/support/binary';
+import { type EngineProcess, startEngine } from '../support/engine';
+import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
+type Json = Record<string, any>;
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** PIDs of QEMU processes whose command line names this VM (from /proc, no shell). */
+function qemuPids(vmId: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.startsWith('qemu-system') || cmd.includes('/qemu-system')) {
+        if (cmd.includes(vmId)) out.push(Number(entry));
+      }
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/**
+ * A VM through the engine end to end: real engine binary (embedded PostgreSQL, HTTPS), a real agent
+ * enrolled by join token, real QEMU (TCG) booting the test guest's ISO from the engine's ISO
+ * directory, with a blank qcow2 disk the agent creates on first start.
+ */
+describe('VMs end to end (engine + agent + QEMU)', () => {
+  let engine: EngineProcess | undefined;
+  let agent: AgentProcess | undefined;
+  let dir: string;
+  let dispatcher: Agent;
+  let adminToken: string;
+  let clusterId: string;
+  let hostId: string;
+  let vmId: string;
+  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
+
+  const call = async (method: string, p: string, body?: unknown) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${engine!.url}/api/v1${p}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      dispatcher,
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
+  };
+  const login = async () => {
+    const res = await fetch(`${engine!.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin@internal', password: engine!.adminPassword }),
+      dispatcher,
+    });
+    adminToken = ((await res.json()) as Json).token;
+  };
+  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 30_000) => {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (await fn()) return;
+      await sleep(150);
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  /** Runs an action and waits for its operation to finish. */
+  const act = async (action: string) => {
+    const res = await call('POST', `/vms/${vmId}/${action}`);
+    expect(res.status, JSON.stringify(res.json)).toBe(202);
+    const op = await call('GET', `/operations/${res.json.operation.id}?wait=60`);
+    return op.json;
+  };
+
+  beforeAll(async () => {
+    assertTestGuestBuilt();
+    await ensureAgentBinary();
+    dir = await mkdtemp(join(tmpdir(), 'vireo-vms-'));
+    const images = join(dir, 'images');
+    fs.mkdirSync(images);
+    const port = await freePort();
+    engine = await startEngine({
+      env: {
+        VIREO_HOST_HEARTBEAT_MS: '300',
+        VIREO_ISO_DIR: testGuest.dir,
+        VIREO_HOST_IMAGE_DIR: images,
+      },
+    });
+    dispatcher = new Agent({ connect: { ca: engine.caPem } });
+    await login();
+    clusterId = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default').id;
+    const token = await call('POST', '/hosts/join-tokens', { cluster_id: clusterId });
+    const tokenFile = join(dir, 'join-token');
+    fs.writeFileSync(tokenFile, token.json.token, { mode: 0o600 });
+    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
+    const out = await runAgentCommand([
+      'join',
+      '--engine',
+      engine.url,
+      '--token-file',
+      tokenFile,
+      '--ca-fingerprint',
+      token.json.ca_fingerprint,
+      '--address',
+      '127.0.0.1',
+      '--name',
+      'vm-host',
+      ...common,
+    ]);
+    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
+    // The agent may create disks in its image directory and read ISOs from the engine's ISO directory.
+    process.env.VIREO_AGENT_IMAGE_DIRS = `${images}:${testGuest.dir}`;
+    agent = await spawnAgent([...common, '--accel', 'tcg']);
+    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
+  }, 120_000);
+
+  afterAll(async () => {
+    if (vmId && engine) {
+      // Best effort: never leave a QEMU behind, whatever failed above.
+      for (const pid of qemuPids(vmId)) process.kill(pid, 'SIGKILL');
+    }
+    if (agent) await stopProcess(agent.proc, 'SIGKILL');
+    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
+    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
+    await dispatcher?.close();
+    await engine?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates a VM, starts it from the ISO (disk created, guest boots), survives an engine restart, shuts it down and deletes it', async () => {
+    const created = await call('POST', '/vms', {
+      name: 'e2e-vm',
+      cluster_id: clusterId,
+      cpus: 1,
+      memory_mib: 256,
+      boot_order: ['cdrom', 'disk'],
+      cdrom: { image: 'test-guest.iso' },
+      disks: [{ size_gib: 1 }],
+      nics: [{ type: 'user' }],
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    vmId = created.json.id;
+
+    const started = await act('start');
+    expect(started.state, JSON.stringify(started.error)).toBe('succeeded');
+    const vm = (await call('GET', `/vms/${vmId}`)).json;
+    expect(vm).toMatchObject({ state: 'up', host_id: hostId, desired_state: 'up' });
+    const diskPath: string = vm.disks[0].path;
+    expect(diskPath.startsWith(join(dir, 'images'))).toBe(true);
+    expect(fs.readFileSync(diskPath).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+    expect(qemuPids(vmId)).toHaveLength(1);
+    // The guest booted from the engine-named ISO: its marker reaches the serial log.
+    const serialLog = join(dir, 'vms', vmId, 'serial.log');
+    await until(
+      'the boot marker',
+      async () => fs.existsSync(serialLog) && fs.readFileSync(serialLog, 'utf8').includes(testGuest.marker),
+      60_000,
+    );
+
+    // Engine restart: the VM monitor re-reads the host on reconnect; still one QEMU, still up.
+    const before = qemuPids(vmId);
+    engine = await engine!.restart('SIGTERM');
+    await login();
+    await until('the host up again', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
+    await until('the VM up again', async () => (await call('GET', `/vms/${vmId}`)).json.state === 'up');
+    expect(qemuPids(vmId)).toEqual(before);
+
+    const del409 = await call('DELETE', `/vms/${vmId}`);
+    expect(del409.json.error.code).toBe('vm_not_down');
+
+    const shut = await act('shutdown');
+    expect(shut.state, JSON.stringify(shut.error)).toBe('succeeded');
+    expect((await call('GET', `/vms/${vmId}`)).json.state).toBe('down');
+    await until('QEMU gone', async () => qemuPids(vmId).length === 0, 10_000);
+
+    const del = await call('DELETE', `/vms/${vmId}`);
+    expect(del.status).toBe(202);
+    const delOp = await call('GET', `/operations/${del.json.operation.id}?wait=30`);
+    expect(delOp.json.state, JSON.stringify(delOp.json.error)).toBe('succeeded');
+    expect(delOp.json.result.disks_left_on_host).toEqual([diskPath]);
+    expect((await call('GET', `/vms/${vmId}`)).status).toBe(404);
+    expect(fs.existsSync(join(dir, 'vms', vmId))).toBe(false);
+  }, 150_000);
+});
