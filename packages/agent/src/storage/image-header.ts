@@ -9,6 +9,9 @@ import { open } from 'node:fs/promises';
 const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
 const EXT_END = 0x00000000;
 const EXT_DATA_FILE = 0x44415441; // "DATA": external data file name
+const EXT_BACKING_FORMAT = 0xe2792aca; // the backing file's format name
+/** Format names are short (`qcow2`, `raw`); anything longer is not one. */
+const MAX_FORMAT_BYTES = 32;
 /** Incompatible feature bit 2: the image's guest data lives in an external data file. */
 const INCOMPAT_DATA_FILE = 1n << 2n;
 /** QEMU refuses backing file names longer than this; so do we. */
@@ -39,6 +42,8 @@ export interface Qcow2Header {
   /** 0 none, 1 legacy AES (insecure, deprecated), 2 LUKS. */
   cryptMethod: number;
   backingFile?: string;
+  /** The backing file's format as the image names it (header extension); absent when not named. */
+  backingFormat?: string;
   dataFile?: string;
   /** Incompatible feature bit 2 set, with or without a name extension. */
   hasExternalData: boolean;
@@ -119,6 +124,9 @@ export async function readQcow2Header(path: string): Promise<Qcow2Header | undef
     if (type === EXT_DATA_FILE) {
       if (length > MAX_NAME_BYTES) throw new HeaderError('invalid data file name length');
       header.dataFile = extensions.subarray(dataStart, dataStart + length).toString('utf8');
+    } else if (type === EXT_BACKING_FORMAT) {
+      if (length > MAX_FORMAT_BYTES) throw new HeaderError('invalid backing format name length');
+      header.backingFormat = extensions.subarray(dataStart, dataStart + length).toString('utf8');
     }
     offset = dataStart + Math.ceil(length / 8) * 8;
   }

@@ -1,7 +1,7 @@
-import { lstat, open, realpath, stat } from 'node:fs/promises';
+import { lstat, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { VmDisk, VmSpec } from '@vireo/agent-protocol';
-import { detectFormatMagic } from '../storage/image-header';
+import { detectFormatMagic, HeaderError, type Qcow2Header, readQcow2Header } from '../storage/image-header';
 import { AgentError } from '../util/errors';
 
 /**
@@ -97,18 +97,13 @@ function notAllowed(path: string, where: string, why: string): AgentError {
   return new AgentError('path_not_allowed', `image ${path}: ${why}`, { details: { path, where } });
 }
 
-const QCOW2_MAGIC = 0x514649fb;
-const EXT_BACKING_FORMAT = 0xe2792aca;
-const EXT_DATA_FILE = 0x44415441;
-/** Incompatible feature bit 2: the guest data lives in an external file named by the image. */
-const INCOMPAT_EXTERNAL_DATA = 4n;
 const MAX_CHAIN = 16;
 
 /**
- * Reads the qcow2 header (never trusting QEMU to probe): the magic must match the declared format,
- * and a backing file must be named with an explicit format and resolve inside the allowed roots, so
- * a crafted image cannot make QEMU open `/etc/shadow` as its backing file. External data files are
- * refused outright.
+ * Reads the qcow2 header (never trusting QEMU to probe; the parser is storage's): the magic must
+ * match the declared format, and a backing file must be named with an explicit format and resolve
+ * inside the allowed roots, so a crafted image cannot make QEMU open `/etc/shadow` as its backing
+ * file. External data files are refused outright.
  */
 async function checkFormat(
   path: string,
@@ -117,8 +112,8 @@ async function checkFormat(
   isAllowed: (real: string) => Promise<boolean>,
   depth = 0,
 ): Promise<void> {
-  const invalid = (why: string) =>
-    new AgentError('image_invalid', `image ${path}: ${why}`, { details: { path, where, format } });
+  const invalid = (why: string, cause?: unknown) =>
+    new AgentError('image_invalid', `image ${path}: ${why}`, { cause, details: { path, where, format } });
   if (depth > MAX_CHAIN) throw invalid(`backing chain longer than ${MAX_CHAIN}`);
   if (format === 'raw') {
     // QEMU opens it as raw whatever it holds, but an image with another format's magic is nearly
@@ -127,62 +122,40 @@ async function checkFormat(
     if (magic) throw invalid(`declared raw but the file is a ${magic} image`);
     return;
   }
-  const handle = await open(path, 'r');
+  let header: Qcow2Header | undefined;
   try {
-    const header = Buffer.alloc(4096);
-    const { bytesRead } = await handle.read(header, 0, header.length, 0);
-    const isQcow2 = bytesRead >= 72 && header.readUInt32BE(0) === QCOW2_MAGIC;
-    if (!isQcow2) throw invalid('declared qcow2 but the file has no qcow2 header');
-    const version = header.readUInt32BE(4);
-    const backingOffset = Number(header.readBigUInt64BE(8));
-    const backingSize = header.readUInt32BE(16);
-    let backingFormat: string | undefined;
-    if (version >= 3 && bytesRead >= 104) {
-      if (header.readBigUInt64BE(72) & INCOMPAT_EXTERNAL_DATA)
-        throw invalid('external data files are not allowed');
-      // Header extensions follow the header: type (4), length (4), data padded to 8 bytes.
-      let offset = header.readUInt32BE(100);
-      while (offset + 8 <= bytesRead) {
-        const type = header.readUInt32BE(offset);
-        const length = header.readUInt32BE(offset + 4);
-        if (type === 0) break;
-        if (type === EXT_DATA_FILE) throw invalid('external data files are not allowed');
-        if (type === EXT_BACKING_FORMAT) {
-          backingFormat = header.subarray(offset + 8, offset + 8 + length).toString('utf8');
-        }
-        offset += 8 + Math.ceil(length / 8) * 8;
-      }
-    }
-    if (backingOffset === 0 || backingSize === 0) return;
-    if (backingSize > 1023) throw invalid('backing file name too long');
-    const nameBuf = Buffer.alloc(backingSize);
-    await handle.read(nameBuf, 0, backingSize, backingOffset);
-    const name = nameBuf.toString('utf8');
-    if (name.startsWith('json:') || /^[a-z][a-z0-9+.-]*:/i.test(name)) {
-      throw invalid('backing file must be a plain path, not a protocol or json: name');
-    }
-    if (backingFormat !== 'qcow2' && backingFormat !== 'raw') {
-      throw invalid('backing file has no explicit format (qcow2 or raw)');
-    }
-    let backingReal: string;
-    try {
-      backingReal = await realpath(resolve(dirname(path), name));
-    } catch {
-      throw new AgentError('image_not_found', `image ${path}: backing file ${name} does not exist`, {
-        details: { path, where, backing: name },
-      });
-    }
-    if (!(await isAllowed(backingReal))) {
-      throw new AgentError(
-        'path_not_allowed',
-        `image ${path}: backing file ${name} is outside the allowed directories`,
-        {
-          details: { path, where, backing: name },
-        },
-      );
-    }
-    await checkFormat(backingReal, backingFormat, where, isAllowed, depth + 1);
-  } finally {
-    await handle.close();
+    header = await readQcow2Header(path);
+  } catch (err) {
+    if (err instanceof HeaderError) throw invalid(err.message, err);
+    throw err;
   }
+  if (!header) throw invalid('declared qcow2 but the file has no qcow2 header');
+  if (header.hasExternalData || header.dataFile !== undefined) {
+    throw invalid('external data files are not allowed');
+  }
+  const name = header.backingFile;
+  if (name === undefined) return;
+  if (name.startsWith('json:') || /^[a-z][a-z0-9+.-]*:/i.test(name)) {
+    throw invalid('backing file must be a plain path, not a protocol or json: name');
+  }
+  const backingFormat = header.backingFormat;
+  if (backingFormat !== 'qcow2' && backingFormat !== 'raw') {
+    throw invalid('backing file has no explicit format (qcow2 or raw)');
+  }
+  let backingReal: string;
+  try {
+    backingReal = await realpath(resolve(dirname(path), name));
+  } catch {
+    throw new AgentError('image_not_found', `image ${path}: backing file ${name} does not exist`, {
+      details: { path, where, backing: name },
+    });
+  }
+  if (!(await isAllowed(backingReal))) {
+    throw new AgentError(
+      'path_not_allowed',
+      `image ${path}: backing file ${name} is outside the allowed directories`,
+      { details: { path, where, backing: name } },
+    );
+  }
+  await checkFormat(backingReal, backingFormat, where, isAllowed, depth + 1);
 }
