@@ -45,7 +45,7 @@ export function agentFiles(paths: DeployPaths, entry: string) {
 export type AgentFiles = ReturnType<typeof agentFiles>;
 
 /** The Node flags the agent's bundle asks for in its shebang (small heap, no optimizing JIT). */
-const NODE_FLAGS = '--max-semi-space-size=1 --no-opt --no-sparkplug';
+export const NODE_FLAGS = '--max-semi-space-size=1 --no-opt --no-sparkplug';
 
 /** A systemd unit: restart on failure, but not on a configuration error (exit 2), which a restart cannot fix. */
 export function systemdUnit(files: AgentFiles, node: string): string {
