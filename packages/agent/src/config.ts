@@ -17,10 +17,14 @@ export interface AgentConfig {
   /** Directories images may live in (disks, ISOs, kernels). */
   imageDirs: string[];
   allowBlockDevices: boolean;
+  /** VNC ports (display = port − 5900) and their WebSocket ports, all on 127.0.0.1. */
   vncPorts: PortRange;
   vncWebsocketPorts: PortRange;
+  /** Empty PCIe root ports per q35 VM, for disk hot-plug. */
   hotplugPorts: number;
+  /** QEMU's seccomp sandbox. */
   sandbox: boolean;
+  /** Default `vm.shutdown` timeout when the caller gives none. */
   shutdownTimeoutS: number;
   /** How often `vm.stats` / `host.stats` are sampled while an engine listens. */
   statsIntervalS: number;

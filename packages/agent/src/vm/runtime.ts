@@ -22,33 +22,31 @@ import { consoleFor } from './console';
 import { attachDiskLocked, changeCdLocked, detachDiskLocked } from './devices';
 import { ImagePolicy } from './images';
 import { startVmLocked } from './launch';
+import type { AgentConfig } from '../config';
 import * as lifecycle from './lifecycle';
-import { type PortRange, PortAllocator } from './ports';
+import { PortAllocator } from './ports';
 import { sampleVm } from './stats';
 import type { RuntimeRecord } from './store';
 import { removeTap } from './taps';
 import type { ManagedVm } from './vm';
 
-/** Host-side settings of the VM runtime (from the agent's config). */
-export interface RuntimeConfig {
-  stateDir: string;
+/** Host-side settings of the VM runtime: the agent's config, with the accelerator resolved. */
+export type RuntimeConfig = Pick<
+  AgentConfig,
+  | 'stateDir'
+  | 'qemuBinary'
+  | 'imageDirs'
+  | 'allowBlockDevices'
+  | 'vncPorts'
+  | 'vncWebsocketPorts'
+  | 'hotplugPorts'
+  | 'sandbox'
+  | 'shutdownTimeoutS'
+> & {
   /** Written into each VM's `owner` marker; recovery only adopts directories with this id. */
   agentId: string;
   accel: 'kvm' | 'tcg';
-  qemuBinary: string;
-  /** Directories images (disks, ISOs, kernels) may live in. */
-  imageDirs: string[];
-  allowBlockDevices: boolean;
-  /** VNC ports (display = port − 5900) and their WebSocket ports, all on 127.0.0.1. */
-  vncPorts: PortRange;
-  vncWebsocketPorts: PortRange;
-  /** Empty PCIe root ports per q35 VM, for disk hot-plug. */
-  hotplugPorts: number;
-  /** QEMU's seccomp sandbox. */
-  sandbox: boolean;
-  /** Default `vm.shutdown` timeout when the caller gives none. */
-  shutdownTimeoutS: number;
-}
+};
 
 /** Where the runtime sends events (the RPC server's current event receiver). */
 export type EventSink = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
