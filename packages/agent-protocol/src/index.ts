@@ -1,3 +1,4 @@
+export * from './certificate';
 export * from './errors';
 export * from './events';
 export * from './hello';

@@ -1,4 +1,9 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import {
+  InstallCertificateParamsSchema,
+  InstallCertificateResultSchema,
+  RenewCertificateResultSchema,
+} from './certificate';
 import { HelloParamsSchema, HelloResultSchema } from './hello';
 import { HostCapabilitiesSchema, HostStatsSchema } from './host';
 import { ImageCreateParamsSchema, ImageInfoParamsSchema, ImageInfoSchema } from './image';
@@ -29,6 +34,13 @@ const NoParams = Type.Object({}, { additionalProperties: false });
  */
 export const AgentMethods = {
   'agent.hello': { params: HelloParamsSchema, result: HelloResultSchema },
+  /** New key pair for certificate renewal; answers the public key (see certificate.ts). */
+  'agent.renew_certificate': { params: NoParams, result: RenewCertificateResultSchema },
+  /** Installs the renewed certificate and swaps the TLS context without dropping connections. */
+  'agent.install_certificate': {
+    params: InstallCertificateParamsSchema,
+    result: InstallCertificateResultSchema,
+  },
   'host.capabilities': { params: NoParams, result: HostCapabilitiesSchema },
   'host.stats': { params: NoParams, result: HostStatsSchema },
   'vm.list': { params: VmListParamsSchema, result: VmListResultSchema },

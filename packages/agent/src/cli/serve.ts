@@ -8,6 +8,7 @@ import type { AgentConfig } from '../config';
 import { ConfigError } from '../config';
 import { recoverVms, type RecoverySummary } from '../recovery/recover';
 import { createMethodHandlers, type HostService } from '../rpc/methods';
+import { CertificateRenewer } from '../rpc/certificate';
 import { AgentRpcServer } from '../rpc/server';
 import { loadAgentId } from '../util/agent-id';
 import { InstanceLock } from '../util/instance-lock';
@@ -100,6 +101,9 @@ export async function startAgent(
       hello: { agent_version: AGENT_VERSION, agent_id: agentId, hostname: hostname(), capabilities },
       log: log.child({ module: 'agent:rpc' }),
     });
+    const renewer = new CertificateRenewer({ files: config.tls, apply: (next) => server.setTls(next) });
+    server.handlers['agent.renew_certificate'] = () => renewer.renew();
+    server.handlers['agent.install_certificate'] = (p) => renewer.install(p.certificate);
     sink = server.emit;
     const address = await server.listen();
 

@@ -51,6 +51,14 @@ export class AgentRpcServer implements ConnectionHost {
   private nextId = 1;
   private pingTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * Swaps the TLS key, certificate and CA (certificate renewal). Only new handshakes use them: open
+   * connections, and the engine's calls on them, carry on undisturbed.
+   */
+  setTls(tls: { ca: string; cert: string; key: string }): void {
+    this.https.setSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.3' });
+  }
+
   constructor(private readonly opts: AgentRpcServerOptions) {
     this.handlers = opts.handlers;
     this.maxInFlight = opts.maxInFlight ?? 128;

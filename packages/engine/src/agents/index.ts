@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import { recordCertificate } from '../db/repositories/hosts';
 import type { Db } from '../db/schema';
 import { HostMonitor, hostMonitorSettingsFromEnv } from '../monitors/host-monitor';
+import type { LeasedJob } from '../controllers/lease';
 import type { EngineCa } from '../pki/engine-ca';
+import { startCertificateRenewal, writeHostCertificateCopy } from '../pki/renewal';
 import type { HostRuntime } from '../services/hosts';
 import type { AuditRecorder } from '../services/ports';
 import { AgentHubImpl } from './hub';
@@ -28,7 +30,8 @@ export interface HostManagement {
 /**
  * Builds the agent hub (with the engine's client certificate) and the host monitor. Tuning comes
  * from the environment (`VIREO_HOST_HEARTBEAT_MS`, `VIREO_HOST_HEARTBEAT_TIMEOUT_MS`,
- * `VIREO_HOST_GRACE_MS`, `VIREO_HOST_CERT_VALIDITY_MS`) so tests can make it fast.
+ * `VIREO_HOST_GRACE_MS`, `VIREO_HOST_CERT_VALIDITY_MS`, `VIREO_PKI_RENEW_CHECK_MS`) so tests can
+ * make it fast.
  */
 export async function createHostManagement(opts: {
   ca: EngineCa;
@@ -61,7 +64,22 @@ export async function createHostManagement(opts: {
     track: (host) => monitor.track(host),
     untrack: (hostId) => monitor.untrack(hostId),
     ...(validity ? { hostCertificateValidityMs: validity } : {}),
+    certificateIssued: (hostId, pem) => writeHostCertificateCopy(opts.paths.pkiDir, hostId, pem),
   };
+  const renewalDeps = {
+    db: opts.db,
+    agents: hub,
+    ca: opts.ca,
+    audit: opts.audit,
+    log: opts.log.child({ module: 'engine:pki-renewal' }),
+    pkiDir: opts.paths.pkiDir,
+    ...(validity ? { validityMs: validity } : {}),
+  };
+  const renewEveryMs = Number(env.VIREO_PKI_RENEW_CHECK_MS ?? 3_600_000);
+  if (!Number.isInteger(renewEveryMs) || renewEveryMs < 100) {
+    throw new Error('VIREO_PKI_RENEW_CHECK_MS must be an integer of at least 100');
+  }
+  let renewal: LeasedJob | undefined;
   const localHost = env.VIREO_LOCAL_HOST === '1' ? localHostFrom(env, opts, runtime) : undefined;
   return {
     hub,
@@ -86,8 +104,10 @@ export async function createHostManagement(opts: {
       }
       await monitor.start();
       await localHost?.start();
+      renewal = startCertificateRenewal(renewalDeps, renewEveryMs);
     },
     async stop() {
+      await renewal?.stop();
       await localHost?.stop();
       await monitor.stop();
     },

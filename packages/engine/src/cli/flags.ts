@@ -76,7 +76,7 @@ Commands:
   start          Run the engine (runs setup non-interactively first if this data directory is new)
   setup          Set up or reconfigure the engine (asks questions; --answer-file FILE to replay answers)
   config show    Print the effective configuration and where each value came from (no secrets)
-  pki status     Show the engine CA and HTTPS certificate: validity, names, SHA-256 fingerprints
+  pki status     Show the engine CA, HTTPS, agent-client and host certificates: validity, names, fingerprints
   version        Print the engine version
 
 Settings (flags > VIREO_* environment > <data>/engine.conf > defaults):

@@ -92,6 +92,8 @@ function pkiStatusCommand(flags: ParsedFlags, env: NodeJS.ProcessEnv, say: (l: s
     for (const [label, s] of [
       ['engine CA', status.ca],
       ['HTTPS certificate', status.server],
+      ['agent client certificate', status.agentClient],
+      ...status.hosts.map((h) => [`host ${h.hostId}`, h] as const),
     ] as const) {
       say(
         `${label}: ${s.state}${s.state === 'missing' ? '' : `, ${s.daysLeft} days left (until ${s.notAfter})`}`,

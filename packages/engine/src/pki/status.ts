@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { certificateInfo } from '@vireo/pki';
 import type { DataDirLayout } from '../config';
 import { RENEW_BEFORE_MS } from './engine-ca';
@@ -17,12 +18,44 @@ export interface CertificateStatus {
 
 const DAY_MS = 86_400_000;
 
-/** Reads the engine CA and server certificate from the data directory (no private key is read). */
+/**
+ * Reads the engine CA, its server and agent-client certificates and every host certificate (the
+ * public copies under pki/hosts/) from the data directory (no private key is read).
+ */
 export function pkiStatus(
   paths: DataDirLayout,
   now = Date.now(),
-): { ca: CertificateStatus; server: CertificateStatus } {
-  return { ca: describe(paths.caCert, now, 0), server: describe(paths.serverCert, now, RENEW_BEFORE_MS) };
+): {
+  ca: CertificateStatus;
+  server: CertificateStatus;
+  agentClient: CertificateStatus;
+  hosts: HostCertificateStatus[];
+} {
+  const hostDir = path.join(paths.pkiDir, 'hosts');
+  const hosts = fs.existsSync(hostDir)
+    ? fs
+        .readdirSync(hostDir)
+        .filter((f) => /^[0-9a-f-]{36}\.pem$/.test(f))
+        .sort()
+        .map((f) => {
+          const file = path.join(hostDir, f);
+          const info = certificateInfo(fs.readFileSync(file, 'utf8'));
+          // Renewed once a third of the lifetime is left (pki/renewal.ts); issue time ≈ notBefore + 5 min.
+          const lifetime = info.notAfter.getTime() - info.notBefore.getTime() - 5 * 60_000;
+          return { hostId: f.slice(0, 36), ...describe(file, now, lifetime / 3) };
+        })
+    : [];
+  return {
+    ca: describe(paths.caCert, now, 0),
+    server: describe(paths.serverCert, now, RENEW_BEFORE_MS),
+    agentClient: describe(path.join(paths.pkiDir, 'engine-client.pem'), now, RENEW_BEFORE_MS),
+    hosts,
+  };
+}
+
+/** A host certificate in `pki status`, named by the host id it was issued to. */
+export interface HostCertificateStatus extends CertificateStatus {
+  hostId: string;
 }
 
 function describe(file: string, now: number, renewBeforeMs: number): CertificateStatus {

@@ -43,6 +43,8 @@ export interface HostRuntime {
   untrack(hostId: string): void;
   /** Validity of issued host certificates (short in renewal tests). */
   hostCertificateValidityMs?: number;
+  /** Called with each host certificate issued (the engine keeps a public copy for `pki status`). */
+  certificateIssued?(hostId: string, pem: string): void;
 }
 
 export interface HostService {
@@ -269,6 +271,7 @@ export function createHostService(deps: {
         throw err;
       }
       log.info({ hostId: host.id, name: host.name, address: host.address }, 'host enrolled');
+      rt.certificateIssued?.(host.id, certificate);
       rt.track(host);
       return { host_id: host.id, certificate, ca: rt.ca.certPem };
     },
