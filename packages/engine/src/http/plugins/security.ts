@@ -6,17 +6,22 @@ import type { FastifyInstance } from 'fastify';
  * own CSP because it runs scripts.
  */
 export function registerSecurityHeaders(app: FastifyInstance, opts: { https: boolean }): void {
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Built once: this hook runs on every answer, so it sets one prepared object and stays a plain
+  // callback (an async hook costs a promise and a microtask turn per request).
+  const common: Record<string, string> = {
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'cross-origin-resource-policy': 'same-origin',
+    ...(opts.https ? { 'strict-transport-security': 'max-age=31536000' } : {}),
+  };
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('cross-origin-resource-policy', 'same-origin');
-    if (opts.https) reply.header('strict-transport-security', 'max-age=31536000');
+    reply.headers(common);
     if (!request.url.startsWith('/api/docs')) {
       reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
       if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     }
-    return payload;
+    done(null, payload);
   });
 }
