@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { createCa, issueCertificate, type KeyPair } from '@vireo/pki';
 import pino from 'pino';
 import { Agent, fetch } from 'undici';
@@ -13,7 +15,7 @@ import { startEngine } from '../../../../test/support/engine';
 import { createTestNetns, type TestNetns } from '../../../../test/support/netns';
 import {
   type AgentPayload,
-  agentRuntimePackages,
+  agentPayloadFor,
   createAgentPayload,
   DeployFailure,
   type DeployOptions,
@@ -98,17 +100,12 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vireo-deploy-'));
   ns = await createTestNetns('ssh');
   sshd = await startSshd(ns, dir);
-  const dist = dirname(await ensureAgentBinary());
-  // The real deploy ships a self-contained payload; the failure cases reuse a lighter one that
+  // The real deploy ships a self-contained payload; the other cases reuse a lighter one that
   // links this machine's node_modules (the namespace shares the filesystem).
-  const agentPackage = JSON.parse(await readFile(join(REPO_ROOT, 'packages/agent/package.json'), 'utf8'));
-  payload = await createAgentPayload({
-    agentDist: dist,
-    nodeModules: { path: join(REPO_ROOT, 'node_modules'), packages: agentRuntimePackages(agentPackage) },
-    outFile: join(dir, 'agent.tar.gz'),
-  });
+  const agentBin = await ensureAgentBinary();
+  payload = await agentPayloadFor({ agentBin, cacheDir: join(dir, 'payloads') });
   linkedPayload = await createAgentPayload({
-    agentDist: dist,
+    agentDist: dirname(agentBin),
     nodeModules: { path: join(REPO_ROOT, 'node_modules'), link: true },
     outFile: join(dir, 'agent-linked.tar.gz'),
   });
@@ -257,6 +254,19 @@ describe('deployHost over SSH to a real sshd in a network namespace', () => {
       await engine.stop();
     }
   }, 60_000);
+
+  it('builds the self-contained payload once per agent bundle and reuses it', async () => {
+    const again = await agentPayloadFor({
+      agentBin: await ensureAgentBinary(),
+      cacheDir: join(dir, 'payloads'),
+    });
+    expect(again).toEqual(payload);
+    const listing = (await promisify(execFile)('tar', ['-tzf', payload.tarball], { maxBuffer: 16 << 20 }))
+      .stdout;
+    expect(listing).toContain('./vireo-agent.js');
+    expect(listing).toContain('./node_modules/pino/package.json');
+    expect(listing).toContain('./node_modules/ws/package.json');
+  });
 
   it('refuses a host whose key differs from the pinned fingerprint', async () => {
     const root = join(dir, 'mismatch');

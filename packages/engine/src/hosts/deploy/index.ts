@@ -10,5 +10,6 @@ export {
 export { DeployError, type DeployErrorCode } from './errors';
 export type { DeployLogLine } from './log';
 export { HOST_DEB_PACKAGES } from './packages';
+export { agentPayloadFor } from './payload-cache';
 export { type AgentPayload, agentRuntimePackages, createAgentPayload, dependencyClosure } from './payload';
 export { fingerprintOf, normalizeFingerprint, type SshAuth } from './ssh';
