@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AgentProcess,
@@ -42,6 +43,39 @@ function qemuPids(vmId: string): number[] {
     }
   }
   return out;
+}
+
+/** Opens the engine's console WebSocket; resolves with the socket, or rejects with the HTTP status. */
+function openConsole(url: string, ca: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { ca, headers, perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      reject(new Error(`HTTP ${res.statusCode}`));
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Collects a console's bytes until `pattern` appears. */
+function readUntil(ws: WebSocket, test: (all: Buffer) => boolean, timeoutMs = 20_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let all = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      ws.off('message', onData);
+      reject(new Error(`console: timed out; got ${JSON.stringify(all.toString('latin1').slice(-300))}`));
+    }, timeoutMs);
+    const onData = (d: Buffer) => {
+      all = Buffer.concat([all, d]);
+      if (test(all)) {
+        clearTimeout(timer);
+        ws.off('message', onData);
+        resolve(all);
+      }
+    };
+    ws.on('message', onData);
+  });
 }
 
 /**
@@ -152,7 +186,7 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates a VM, starts it from the ISO (disk created, guest boots), survives an engine restart, shuts it down and deletes it', async () => {
+  it('creates a VM, starts it from the ISO (disk created, guest boots), serial and VNC consoles through the proxy with one-time tickets, survives an engine restart, shuts it down and deletes it', async () => {
     const created = await call('POST', '/vms', {
       name: 'e2e-vm',
       cluster_id: clusterId,
@@ -181,6 +215,39 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
       async () => fs.existsSync(serialLog) && fs.readFileSync(serialLog, 'utf8').includes(testGuest.marker),
       60_000,
     );
+
+    // Serial console through the engine's proxy (engine → agent over mTLS → serial socket).
+    const serial = await call('POST', `/vms/${vmId}/console`, { type: 'serial' });
+    expect(serial.status, JSON.stringify(serial.json)).toBe(201);
+    const wsBase = engine!.url.replace(/^https:/, 'wss:');
+    const sws = await openConsole(`${wsBase}${serial.json.ws_url}`, engine!.caPem);
+    const reply = readUntil(sws, (all) => all.toString('latin1').includes('console-ok-42'));
+    sws.send(Buffer.from('\necho console-ok-$((6*7))\n'));
+    await reply;
+    sws.close();
+    // A ticket opens one connection only.
+    await expect(openConsole(`${wsBase}${serial.json.ws_url}`, engine!.caPem)).rejects.toThrow('HTTP 401');
+    // Another site's page cannot use a ticket, even a fresh one.
+    const other = await call('POST', `/vms/${vmId}/console`, { type: 'serial' });
+    await expect(
+      openConsole(`${wsBase}${other.json.ws_url}`, engine!.caPem, { origin: 'https://evil.example' }),
+    ).rejects.toThrow('HTTP 403');
+
+    // VNC through the proxy: RFB handshake, and QEMU asks for the VNC password the ticket set.
+    const vnc = await call('POST', `/vms/${vmId}/console`, { type: 'vnc' });
+    expect(vnc.status, JSON.stringify(vnc.json)).toBe(201);
+    const vws = await openConsole(`${wsBase}${vnc.json.ws_url}`, engine!.caPem);
+    const version = await readUntil(vws, (all) => all.length >= 12);
+    expect(version.subarray(0, 12).toString('latin1')).toBe('RFB 003.008\n');
+    const types = readUntil(vws, (all) => all.length >= 1 && all.length >= 1 + (all[0] ?? 0));
+    vws.send(Buffer.from('RFB 003.008\n', 'latin1'));
+    const offered = await types;
+    // Security type 2 = VNC authentication, and nothing weaker (no type 1, "none").
+    expect([...offered.subarray(1, 1 + (offered[0] ?? 0))]).toEqual([2]);
+    const challenge = readUntil(vws, (all) => all.length >= 16);
+    vws.send(Buffer.from([2]));
+    expect((await challenge).length).toBe(16);
+    vws.close();
 
     // Engine restart: the VM monitor re-reads the host on reconnect; still one QEMU, still up.
     const before = qemuPids(vmId);

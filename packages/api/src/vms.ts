@@ -170,3 +170,23 @@ export const VmListQuery = ListQuery(VM_SORT_FIELDS, {
 });
 export type VmListQuery = Static<typeof VmListQuery>;
 export const VmPage = Page(Type.Ref(Vm), 'VmPage');
+
+/** `POST /vms/{id}/console` body. */
+export const VmConsoleRequest = Type.Object(
+  { type: lit(['vnc', 'serial'] as const, 'Console kind.') },
+  { additionalProperties: false },
+);
+export type VmConsoleRequest = Static<typeof VmConsoleRequest>;
+
+export const VmConsoleTicket = Type.Object(
+  {
+    type: Type.String(),
+    ticket: Type.String({
+      description: 'One-time, valid up to 120 s. For VNC its first 8 characters are the VNC password.',
+    }),
+    ws_url: Type.String({ description: 'Engine WebSocket path (binary frames) to open with the ticket.' }),
+    expires_at: Timestamp,
+  },
+  { $id: 'VmConsoleTicket', description: 'A ticket for one console connection' },
+);
+export type VmConsoleTicket = Static<typeof VmConsoleTicket>;

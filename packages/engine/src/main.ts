@@ -1,8 +1,11 @@
 import type { HealthReport } from '@vireo/api';
 import type { Logger } from 'pino';
 import { createHostManagement } from './agents';
+import { ensureEngineClientCertificate } from './agents/identity';
 import { runCli } from './cli/run';
 import { type EngineConfig, formatListen } from './config';
+import { ConsoleTickets } from './console/tickets';
+import { createConsoleService } from './console/service';
 import { createVmManagement, hostPathsFromEnv } from './controllers/vm-runtime';
 import { openDb } from './db/connection';
 import { loadMigrations } from './db/migrate';
@@ -141,6 +144,14 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       log: root,
       paths: hostPathsFromEnv(process.env, config.dataDir),
     });
+    const agentClient = await ensureEngineClientCertificate(ca, config.paths);
+    const consoles = createConsoleService({
+      db: handle.db,
+      hub: hostManagement.hub,
+      tickets: new ConsoleTickets(),
+      tls: () => ({ ca: ca.certPem, cert: agentClient.certPem, key: agentClient.keyPem }),
+      log: root,
+    });
     // Listening before the host monitor connects, so every first connect's vm.list is heard.
     background.push({
       name: 'the VM monitor',
@@ -170,6 +181,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       services,
       events,
       operations,
+      consoles,
     });
     let appClosed: Promise<void> | undefined;
     const closeApp = () => {

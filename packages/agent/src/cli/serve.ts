@@ -9,6 +9,7 @@ import { ConfigError } from '../config';
 import { recoverVms, type RecoverySummary } from '../recovery/recover';
 import { createMethodHandlers, type HostService } from '../rpc/methods';
 import { CertificateRenewer } from '../rpc/certificate';
+import { consoleUpgradeHandler } from '../rpc/console';
 import { AgentRpcServer } from '../rpc/server';
 import { loadAgentId } from '../util/agent-id';
 import { InstanceLock } from '../util/instance-lock';
@@ -100,6 +101,7 @@ export async function startAgent(
       handlers: createMethodHandlers(runtime, options.host),
       hello: { agent_version: AGENT_VERSION, agent_id: agentId, hostname: hostname(), capabilities },
       log: log.child({ module: 'agent:rpc' }),
+      upgrade: consoleUpgradeHandler({ runtime, log }),
     });
     const renewer = new CertificateRenewer({ files: config.tls, apply: (next) => server.setTls(next) });
     server.handlers['agent.renew_certificate'] = () => renewer.renew();

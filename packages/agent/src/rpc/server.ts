@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import {
   AGENT_CLOSE_CODES,
@@ -27,6 +29,8 @@ export interface AgentRpcServerOptions {
   maxInFlight?: number;
   /** WebSocket ping interval; a peer that misses a pong is dropped (default 30 s). */
   pingIntervalMs?: number;
+  /** Other WebSocket endpoints (the console): returns true when it took the upgrade request. */
+  upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 /**
@@ -87,6 +91,7 @@ export class AgentRpcServer implements ConnectionHost {
     });
     this.https.on('upgrade', (req, socket, head) => {
       if (req.url !== AGENT_RPC_PATH) {
+        if (opts.upgrade?.(req, socket, head)) return;
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }

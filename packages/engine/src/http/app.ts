@@ -66,6 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Only JSON bodies: text/plain would reach handlers as a string and fail confusingly.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
+  deps.consoles?.attach(app.server);
   registerSecurityHeaders(app, { https: deps.cookieSecure });
   app.decorateRequest('principal', null);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);

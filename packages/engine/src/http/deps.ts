@@ -4,6 +4,7 @@ import type { Db } from '../db/schema';
 import type { Events } from '../events';
 import type { Operations } from '../operations';
 import type { Services } from '../services';
+import type { ConsoleService } from '../console/service';
 
 export type { HealthReport };
 
@@ -25,6 +26,8 @@ export interface AppDeps {
   events: Events;
   /** engine-ops: operations (routes/operations.ts, 202 answers of every route). */
   operations: Operations;
+  /** VM consoles (tickets + WebSocket proxy); without it console requests answer `unavailable`. */
+  consoles?: ConsoleService;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** Trust `X-Forwarded-For` from a reverse proxy when deciding the client address (default false). */

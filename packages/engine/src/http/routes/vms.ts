@@ -4,6 +4,8 @@ import {
   OperationAccepted,
   VM_ACTIONS,
   Vm,
+  VmConsoleRequest,
+  VmConsoleTicket,
   VmCreate,
   VmDeleteQuery,
   VmListQuery,
@@ -13,6 +15,7 @@ import {
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { authorize } from '../../auth/authorize';
 import { VM_SORT_COLUMNS } from '../../db/repositories/vms';
+import { Unavailable } from '../../errors';
 import type { VmWithDisks } from '../../services/vms';
 import type { AppDeps } from '../deps';
 import { expectedVersion, setEtag } from '../etag';
@@ -181,4 +184,27 @@ export const vmRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app
       },
     );
   }
+
+  app.post(
+    '/vms/:id/console',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Open a console: a one-time ticket (≤ 120 s) and the WebSocket to use it on',
+        params: IdParams,
+        body: VmConsoleRequest,
+        response: { 201: VmConsoleTicket, ...errorResponses(...AUTHED, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { id } = request.params;
+      authorize(principal, 'vm.console', { kind: 'vm', id });
+      if (!deps.consoles) throw new Unavailable('unavailable', 'consoles are not available on this engine');
+      const opened = await deps.consoles.open(principal.userId, id, request.body.type);
+      // The ticket is a credential: never cached by anything between.
+      reply.header('cache-control', 'no-store');
+      return reply.code(201).send(opened);
+    },
+  );
 };
