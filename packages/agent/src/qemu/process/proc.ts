@@ -2,8 +2,9 @@ import { readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 /**
- * Reading `/proc`. A daemonized QEMU is re-parented to PID 1, so the agent never `wait()`s for it:
- * whether it lives, and whether a PID still belongs to the same QEMU, is read from here.
+ * Reading `/proc`. A QEMU the agent launched is its child only until the agent restarts (then the
+ * kernel re-parents it), and an adopted one never was: whether it lives, and whether a PID still
+ * belongs to the same QEMU, is read from here rather than from `wait()`.
  */
 
 /** User-space clock ticks per second: fixed at 100 on Linux for every `/proc` interface (USER_HZ). */
