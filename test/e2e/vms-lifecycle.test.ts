@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -76,6 +77,37 @@ function readUntil(ws: WebSocket, test: (all: Buffer) => boolean, timeoutMs = 20
     };
     ws.on('message', onData);
   });
+}
+
+/**
+ * RFB "VNC authentication" response: the challenge DES-encrypted with the password (8 bytes, each
+ * byte's bits reversed, as RFB specifies). DES is only in OpenSSL's legacy provider, so a child
+ * Node with that provider computes it; the password goes through stdin, never argv.
+ */
+function vncAuthResponse(password: string, challenge: Buffer): Buffer {
+  const script = `
+    const c = require('node:crypto');
+    const { key, challenge } = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+    const d = c.createCipheriv('des-ecb', Buffer.from(key, 'hex'), null);
+    d.setAutoPadding(false);
+    process.stdout.write(Buffer.concat([d.update(Buffer.from(challenge, 'hex')), d.final()]).toString('hex'));`;
+  const key = Buffer.alloc(8);
+  Buffer.from(password, 'latin1').copy(key, 0, 0, 8);
+  for (let i = 0; i < 8; i++) {
+    let b = key[i] ?? 0;
+    let r = 0;
+    for (let bit = 0; bit < 8; bit++) {
+      r = (r << 1) | (b & 1);
+      b >>= 1;
+    }
+    key[i] = r;
+  }
+  const out = spawnSync(process.execPath, ['--openssl-legacy-provider', '-e', script], {
+    input: JSON.stringify({ key: key.toString('hex'), challenge: challenge.toString('hex') }),
+    encoding: 'utf8',
+  });
+  if (out.status !== 0) throw new Error(`DES helper failed: ${out.stderr}`);
+  return Buffer.from(out.stdout, 'hex');
 }
 
 /**
@@ -246,7 +278,16 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     expect([...offered.subarray(1, 1 + (offered[0] ?? 0))]).toEqual([2]);
     const challenge = readUntil(vws, (all) => all.length >= 16);
     vws.send(Buffer.from([2]));
-    expect((await challenge).length).toBe(16);
+    const ch = (await challenge).subarray(0, 16);
+    // The password is the ticket's first 8 characters; SecurityResult 0 means accepted.
+    const result = readUntil(vws, (all) => all.length >= 4);
+    vws.send(vncAuthResponse(vnc.json.ticket.slice(0, 8), ch));
+    expect((await result).readUInt32BE(0)).toBe(0);
+    // ClientInit (shared) → ServerInit: width, height, pixel format, name.
+    const init = readUntil(vws, (all) => all.length >= 24);
+    vws.send(Buffer.from([1]));
+    const serverInit = await init;
+    expect(serverInit.readUInt16BE(0)).toBeGreaterThan(0);
     vws.close();
 
     // Engine restart: the VM monitor re-reads the host on reconnect; still one QEMU, still up.
