@@ -28,6 +28,7 @@ import { startSshd, type TestSshd } from './sshd';
 let ns: TestNetns;
 let sshd: TestSshd;
 let dir: string;
+let agentBin: string;
 let payload: AgentPayload;
 let linkedPayload: AgentPayload;
 let ca: KeyPair;
@@ -102,7 +103,7 @@ beforeAll(async () => {
   sshd = await startSshd(ns, dir);
   // The real deploy ships a self-contained payload; the other cases reuse a lighter one that
   // links this machine's node_modules (the namespace shares the filesystem).
-  const agentBin = await ensureAgentBinary();
+  agentBin = await ensureAgentBinary();
   payload = await agentPayloadFor({ agentBin, cacheDir: join(dir, 'payloads') });
   linkedPayload = await createAgentPayload({
     agentDist: dirname(agentBin),
@@ -241,14 +242,19 @@ describe('deployHost over SSH to a real sshd in a network namespace', () => {
       expect((await stat(join(paths.configDir, 'tls', 'agent-key.pem'))).mode & 0o777).toBe(0o600);
 
       const deadline = Date.now() + 20_000;
-      let host: { name: string; address: string; state: string } | undefined;
+      let host: { id: string; name: string; address: string; state: string } | undefined;
       while (Date.now() < deadline) {
         const hosts = await call('GET', '/hosts', undefined, token);
         host = hosts.items.find((h: { name: string }) => h.name === 'ns-host');
         if (host?.state === 'up') break;
         await new Promise((r) => setTimeout(r, 200));
       }
-      expect(host).toMatchObject({ name: 'ns-host', address: ns.nsAddress, state: 'up' });
+      expect(host).toMatchObject({
+        id: result.joinedHostId,
+        name: 'ns-host',
+        address: ns.nsAddress,
+        state: 'up',
+      });
     } finally {
       await dispatcher.close();
       await engine.stop();
@@ -256,11 +262,12 @@ describe('deployHost over SSH to a real sshd in a network namespace', () => {
   }, 60_000);
 
   it('builds the self-contained payload once per agent bundle and reuses it', async () => {
-    const again = await agentPayloadFor({
-      agentBin: await ensureAgentBinary(),
-      cacheDir: join(dir, 'payloads'),
-    });
-    expect(again).toEqual(payload);
+    const cacheDir = join(dir, 'payloads');
+    const first = await agentPayloadFor({ agentBin, cacheDir });
+    const builtAt = (await stat(first.tarball)).mtimeMs;
+    const again = await agentPayloadFor({ agentBin, cacheDir });
+    expect(again).toEqual(first);
+    expect((await stat(again.tarball)).mtimeMs).toBe(builtAt);
     const listing = (await promisify(execFile)('tar', ['-tzf', payload.tarball], { maxBuffer: 16 << 20 }))
       .stdout;
     expect(listing).toContain('./vireo-agent.js');

@@ -73,6 +73,8 @@ export interface DeployResult {
   service: 'systemd' | 'process';
   /** Where the agent listens (`host:port`). */
   agentAddress: string;
+  /** With join enrollment: the host id the engine gave the agent. */
+  joinedHostId?: string;
   log: DeployLogLine[];
 }
 
@@ -270,6 +272,7 @@ async function install(
   }
 
   // 6. Enrollment by join token: the host makes its key and asks the engine to sign it.
+  let joinedHostId: string | undefined;
   if (opts.enrollment.join) {
     const j = opts.enrollment.join;
     await makeDir(ssh, files.tlsDir, reverter, log, 0o700);
@@ -288,6 +291,7 @@ async function install(
       );
     }
     log.info(`joined the engine at ${j.engineUrl} as ${j.name}: ${joined.stdout.trim()}`);
+    joinedHostId = /joined as host ([0-9a-f-]{36})/.exec(joined.stdout)?.[1];
     check();
   }
 
@@ -311,7 +315,13 @@ async function install(
   log.info(
     `agent listening on ${listen} (${service === 'systemd' ? 'systemd unit vireo-agent' : 'supervised process'})`,
   );
-  return { os: os.prettyName || `${os.id} ${os.versionId}`, virtualization, service, agentAddress: listen };
+  return {
+    os: os.prettyName || `${os.id} ${os.versionId}`,
+    virtualization,
+    service,
+    agentAddress: listen,
+    ...(joinedHostId ? { joinedHostId } : {}),
+  };
 }
 
 /** A Reverter that also knows which directories this deploy created (and will remove whole). */
@@ -332,7 +342,10 @@ async function makeDir(
   if (r.code !== 0)
     throw new DeployError('agent_start_failed', `cannot create ${dir}: ${lastLines(r.stderr)}`);
   if (r.stdout.trim() === 'created') {
-    reverter.add(`remove ${dir}`, () => ssh.exec(`rm -rf ${sh(dir)}`));
+    // A directory inside one this deploy created goes with its parent: one command fewer to undo.
+    if (!reverter.createdDirs.some((parent) => dir.startsWith(`${parent}/`))) {
+      reverter.add(`remove ${dir}`, () => ssh.exec(`rm -rf ${sh(dir)}`));
+    }
     reverter.createdDirs.push(dir);
     log.info(`created ${dir}`);
   }
