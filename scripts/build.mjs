@@ -1,7 +1,7 @@
 // Bundles each binary into ESM. Workspace packages are inlined from source; third-party packages
 // stay external and load from node_modules at run time.
 // `node scripts/build.mjs [engine|agent|cli …]` builds the named binaries (default: all).
-import { chmod, readFile } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -51,6 +51,8 @@ for (const { name, entry, dir, file, nodeFlags, splitting } of binaries) {
   if (!existsSync(entry)) continue;
   const shebang = nodeFlags ? `#!/usr/bin/env -S node ${nodeFlags.join(' ')}` : '#!/usr/bin/env node';
   const out = `${dir}/${file}.js`;
+  // Chunk names carry content hashes: drop the previous build's, or they pile up (and get deployed).
+  if (splitting) await rm(`${dir}/chunks`, { recursive: true, force: true });
   await build({
     entryPoints: { [file]: entry },
     outdir: dir,
