@@ -194,16 +194,26 @@ describe('hosts: join token enrollment and monitoring (engine + agent processes)
     expect(path.indexOf('non_responsive')).toBeLessThan(lastUp);
   }, 60_000);
 
-  it('maintenance, activate and removal', async () => {
+  it('maintenance (an operation), activate and removal', async () => {
     expect((await call('DELETE', `/hosts/${hostId}`)).json.error.code).toBe('host_not_in_maintenance');
     const m = await call('POST', `/hosts/${hostId}/maintenance`);
-    expect(m.json.state).toBe('maintenance');
+    expect(m.status).toBe(202);
+    expect(m.json.operation).toMatchObject({
+      type: 'host.maintenance',
+      target: { kind: 'host', id: hostId },
+    });
+    const done = await call('GET', `/operations/${m.json.operation.id}?wait=20`);
+    expect(done.json).toMatchObject({
+      state: 'succeeded',
+      result: { state: 'maintenance', vms_checked: true },
+    });
     // A heartbeat must not take a host out of maintenance.
     await sleep(500);
     expect((await call('GET', `/hosts/${hostId}`)).json.state).toBe('maintenance');
     expect((await call('POST', `/hosts/${hostId}/activate`)).json.state).toBe('up');
-    await call('POST', `/hosts/${hostId}/maintenance`);
+    const again = await call('POST', `/hosts/${hostId}/maintenance`);
+    await call('GET', `/operations/${again.json.operation.id}?wait=20`);
     expect((await call('DELETE', `/hosts/${hostId}`)).status).toBe(204);
     expect((await call('GET', `/hosts/${hostId}`)).status).toBe(404);
-  }, 30_000);
+  }, 60_000);
 });

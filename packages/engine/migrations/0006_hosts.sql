@@ -61,3 +61,6 @@ CREATE TABLE certificates (
 );
 CREATE INDEX certificates_subject_idx ON certificates (kind, subject_id, issued_at DESC);
 CREATE INDEX certificates_not_after_idx ON certificates (not_after) WHERE superseded_at IS NULL;
+
+INSERT INTO operation_types (name, description) VALUES
+  ('host.maintenance', 'Put a host into maintenance once it runs no VMs');

@@ -135,6 +135,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       audit: events.audit,
       log: root,
       version,
+      operations,
     });
     const vmManagement = createVmManagement({
       db: handle.db,

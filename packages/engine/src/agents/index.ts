@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import { recordCertificate } from '../db/repositories/hosts';
 import type { Db } from '../db/schema';
 import { HostMonitor, hostMonitorSettingsFromEnv } from '../monitors/host-monitor';
+import { HOST_MAINTENANCE, hostMaintenanceHandler } from '../monitors/maintenance';
+import type { Operations } from '../operations';
 import type { LeasedJob } from '../controllers/lease';
 import type { EngineCa } from '../pki/engine-ca';
-import { startCertificateRenewal, writeHostCertificateCopy } from '../pki/renewal';
+import { removeHostCertificateCopy, startCertificateRenewal, writeHostCertificateCopy } from '../pki/renewal';
 import type { HostRuntime } from '../services/hosts';
 import type { AuditRecorder } from '../services/ports';
 import { AgentHubImpl } from './hub';
@@ -41,6 +43,8 @@ export async function createHostManagement(opts: {
   audit: AuditRecorder;
   log: Logger;
   version: string;
+  /** Operations: host.maintenance is registered in its registry. */
+  operations: Operations;
   env?: NodeJS.ProcessEnv;
 }): Promise<HostManagement> {
   const env = opts.env ?? process.env;
@@ -62,7 +66,10 @@ export async function createHostManagement(opts: {
     ca: opts.ca,
     agents: hub,
     track: (host) => monitor.track(host),
-    untrack: (hostId) => monitor.untrack(hostId),
+    untrack: (hostId) => {
+      monitor.untrack(hostId);
+      removeHostCertificateCopy(opts.paths.pkiDir, hostId);
+    },
     ...(validity ? { hostCertificateValidityMs: validity } : {}),
     certificateIssued: (hostId, pem) => writeHostCertificateCopy(opts.paths.pkiDir, hostId, pem),
   };
@@ -79,6 +86,10 @@ export async function createHostManagement(opts: {
   if (!Number.isInteger(renewEveryMs) || renewEveryMs < 100) {
     throw new Error('VIREO_PKI_RENEW_CHECK_MS must be an integer of at least 100');
   }
+  opts.operations.registry.register(
+    HOST_MAINTENANCE,
+    hostMaintenanceHandler({ db: opts.db, agents: hub, audit: opts.audit }),
+  );
   let renewal: LeasedJob | undefined;
   const localHost = env.VIREO_LOCAL_HOST === '1' ? localHostFrom(env, opts, runtime) : undefined;
   return {
@@ -120,7 +131,7 @@ export async function createHostManagement(opts: {
  */
 function localHostFrom(
   env: NodeJS.ProcessEnv,
-  opts: { db: Db; audit: AuditRecorder; log: Logger; paths: { root: string } },
+  opts: { db: Db; audit: AuditRecorder; log: Logger; paths: { root: string }; operations: Operations },
   runtime: HostRuntime,
 ): LocalHost {
   const agentBin = findAgentBinary(env);
@@ -133,7 +144,13 @@ function localHostFrom(
   if (accel !== undefined && !['auto', 'kvm', 'tcg'].includes(accel)) {
     throw new Error('VIREO_LOCAL_AGENT_ACCEL must be auto, kvm or tcg');
   }
-  const hosts = createHostService({ db: opts.db, log: opts.log, audit: opts.audit, runtime });
+  const hosts = createHostService({
+    db: opts.db,
+    log: opts.log,
+    audit: opts.audit,
+    operations: opts.operations,
+    runtime,
+  });
   return new LocalHost(
     { db: opts.db, hosts, log: opts.log },
     {

@@ -54,6 +54,8 @@ export class HostMonitor {
   private readonly log: Logger;
   private running = false;
   private tickBusy = false;
+  /** Hosts whose current connection has reported its capabilities: only these get heartbeats. */
+  private readonly ready = new Set<string>();
 
   constructor(
     private readonly deps: { db: Db; hub: AgentHubImpl; audit: AuditRecorder; log: Logger },
@@ -66,7 +68,10 @@ export class HostMonitor {
     this.running = true;
     const { hub } = this.deps;
     hub.on('connected', (hostId, hello) => void this.onConnected(hostId, hello.agent_version));
-    hub.on('disconnected', (hostId, reason) => void this.signal(hostId, { kind: 'lost', reason }));
+    hub.on('disconnected', (hostId, reason) => {
+      this.ready.delete(hostId);
+      void this.signal(hostId, { kind: 'lost', reason });
+    });
     for (const host of await allHosts(this.deps.db)) this.track(host);
     this.timer = setInterval(() => void this.tick(), this.settings.heartbeatIntervalMs);
   }
@@ -85,6 +90,7 @@ export class HostMonitor {
 
   /** Stops connecting to a removed host. */
   untrack(hostId: string): void {
+    this.ready.delete(hostId);
     this.deps.hub.remove(hostId);
   }
 
@@ -95,7 +101,8 @@ export class HostMonitor {
         'host.capabilities',
         {},
         {
-          timeoutMs: this.settings.heartbeatTimeoutMs,
+          // Capabilities probe QEMU (slow on a busy host): not held to the heartbeat deadline.
+          timeoutMs: Math.max(30_000, this.settings.heartbeatTimeoutMs),
         },
       );
       await updateHost(this.deps.db, hostId, {
@@ -103,6 +110,7 @@ export class HostMonitor {
         agent_version: agentVersion,
         last_heartbeat_at: new Date(),
       });
+      if (this.deps.hub.isConnected(hostId)) this.ready.add(hostId);
       await this.signal(hostId, { kind: 'connected' });
     } catch (err) {
       this.log.warn({ hostId, err }, 'reading the capabilities of a newly connected agent failed');
@@ -125,6 +133,8 @@ export class HostMonitor {
 
   private async checkHost(host: HostRow): Promise<void> {
     const { hub } = this.deps;
+    // Connected but capabilities not yet read: onConnected decides; neither heartbeat nor grace.
+    if (hub.isConnected(host.id) && !this.ready.has(host.id)) return;
     if (hub.isConnected(host.id)) {
       try {
         const stats = await hub.call(

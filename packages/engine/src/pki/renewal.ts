@@ -41,6 +41,11 @@ export function writeHostCertificateCopy(pkiDir: string, hostId: string, pem: st
   writePublicFile(path.join(dir, `${hostId}.pem`), pem);
 }
 
+/** Drops the public copy of a removed host's certificate. */
+export function removeHostCertificateCopy(pkiDir: string, hostId: string): void {
+  fs.rmSync(path.join(hostCertificateDir(pkiDir), `${hostId}.pem`), { force: true });
+}
+
 export interface RenewalDeps {
   db: Db;
   agents: AgentHub;

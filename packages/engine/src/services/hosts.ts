@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import { findCluster } from '../db/repositories/clusters';
 import {
+  countActiveVmsOnHost,
   deleteHost,
   findHost,
   HOST_NAME_CONSTRAINT,
@@ -32,7 +33,7 @@ import type { HostRow } from '../db/tables/hosts';
 import { Conflict, InvalidInput, NotFound, TooManyRequests, Unauthenticated, Unavailable } from '../errors';
 import type { EngineCa } from '../pki/engine-ca';
 import type { Actor } from './actor';
-import type { AuditRecorder } from './ports';
+import type { AuditRecorder, OperationCreator } from './ports';
 
 /** What the host service needs beyond the database: the CA, the agents, the monitor. */
 export interface HostRuntime {
@@ -61,9 +62,13 @@ export interface HostService {
    *   Conflict `host_name_taken`
    */
   join(input: HostJoin, clientAddress: string): Promise<HostJoined>;
-  /** @throws NotFound, Conflict `host_has_vms` (VMs still run), Unavailable `host_not_connected` */
-  enterMaintenance(actor: Actor, id: string): Promise<HostRow>;
-  /** @throws NotFound, Conflict `host_not_in_maintenance` */
+  /**
+   * Moves the host to `preparing_maintenance` (nothing new is placed there) and starts a
+   * `host.maintenance` operation that finishes once the host runs no VMs.
+   * @throws NotFound `host_not_found`
+   */
+  enterMaintenance(actor: Actor, id: string): Promise<{ operationId: string }>;
+  /** Leaves (or aborts entering) maintenance. @throws NotFound, Conflict `host_not_in_maintenance` */
   activate(actor: Actor, id: string): Promise<HostRow>;
   /** @throws NotFound, Conflict `host_not_in_maintenance` | `host_has_vms` */
   remove(actor: Actor, id: string): Promise<void>;
@@ -107,6 +112,7 @@ export function createHostService(deps: {
   db: Db;
   log: Logger;
   audit: AuditRecorder;
+  operations: OperationCreator;
   runtime?: HostRuntime;
 }): HostService {
   const { db, audit } = deps;
@@ -277,24 +283,19 @@ export function createHostService(deps: {
     },
 
     async enterMaintenance(actor, id) {
-      const host = await get(id);
-      if (host.state === 'maintenance') return host;
-      if (runtime().agents.isConnected(id)) {
-        const running = await vmsOn(id);
-        if (running > 0) {
-          throw new Conflict(
-            'host_has_vms',
-            `host ${host.name} still runs ${running} VM(s); stop them first`,
-            {
-              details: { id, running_vms: running },
-            },
-          );
-        }
-      }
+      runtime();
       return db.transaction().execute(async (tx) => {
         const locked = await lockHost(tx, id);
         if (!locked) throw notFound(id);
-        return setAdminState(tx, actor, locked, 'maintenance', 'maintenance requested by an administrator');
+        if (locked.state !== 'maintenance' && locked.state !== 'preparing_maintenance') {
+          await setAdminState(tx, actor, locked, 'preparing_maintenance', 'waiting for its VMs to stop');
+        }
+        const op = await deps.operations.create(tx, {
+          type: 'host.maintenance',
+          target: { kind: 'host', id },
+          createdBy: actor.userId,
+        });
+        return { operationId: op.id };
       });
     },
 
@@ -303,7 +304,7 @@ export function createHostService(deps: {
       const row = await db.transaction().execute(async (tx) => {
         const locked = await lockHost(tx, id);
         if (!locked) throw notFound(id);
-        if (locked.state !== 'maintenance') {
+        if (locked.state !== 'maintenance' && locked.state !== 'preparing_maintenance') {
           throw new Conflict('host_not_in_maintenance', `host ${locked.name} is not in maintenance`, {
             details: { id, state: locked.state },
           });
@@ -340,6 +341,16 @@ export function createHostService(deps: {
       await db.transaction().execute(async (tx) => {
         const locked = await lockHost(tx, id);
         if (!locked) throw notFound(id);
+        const active = await countActiveVmsOnHost(tx, id);
+        if (active > 0) {
+          throw new Conflict(
+            'host_has_vms',
+            `host ${host.name} has ${active} VM(s) meant to run; stop them first`,
+            {
+              details: { id, vms: active },
+            },
+          );
+        }
         await deleteHost(tx, id);
         await audit.record(tx, {
           kind: 'host.removed',

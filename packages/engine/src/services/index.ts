@@ -57,7 +57,7 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     auth: createAuthService({ db, log, audit, settings: deps.auth }),
     datacenters: createDatacenterService({ db, log, audit }),
     clusters: createClusterService({ db, log, audit }),
-    hosts: createHostService({ db, log, audit, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
+    hosts: createHostService({ db, log, audit, operations, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
     vms: createVmService({ db, log, audit, operations }),
     audit,
     operations,

@@ -143,3 +143,14 @@ export async function currentCertificates(ex: Executor): Promise<CertificateRow[
     .orderBy('not_after')
     .execute();
 }
+
+/** VMs placed on the host that are not down, or are meant to run (the engine's view). */
+export async function countActiveVmsOnHost(ex: Executor, hostId: string): Promise<number> {
+  const row = await ex
+    .selectFrom('vms')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('host_id', '=', hostId)
+    .where((eb) => eb.or([eb('state', '<>', 'down'), eb('desired_state', '<>', 'down')]))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

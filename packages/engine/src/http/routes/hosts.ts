@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import {
   Host,
   HostJoin,
@@ -7,6 +8,7 @@ import {
   IdParams,
   JoinTokenCreate,
   JoinTokenCreated,
+  OperationAccepted,
 } from '@vireo/api';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { authorize } from '../../auth/authorize';
@@ -16,6 +18,7 @@ import type { AppDeps } from '../deps';
 import { setEtag } from '../etag';
 import { pageBody, pageRequest } from '../list';
 import { principalOf } from '../plugins/auth';
+import { sendAccepted } from './operations';
 import { AUTHED, errorResponses } from './responses';
 
 const asObject = (v: unknown): Record<string, unknown> | null =>
@@ -132,16 +135,17 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
     {
       schema: {
         tags: TAGS,
-        summary: 'Put a host in maintenance (refused while it runs VMs)',
+        summary: 'Put a host in maintenance: an operation that ends once the host runs no VMs',
         params: IdParams,
-        response: { 200: Host, ...errorResponses(...AUTHED, 404, 409) },
+        response: { 202: Type.Ref(OperationAccepted), ...errorResponses(...AUTHED, 404) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const principal = principalOf(request);
       const { id } = request.params;
       authorize(principal, 'host.update', { kind: 'host', id });
-      return toHost(await service.enterMaintenance(principal, id));
+      const { operationId } = await service.enterMaintenance(principal, id);
+      return sendAccepted(reply, await deps.operations.get(operationId));
     },
   );
 
@@ -150,7 +154,7 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
     {
       schema: {
         tags: TAGS,
-        summary: 'Bring a host out of maintenance',
+        summary: 'Bring a host out of maintenance (or stop it entering maintenance)',
         params: IdParams,
         response: { 200: Host, ...errorResponses(...AUTHED, 404, 409) },
       },
