@@ -1,7 +1,8 @@
 // Bundles each binary into ESM. Workspace packages are inlined from source; third-party packages
 // stay external and load from node_modules at run time.
 // `node scripts/build.mjs [engine|agent|cli …]` builds the named binaries (default: all).
-import { chmod, readFile, rm } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -51,9 +52,8 @@ for (const { name, entry, dir, file, nodeFlags, splitting } of binaries) {
   if (!existsSync(entry)) continue;
   const shebang = nodeFlags ? `#!/usr/bin/env -S node ${nodeFlags.join(' ')}` : '#!/usr/bin/env node';
   const out = `${dir}/${file}.js`;
-  // Chunk names carry content hashes: drop the previous build's, or they pile up (and get deployed).
-  if (splitting) await rm(`${dir}/chunks`, { recursive: true, force: true });
-  await build({
+  const result = await build({
+    metafile: true,
     entryPoints: { [file]: entry },
     outdir: dir,
     splitting: splitting ?? false,
@@ -70,5 +70,14 @@ for (const { name, entry, dir, file, nodeFlags, splitting } of binaries) {
     logLevel: 'warning',
   });
   await chmod(out, 0o755);
+  if (splitting) {
+    // Chunk names carry content hashes: drop earlier builds' chunks, or they pile up (and get
+    // deployed). Only after the new ones are written, so a running agent never misses one.
+    const written = new Set(Object.keys(result.metafile.outputs).map((o) => resolve(o)));
+    for (const name of await readdir(`${dir}/chunks`)) {
+      const path = resolve(dir, 'chunks', name);
+      if (!written.has(path)) await rm(path, { force: true });
+    }
+  }
   console.log(`built ${out}`);
 }
