@@ -244,7 +244,9 @@ async function install(
   // 5. Configuration and credentials (SFTP, created with their final modes; never on a command line).
   await makeDir(ssh, paths.configDir, reverter, log);
   await makeDir(ssh, paths.runDir, reverter, log);
-  const listen = opts.agent?.listen ?? `${target.address}:${AGENT_PORT}`;
+  // An IPv6 literal needs brackets before the port (the agent's HOST:PORT syntax).
+  const host = target.address.includes(':') ? `[${target.address}]` : target.address;
+  const listen = opts.agent?.listen ?? `${host}:${AGENT_PORT}`;
   const config = {
     state_dir: paths.stateDir,
     listen,
