@@ -175,6 +175,7 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
         VIREO_HOST_HEARTBEAT_MS: '300',
         VIREO_ISO_DIR: testGuest.dir,
         VIREO_HOST_IMAGE_DIR: images,
+        VIREO_CONSOLE_TICKET_TTL_MS: '5000',
       },
     });
     dispatcher = new Agent({ connect: { ca: engine.caPem } });
@@ -264,6 +265,11 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     await expect(
       openConsole(`${wsBase}${other.json.ws_url}`, engine!.caPem, { origin: 'https://evil.example' }),
     ).rejects.toThrow('HTTP 403');
+
+    // An unused ticket expires (5 s in this test, 120 s by default).
+    const stale = await call('POST', `/vms/${vmId}/console`, { type: 'serial' });
+    await sleep(5100);
+    await expect(openConsole(`${wsBase}${stale.json.ws_url}`, engine!.caPem)).rejects.toThrow('HTTP 401');
 
     // VNC through the proxy: RFB handshake, and QEMU asks for the VNC password the ticket set.
     const vnc = await call('POST', `/vms/${vmId}/console`, { type: 'vnc' });

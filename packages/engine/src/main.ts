@@ -4,7 +4,7 @@ import { createHostManagement } from './agents';
 import { ensureEngineClientCertificate } from './agents/identity';
 import { runCli } from './cli/run';
 import { type EngineConfig, formatListen } from './config';
-import { ConsoleTickets } from './console/tickets';
+import { ConsoleTickets, consoleTicketTtlMs } from './console/tickets';
 import { createConsoleService } from './console/service';
 import { createVmManagement, hostPathsFromEnv } from './controllers/vm-runtime';
 import { openDb } from './db/connection';
@@ -149,7 +149,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
     const consoles = createConsoleService({
       db: handle.db,
       hub: hostManagement.hub,
-      tickets: new ConsoleTickets(),
+      tickets: new ConsoleTickets(consoleTicketTtlMs(process.env)),
       tls: () => ({ ca: ca.certPem, cert: agentClient.certPem, key: agentClient.keyPem }),
       log: root,
     });

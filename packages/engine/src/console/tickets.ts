@@ -14,6 +14,17 @@ export interface ConsoleGrant {
 /** Longest a ticket lives; a console client connects right after asking for it. */
 export const CONSOLE_TICKET_TTL_MS = 120_000;
 
+/** `VIREO_CONSOLE_TICKET_TTL_MS` (1000–120000; shorter lets tests see expiry), else the default. */
+export function consoleTicketTtlMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.VIREO_CONSOLE_TICKET_TTL_MS;
+  if (!raw) return CONSOLE_TICKET_TTL_MS;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 1000 || ms > CONSOLE_TICKET_TTL_MS) {
+    throw new Error(`VIREO_CONSOLE_TICKET_TTL_MS must be an integer from 1000 to ${CONSOLE_TICKET_TTL_MS}`);
+  }
+  return ms;
+}
+
 const hash = (ticket: string) => createHash('sha256').update(ticket).digest();
 
 /**
@@ -64,4 +75,14 @@ export class ConsoleTickets {
 /** The VNC password a ticket implies. */
 export function vncPasswordOf(ticket: string): string {
   return ticket.slice(0, 8);
+}
+
+/**
+ * A request URL fit for logs: the console endpoint carries its ticket in the query string (browsers
+ * cannot set headers on a WebSocket), so that query is replaced. Other URLs pass unchanged.
+ */
+export function redactConsoleUrl(url: string): string {
+  return url.startsWith('/api/v1/console/') && url.includes('?')
+    ? `${url.slice(0, url.indexOf('?'))}?[redacted]`
+    : url;
 }
