@@ -12,6 +12,7 @@ import type { HostRuntime } from '../services/hosts';
 import type { AuditRecorder } from '../services/ports';
 import { AgentHubImpl } from './hub';
 import { ensureEngineClientCertificate } from './identity';
+import { hostPathsFromEnv, localAgentImageArgs } from '../controllers/vm-runtime';
 import { findAgentBinary, LocalHost } from './local-host';
 import { createHostService } from '../services/hosts';
 import path from 'node:path';
@@ -157,7 +158,10 @@ function localHostFrom(
       stateDir: path.join(opts.paths.root, 'local-agent'),
       port,
       agentBin,
-      ...(accel ? { serveArgs: ['--accel', accel] } : {}),
+      serveArgs: [
+        ...(accel ? ['--accel', accel] : []),
+        ...localAgentImageArgs(hostPathsFromEnv(env, opts.paths.root)),
+      ],
     },
   );
 }

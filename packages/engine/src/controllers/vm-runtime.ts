@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
@@ -15,13 +16,26 @@ export const DEFAULT_HOST_IMAGE_DIR = '/var/lib/vireo-agent/images';
 /**
  * Host paths the engine names in VM specs. Until storage domains exist every host shares one
  * layout: ISO images in `VIREO_ISO_DIR` (default `<data dir>/iso`) and new disks in
- * `VIREO_HOST_IMAGE_DIR` (default the agent's own image directory), both as the agent sees them.
+ * `VIREO_HOST_IMAGE_DIR` (default the agent's own image directory: the local agent's in all-in-one
+ * mode, `VIREO_LOCAL_HOST=1`), both as the agent sees them.
  */
 export function hostPathsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): HostPaths {
+  const local = env.VIREO_LOCAL_HOST === '1';
   return {
     isoDir: env.VIREO_ISO_DIR || join(dataDir, 'iso'),
-    imageDir: env.VIREO_HOST_IMAGE_DIR || DEFAULT_HOST_IMAGE_DIR,
+    imageDir:
+      env.VIREO_HOST_IMAGE_DIR || (local ? join(dataDir, 'local-agent', 'images') : DEFAULT_HOST_IMAGE_DIR),
   };
+}
+
+/**
+ * `vireo-agent serve` arguments for this machine's own agent (all-in-one mode): it may create disks
+ * in the image directory and read ISOs from the ISO directory, which are created here if missing.
+ */
+export function localAgentImageArgs(paths: HostPaths): string[] {
+  mkdirSync(paths.imageDir, { recursive: true, mode: 0o700 });
+  mkdirSync(paths.isoDir, { recursive: true, mode: 0o755 });
+  return ['--image-dir', paths.imageDir, '--image-dir', paths.isoDir];
 }
 
 /**
