@@ -1,6 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,9 +52,10 @@ export async function startSshd(ns: TestNetns, dir: string): Promise<TestSshd> {
     ].join('\n'),
     { mode: 0o600 },
   );
-  // sshd insists on its privilege-separation directory; remove it afterwards only if we made it.
-  const madePrivsep = !existsSync('/run/sshd');
-  if (madePrivsep) await mkdir('/run/sshd', { mode: 0o755 });
+  // sshd insists on its privilege-separation directory, which openssh-server's tmpfiles.d entry
+  // makes at boot. Create it when missing and leave it: it belongs to the installed package, and
+  // removing it would break any other sshd on this machine (another run of this test included).
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const child: ChildProcess = spawn(
     'ip',
     ['netns', 'exec', ns.name, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')],
@@ -71,7 +71,6 @@ export async function startSshd(ns: TestNetns, dir: string): Promise<TestSshd> {
       process.kill(child.pid, 'SIGTERM');
       await exited;
     }
-    if (madePrivsep) await rmdir('/run/sshd').catch(() => undefined);
   };
   // Ready when it accepts a TCP connection inside the namespace.
   const deadline = Date.now() + 10_000;
