@@ -300,8 +300,10 @@ export class OperationRunner {
         const { fraction, message } = next;
         next = undefined;
         try {
-          const held = await updateProgress(this.opts.db, id, this.holder, fraction, message);
-          if (!held && !controller.signal.aborted) controller.abort(new RunAbort('lease_lost'));
+          const status = await updateProgress(this.opts.db, id, this.holder, fraction, message);
+          if (!controller.signal.aborted && status !== 'held') {
+            controller.abort(new RunAbort(status === 'lost' ? 'lease_lost' : 'cancelled'));
+          }
         } catch (err) {
           log.warn({ err }, 'recording progress failed');
         }

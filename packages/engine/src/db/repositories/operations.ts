@@ -155,21 +155,28 @@ export async function renewLeases(
 }
 
 /** Returns false when `holder` no longer owns the operation (its lease was taken over). */
+/**
+ * Records progress if this holder still owns the running operation. Also reports a pending cancel,
+ * so a handler that reports progress between steps stops at the next step even if the NOTIFY that
+ * normally carries the cancel is late or lost.
+ */
 export async function updateProgress(
   executor: Executor,
   id: string,
   holder: string,
   progress: number,
   message: string | null,
-): Promise<boolean> {
+): Promise<'held' | 'cancel_requested' | 'lost'> {
   const r = await executor
     .updateTable('operations')
     .set({ progress, progress_message: message, updated_at: sql<Date>`now()` })
     .where('id', '=', id)
     .where('claimed_by', '=', holder)
     .where('state', '=', 'running')
+    .returning('cancel_requested')
     .executeTakeFirst();
-  return r.numUpdatedRows > 0n;
+  if (!r) return 'lost';
+  return r.cancel_requested ? 'cancel_requested' : 'held';
 }
 
 export interface Outcome {
