@@ -24,7 +24,16 @@ describe('authentication', () => {
         cb();
       },
     });
-    t = await createTestApp({ app: { log: pino({ level: 'debug' }, sink) } });
+    t = await createTestApp({
+      app: { log: pino({ level: 'debug' }, sink) },
+      // A first lock long enough that a loaded CI machine still checks it while it holds (the
+      // default 1 s can expire between the fifth failure and the next request).
+      services: {
+        auth: {
+          usernameThrottle: { threshold: 5, baseLockMs: 4000, maxLockMs: 60_000, windowMs: 15 * 60 * 1000 },
+        },
+      },
+    });
     await upsertUserPassword(t.db.db, {
       domain: 'internal',
       name: 'viewer',
