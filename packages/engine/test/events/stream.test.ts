@@ -153,7 +153,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
       );
       const after = await s.record({ kind: 'test.order.after' });
       await c1.query('ROLLBACK');
-      await until('the event after the rollback', () => st.messages.length === 3, 5000);
+      await until('the event after the rollback', () => st.messages.length === 3, 15_000);
       expect(ids(st).at(-1)).toBe(after);
     } finally {
       c1.release();
