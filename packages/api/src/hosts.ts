@@ -117,3 +117,51 @@ export const HostJoined = Type.Object(
   {},
 );
 export type HostJoined = Static<typeof HostJoined>;
+
+/** SSH access for `POST /hosts` (ADR 015): held in the engine's memory for the deploy only. */
+export const HostSshAccess = Type.Object(
+  {
+    user: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z_][a-z0-9_-]*$' }),
+    port: Type.Optional(Port),
+    password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    private_key: Type.Optional(
+      Type.String({ minLength: 64, maxLength: 16_384, description: 'PEM or OpenSSH private key.' }),
+    ),
+    host_key_sha256: Type.Optional(
+      Type.String({
+        pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$',
+        description:
+          'Pin for the host key as `ssh-keygen -lf` prints it; without it the first key is pinned.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Exactly one of password and private_key.' },
+);
+export type HostSshAccess = Static<typeof HostSshAccess>;
+
+export const HostCreate = Type.Object(
+  {
+    name: Name,
+    address: Address,
+    cluster_id: Uuid,
+    ssh: HostSshAccess,
+    engine_url: Type.Optional(
+      Type.String({
+        pattern: '^https://[^\\s/]+$',
+        maxLength: 300,
+        description:
+          'The engine as the host reaches it (default: VIREO_ENGINE_URL_FOR_HOSTS, else this request’s URL).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HostCreate = Static<typeof HostCreate>;
+
+export const HostDeployLog = Type.Object(
+  {
+    lines: Type.Array(Type.Object({ at: Timestamp, message: Type.String() })),
+  },
+  { description: 'What the last SSH deploy of this host did (empty when it was not deployed by SSH).' },
+);
+export type HostDeployLog = Static<typeof HostDeployLog>;

@@ -4,6 +4,12 @@ import { recordCertificate } from '../db/repositories/hosts';
 import type { Db } from '../db/schema';
 import { HostMonitor, hostMonitorSettingsFromEnv } from '../monitors/host-monitor';
 import { HOST_MAINTENANCE, hostMaintenanceHandler } from '../monitors/maintenance';
+import {
+  DeployCredentials,
+  deploySettingsFromEnv,
+  HOST_DEPLOY,
+  hostDeployHandler,
+} from '../hosts/deploy-operation';
 import type { Operations } from '../operations';
 import type { LeasedJob } from '../controllers/lease';
 import type { EngineCa } from '../pki/engine-ca';
@@ -63,8 +69,10 @@ export async function createHostManagement(opts: {
   if (validity !== undefined && (!Number.isInteger(validity) || validity < 10_000)) {
     throw new Error('VIREO_HOST_CERT_VALIDITY_MS must be an integer of at least 10000');
   }
+  const deploy = { credentials: new DeployCredentials(), settings: deploySettingsFromEnv(env) };
   const runtime: HostRuntime = {
     ca: opts.ca,
+    deploy,
     agents: hub,
     track: (host) => monitor.track(host),
     untrack: (hostId) => {
@@ -90,6 +98,19 @@ export async function createHostManagement(opts: {
   opts.operations.registry.register(
     HOST_MAINTENANCE,
     hostMaintenanceHandler({ db: opts.db, agents: hub, audit: opts.audit }),
+  );
+  opts.operations.registry.register(
+    HOST_DEPLOY,
+    hostDeployHandler({
+      db: opts.db,
+      audit: opts.audit,
+      ca: opts.ca,
+      credentials: deploy.credentials,
+      agentBin: () => findAgentBinary(env),
+      payloadCacheDir: path.join(opts.paths.root, 'agent-payloads'),
+      settings: deploy.settings,
+      log: opts.log,
+    }),
   );
   let renewal: LeasedJob | undefined;
   const localHost = env.VIREO_LOCAL_HOST === '1' ? localHostFrom(env, opts, runtime) : undefined;

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import {
   DEFAULT_AGENT_PORT,
+  type HostCreate,
   type HostJoin,
   type HostJoined,
   JOIN_TOKEN_TTL_DEFAULT_S,
@@ -31,6 +32,13 @@ import { isUniqueViolation } from '../db/repositories/pg-errors';
 import type { Db, Executor } from '../db/schema';
 import type { HostRow } from '../db/tables/hosts';
 import { Conflict, InvalidInput, NotFound, TooManyRequests, Unauthenticated, Unavailable } from '../errors';
+import type { DeployLogLine } from '../hosts/deploy';
+import {
+  type DeployCredentials,
+  type DeploySettings,
+  HOST_DEPLOY,
+  readDeployLog,
+} from '../hosts/deploy-operation';
 import type { EngineCa } from '../pki/engine-ca';
 import type { Actor } from './actor';
 import type { AuditRecorder, OperationCreator } from './ports';
@@ -46,6 +54,8 @@ export interface HostRuntime {
   hostCertificateValidityMs?: number;
   /** Called with each host certificate issued (the engine keeps a public copy for `pki status`). */
   certificateIssued?(hostId: string, pem: string): void;
+  /** SSH deploy (`POST /hosts`): where credentials wait for their operation, and its settings. */
+  deploy?: { credentials: DeployCredentials; settings: DeploySettings };
 }
 
 export interface HostService {
@@ -62,6 +72,19 @@ export interface HostService {
    *   Conflict `host_name_taken`
    */
   join(input: HostJoin, clientAddress: string): Promise<HostJoined>;
+  /**
+   * Adds a host by SSH deploy: a host row `installing`, a join token bound to it and a
+   * `host.deploy` operation; the SSH secrets stay in memory for that operation only.
+   * `requestUrl` (the engine as the caller reached it) is the last fallback for the engine URL.
+   * @throws NotFound `cluster_not_found`, Conflict `host_name_taken`, InvalidInput `invalid_ssh_auth`
+   */
+  create(
+    actor: Actor,
+    input: HostCreate,
+    requestUrl: string,
+  ): Promise<{ hostId: string; operationId: string }>;
+  /** The log of the host's last SSH deploy. @throws NotFound `host_not_found` */
+  deployLog(id: string): Promise<DeployLogLine[]>;
   /**
    * Moves the host to `preparing_maintenance` (nothing new is placed there) and starts a
    * `host.maintenance` operation that finishes once the host runs no VMs.
@@ -226,17 +249,22 @@ export function createHostService(deps: {
           if (!token) throw invalidToken('unknown');
           if (token.used_at) throw invalidToken('used');
           if (token.expires_at.getTime() <= Date.now()) throw invalidToken('expired');
-          const created = await insertHost(tx, {
-            name: input.name,
-            address: input.address,
-            cluster_id: token.cluster_id,
-            agent_port: input.port ?? DEFAULT_AGENT_PORT,
-            state: 'installing',
-          });
+          // A deploy's token enrolls the row POST /hosts created, and only while it installs.
+          const created = token.host_id
+            ? await claimDeployedHost(tx, token.host_id, input.port ?? DEFAULT_AGENT_PORT)
+            : await insertHost(tx, {
+                name: input.name,
+                address: input.address,
+                cluster_id: token.cluster_id,
+                agent_port: input.port ?? DEFAULT_AGENT_PORT,
+                state: 'installing',
+              });
           const pem = await rt.ca.issueHostCertificateForKey({
             hostId: created.id,
             address: input.address,
             publicKeyPem: input.public_key,
+            // A deployed host is dialled at the address it was added with.
+            ...(token.host_id ? { address: created.address } : {}),
             ...(rt.hostCertificateValidityMs ? { validityMs: rt.hostCertificateValidityMs } : {}),
           });
           const info = certificateInfo(pem);
@@ -280,6 +308,98 @@ export function createHostService(deps: {
       rt.certificateIssued?.(host.id, certificate);
       rt.track(host);
       return { host_id: host.id, certificate, ca: rt.ca.certPem };
+    },
+
+    async create(actor, input, requestUrl) {
+      const rt = runtime();
+      if (!rt.deploy) throw new Unavailable('unavailable', 'this engine cannot deploy hosts over SSH');
+      const { ssh } = input;
+      if ((ssh.password === undefined) === (ssh.private_key === undefined)) {
+        throw new InvalidInput('invalid_input', 'ssh needs exactly one of password and private_key', {
+          details: { field: 'ssh' },
+        });
+      }
+      const cluster = await findCluster(db, input.cluster_id);
+      if (!cluster) {
+        throw new NotFound('cluster_not_found', `cluster ${input.cluster_id} does not exist`, {
+          details: { id: input.cluster_id },
+        });
+      }
+      const token = `vjt_${randomBytes(32).toString('base64url')}`;
+      let made: { hostId: string; operationId: string };
+      try {
+        made = await db.transaction().execute(async (tx) => {
+          const host = await insertHost(tx, {
+            name: input.name,
+            address: input.address,
+            cluster_id: cluster.id,
+            agent_port: DEFAULT_AGENT_PORT,
+            state: 'installing',
+          });
+          await insertJoinToken(tx, {
+            token_hash: hashJoinToken(token),
+            cluster_id: cluster.id,
+            expires_at: new Date(Date.now() + JOIN_TOKEN_TTL_DEFAULT_S * 1000),
+            created_by: actor.userId,
+          });
+          await tx
+            .updateTable('join_tokens')
+            .set({ host_id: host.id })
+            .where('token_hash', '=', hashJoinToken(token))
+            .execute();
+          // The input names the target but holds no secret: those stay in memory (ADR 015).
+          const op = await deps.operations.create(tx, {
+            type: HOST_DEPLOY,
+            target: { kind: 'host', id: host.id },
+            createdBy: actor.userId,
+            input: {
+              address: input.address,
+              ssh: {
+                user: ssh.user,
+                port: ssh.port ?? 22,
+                auth: ssh.password !== undefined ? 'password' : 'private_key',
+                ...(ssh.host_key_sha256 ? { host_key_sha256: ssh.host_key_sha256 } : {}),
+              },
+            },
+          });
+          await audit.record(tx, {
+            kind: 'host.created',
+            severity: 'info',
+            message: `Host ${host.name} (${input.address}) is being installed over SSH by ${actor.username}`,
+            object: { kind: 'host', id: host.id, name: host.name },
+            userId: actor.userId,
+            username: actor.username,
+            details: { operation_id: op.id, cluster_id: cluster.id },
+          });
+          return { hostId: host.id, operationId: op.id };
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, HOST_NAME_CONSTRAINT)) {
+          throw new Conflict('host_name_taken', `a host named "${input.name}" already exists`, {
+            details: { name: input.name },
+            cause: err,
+          });
+        }
+        throw err;
+      }
+      rt.deploy.credentials.put(made.operationId, {
+        target: {
+          address: input.address,
+          port: ssh.port ?? 22,
+          user: ssh.user,
+          auth:
+            ssh.password !== undefined ? { password: ssh.password } : { privateKey: ssh.private_key ?? '' },
+          ...(ssh.host_key_sha256 ? { hostKey: { sha256: ssh.host_key_sha256 } } : {}),
+        },
+        token,
+        engineUrl: input.engine_url ?? rt.deploy.settings.engineUrlForHosts ?? requestUrl,
+      });
+      return made;
+    },
+
+    async deployLog(id) {
+      await get(id);
+      return readDeployLog(db, id);
     },
 
     async enterMaintenance(actor, id) {
@@ -364,4 +484,12 @@ export function createHostService(deps: {
       rt.untrack(id);
     },
   };
+}
+
+/** Locks the `installing` host a deploy created, for its join; anything else refuses the token. */
+async function claimDeployedHost(tx: Executor, hostId: string, port: number): Promise<HostRow> {
+  const host = await lockHost(tx, hostId);
+  if (!host || host.state !== 'installing') throw invalidToken('used');
+  await tx.updateTable('hosts').set({ agent_port: port }).where('id', '=', hostId).execute();
+  return { ...host, agent_port: port };
 }

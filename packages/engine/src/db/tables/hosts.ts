@@ -29,6 +29,8 @@ export interface JoinTokensTable {
   expires_at: Date;
   used_at: Date | null;
   used_by_host: string | null;
+  /** The pre-created host row a deploy's token enrolls (0008_host_deploy.sql). */
+  host_id: Generated<string | null>;
   created_by: string | null;
   created_at: ColumnType<Date, never, never>;
 }

@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import {
   Host,
+  HostCreate,
+  HostDeployLog,
   HostJoin,
   HostJoined,
   HostListQuery,
@@ -87,6 +89,45 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
       const row = await service.get(id);
       setEtag(reply, row.version);
       return toHost(row);
+    },
+  );
+
+  app.post(
+    '/hosts',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Add a host by SSH deploy: the host is `installing` while a `host.deploy` operation runs',
+        body: HostCreate,
+        response: { 202: Type.Ref(OperationAccepted), ...errorResponses(...AUTHED, 404, 409, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      authorize(principal, 'host.create', {
+        kind: 'host',
+        parents: [{ kind: 'cluster', id: request.body.cluster_id }],
+      });
+      const requestUrl = `${request.protocol}://${request.host}`;
+      const { operationId } = await service.create(principal, request.body, requestUrl);
+      return sendAccepted(reply, await deps.operations.get(operationId));
+    },
+  );
+
+  app.get(
+    '/hosts/:id/deploy-log',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'The log of the host’s last SSH deploy (never holds credentials)',
+        params: IdParams,
+        response: { 200: HostDeployLog, ...errorResponses(...AUTHED, 404) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      authorize(principalOf(request), 'host.read', { kind: 'host', id });
+      return { lines: await service.deployLog(id) };
     },
   );
 
