@@ -9,6 +9,7 @@ import {
   deploySettingsFromEnv,
   HOST_DEPLOY,
   hostDeployHandler,
+  startDeploySweeper,
 } from '../hosts/deploy-operation';
 import type { Operations } from '../operations';
 import type { LeasedJob } from '../controllers/lease';
@@ -113,6 +114,7 @@ export async function createHostManagement(opts: {
     }),
   );
   let renewal: LeasedJob | undefined;
+  let deploySweeper: { stop(): Promise<void> } | undefined;
   const localHost = env.VIREO_LOCAL_HOST === '1' ? localHostFrom(env, opts, runtime) : undefined;
   return {
     hub,
@@ -138,8 +140,10 @@ export async function createHostManagement(opts: {
       await monitor.start();
       await localHost?.start();
       renewal = startCertificateRenewal(renewalDeps, renewEveryMs);
+      deploySweeper = startDeploySweeper({ db: opts.db, audit: opts.audit, log: opts.log }, 5_000);
     },
     async stop() {
+      await deploySweeper?.stop();
       await renewal?.stop();
       await localHost?.stop();
       await monitor.stop();

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { findHost, updateHost } from '../db/repositories/hosts';
+import { findHost, lockHost, updateHost } from '../db/repositories/hosts';
 import type { Db } from '../db/schema';
 import { Unavailable, VireoError } from '../errors';
 import type { OperationHandler } from '../operations';
@@ -215,6 +215,63 @@ export function hostDeployHandler(deps: {
         if (err instanceof VireoError) throw err;
         throw new Unavailable('unavailable', `deploying host ${host.name} failed: ${reason}`, { cause: err });
       }
+    },
+  };
+}
+
+/**
+ * A deploy whose engine died never reaches its handler's failure path: the runner fails the
+ * operation with `engine_restarted`. This moves such hosts (still `installing`, with no deploy
+ * operation pending or running) to `install_failed` and drops their unused join token.
+ */
+export async function failInterruptedDeploys(deps: { db: Db; audit: AuditRecorder }): Promise<number> {
+  const { rows } = await sql<{ id: string }>`
+    SELECT h.id FROM hosts h
+    WHERE h.state = 'installing'
+      AND EXISTS (SELECT 1 FROM operations o WHERE o.type = ${HOST_DEPLOY} AND o.target_id = h.id)
+      AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.type = ${HOST_DEPLOY} AND o.target_id = h.id
+                      AND o.state IN ('pending', 'running'))`.execute(deps.db);
+  let failed = 0;
+  for (const { id } of rows) {
+    const done = await deps.db.transaction().execute(async (tx) => {
+      const host = await lockHost(tx, id);
+      if (host?.state !== 'installing') return false;
+      const reason = 'the engine restarted during the deploy; add the host again';
+      await updateHost(tx, id, {
+        state: 'install_failed',
+        state_reason: reason,
+        state_changed_at: new Date(),
+      });
+      await tx.deleteFrom('join_tokens').where('host_id', '=', id).where('used_at', 'is', null).execute();
+      await deps.audit.record(tx, {
+        kind: 'host.state_changed',
+        severity: 'error',
+        message: `Installing host ${host.name} failed: ${reason}`,
+        object: { kind: 'host', id, name: host.name },
+        details: { from: 'installing', to: 'install_failed', reason },
+      });
+      return true;
+    });
+    if (done) failed++;
+  }
+  return failed;
+}
+
+/** Runs {@link failInterruptedDeploys} now and every `everyMs`. */
+export function startDeploySweeper(deps: { db: Db; audit: AuditRecorder; log: Logger }, everyMs: number) {
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    running = failInterruptedDeploys(deps).catch((err) =>
+      deps.log.warn({ err }, 'checking for interrupted host deploys failed'),
+    );
+  };
+  tick();
+  const timer = setInterval(tick, everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
     },
   };
 }

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ let engine: EngineProcess;
 let dispatcher: Agent;
 let token: string;
 let clusterId: string;
+let silent: Server | undefined;
+const held: Socket[] = [];
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked by the assertions
 type Json = any;
@@ -69,29 +72,34 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vireo-http-deploy-'));
-  ns = await createTestNetns('hdep');
-  sshd = await startSshd(ns, dir);
-  await ensureAgentBinary();
-  engine = await startEngine({
-    env: {
-      VIREO_LISTEN: `${ns.hostAddress}:0`,
-      VIREO_HOST_HEARTBEAT_MS: '200',
-      VIREO_LOCAL_HOST: '0',
-      // Deploy into temp paths with a supervised process (no systemd here), TCG only.
-      VIREO_DEPLOY_ROOT: join(dir, 'host'),
-      VIREO_DEPLOY_SERVICE: 'process',
-      VIREO_DEPLOY_NODE: process.execPath,
-      VIREO_DEPLOY_ACCEL: 'tcg',
-    },
-  });
-  dispatcher = new Agent({ connect: { ca: engine.caPem } });
+const engineEnv = () => ({
+  VIREO_LISTEN: `${ns.hostAddress}:0`,
+  VIREO_HOST_HEARTBEAT_MS: '200',
+  VIREO_LOCAL_HOST: '0',
+  // Deploy into temp paths with a supervised process (no systemd here), TCG only.
+  VIREO_DEPLOY_ROOT: join(dir, 'host'),
+  VIREO_DEPLOY_SERVICE: 'process',
+  VIREO_DEPLOY_NODE: process.execPath,
+  VIREO_DEPLOY_ACCEL: 'tcg',
+});
+
+async function login(): Promise<void> {
+  token = '';
   const login = await call('POST', '/auth/login', {
     username: 'admin@internal',
     password: engine.adminPassword,
   });
   token = login.json.token;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vireo-http-deploy-'));
+  ns = await createTestNetns('hdep');
+  sshd = await startSshd(ns, dir);
+  await ensureAgentBinary();
+  engine = await startEngine({ env: engineEnv() });
+  dispatcher = new Agent({ connect: { ca: engine.caPem } });
+  await login();
   const clusters = await call('GET', '/clusters');
   clusterId = clusters.json.items.find((c: { name: string }) => c.name === 'Default').id;
 }, 120_000);
@@ -109,6 +117,8 @@ afterAll(async () => {
     }
     for (let i = 0; i < 100 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
   }
+  silent?.close();
+  for (const socket of held) socket.destroy();
   await dispatcher?.close();
   await engine?.stop();
   await sshd?.stop();
@@ -183,5 +193,41 @@ describe('POST /hosts with ssh: the engine deploys the agent and enrolls the hos
     expect(JSON.stringify(log.json)).toContain('deploy finished');
     expect(JSON.stringify(log.json)).not.toContain('PRIVATE KEY');
     expect(JSON.stringify(log.json)).not.toContain('vjt_');
+  }, 180_000);
+
+  it('a deploy cut short by an engine crash fails with engine_restarted and leaves the host install_failed', async () => {
+    // An SSH port that accepts and never speaks: the deploy is surely still running at the kill.
+    silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent?.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const res = await call('POST', '/hosts', {
+      name: 'crash-host',
+      address: '127.0.0.1',
+      cluster_id: clusterId,
+      ssh: { user: 'root', password: 'never-Sent-4411', port },
+    });
+    expect(res.status).toBe(202);
+    const opId = res.json.operation.id;
+    const hostId = res.json.operation.target.id;
+    const deadline = Date.now() + 20_000;
+    while (held.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(held.length).toBeGreaterThan(0);
+
+    engine = await engine.restart('SIGKILL', { env: engineEnv() });
+    await dispatcher.close();
+    dispatcher = new Agent({ connect: { ca: engine.caPem } });
+    await login();
+    // The dead engine's lease runs out, then the sweep fails the operation and the host.
+    const op = await finished(opId);
+    expect(op.state).toBe('failed');
+    expect(op.error.code).toBe('engine_restarted');
+    const until = Date.now() + 30_000;
+    let host = await call('GET', `/hosts/${hostId}`);
+    while (host.json.state !== 'install_failed' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 250));
+      host = await call('GET', `/hosts/${hostId}`);
+    }
+    expect(host.json).toMatchObject({ state: 'install_failed' });
+    expect(host.json.state_reason).toMatch(/engine restarted/);
   }, 180_000);
 });
