@@ -1,0 +1,300 @@
+/**
+ * VMs through the engine (issue 4), each beside its floor in the same run:
+ *  - API create + start → VM `up` (the operation succeeded, QMP says running) against a bare QEMU
+ *    spawn (`-daemonize`, the argv the agent builds for a like spec) until QMP answers: ratio ≤ 3.0;
+ *  - 50 VMs created and started through the API at once → all `up`, against 50 bare spawns at once.
+ * The engine binary (embedded PostgreSQL, HTTPS) and one agent enrolled by join token are real;
+ * the VMs are tiny (64 MiB, no disk, the test guest's ISO as CD-ROM, TCG). Run with `npm run bench`; prints the figures
+ * and appends them to bench/RESULTS.md.
+ *
+ * The bare spawn imports the agent's argv builder from source, which needs Node's `vireo-source`
+ * export condition: without it this file re-runs itself in a child Node that has it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const SINGLE_RUNS = Number(process.env.BENCH_VM_RUNS ?? 5);
+const BURST = Number(process.env.BENCH_VM_BURST ?? 50);
+const TARGET_RATIO = 3.0;
+const CHILD_FLAG = 'VIREO_BENCH_ENGINE_VMS_CHILD';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers
+type Json = Record<string, any>;
+
+/** PIDs of QEMU processes whose command line names `id` (from /proc). */
+function qemuPids(id: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes('qemu-system') && cmd.includes(id)) out.push(Number(entry));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const { Agent, fetch } = await import('undici');
+  const { buildQemuArgv } = await import('../packages/agent/src/qemu/argv');
+  const { QmpClient } = await import('../packages/agent/src/qemu/qmp');
+  const { ensureAgentBinary, runAgentCommand, spawnAgent, stopProcess } = await import(
+    '../packages/agent/test/support/binary'
+  );
+  const { startEngine } = await import('../test/support/engine');
+  const { assertTestGuestBuilt, testGuest } = await import('../test/support/test-guest');
+  const { appendResults, freePort, report } = await import('./engine-lib');
+
+  const root = await mkdtemp(join(tmpdir(), 'vireo-bench-vms-'));
+  const bareIds: string[] = [];
+  const apiIds: string[] = [];
+  let engine: Awaited<ReturnType<typeof startEngine>> | undefined;
+  let agent: Awaited<ReturnType<typeof spawnAgent>> | undefined;
+  let dispatcher: InstanceType<typeof Agent> | undefined;
+  try {
+    let bareN = 0;
+    /** Bare QEMU: the agent's argv for a tiny spec, `-daemonize`, until QMP answers query-status. */
+    const bareSpawn = async (cont = false): Promise<number> => {
+      const id = `bb${(bareN++).toString(16).padStart(6, '0')}-0000-4000-8000-${Date.now().toString(16).padStart(12, '0')}`;
+      bareIds.push(id);
+      const dir = join(root, 'bare', id);
+      await mkdir(dir, { recursive: true });
+      const paths = {
+        qmpSocket: join(dir, 'qmp.sock'),
+        serialSocket: join(dir, 'serial.sock'),
+        serialLog: join(dir, 'serial.log'),
+        pidfile: join(dir, 'qemu.pid'),
+      };
+      const spec = {
+        id,
+        name: `bare-${bareN}`,
+        machine: 'q35' as const,
+        cpu: { model: 'qemu64', sockets: 1, cores: 1, threads: 1 },
+        memory_mib: 64,
+        disks: [],
+        boot_order: ['cdrom' as const],
+        cdrom: { path: testGuest.iso, interface: 'sata' as const },
+        nics: [],
+        display: { vnc: false },
+        serial: true,
+      };
+      const argv = buildQemuArgv({ spec, accel: 'tcg', paths, sandbox: true, hotplugPorts: 4 } as never);
+      const t0 = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn('qemu-system-x86_64', argv, { stdio: 'ignore' });
+        child.once('error', reject);
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`QEMU exited ${code}`))));
+      });
+      const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 30_000 });
+      await qmp.execute('query-status');
+      if (cont) await qmp.execute('cont');
+      const ms = performance.now() - t0;
+      await qmp.close();
+      return ms;
+    };
+
+    // Engine + one enrolled agent.
+    assertTestGuestBuilt();
+    await ensureAgentBinary();
+    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '1000', VIREO_ISO_DIR: testGuest.dir } });
+    dispatcher = new Agent({ connect: { ca: engine.caPem }, connections: 64 });
+    const e = engine;
+    const d = dispatcher;
+    let token = '';
+    const call = async (method: string, p: string, body?: unknown) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(`${e.url}/api/v1${p}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher: d,
+      });
+      const text = await res.text();
+      return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
+    };
+    const login = await fetch(`${e.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin@internal', password: e.adminPassword }),
+      dispatcher: d,
+    });
+    token = ((await login.json()) as Json).token;
+    const clusterId = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default').id;
+    const jt = await call('POST', '/hosts/join-tokens', { cluster_id: clusterId });
+    const agentDir = join(root, 'agent');
+    await mkdir(agentDir);
+    const tokenFile = join(root, 'join-token');
+    fs.writeFileSync(tokenFile, jt.json.token, { mode: 0o600 });
+    const common = ['--state-dir', agentDir, '--listen', `127.0.0.1:${await freePort()}`];
+    const joined = await runAgentCommand([
+      'join',
+      '--engine',
+      e.url,
+      '--token-file',
+      tokenFile,
+      '--ca-fingerprint',
+      jt.json.ca_fingerprint,
+      '--address',
+      '127.0.0.1',
+      '--name',
+      'bench-host',
+      ...common,
+    ]);
+    const hostId = /joined as host ([0-9a-f-]{36})/.exec(joined)![1]!;
+    process.env.VIREO_AGENT_IMAGE_DIRS = testGuest.dir;
+    agent = await spawnAgent([...common, '--accel', 'tcg']);
+    for (let i = 0; ; i++) {
+      if ((await call('GET', `/hosts/${hostId}`)).json.state === 'up') break;
+      if (i > 300) throw new Error('the host never came up');
+      await sleep(100);
+    }
+
+    let apiN = 0;
+    /** API: POST /vms, POST /vms/{id}/start, long-poll the operation until succeeded (VM up). */
+    const apiStart = async (): Promise<number> => {
+      const t0 = performance.now();
+      const created = await call('POST', '/vms', {
+        name: `bench-${apiN++}`,
+        cluster_id: clusterId,
+        cpus: 1,
+        memory_mib: 64,
+        boot_order: ['cdrom'],
+        cdrom: { image: 'test-guest.iso' },
+        nics: [],
+      });
+      if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.json)}`);
+      apiIds.push(created.json.id);
+      const started = await call('POST', `/vms/${created.json.id}/start`);
+      if (started.status !== 202) throw new Error(`start: ${JSON.stringify(started.json)}`);
+      for (;;) {
+        const op = (await call('GET', `/operations/${started.json.operation.id}?wait=60`)).json;
+        if (op.state === 'succeeded') break;
+        if (op.state !== 'pending' && op.state !== 'running') throw new Error(`start: ${JSON.stringify(op)}`);
+      }
+      const ms = performance.now() - t0;
+      const vm = (await call('GET', `/vms/${created.json.id}`)).json;
+      if (vm.state !== 'up') throw new Error(`VM ${vm.id} is ${vm.state} after its start succeeded`);
+      return ms;
+    };
+
+    // Warm-up (page cache, first QEMU, first API paths), then alternate single runs.
+    await bareSpawn();
+    await apiStart();
+    const bare: number[] = [];
+    const api: number[] = [];
+    for (let i = 0; i < SINGLE_RUNS; i++) {
+      bare.push(await bareSpawn());
+      api.push(await apiStart());
+    }
+    killAll(bareIds.flatMap(qemuPids));
+    killAll(apiIds.flatMap(qemuPids));
+    // Let the engine see the killed VMs before the burst, so they do not weigh on placement.
+    await sleep(3000);
+
+    const burst = async (fn: () => Promise<number>) => {
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: BURST }, fn));
+      return performance.now() - t0;
+    };
+    const burstBare = await burst(() => bareSpawn());
+    killAll(bareIds.flatMap(qemuPids));
+    await sleep(2000);
+    // Like with like for the API's "up": bare guests that run (and boot) while the others start.
+    const burstBareRunning = await burst(() => bareSpawn(true));
+    killAll(bareIds.flatMap(qemuPids));
+    await sleep(2000);
+    const burstApi = await burst(apiStart);
+
+    const single = median(api) / median(bare);
+    const burstRatio = burstApi / burstBare;
+    report('bare QEMU spawn → QMP ready (median)', `${median(bare).toFixed(0)} ms`, 'floor');
+    report(
+      'API create + start → VM up (median)',
+      `${median(api).toFixed(0)} ms`,
+      `ratio ${single.toFixed(2)}`,
+    );
+    report(`${BURST} bare spawns at once → all QMP ready`, `${burstBare.toFixed(0)} ms`, 'floor');
+    report(`${BURST} bare spawns + cont at once → all running`, `${burstBareRunning.toFixed(0)} ms`, 'floor');
+    report(
+      `${BURST} API create + start at once → all up`,
+      `${burstApi.toFixed(0)} ms`,
+      `ratio ${burstRatio.toFixed(2)}`,
+    );
+    appendResults(
+      'VMs through the engine (bench/engine-vms.bench.ts)',
+      [
+        [
+          `bare QEMU spawn (-daemonize) → QMP ready, median of ${SINGLE_RUNS}`,
+          `${median(bare).toFixed(0)} ms`,
+          'floor',
+        ],
+        [
+          `API POST /vms + POST /vms/{id}/start → operation succeeded, VM up, median of ${SINGLE_RUNS}`,
+          `${median(api).toFixed(0)} ms`,
+          `ratio ${single.toFixed(2)} (≤ ${TARGET_RATIO.toFixed(1)})`,
+        ],
+        [`${BURST} bare spawns at once → all QMP ready`, `${burstBare.toFixed(0)} ms`, 'floor'],
+        [
+          `${BURST} bare spawns + \`cont\` at once → all running`,
+          `${burstBareRunning.toFixed(0)} ms`,
+          'floor',
+        ],
+        [
+          `${BURST} API create + start at once → all up`,
+          `${burstApi.toFixed(0)} ms`,
+          `ratio ${burstRatio.toFixed(2)} to QMP ready, ${(burstApi / burstBareRunning).toFixed(2)} to running (information)`,
+        ],
+      ],
+      [
+        'VMs: q35, 1 vCPU, 64 MiB, no disk, the test guest ISO as CD-ROM (a VM without disk and CD-ROM cannot start: the default boot order names a disk), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults, e.g. a VNC display)',
+        'the API figure includes HTTPS, validation, placement, the operation (PostgreSQL rows, NOTIFY, runner claim), the mTLS vm.start RPC and QEMU reaching `running`; the bare figure stops at QMP answering (paused, not running)',
+        'one engine (embedded PostgreSQL) and one agent on the same machine as the QEMUs',
+        "the engine runs at most 4 operations at once (the runner's default concurrency), so the 50 starts go through in waves of 4 while the guests already up boot in TCG and take the 2 cores; the burst ratio measures that queue more than the per-start cost",
+      ],
+    );
+  } finally {
+    killAll([...bareIds, ...apiIds].flatMap(qemuPids));
+    if (agent) await stopProcess(agent.proc, 'SIGKILL');
+    await dispatcher?.close();
+    await engine?.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+if (process.env[CHILD_FLAG]) {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+} else {
+  const self = fileURLToPath(import.meta.url);
+  const result = spawnSync(process.execPath, ['--conditions=vireo-source', '--import', 'tsx', self], {
+    stdio: 'inherit',
+    env: { ...process.env, [CHILD_FLAG]: '1' },
+  });
+  process.exitCode = result.status ?? 1;
+}
