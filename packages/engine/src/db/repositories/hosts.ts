@@ -21,7 +21,7 @@ export async function listHosts(
 ): Promise<PageResult<HostRow & { sort_key: string }>> {
   let qb = ex.selectFrom('hosts').selectAll('hosts');
   if (filter.clusterId) qb = qb.where('hosts.cluster_id', '=', filter.clusterId);
-  const rows = await applyPage(qb, 'hosts', page, HOST_SORT_COLUMNS).execute();
+  const rows = await applyPage(qb, 'hosts', page, HOST_SORT_COLUMNS, ['name']).execute();
   return toPage(rows, page.limit);
 }
 

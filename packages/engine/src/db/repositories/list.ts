@@ -30,13 +30,15 @@ export function escapeLike(text: string): string {
 
 /**
  * Applies search, keyset position, order and limit (+1 to detect a next page) to a query over
- * one table that has `id`, `name` and `description` columns. Rows come back with `sort_key`.
+ * one table that has `id` and `name` columns; `?search=` matches `searchColumns` (tables without
+ * a `description` column, such as vms and hosts, pass `['name']`). Rows come back with `sort_key`.
  */
 export function applyPage<TB extends keyof Database, O>(
   qb: SelectQueryBuilder<Database, TB, O>,
   table: string,
   page: PageRequest,
   columns: Record<string, SortColumnType>,
+  searchColumns: readonly string[] = ['name', 'description'],
 ) {
   const type = columns[page.sort.field];
   if (!type) throw new Error(`sort field ${page.sort.field} is not allowed for ${table}`);
@@ -46,11 +48,10 @@ export function applyPage<TB extends keyof Database, O>(
   let q = qb;
   if (page.search) {
     const pattern = `%${escapeLike(page.search)}%`;
-    q = q.where(
-      sql<SqlBool>`(${sql.ref(`${table}.name`)} ILIKE ${pattern} ESCAPE '\\' OR ${sql.ref(
-        `${table}.description`,
-      )} ILIKE ${pattern} ESCAPE '\\')`,
+    const matches = searchColumns.map(
+      (c) => sql<SqlBool>`${sql.ref(`${table}.${c}`)} ILIKE ${pattern} ESCAPE '\\'`,
     );
+    q = q.where(sql<SqlBool>`(${sql.join(matches, sql` OR `)})`);
   }
   if (page.after) {
     const cmp = sql.raw(page.sort.desc ? '<' : '>');

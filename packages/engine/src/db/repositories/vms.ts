@@ -42,7 +42,7 @@ export async function listVms(
   let qb = ex.selectFrom('vms').selectAll('vms');
   if (filter.clusterId) qb = qb.where('vms.cluster_id', '=', filter.clusterId);
   if (filter.hostId) qb = qb.where('vms.host_id', '=', filter.hostId);
-  const rows = await applyPage(qb, 'vms', page, VM_SORT_COLUMNS).execute();
+  const rows = await applyPage(qb, 'vms', page, VM_SORT_COLUMNS, ['name']).execute();
   return toPage(rows, page.limit);
 }
 
