@@ -7,12 +7,14 @@ import type {
   Cluster,
   DataCenter,
   Health,
+  Host,
   Identity,
   ListQuery,
   LoginResult,
   MutationResult,
   Operation,
   Page,
+  Vm,
 } from './types';
 import { buildUrl, normalizeBaseUrl } from './url';
 
@@ -73,6 +75,8 @@ export class VireoClient {
   readonly baseUrl: URL;
   readonly datacenters: ResourceApi<DataCenter>;
   readonly clusters: ResourceApi<Cluster>;
+  readonly vms: ResourceApi<Vm>;
+  readonly hosts: ResourceApi<Host>;
   readonly operations: OperationsApi;
   readonly events: EventsApi;
 
@@ -92,6 +96,8 @@ export class VireoClient {
     this.#userAgent = options.userAgent;
     this.datacenters = new ResourceApi<DataCenter>(this, '/datacenters', 'datacenter');
     this.clusters = new ResourceApi<Cluster>(this, '/clusters', 'cluster');
+    this.vms = new ResourceApi<Vm>(this, '/vms', 'vm');
+    this.hosts = new ResourceApi<Host>(this, '/hosts', 'host');
     this.operations = new OperationsApi(this);
     this.events = new EventsApi(this);
   }

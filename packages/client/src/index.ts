@@ -15,9 +15,12 @@ export { type SseMessage, SseParser } from './sse';
 export {
   type ApiErrorBody,
   type Cluster,
+  type ConsoleTicket,
   type DataCenter,
   type Health,
+  type Host,
   type Identity,
+  type JoinToken,
   type ListQuery,
   type LoginResult,
   type MutationResult,
@@ -27,5 +30,6 @@ export {
   type Resource,
   TERMINAL_OPERATION_STATES,
   type VireoEvent,
+  type Vm,
 } from './types';
 export { API_PREFIX, normalizeBaseUrl } from './url';

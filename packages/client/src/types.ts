@@ -5,6 +5,10 @@ import type {
   Operation as ApiOperation,
   OperationState as ApiOperationState,
   HealthReport,
+  Host as ApiHost,
+  JoinTokenCreated as ApiJoinTokenCreated,
+  Vm as ApiVm,
+  VmConsoleTicket as ApiVmConsoleTicket,
   LoginResponse,
   Whoami,
 } from '@vireo/api';
@@ -51,6 +55,15 @@ export interface Resource {
 export type DataCenter = ApiDataCenter;
 /** A cluster as the engine returns it (schema in `@vireo/api`). */
 export type Cluster = ApiCluster;
+
+/** A virtual machine as the engine returns it (schema in `@vireo/api`). */
+export type Vm = ApiVm;
+/** A host (machine running vireo-agent) as the engine returns it. */
+export type Host = ApiHost;
+/** `POST /hosts/join-tokens` answer; the token is shown once. */
+export type JoinToken = ApiJoinTokenCreated;
+/** `POST /vms/{id}/console` answer: a one-time ticket and the WebSocket path to use it on. */
+export type ConsoleTicket = ApiVmConsoleTicket;
 
 /** An audit event, as listed by GET /events and streamed by GET /events/stream. */
 export type VireoEvent = ApiEvent;

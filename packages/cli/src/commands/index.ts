@@ -13,6 +13,25 @@ import { datacenterDelete } from './datacenter/delete';
 import { datacenterList } from './datacenter/list';
 import { datacenterShow } from './datacenter/show';
 import { datacenterUpdate } from './datacenter/update';
+import { vmList } from './vm/list';
+import { vmShow } from './vm/show';
+import { vmCreate } from './vm/create';
+import { vmUpdate } from './vm/update';
+import { vmDelete } from './vm/delete';
+import { vmStart } from './vm/start';
+import { vmShutdown } from './vm/shutdown';
+import { vmStop } from './vm/stop';
+import { vmReboot } from './vm/reboot';
+import { vmSuspend } from './vm/suspend';
+import { vmResume } from './vm/resume';
+import { vmConsole } from './vm/console';
+import { hostList } from './host/list';
+import { hostShow } from './host/show';
+import { hostAdd } from './host/add';
+import { hostJoinToken } from './host/join-token';
+import { hostMaintenance } from './host/maintenance';
+import { hostActivate } from './host/activate';
+import { hostRemove } from './host/remove';
 import { events } from './event/follow';
 import { eventList } from './event/list';
 import { eventPurge } from './event/purge';
@@ -32,6 +51,8 @@ import { profileUse } from './profile/use';
 export const NOUNS: readonly NounSpec[] = [
   { name: 'datacenter', aliases: ['dc'], summary: 'data centers: the top of the inventory' },
   { name: 'cluster', summary: 'clusters: hosts sharing CPU type and scheduling policy' },
+  { name: 'vm', summary: 'virtual machines: create, power, consoles' },
+  { name: 'host', summary: 'machines running vireo-agent' },
   { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
   { name: 'event', summary: 'the audit log' },
   { name: 'profile', summary: 'saved engine connections' },
@@ -56,6 +77,25 @@ export const COMMANDS: readonly CommandSpec[] = [
   clusterCreate,
   clusterUpdate,
   clusterDelete,
+  vmList,
+  vmShow,
+  vmCreate,
+  vmUpdate,
+  vmDelete,
+  vmStart,
+  vmShutdown,
+  vmStop,
+  vmReboot,
+  vmSuspend,
+  vmResume,
+  vmConsole,
+  hostList,
+  hostShow,
+  hostAdd,
+  hostJoinToken,
+  hostMaintenance,
+  hostActivate,
+  hostRemove,
   operationList,
   operationShow,
   operationWait,

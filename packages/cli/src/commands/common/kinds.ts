@@ -1,4 +1,13 @@
-import type { Cluster, DataCenter, Operation, Resource, ResourceApi, VireoClient } from '@vireo/client';
+import type {
+  Cluster,
+  DataCenter,
+  Host,
+  Operation,
+  Resource,
+  ResourceApi,
+  VireoClient,
+  Vm,
+} from '@vireo/client';
 import type { Column } from '../../output/table';
 
 /** What the generic commands and the completer need to know about one kind of object. */
@@ -68,9 +77,40 @@ export const operationKind: ResourceKind<Operation> = {
   ],
 };
 
+export const vmKind: ResourceKind<Vm> = {
+  noun: 'vm',
+  label: 'VM',
+  api: (c) => c.vms,
+  named: true,
+  columns: [
+    { header: 'NAME', value: (v) => v.name, minWidth: 10 },
+    { header: 'ID', value: (v) => v.id, minWidth: 8 },
+    { header: 'STATE', value: (v) => v.state, overflow: 'fixed' },
+    { header: 'CPUS', value: (v) => String(v.cpus), overflow: 'fixed', align: 'right' },
+    { header: 'MEMORY', value: (v) => `${v.memory_mib} MiB`, overflow: 'fixed', align: 'right' },
+    { header: 'HOST', value: (v) => v.host_id ?? undefined, minWidth: 8 },
+  ],
+};
+
+export const hostKind: ResourceKind<Host> = {
+  noun: 'host',
+  label: 'host',
+  api: (c) => c.hosts,
+  named: true,
+  columns: [
+    { header: 'NAME', value: (h) => h.name, minWidth: 10 },
+    { header: 'ID', value: (h) => h.id, minWidth: 8 },
+    { header: 'STATE', value: (h) => h.state, overflow: 'fixed' },
+    { header: 'ADDRESS', value: (h) => `${h.address}:${h.port}`, minWidth: 10 },
+    { header: 'REASON', value: (h) => h.state_reason || undefined, overflow: 'wrap', minWidth: 10 },
+  ],
+};
+
 /** Kinds whose names the completer offers, by noun. */
 export const resourceKinds: Readonly<Record<string, ResourceKind>> = {
   datacenter: datacenterKind as unknown as ResourceKind,
   cluster: clusterKind as unknown as ResourceKind,
   operation: operationKind as unknown as ResourceKind,
+  vm: vmKind as unknown as ResourceKind,
+  host: hostKind as unknown as ResourceKind,
 };

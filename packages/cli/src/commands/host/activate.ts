@@ -1,0 +1,3 @@
+import { hostActionCommand } from './action';
+
+export const hostActivate = hostActionCommand('activate', 'bring a host back from maintenance');

@@ -1,0 +1,45 @@
+import type { CommandSpec } from '../../framework/spec';
+import { createObject } from '../common/create';
+import { clusterKind, vmKind } from '../common/kinds';
+import { parseSet, SET_OPTION, WAIT_OPTIONS } from '../common/mutation';
+import { applyHardware, HARDWARE_OPTIONS, parseDisk, parseNic } from './options';
+
+export const vmCreate: CommandSpec = {
+  path: ['vm', 'create'],
+  aliases: ['add'],
+  summary: 'create a VM in a cluster (it stays down until started)',
+  args: [{ name: 'name', description: 'name of the new VM', required: true }],
+  options: [
+    {
+      flags: '--cluster <name|id>',
+      description: 'cluster the VM belongs to (required)',
+      complete: { kind: 'resource', resource: 'cluster' },
+    },
+    ...HARDWARE_OPTIONS,
+    {
+      flags: '--disk <size_gib[:format[:interface]]>',
+      description: 'a new blank disk, e.g. 10 or 10:qcow2:virtio (repeatable)',
+      repeatable: true,
+    },
+    { flags: '--cdrom <image>', description: 'ISO image file name in the engine’s ISO directory' },
+    { flags: '--nic <user[:mac]>', description: 'a network interface (repeatable)', repeatable: true },
+    SET_OPTION,
+    ...WAIT_OPTIONS,
+  ],
+  async run(ctx) {
+    const body: Record<string, unknown> = { ...parseSet(ctx.opts.set), name: ctx.args[0] };
+    if (ctx.opts.cluster !== undefined) {
+      const { client } = await ctx.session.connect(ctx.opts.profile);
+      body.cluster_id = (
+        await clusterKind.api(client).resolve(String(ctx.opts.cluster), {}, ctx.session.signal)
+      ).id;
+    }
+    applyHardware(ctx, body);
+    const disks = (ctx.opts.disk as string[] | undefined) ?? [];
+    if (disks.length > 0) body.disks = disks.map(parseDisk);
+    const nics = (ctx.opts.nic as string[] | undefined) ?? [];
+    if (nics.length > 0) body.nics = nics.map(parseNic);
+    if (ctx.opts.cdrom !== undefined) body.cdrom = { image: String(ctx.opts.cdrom) };
+    return createObject(ctx, vmKind, body);
+  },
+};

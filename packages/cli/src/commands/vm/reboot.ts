@@ -1,0 +1,3 @@
+import { vmActionCommand } from './action';
+
+export const vmReboot = vmActionCommand('reboot', 'reboot a VM');

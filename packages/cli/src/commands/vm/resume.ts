@@ -1,0 +1,3 @@
+import { vmActionCommand } from './action';
+
+export const vmResume = vmActionCommand('resume', 'resume a paused VM');

@@ -1,0 +1,3 @@
+import { vmActionCommand } from './action';
+
+export const vmSuspend = vmActionCommand('suspend', "pause a VM's CPUs");
