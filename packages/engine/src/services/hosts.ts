@@ -93,7 +93,7 @@ export interface HostService {
   enterMaintenance(actor: Actor, id: string): Promise<{ operationId: string }>;
   /** Leaves (or aborts entering) maintenance. @throws NotFound, Conflict `host_not_in_maintenance` */
   activate(actor: Actor, id: string): Promise<HostRow>;
-  /** @throws NotFound, Conflict `host_not_in_maintenance` | `host_has_vms` */
+  /** In maintenance or `install_failed`. @throws NotFound, Conflict `host_not_in_maintenance` | `host_has_vms` */
   remove(actor: Actor, id: string): Promise<void>;
 }
 
@@ -444,7 +444,8 @@ export function createHostService(deps: {
     async remove(actor, id) {
       const rt = runtime();
       const host = await get(id);
-      if (host.state !== 'maintenance') {
+      // A host whose install failed never ran VMs: it may go without maintenance first.
+      if (host.state !== 'maintenance' && host.state !== 'install_failed') {
         throw new Conflict(
           'host_not_in_maintenance',
           `put host ${host.name} in maintenance before removing it`,
@@ -489,7 +490,7 @@ export function createHostService(deps: {
 /** Locks the `installing` host a deploy created, for its join; anything else refuses the token. */
 async function claimDeployedHost(tx: Executor, hostId: string, port: number): Promise<HostRow> {
   const host = await lockHost(tx, hostId);
-  if (!host || host.state !== 'installing') throw invalidToken('used');
+  if (host?.state !== 'installing') throw invalidToken('used');
   await tx.updateTable('hosts').set({ agent_port: port }).where('id', '=', hostId).execute();
   return { ...host, agent_port: port };
 }

@@ -152,6 +152,10 @@ describe('POST /hosts with ssh: the engine deploys the agent and enrolls the hos
     expect(JSON.stringify(log.json)).toMatch(/connecting to root@/);
     expect(JSON.stringify(log.json)).not.toContain(password);
     expect(engine.stderr()).not.toContain(password);
+
+    // A failed install can be removed at once (it never ran VMs), freeing the name for a retry.
+    expect((await call('DELETE', `/hosts/${hostId}`)).status).toBe(204);
+    expect((await call('GET', `/hosts/${hostId}`)).status).toBe(404);
   }, 60_000);
 
   it('refuses a request with both a password and a key, before creating anything', async () => {
