@@ -34,7 +34,11 @@ export interface OperationRunnerOptions {
   leaseMs?: number;
   /** Look for pending work this often even without a NOTIFY. Default 5 s. */
   pollMs?: number;
-  /** Operations run at once by this engine. Default 4. */
+  /**
+   * Operations run at once by this engine. Default 32: most operations spend their time waiting on
+   * agents and QEMU, not on this process, and a small cap made 50 VM starts queue in waves of 4.
+   * The database pool still bounds how many talk to PostgreSQL at the same moment.
+   */
   concurrency?: number;
   /** How often the (leased) sweep of expired leases runs. Default half the lease. */
   sweepIntervalMs?: number;
@@ -45,6 +49,8 @@ export interface OperationRunnerOptions {
 }
 
 /** Why a handler's signal was aborted; decides what the runner records. */
+const DEFAULT_CONCURRENCY = 32;
+
 export class RunAbort extends Error {
   constructor(readonly why: 'cancelled' | 'shutdown' | 'lease_lost') {
     super(
@@ -194,7 +200,7 @@ export class OperationRunner {
     try {
       do {
         this.claimAgain = false;
-        while (this.active && this.running.size < (this.opts.concurrency ?? 4)) {
+        while (this.active && this.running.size < (this.opts.concurrency ?? DEFAULT_CONCURRENCY)) {
           const row = await this.claim();
           if (!row) break;
           this.launch(row);
