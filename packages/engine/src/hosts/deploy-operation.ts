@@ -73,6 +73,14 @@ export function deploySettingsFromEnv(env: NodeJS.ProcessEnv): DeploySettings {
   if (accel !== undefined && !['auto', 'kvm', 'tcg'].includes(accel)) {
     throw new Error('VIREO_DEPLOY_ACCEL must be auto, kvm or tcg');
   }
+  const upTimeoutMs = Number(env.VIREO_DEPLOY_UP_TIMEOUT_MS ?? 60_000);
+  if (!Number.isInteger(upTimeoutMs) || upTimeoutMs < 1000) {
+    throw new Error('VIREO_DEPLOY_UP_TIMEOUT_MS must be an integer of at least 1000');
+  }
+  const engineUrl = env.VIREO_ENGINE_URL_FOR_HOSTS;
+  if (engineUrl !== undefined && !/^https:\/\/[^\s/]+$/.test(engineUrl)) {
+    throw new Error('VIREO_ENGINE_URL_FOR_HOSTS must look like https://host:port');
+  }
   return {
     ...(env.VIREO_ENGINE_URL_FOR_HOSTS ? { engineUrlForHosts: env.VIREO_ENGINE_URL_FOR_HOSTS } : {}),
     ...(root
@@ -89,7 +97,7 @@ export function deploySettingsFromEnv(env: NodeJS.ProcessEnv): DeploySettings {
     ...(service ? { service: service as DeployOptions['service'] } : {}),
     ...(env.VIREO_DEPLOY_NODE ? { node: env.VIREO_DEPLOY_NODE } : {}),
     ...(accel ? { accel: accel as 'auto' | 'kvm' | 'tcg' } : {}),
-    upTimeoutMs: Number(env.VIREO_DEPLOY_UP_TIMEOUT_MS ?? 60_000),
+    upTimeoutMs,
   };
 }
 
