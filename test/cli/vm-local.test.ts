@@ -12,7 +12,8 @@ import { ensureAgentBinary } from '../../packages/agent/test/support/binary';
 import { qemuPidsFor } from '../../packages/agent/test/support/guest';
 import { type EngineProcess, makeDataDir, removeDataDir, startEngine } from '../support/engine';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
-import { runCli } from './support/cli';
+import { CLI_ARGV, cliEnv, REPO, runCli } from './support/cli';
+import { Tmux } from './support/tmux';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -125,6 +126,29 @@ describe('vireo vm on the local host', () => {
     });
     expect(consoleRun.code, consoleRun.stderr).toBe(0);
     expect(consoleRun.stdout).toContain('console-ok-42');
+
+    // On a terminal: raw mode, keys reach the guest, Ctrl-] detaches with exit 0. (Whether raw mode
+    // is undone cannot be seen from outside: Node itself resets the terminal when it exits.)
+    const tdir = fs.mkdtempSync(path.join(tmpdir(), 'vireo-tmux-console-'));
+    const t = new Tmux(path.join(tdir, 'tmux.sock'));
+    try {
+      const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      const cmd = ['env', `XDG_CONFIG_HOME=${home}`, `PATH=${cliEnv(home).PATH}`, ...CLI_ARGV]
+        .concat(['vm', 'console', 'cli-local-vm', '--serial'])
+        .map(q)
+        .join(' ');
+      t.start(cmd, REPO);
+      await t.waitFor('Ctrl-] detaches');
+      t.type('echo tty-ok-$((6*7))');
+      t.press('Enter');
+      await t.waitFor('tty-ok-42');
+      t.press('C-]');
+      await t.waitFor('Detached from the serial console.');
+      await expect.poll(() => t.exitStatus(), { timeout: 10_000 }).toBe(0);
+    } finally {
+      t.kill();
+      fs.rmSync(tdir, { recursive: true, force: true });
+    }
 
     const stopped = await cli(['vm', 'stop', 'cli-local-vm', '--wait', '-o', 'json'], { timeoutMs: 30_000 });
     expect(stopped.code, stopped.stderr).toBe(0);
