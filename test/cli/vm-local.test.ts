@@ -112,6 +112,15 @@ describe('vireo vm on the local host', () => {
     expect(started.stderr).toMatch(/operation vm\.start [0-9a-f-]+: succeeded/);
     expect(JSON.parse(started.stdout)).toMatchObject({ id: vmId, state: 'up', host_id: host.id });
 
+    const onHost = await cli(['vm', 'list', '--host', 'local', '-o', 'json']);
+    expect(JSON.parse(onHost.stdout)).toEqual([expect.objectContaining({ id: vmId, state: 'up' })]);
+    const vnc = await cli(['vm', 'console', 'cli-local-vm', '-o', 'json']);
+    expect(vnc.code, vnc.stderr).toBe(0);
+    const ticket = JSON.parse(vnc.stdout);
+    expect(ticket.type).toBe('vnc');
+    expect(ticket.url).toBe(`${engine!.url.replace(/^https:/, 'wss:')}${ticket.ws_url}`);
+    expect(ticket.vnc_password).toBe(ticket.ticket.slice(0, 8));
+
     // The guest is up once its marker reached the serial log; then a command typed on the
     // console (piped stdin) is answered through engine → agent → serial socket.
     const serialLog = path.join(dataDir, 'local-agent', 'vms', vmId, 'serial.log');
