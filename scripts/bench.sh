@@ -19,6 +19,4 @@ for b in "${benches[@]}"; do
   step "Benchmark $b"
   npx tsx "$b"
 done
-# Keep the appended tables in the repository's Markdown format (npm test lints it).
-npx biome format --write bench/RESULTS.md >/dev/null
 step "Results appended to bench/RESULTS.md"
