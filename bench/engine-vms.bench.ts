@@ -273,7 +273,7 @@ async function main(): Promise<void> {
         'VMs: q35, 1 vCPU, 64 MiB, no disk, the test guest ISO as CD-ROM (a VM without disk and CD-ROM cannot start: the default boot order names a disk), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults, e.g. a VNC display)',
         'the API figure includes HTTPS, validation, placement, the operation (PostgreSQL rows, NOTIFY, runner claim), the mTLS vm.start RPC and QEMU reaching `running`; the bare figure stops at QMP answering (paused, not running)',
         'one engine (embedded PostgreSQL) and one agent on the same machine as the QEMUs',
-        "the engine runs at most 4 operations at once (the runner's default concurrency), so the 50 starts go through in waves of 4 while the guests already up boot in TCG and take the 2 cores; the burst ratio measures that queue more than the per-start cost",
+        "the engine runs up to 32 operations at once (the runner's default since 2026-11-24 19:20; 4 before); the burst stays far above target even so, so the bottleneck is elsewhere (not yet found: candidates are the database pool of 10, the per-VM controller waits, and the guests already up booting in TCG on the 2 cores)",
       ],
     );
   } finally {
