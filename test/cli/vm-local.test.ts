@@ -3,7 +3,6 @@
 // --serial` talks to it through the engine's WebSocket proxy with stdin piped (no terminal).
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,14 +13,7 @@ import { type EngineProcess, makeDataDir, removeDataDir, startEngine } from '../
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 import { CLI_ARGV, cliEnv, REPO, runCli } from './support/cli';
 import { Tmux } from './support/tmux';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../support/net';
 
 /** Pids of `vireo-agent serve` processes whose command line names this state directory. */
 function agentPids(stateDir: string): number[] {

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,17 +16,10 @@ import {
 } from '../../packages/agent/test/support/binary';
 import { type EngineProcess, startEngine } from '../support/engine';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
+import { freePort } from '../support/net';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
 type Json = Record<string, any>;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 /** PIDs of QEMU processes whose command line names this VM (from /proc, no shell). */
 function qemuPids(vmId: string): number[] {
