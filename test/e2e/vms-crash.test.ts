@@ -15,26 +15,10 @@ import {
 import { type EngineProcess, startEngine } from '../support/engine';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 import { freePort } from '../support/net';
+import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
 type Json = Record<string, any>;
-
-/** PIDs of QEMU processes whose command line names this VM's uuid (read from /proc). */
-function qemuPids(vmId: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if ((cmd.startsWith('qemu-system') || cmd.includes('/qemu-system')) && cmd.includes(vmId)) {
-        out.push(Number(entry));
-      }
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return out;
-}
 
 /**
  * Crashes around running VMs, with real processes: the engine binary (embedded PostgreSQL, HTTPS),
@@ -145,7 +129,7 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
 
   afterAll(async () => {
     // Best effort: never leave a QEMU behind, whatever failed above.
-    for (const id of vmIds) for (const pid of qemuPids(id)) process.kill(pid, 'SIGKILL');
+    await killQemusOf(vmIds);
     if (agent) await stopProcess(agent.proc, 'SIGKILL');
     if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
     else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
@@ -161,7 +145,7 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
     const op = await finish(start.json.operation.id);
     expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
     expect((await vmState(vmId)).state).toBe('up');
-    const before = qemuPids(vmId);
+    const before = await qemuPidsFor(vmId);
     expect(before).toHaveLength(1);
 
     await stopProcess(agent!.proc, 'SIGKILL');
@@ -175,19 +159,19 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
     });
     expect(lost.host_id).toBe(hostId);
     // QEMU does not depend on the agent: the guest kept running meanwhile.
-    expect(qemuPids(vmId)).toEqual(before);
+    expect(await qemuPidsFor(vmId)).toEqual(before);
 
     agent = await spawnAgent(agentArgs);
     await until('the host up again', async () => ((await hostState()) === 'up' ? true : undefined));
     await until('the VM up again', async () => ((await vmState(vmId)).state === 'up' ? true : undefined));
-    expect(qemuPids(vmId)).toEqual(before);
+    expect(await qemuPidsFor(vmId)).toEqual(before);
 
     const shut = await call('POST', `/vms/${vmId}/stop`);
     expect(shut.status, JSON.stringify(shut.json)).toBe(202);
     const stopped = await finish(shut.json.operation.id);
     expect(stopped.state, JSON.stringify(stopped.error)).toBe('succeeded');
     expect((await vmState(vmId)).state).toBe('down');
-    await until('QEMU gone', async () => (qemuPids(vmId).length === 0 ? true : undefined), 15_000);
+    await until('QEMU gone', async () => ((await qemuPidsFor(vmId)).length === 0 ? true : undefined), 15_000);
   }, 150_000);
 
   it('engine SIGKILLed right after a vm.start was accepted: after a restart the operation ends with a reason and the VM matches the agent', async () => {
@@ -217,7 +201,7 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
     await until(
       'the VM state to match QEMU',
       async () => {
-        const pids = qemuPids(vmId);
+        const pids = await qemuPidsFor(vmId);
         const state = (await vmState(vmId)).state;
         if (pids.length > 1) throw new Error(`two QEMUs for ${vmId}: ${pids.join(', ')}`);
         if (pids.length === 1 && state === 'up') return true;
@@ -226,13 +210,17 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
       },
       30_000,
     );
-    expect(qemuPids(vmId).length).toBeLessThanOrEqual(1);
+    expect((await qemuPidsFor(vmId)).length).toBeLessThanOrEqual(1);
 
-    if (qemuPids(vmId).length === 1) {
+    if ((await qemuPidsFor(vmId)).length === 1) {
       const stop = await call('POST', `/vms/${vmId}/stop`);
       expect(stop.status, JSON.stringify(stop.json)).toBe(202);
       expect((await finish(stop.json.operation.id)).state).toBe('succeeded');
-      await until('QEMU gone', async () => (qemuPids(vmId).length === 0 ? true : undefined), 15_000);
+      await until(
+        'QEMU gone',
+        async () => ((await qemuPidsFor(vmId)).length === 0 ? true : undefined),
+        15_000,
+      );
     }
   }, 200_000);
 });

@@ -17,26 +17,10 @@ import {
 import { type EngineProcess, startEngine } from '../support/engine';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 import { freePort } from '../support/net';
+import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
 type Json = Record<string, any>;
-
-/** PIDs of QEMU processes whose command line names this VM (from /proc, no shell). */
-function qemuPids(vmId: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('qemu-system') || cmd.includes('/qemu-system')) {
-        if (cmd.includes(vmId)) out.push(Number(entry));
-      }
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return out;
-}
 
 /** Opens the engine's console WebSocket; resolves with the socket, or rejects with the HTTP status. */
 function openConsole(url: string, ca: string, headers: Record<string, string> = {}): Promise<WebSocket> {
@@ -201,7 +185,7 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
   afterAll(async () => {
     if (vmId && engine) {
       // Best effort: never leave a QEMU behind, whatever failed above.
-      for (const pid of qemuPids(vmId)) process.kill(pid, 'SIGKILL');
+      await killQemusOf([vmId]);
     }
     if (agent) await stopProcess(agent.proc, 'SIGKILL');
     if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
@@ -232,7 +216,7 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     const diskPath: string = vm.disks[0].path;
     expect(diskPath.startsWith(join(dir, 'images'))).toBe(true);
     expect(fs.readFileSync(diskPath).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
-    expect(qemuPids(vmId)).toHaveLength(1);
+    expect(await qemuPidsFor(vmId)).toHaveLength(1);
     // The guest booted from the engine-named ISO: its marker reaches the serial log.
     const serialLog = join(dir, 'vms', vmId, 'serial.log');
     await until(
@@ -289,12 +273,12 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     vws.close();
 
     // Engine restart: the VM monitor re-reads the host on reconnect; still one QEMU, still up.
-    const before = qemuPids(vmId);
+    const before = await qemuPidsFor(vmId);
     engine = await engine!.restart('SIGTERM');
     await login();
     await until('the host up again', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
     await until('the VM up again', async () => (await call('GET', `/vms/${vmId}`)).json.state === 'up');
-    expect(qemuPids(vmId)).toEqual(before);
+    expect(await qemuPidsFor(vmId)).toEqual(before);
 
     const del409 = await call('DELETE', `/vms/${vmId}`);
     expect(del409.json.error.code).toBe('vm_not_down');
@@ -302,7 +286,7 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     const shut = await act('shutdown');
     expect(shut.state, JSON.stringify(shut.error)).toBe('succeeded');
     expect((await call('GET', `/vms/${vmId}`)).json.state).toBe('down');
-    await until('QEMU gone', async () => qemuPids(vmId).length === 0, 10_000);
+    await until('QEMU gone', async () => (await qemuPidsFor(vmId)).length === 0, 10_000);
 
     const del = await call('DELETE', `/vms/${vmId}`);
     expect(del.status).toBe(202);
