@@ -4,6 +4,7 @@ import type { EventTables } from './tables/events';
 import type { HostTables } from './tables/hosts';
 import type { InventoryTables } from './tables/inventory';
 import type { OperationTables } from './tables/operations';
+import type { StorageTables } from './tables/storage';
 import type { VmTables } from './tables/vms';
 
 /**
@@ -16,7 +17,8 @@ export interface Database
     OperationTables,
     EventTables,
     VmTables,
-    HostTables {}
+    HostTables,
+    StorageTables {}
 
 export type Db = Kysely<Database>;
 /** Either the pool-backed database or an open transaction: repositories accept both. */

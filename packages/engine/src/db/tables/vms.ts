@@ -24,6 +24,9 @@ export interface VmsTable {
   os_type: string;
   boot_order: Json<string[]>;
   cdrom_image: string | null;
+  /** The CD-ROM's ISO domain and file (0009_storage_domains.sql); both null or both set. */
+  cdrom_storage_domain_id: Generated<string | null>;
+  cdrom_file: Generated<string | null>;
   nics: Json<VmNicJson[]>;
   console_type: Generated<string>;
   version: Generated<number>;
