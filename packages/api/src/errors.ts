@@ -42,6 +42,7 @@ export const ERROR_CODES = [
   'no_host_available',
   'vm_action_failed',
   'vm_action_superseded',
+  'vm_not_bootable',
   // Operations and events (engine-ops)
   'operation_not_found',
   'operation_not_cancellable',

@@ -80,6 +80,37 @@ function checkCreate(input: VmCreate): void {
   }
 }
 
+/**
+ * Refuses a VM that could never boot: no boot device in its boot order is present (a disk, a CD-ROM
+ * with an image, a NIC for network boot). Caught here rather than at start, where it would only
+ * surface as a failed operation on some host.
+ */
+export function checkBootable(vm: {
+  boot_order: readonly string[];
+  disks: number;
+  cdrom_image: string | null;
+  nics: number;
+}): void {
+  const present: Record<string, boolean> = {
+    disk: vm.disks > 0,
+    cdrom: vm.cdrom_image !== null,
+    network: vm.nics > 0,
+  };
+  if (vm.boot_order.some((device) => present[device])) return;
+  throw new InvalidInput(
+    'vm_not_bootable',
+    'the VM has nothing to boot: add a disk, a CD-ROM image or a NIC, and name it in boot_order',
+    {
+      details: {
+        boot_order: vm.boot_order,
+        disks: vm.disks,
+        cdrom_image: vm.cdrom_image,
+        nics: vm.nics,
+      },
+    },
+  );
+}
+
 export function createVmService(deps: {
   db: Db;
   log: Logger;
@@ -146,6 +177,12 @@ export function createVmService(deps: {
         boot_order: [...(input.boot_order ?? DEFAULTS.boot_order)],
         cdrom_image: input.cdrom?.image ?? null,
       };
+      checkBootable({
+        boot_order: fields.boot_order,
+        disks: input.disks?.length ?? 0,
+        cdrom_image: fields.cdrom_image,
+        nics: input.nics?.length ?? 0,
+      });
       const nics = (input.nics ?? []).map((n) => ({
         type: 'user' as const,
         mac: (n.mac ?? randomMac()).toLowerCase(),
@@ -197,6 +234,13 @@ export function createVmService(deps: {
               details: { id, current_etag: `"${before.version}"` },
             });
           }
+          const disks = (await listVmDisks(tx, [id])).get(id) ?? [];
+          checkBootable({
+            boot_order: fields.boot_order ?? before.boot_order,
+            disks: disks.length,
+            cdrom_image: fields.cdrom_image === undefined ? before.cdrom_image : fields.cdrom_image,
+            nics: before.nics.length,
+          });
           const row = await updateVm(tx, id, before.version, fields);
           if (!row) throw vmNotFound(id);
           await audit.record(tx, {

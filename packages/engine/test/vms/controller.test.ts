@@ -14,6 +14,8 @@ interface Op {
   result: Record<string, unknown> | null;
 }
 
+const BOOTS_CDROM = { boot_order: ['cdrom'], cdrom: { image: 'boot.iso' } };
+
 describe('VM controller and monitor (recorded fake hub, real database and operations)', () => {
   let t: OpsApp;
   let hub: FakeHub;
@@ -65,7 +67,8 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
     return t.app.inject({ method, url: `/api/v1${url}`, headers: t.auth(), ...(payload ? { payload } : {}) });
   }
   async function createVm(name: string, extra: Record<string, unknown> = {}): Promise<string> {
-    const res = await req('POST', '/vms', { name, cluster_id: clusterId, ...extra });
+    // Something to boot: a VM without one is refused (vm_not_bootable).
+    const res = await req('POST', '/vms', { name, cluster_id: clusterId, ...BOOTS_CDROM, ...extra });
     expect(res.statusCode, res.body).toBe(201);
     return (res.json() as { id: string }).id;
   }

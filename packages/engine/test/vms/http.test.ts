@@ -19,6 +19,8 @@ interface ErrorAnswer {
   error: { code: string; details: Record<string, unknown> };
 }
 
+const BOOTS_CDROM = { boot_order: ['cdrom'], cdrom: { image: 'boot.iso' } };
+
 describe('VMs over HTTP', () => {
   let t: OpsApp;
   let clusterId: string;
@@ -55,7 +57,8 @@ describe('VMs over HTTP', () => {
   }
 
   async function createVm(body: Record<string, unknown>): Promise<Vm> {
-    const res = await req('POST', '/vms', { cluster_id: clusterId, ...body });
+    // Something to boot: a VM without one is refused (vm_not_bootable).
+    const res = await req('POST', '/vms', { cluster_id: clusterId, ...BOOTS_CDROM, ...body });
     expect(res.statusCode, res.body).toBe(201);
     return res.json() as Vm;
   }
@@ -126,16 +129,20 @@ describe('VMs over HTTP', () => {
 
   it('names are unique regardless of case; the cluster must exist', async () => {
     await createVm({ name: 'Dup' });
-    const res = await req('POST', '/vms', { name: 'dup', cluster_id: clusterId });
+    const res = await req('POST', '/vms', { name: 'dup', cluster_id: clusterId, ...BOOTS_CDROM });
     expect(res.statusCode).toBe(409);
     expect((res.json() as ErrorAnswer).error.code).toBe('vm_name_taken');
-    const none = await req('POST', '/vms', { name: 'x', cluster_id: '00000000-0000-4000-8000-000000000000' });
+    const none = await req('POST', '/vms', {
+      name: 'x',
+      cluster_id: '00000000-0000-4000-8000-000000000000',
+      ...BOOTS_CDROM,
+    });
     expect(none.statusCode).toBe(404);
     expect((none.json() as ErrorAnswer).error.code).toBe('cluster_not_found');
   });
 
   it('PATCH needs If-Match and bumps the ETag', async () => {
-    const vm = await createVm({ name: 'patchme' });
+    const vm = await createVm({ name: 'patchme', boot_order: ['cdrom', 'disk'], disks: [{ size_gib: 1 }] });
     expect((await req('PATCH', `/vms/${vm.id}`, { cpus: 4 })).statusCode).toBe(428);
     const got = await req('GET', `/vms/${vm.id}`);
     const res = await req(
@@ -148,6 +155,49 @@ describe('VMs over HTTP', () => {
     expect(res.json()).toMatchObject({ cpus: 4, cdrom: null });
     const stale = await req('PATCH', `/vms/${vm.id}`, { cpus: 3 }, { 'if-match': got.headers.etag });
     expect(stale.statusCode).toBe(412);
+  });
+
+  it.each([
+    ['nothing at all (default boot order: disk)', {}],
+    ['a CD-ROM boot without an image', { boot_order: ['cdrom'] }],
+    ['a disk boot without a disk, an image not in the boot order', { cdrom: { image: 'a.iso' } }],
+    ['a network boot without a NIC', { boot_order: ['network'], disks: [] }],
+  ])('refuses a VM with nothing to boot: %s', async (_what, extra) => {
+    const res = await req('POST', '/vms', { name: 'noboot', cluster_id: clusterId, ...extra });
+    expect(res.statusCode, res.body).toBe(400);
+    const { error } = res.json() as ErrorAnswer & { error: { details: Record<string, unknown> } };
+    expect(error.code).toBe('vm_not_bootable');
+    expect(error.details).toMatchObject({ disks: 0, nics: 0 });
+    expect(error.details.boot_order).toEqual((extra as { boot_order?: string[] }).boot_order ?? ['disk']);
+    const list = await req('GET', '/vms?search=noboot');
+    expect((list.json() as { items: unknown[] }).items).toEqual([]);
+  });
+
+  it('accepts network boot with a NIC; PATCH cannot take the last boot device away', async () => {
+    const vm = await createVm({
+      name: 'netboot',
+      boot_order: ['network'],
+      nics: [{ type: 'user' }],
+      cdrom: null,
+    });
+    const etag = (await req('GET', `/vms/${vm.id}`)).headers.etag;
+    const cd = await req('PATCH', `/vms/${vm.id}`, { boot_order: ['cdrom'] }, { 'if-match': etag });
+    expect(cd.statusCode, cd.body).toBe(400);
+    expect((cd.json() as ErrorAnswer).error.code).toBe('vm_not_bootable');
+    const ok = await req(
+      'PATCH',
+      `/vms/${vm.id}`,
+      { boot_order: ['cdrom'], cdrom: { image: 'b.iso' } },
+      { 'if-match': etag },
+    );
+    expect(ok.statusCode, ok.body).toBe(200);
+    const off = await req('PATCH', `/vms/${vm.id}`, { cdrom: null }, { 'if-match': ok.headers.etag });
+    expect(off.statusCode, off.body).toBe(400);
+    expect((off.json() as ErrorAnswer).error.code).toBe('vm_not_bootable');
+    expect((await req('GET', `/vms/${vm.id}`)).json()).toMatchObject({
+      boot_order: ['cdrom'],
+      cdrom: { image: 'b.iso' },
+    });
   });
 
   it('start without a usable host answers no_host_available with a reason per host', async () => {
