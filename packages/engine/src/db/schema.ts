@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AuthTables } from './tables/auth';
+import type { DiskTables } from './tables/disks';
 import type { EventTables } from './tables/events';
 import type { HostTables } from './tables/hosts';
 import type { InventoryTables } from './tables/inventory';
@@ -18,7 +19,8 @@ export interface Database
     EventTables,
     VmTables,
     HostTables,
-    StorageTables {}
+    StorageTables,
+    DiskTables {}
 
 export type Db = Kysely<Database>;
 /** Either the pool-backed database or an open transaction: repositories accept both. */
