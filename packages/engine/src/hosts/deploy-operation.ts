@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { type LeasedJob, runLeased } from '../controllers/lease';
 import { findHost, lockHost, updateHost } from '../db/repositories/hosts';
 import type { Db } from '../db/schema';
 import { Unavailable, VireoError } from '../errors';
@@ -265,21 +266,25 @@ export async function failInterruptedDeploys(deps: { db: Db; audit: AuditRecorde
   return failed;
 }
 
-/** Runs {@link failInterruptedDeploys} now and every `everyMs`. */
-export function startDeploySweeper(deps: { db: Db; audit: AuditRecorder; log: Logger }, everyMs: number) {
-  let running: Promise<unknown> = Promise.resolve();
-  const tick = () => {
-    running = failInterruptedDeploys(deps).catch((err) =>
-      deps.log.warn({ err }, 'checking for interrupted host deploys failed'),
-    );
-  };
-  tick();
-  const timer = setInterval(tick, everyMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
+/** Name of the interrupted-deploy sweep in `job_leases`. */
+export const DEPLOY_SWEEP_JOB = 'hosts.deploy_sweep';
+
+/**
+ * Runs {@link failInterruptedDeploys} now and every `everyMs`, leased: of several engines sharing a
+ * database only one sweeps at a time.
+ */
+export function startDeploySweeper(
+  deps: { db: Db; audit: AuditRecorder; log: Logger },
+  everyMs: number,
+  opts: { holder?: string } = {},
+): LeasedJob {
+  return runLeased(
+    deps.db,
+    DEPLOY_SWEEP_JOB,
+    everyMs,
+    async () => {
+      await failInterruptedDeploys(deps);
     },
-  };
+    { log: deps.log, ...(opts.holder ? { holder: opts.holder } : {}) },
+  );
 }

@@ -1,6 +1,7 @@
 import type { HostState } from '@vireo/api';
 import type { Logger } from 'pino';
 import type { AgentHubImpl } from '../agents/hub';
+import { type LeasedJob, runLeased } from '../controllers/lease';
 import { allHosts, findHost, lockHost, updateHost } from '../db/repositories/hosts';
 import type { Db } from '../db/schema';
 import type { HostRow } from '../db/tables/hosts';
@@ -44,13 +45,23 @@ export function hostMonitorSettingsFromEnv(env: NodeJS.ProcessEnv): HostMonitorS
   };
 }
 
+/** What the monitor needs of the agent hub (a fake one in tests). */
+export type MonitoredHub = Pick<
+  AgentHubImpl,
+  'on' | 'call' | 'isConnected' | 'reconnect' | 'close' | 'add' | 'remove'
+>;
+
+/** Name of the heartbeat pass in `job_leases`: one engine of those sharing a database runs it. */
+export const HEARTBEAT_JOB = 'hosts.heartbeat';
+
 /**
  * Ingests what the agent hub sees (connects, closes, heartbeats) into the `hosts` table: the only
  * writer of a host's observed state. Every state change is one transaction with its
- * `host.state_changed` audit event.
+ * `host.state_changed` audit event. The periodic heartbeat pass is leased (`hosts.heartbeat`), so
+ * engines sharing a database do not all poll every host and race on its state.
  */
 export class HostMonitor {
-  private timer: NodeJS.Timeout | undefined;
+  private job: LeasedJob | undefined;
   private readonly log: Logger;
   private running = false;
   private tickBusy = false;
@@ -58,8 +69,10 @@ export class HostMonitor {
   private readonly ready = new Set<string>();
 
   constructor(
-    private readonly deps: { db: Db; hub: AgentHubImpl; audit: AuditRecorder; log: Logger },
+    private readonly deps: { db: Db; hub: MonitoredHub; audit: AuditRecorder; log: Logger },
     private readonly settings: HostMonitorSettings = DEFAULT_HOST_MONITOR_SETTINGS,
+    /** Lease holder name (tests give each simulated engine its own). */
+    private readonly holder?: string,
   ) {
     this.log = deps.log.child({ module: 'engine:host-monitor' });
   }
@@ -73,13 +86,23 @@ export class HostMonitor {
       void this.signal(hostId, { kind: 'lost', reason });
     });
     for (const host of await allHosts(this.deps.db)) this.track(host);
-    this.timer = setInterval(() => void this.tick(), this.settings.heartbeatIntervalMs);
+    this.job = runLeased(this.deps.db, HEARTBEAT_JOB, this.settings.heartbeatIntervalMs, () => this.tick(), {
+      log: this.log,
+      runAtStart: false,
+      ...(this.holder ? { holder: this.holder } : {}),
+    });
+  }
+
+  /** Whether this engine ran the last heartbeat pass (holds the lease). */
+  get leading(): boolean {
+    return this.job?.holding ?? false;
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer) clearInterval(this.timer);
+    // Closing the hub first fails heartbeats in flight at once, so the pass ends without waiting.
     await this.deps.hub.close();
+    await this.job?.stop();
   }
 
   /** Starts connecting to a host that has a certificate (enrolled). */
