@@ -8,3 +8,4 @@ export * from './events';
 export * from './operations';
 export * from './vms';
 export * from './hosts';
+export * from './stats';

@@ -15,6 +15,7 @@ import { type EngineServer, listen, publicUrl } from './http/server';
 import { EngineCa, ensureServerCertificate, serverCertificateNames } from './pki/engine-ca';
 import { createOperations } from './operations';
 import { createServices } from './services';
+import { StatsHistory, statsHistorySettingsFromEnv } from './stats/history';
 import { migrateDatabase, startDatabase } from './setup/database';
 
 /** A started engine; `stop()` shuts it down in order and resolves when everything is released. */
@@ -145,6 +146,11 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       log: root,
       paths: hostPathsFromEnv(process.env, config.dataDir),
     });
+    const stats = new StatsHistory(
+      root.child({ module: 'engine:stats' }),
+      statsHistorySettingsFromEnv(process.env),
+    );
+    hostManagement.hub.on('event', stats.onAgentEvent);
     const agentClient = await ensureEngineClientCertificate(ca, config.paths);
     const consoles = createConsoleService({
       db: handle.db,
@@ -183,6 +189,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       events,
       operations,
       consoles,
+      stats,
     });
     let appClosed: Promise<void> | undefined;
     const closeApp = () => {

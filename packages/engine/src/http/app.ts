@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health';
 import { hostRoutes } from './routes/hosts';
 import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
+import { statsRoutes } from './routes/stats';
 import './types';
 import { SHARED_SCHEMAS } from './schemas';
 import { validatorCompiler } from './validation';
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(clusterRoutes, { deps });
       await api.register(hostRoutes, { deps });
       await api.register(vmRoutes, { deps });
+      await api.register(statsRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });
       await api.register(eventRoutes, { deps });

@@ -5,6 +5,7 @@ import type { Events } from '../events';
 import type { Operations } from '../operations';
 import type { Services } from '../services';
 import type { ConsoleService } from '../console/service';
+import type { StatsHistory } from '../stats/history';
 
 export type { HealthReport };
 
@@ -28,6 +29,8 @@ export interface AppDeps {
   operations: Operations;
   /** VM consoles (tickets + WebSocket proxy); without it console requests answer `unavailable`. */
   consoles?: ConsoleService;
+  /** Short history of agent stats (routes/stats.ts); without it the history routes answer empty lists. */
+  stats?: StatsHistory;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** Trust `X-Forwarded-For` from a reverse proxy when deciding the client address (default false). */
