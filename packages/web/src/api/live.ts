@@ -1,0 +1,96 @@
+import type { QueryClient } from '@tanstack/react-query';
+import { isAbortError, type VireoEvent, streamEvents } from '@vireo/client';
+import { api } from './client';
+import { invalidationsFor } from './keys';
+
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
+
+type Listener = (event: VireoEvent) => void;
+
+/** Where events come from: the engine's stream by default; tests hand in their own. */
+export type EventSource = (signal: AbortSignal, onReconnect: () => void) => AsyncIterable<VireoEvent>;
+
+/**
+ * The portal's one connection to `GET /api/v1/events/stream`. Every event invalidates the cached
+ * queries that may show its object (see {@link invalidationsFor}), so every view refreshes from the
+ * stream and nothing polls. Components that show events themselves (the event log, the operations
+ * drawer) subscribe here instead of opening their own streams.
+ */
+export class LiveUpdates {
+  readonly #queries: QueryClient;
+  readonly #listeners = new Set<Listener>();
+  readonly #statusListeners = new Set<(s: LiveStatus) => void>();
+  #abort: AbortController | undefined;
+  #status: LiveStatus = 'stopped';
+
+  constructor(queries: QueryClient) {
+    this.#queries = queries;
+  }
+
+  get status(): LiveStatus {
+    return this.#status;
+  }
+
+  /** Opens the stream (idempotent). It reconnects on its own with Last-Event-ID until stopped. */
+  start(source: EventSource = defaultSource): void {
+    if (this.#abort) return;
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.#setStatus('connecting');
+    void (async () => {
+      try {
+        for await (const event of source(abort.signal, () => this.#setStatus('reconnecting'))) {
+          if (abort.signal.aborted) break;
+          this.#setStatus('live');
+          this.handle(event);
+        }
+      } catch (err) {
+        // A 401 ends the stream; the API client has already told the app to show the login page.
+        if (!isAbortError(err)) console.warn('event stream ended', err);
+      } finally {
+        if (this.#abort === abort) this.#abort = undefined;
+        this.#setStatus('stopped');
+      }
+    })();
+  }
+
+  stop(): void {
+    this.#abort?.abort();
+    this.#abort = undefined;
+    this.#setStatus('stopped');
+  }
+
+  /** Applies one event: invalidates the affected queries and tells subscribers. */
+  handle(event: VireoEvent): void {
+    for (const queryKey of invalidationsFor(event)) {
+      void this.#queries.invalidateQueries({ queryKey });
+    }
+    for (const l of this.#listeners) l(event);
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onStatus(listener: (s: LiveStatus) => void): () => void {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
+  }
+
+  #setStatus(s: LiveStatus) {
+    if (s === this.#status) return;
+    this.#status = s;
+    for (const l of this.#statusListeners) l(s);
+  }
+}
+
+function defaultSource(signal: AbortSignal, onReconnect: () => void): AsyncIterable<VireoEvent> {
+  return streamEvents(api, {
+    signal,
+    onReconnect,
+    // Only new events: the views load their state by query; the backlog would only re-invalidate.
+    since: new Date().toISOString(),
+    retryMs: 1000,
+  });
+}
