@@ -38,6 +38,18 @@ export const AGENT_ERROR_CODES = [
   'qmp_timeout',
   'qmp_error',
   'unsupported',
+  // Image transfers and the hostile-image gate (each refusal keeps its own code).
+  'image_has_backing_file',
+  'image_has_data_file',
+  'image_json_filename',
+  'image_too_large',
+  'image_corrupt',
+  'image_format_mismatch',
+  'image_unsupported',
+  'transfer_not_found',
+  'transfer_busy',
+  'transfer_incomplete',
+  'checksum_mismatch',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

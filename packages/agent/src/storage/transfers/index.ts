@@ -1,0 +1,3 @@
+export { transferRequestHandler } from './http';
+export { type DomainRootResolver, type Transfer, TransferManager } from './manager';
+export { STAGING_DIR, stagingPath, targetPath } from './paths';
