@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import type { Executor } from '../schema';
+import { type BatchedRead, batchedRead } from '../batched-read';
+import type { Db, Executor } from '../schema';
 import type { DatacenterRow } from '../tables/inventory';
 import { applyPage, type PageRequest, type PageResult, type SortColumnType, toPage } from './list';
 
@@ -33,8 +34,31 @@ export async function listDatacenters(
   return toPage(rows, page.limit);
 }
 
-export async function findDatacenter(ex: Executor, id: string): Promise<DatacenterRow | undefined> {
+function selectDatacenter(ex: Executor, id: string): Promise<DatacenterRow | undefined> {
   return ex.selectFrom('datacenters').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+// One batcher per pool-backed database handle (tests open several).
+const batchers = new WeakMap<Db, BatchedRead<DatacenterRow>>();
+
+/**
+ * The data center `id`, or undefined. Outside a transaction, concurrent reads share one query
+ * (db/batched-read.ts: the hot `GET /datacenters/{id}` path); inside one, it is a plain read so
+ * it sees the transaction's own writes.
+ */
+export async function findDatacenter(ex: Executor, id: string): Promise<DatacenterRow | undefined> {
+  if (ex.isTransaction) return selectDatacenter(ex, id);
+  const db = ex as Db;
+  let read = batchers.get(db);
+  if (!read) {
+    read = batchedRead(
+      (ids) =>
+        db.selectFrom('datacenters').selectAll().where(sql<boolean>`id = any(${ids}::uuid[])`).execute(),
+      (one) => selectDatacenter(db, one),
+    );
+    batchers.set(db, read);
+  }
+  return read(id);
 }
 
 /** Locks the row for the rest of the transaction (delete checks its children under this lock). */
