@@ -50,6 +50,11 @@ export const AGENT_ERROR_CODES = [
   'transfer_busy',
   'transfer_incomplete',
   'checksum_mismatch',
+  // Storage domains.
+  'storage_domain_foreign',
+  'storage_domain_not_active',
+  'storage_unreachable',
+  'storage_metadata_invalid',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -6,6 +6,7 @@ export * from './host';
 export * from './image';
 export * from './jsonrpc';
 export * from './methods';
+export * from './storage';
 export * from './transfer';
 export * from './version';
 export * from './vm';

@@ -8,6 +8,17 @@ import { HelloParamsSchema, HelloResultSchema } from './hello';
 import { HostCapabilitiesSchema, HostStatsSchema } from './host';
 import { ImageCreateParamsSchema, ImageInfoParamsSchema, ImageInfoSchema } from './image';
 import {
+  StorageActivateParamsSchema,
+  StorageActivateResultSchema,
+  StorageCapacitySchema,
+  StorageDeactivateParamsSchema,
+  StorageDeactivateResultSchema,
+  StorageDomainIdParamsSchema,
+  StorageListIsosResultSchema,
+  StorageProbeParamsSchema,
+  StorageProbeResultSchema,
+} from './storage';
+import {
   VmAttachDiskParamsSchema,
   VmChangeCdParamsSchema,
   VmConsoleParamsSchema,
@@ -67,6 +78,14 @@ export const AgentMethods = {
   'vm.detach_disk': { params: VmDetachDiskParamsSchema, result: VmResultSchema },
   'image.create': { params: ImageCreateParamsSchema, result: ImageInfoSchema },
   'image.info': { params: ImageInfoParamsSchema, result: ImageInfoSchema },
+  /** Mounts (nfs), checks or creates the domain layout and metadata, remembers it; idempotent. */
+  'storage.activate': { params: StorageActivateParamsSchema, result: StorageActivateResultSchema },
+  /** Forgets the domain (unmounts nfs); `release` first clears its owner. Idempotent. */
+  'storage.deactivate': { params: StorageDeactivateParamsSchema, result: StorageDeactivateResultSchema },
+  'storage.capacity': { params: StorageDomainIdParamsSchema, result: StorageCapacitySchema },
+  'storage.list_isos': { params: StorageDomainIdParamsSchema, result: StorageListIsosResultSchema },
+  /** Reads the metadata of the domains found under a location (import); changes nothing. */
+  'storage.probe': { params: StorageProbeParamsSchema, result: StorageProbeResultSchema },
 } as const satisfies Record<string, { params: TSchema; result: TSchema }>;
 
 export type AgentMethodName = keyof typeof AgentMethods;

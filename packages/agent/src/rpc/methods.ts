@@ -1,5 +1,6 @@
 import type { ImageCreateParams, ImageInfo, ImageInfoParams } from '@vireo/agent-protocol';
 import { createImage, createOverlay, imageInfo } from '../storage';
+import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
 import { AgentError } from '../util/errors';
 import type { VmRuntime } from '../vm/runtime';
 import type { MethodHandlers } from './handlers';
@@ -10,8 +11,15 @@ export interface HostService {
   stats(): Promise<unknown>;
 }
 
-/** Binds the protocol's methods to the VM runtime, the host module and the image tools. */
-export function createMethodHandlers(runtime: VmRuntime, host?: HostService): MethodHandlers {
+/**
+ * Binds the protocol's methods to the VM runtime, the host module, the image tools and the host's
+ * active storage domains (`storage.*`; volume calls resolve domain roots through `domains.rootOf`).
+ */
+export function createMethodHandlers(
+  runtime: VmRuntime,
+  host?: HostService,
+  domains?: StorageDomains,
+): MethodHandlers {
   const handlers: MethodHandlers = {
     'vm.list': async (p) => ({
       vms: runtime.list(),
@@ -44,6 +52,7 @@ export function createMethodHandlers(runtime: VmRuntime, host?: HostService): Me
     'image.create': (p) => createImageChecked(runtime, p),
     'image.info': (p) => imageInfoChecked(runtime, p),
   };
+  if (domains) Object.assign(handlers, storageDomainHandlers(domains));
   if (host) {
     handlers['host.capabilities'] = () => host.capabilities() as never;
     handlers['host.stats'] = () => host.stats() as never;
