@@ -5,6 +5,7 @@ import type { EventTables } from './tables/events';
 import type { HostTables } from './tables/hosts';
 import type { InventoryTables } from './tables/inventory';
 import type { OperationTables } from './tables/operations';
+import type { SnapshotTables } from './tables/snapshots';
 import type { StorageTables } from './tables/storage';
 import type { VmTables } from './tables/vms';
 
@@ -20,7 +21,8 @@ export interface Database
     VmTables,
     HostTables,
     StorageTables,
-    DiskTables {}
+    DiskTables,
+    SnapshotTables {}
 
 export type Db = Kysely<Database>;
 /** Either the pool-backed database or an open transaction: repositories accept both. */
