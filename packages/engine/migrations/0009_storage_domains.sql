@@ -1,4 +1,4 @@
--- Storage domains (issue 5 item 1, ADR 016): where disks, ISO files and exports live. A domain is a
+-- Storage domains (issue 5 item 1, ADR 017): where disks, ISO files and exports live. A domain is a
 -- directory `<path>/<id>/` on a host (local), on an administrator-mounted file system (posix) or on
 -- an NFS export the agent mounts (nfs). The engine writes desired state through actions; the domain
 -- controller moves `state` as it activates the domain on hosts.

@@ -11,6 +11,7 @@ import { createMethodHandlers, type HostService } from '../rpc/methods';
 import { CertificateRenewer } from '../rpc/certificate';
 import { consoleUpgradeHandler } from '../rpc/console';
 import { AgentRpcServer } from '../rpc/server';
+import { StorageDomains } from '../storage/domains';
 import { loadAgentId } from '../util/agent-id';
 import { InstanceLock } from '../util/instance-lock';
 import { checkStateDirLength, vmsDir } from '../vm/paths';
@@ -34,6 +35,8 @@ export interface RunningAgent {
   runtime: VmRuntime;
   server: AgentRpcServer;
   recovery: RecoverySummary;
+  /** The storage domains active on this host (roots allowed by the runtime's image policy). */
+  domains: StorageDomains;
   /** Stops serving and lets go of the VMs; their QEMUs keep running. */
   close(): Promise<void>;
 }
@@ -92,13 +95,20 @@ export async function startAgent(
       (event, params) => sink(event, params),
       log.child({ module: 'agent:vm' }),
     );
+    // Before recovery: re-adopted VMs reference files inside the domains active before the restart.
+    const domains = new StorageDomains({
+      stateDir: config.stateDir,
+      policy: runtime.images,
+      log: log.child({ module: 'agent:storage' }),
+    });
+    await domains.restore();
     const recovery = await recoverVms(runtime);
     const capabilities = AGENT_CAPABILITIES.filter((c) => options.host || c !== 'host.stats');
     const server = new AgentRpcServer({
       host: config.listen.host,
       port: config.listen.port,
       tls,
-      handlers: createMethodHandlers(runtime, options.host),
+      handlers: createMethodHandlers(runtime, options.host, domains),
       hello: { agent_version: AGENT_VERSION, agent_id: agentId, hostname: hostname(), capabilities },
       log: log.child({ module: 'agent:rpc' }),
       upgrade: consoleUpgradeHandler({ runtime, log }),
@@ -133,6 +143,7 @@ export async function startAgent(
       runtime,
       server,
       recovery,
+      domains,
       close: async () => {
         clearInterval(timer);
         await server.close();

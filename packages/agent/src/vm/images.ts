@@ -11,12 +11,28 @@ import { AgentError } from '../util/errors';
  */
 export class ImagePolicy {
   private resolvedRoots: Promise<string[]> | undefined;
+  private readonly roots: string[];
 
   /** `roots`: directories images may live in. Block devices under `/dev/` are allowed separately. */
   constructor(
-    private readonly roots: readonly string[],
+    roots: readonly string[],
     private readonly allowBlockDevices = false,
-  ) {}
+  ) {
+    this.roots = [...roots];
+  }
+
+  /** Allows one more directory (an activated storage domain's root). */
+  addRoot(dir: string): void {
+    if (!this.roots.includes(dir)) this.roots.push(dir);
+    this.resolvedRoots = undefined;
+  }
+
+  /** Withdraws a directory added by `addRoot` (the domain was deactivated). */
+  removeRoot(dir: string): void {
+    const i = this.roots.indexOf(dir);
+    if (i >= 0) this.roots.splice(i, 1);
+    this.resolvedRoots = undefined;
+  }
 
   /** Checks every image the spec references (disks, CD, kernel and initrd). */
   async checkSpec(spec: VmSpec): Promise<void> {

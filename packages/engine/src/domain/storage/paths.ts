@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 
 /**
- * Where a storage domain's files live on its hosts (ADR 016). Every domain is one directory
+ * Where a storage domain's files live on its hosts (ADR 017). Every domain is one directory
  * `<path>/<domain_id>/` holding `dom_md/metadata.json` and `images/`; a volume is
  * `images/<disk_id>/<volume_id>` (one directory per disk, its snapshot chain inside), an ISO domain's
  * files are `images/iso/<file>`. Pure string functions: the engine resolves every reference to a host
