@@ -55,6 +55,8 @@ export const AGENT_ERROR_CODES = [
   'storage_domain_not_active',
   'storage_unreachable',
   'storage_metadata_invalid',
+  // Volumes (storage domains).
+  'volume_in_use',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

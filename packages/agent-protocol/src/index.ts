@@ -11,3 +11,4 @@ export * from './transfer';
 export * from './version';
 export * from './vm';
 export * from './vm-spec';
+export * from './volume';

@@ -35,6 +35,19 @@ import {
   VmShutdownResultSchema,
   VmStartParamsSchema,
 } from './vm';
+import {
+  VmResizeDiskParamsSchema,
+  VmResizeDiskResultSchema,
+  VolumeCancelParamsSchema,
+  VolumeCancelResultSchema,
+  VolumeCopyParamsSchema,
+  VolumeCreateParamsSchema,
+  VolumeDeleteParamsSchema,
+  VolumeDeleteResultSchema,
+  VolumeInfoParamsSchema,
+  VolumeInfoSchema,
+  VolumeResizeParamsSchema,
+} from './volume';
 
 const NoParams = Type.Object({}, { additionalProperties: false });
 
@@ -86,6 +99,17 @@ export const AgentMethods = {
   'storage.list_isos': { params: StorageDomainIdParamsSchema, result: StorageListIsosResultSchema },
   /** Reads the metadata of the domains found under a location (import); changes nothing. */
   'storage.probe': { params: StorageProbeParamsSchema, result: StorageProbeResultSchema },
+  /** Volumes of disks inside active storage domains (see volume.ts). */
+  'volume.create': { params: VolumeCreateParamsSchema, result: VolumeInfoSchema },
+  'volume.delete': { params: VolumeDeleteParamsSchema, result: VolumeDeleteResultSchema },
+  'volume.info': { params: VolumeInfoParamsSchema, result: VolumeInfoSchema },
+  /** Offline growth (`qemu-img resize`); refused while a VM holds the volume. */
+  'volume.resize': { params: VolumeResizeParamsSchema, result: VolumeInfoSchema },
+  /** Copy/convert with `job.progress` events; returns when done (the engine keeps the call open). */
+  'volume.copy': { params: VolumeCopyParamsSchema, result: VolumeInfoSchema },
+  'volume.cancel': { params: VolumeCancelParamsSchema, result: VolumeCancelResultSchema },
+  /** Online growth of a running VM's disk (QMP `block_resize`). */
+  'vm.resize_disk': { params: VmResizeDiskParamsSchema, result: VmResizeDiskResultSchema },
 } as const satisfies Record<string, { params: TSchema; result: TSchema }>;
 
 export type AgentMethodName = keyof typeof AgentMethods;
