@@ -71,6 +71,7 @@ export class StatsHistory {
   private readonly hosts = new Map<string, Ring>();
   private readonly vms = new Map<string, VmSeries>();
   private lastSweep = 0;
+  private readonly listeners = new Map<string, Set<(point: StoredSample) => void>>();
 
   constructor(
     private readonly log: Logger,
@@ -106,7 +107,9 @@ export class StatsHistory {
           }
           // Counters of a QEMU on another host (migration, restart elsewhere) are not comparable.
           const previous = series.hostId === hostId ? series.counters : undefined;
-          series.ring.push(vmPoint(previous, counters, vm.rss_bytes, received));
+          const point = vmPoint(previous, counters, vm.rss_bytes, received);
+          series.ring.push(point);
+          this.notify(`vm:${vm.vm_id}`, point);
           series.hostId = hostId;
           series.counters = counters;
         }
@@ -139,6 +142,37 @@ export class StatsHistory {
       this.hosts.set(hostId, ring);
     }
     ring.push(point);
+    this.notify(`host:${hostId}`, point);
+  }
+
+  /**
+   * Calls `listener` with every new point of one host or VM (the live stats streams); returns the
+   * unsubscribe function. Listeners must not throw.
+   */
+  subscribe(kind: 'host' | 'vm', id: string, listener: (point: StoredSample) => void): () => void {
+    const key = `${kind}:${id}`;
+    let set = this.listeners.get(key);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(key, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(key) === set) this.listeners.delete(key);
+    };
+  }
+
+  private notify(key: string, point: StoredSample): void {
+    const set = this.listeners.get(key);
+    if (!set) return;
+    for (const l of set) {
+      try {
+        l(point);
+      } catch (err) {
+        this.log.warn({ err, key }, 'a stats listener failed');
+      }
+    }
   }
 
   private reject(hostId: string, name: string): void {

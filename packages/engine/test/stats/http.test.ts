@@ -158,4 +158,43 @@ describe('stats history over HTTP', () => {
     expect((bad.json() as { error: { code: string } }).error.code).toBe('invalid_input');
     expect((await get(`/vms/${vmId}/stats/history`, {})).statusCode).toBe(401);
   });
+
+  it('streams the history first, then each new point, and ends when the app closes', async () => {
+    const address = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const abort = new AbortController();
+    const res = await fetch(`${address}/api/v1/hosts/${hostId}/stats/stream`, {
+      headers: t.auth(),
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${needle}: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    try {
+      await readUntil('event: history');
+      await readUntil('\n\n');
+      const history = JSON.parse(/event: history\ndata: (.*)\n/.exec(text)?.[1] ?? '{}') as History;
+      expect(history.samples.map((s) => s.cpu_percent)).toEqual([12.5, 40]);
+      now += 15_000;
+      stats.onAgentEvent(hostId, 'host.stats', hostStats(77.25));
+      await readUntil('event: sample');
+      await readUntil('77.25');
+      await readUntil('\n\n');
+      const sample = JSON.parse(/event: sample\ndata: (.*)\n/.exec(text)?.[1] ?? '{}') as Record<
+        string,
+        unknown
+      >;
+      expect(sample).toMatchObject({ cpu_percent: 77.25, at: '2026-05-01T10:00:30.000Z' });
+    } finally {
+      abort.abort();
+    }
+  });
 });

@@ -1,7 +1,10 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { IdParams, StatsHistory, StatsHistoryQuery, type StatsSample } from '@vireo/api';
 import { authorize } from '../../auth/authorize';
 import type { StoredSample } from '../../stats/rates';
+import { serveStatsStream } from '../../stats/stream';
 import type { AppDeps } from '../deps';
 import { principalOf } from '../plugins/auth';
 import { AUTHED, errorResponses } from './responses';
@@ -33,6 +36,23 @@ function toWire(s: StoredSample, cpuDivisor = 1, memoryTotal?: number): StatsSam
  * empty list rather than an error: "nothing sampled yet" is the truth.
  */
 export const statsRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  const streams = new Set<ServerResponse>();
+  // Streams never end by themselves: end them when the app closes so shutdown does not hang.
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+  });
+  const heartbeatMs = deps.events.stream.heartbeatMs;
+  const maxBufferedBytes = deps.events.stream.maxBufferedBytes;
+  const streamSchema = (summary: string) => ({
+    tags: TAGS,
+    summary,
+    description:
+      'A `text/event-stream`: first `event: history` with `{"samples":[…]}` (as the history route), then ' +
+      '`event: sample` with each new point as it arrives from the agent. A comment line keeps it open.',
+    params: IdParams,
+    produces: ['text/event-stream'],
+    response: { 200: Type.String({ description: 'The stats stream' }), ...errorResponses(...AUTHED, 404) },
+  });
   app.get(
     '/hosts/:id/stats/history',
     {
@@ -76,4 +96,51 @@ export const statsRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
       };
     },
   );
+
+  app.get(
+    '/hosts/:id/stats/stream',
+    { schema: streamSchema("A host's stats, live") },
+    async (request, reply) => {
+      const { id } = request.params;
+      const principal = principalOf(request);
+      authorize(principal, 'host.read', { kind: 'host', id });
+      await deps.services.hosts.get(id);
+      reply.hijack();
+      reply.raw.setHeader('x-content-type-options', 'nosniff');
+      streams.add(reply.raw);
+      try {
+        await serveStatsStream(reply.raw, {
+          history: (deps.stats?.hostSamples(id) ?? []).map((s) => toWire(s)),
+          subscribe: (send) => deps.stats?.subscribe('host', id, (p) => send(toWire(p))) ?? (() => {}),
+          heartbeatMs,
+          maxBufferedBytes,
+          endAt: principal.expiresAt,
+        });
+      } finally {
+        streams.delete(reply.raw);
+      }
+    },
+  );
+
+  app.get('/vms/:id/stats/stream', { schema: streamSchema("A VM's stats, live") }, async (request, reply) => {
+    const { id } = request.params;
+    const principal = principalOf(request);
+    authorize(principal, 'vm.read', { kind: 'vm', id });
+    const vm = await deps.services.vms.get(id);
+    const wire = (s: StoredSample) => toWire(s, Math.max(1, vm.cpus), vm.memory_mib * 1024 * 1024);
+    reply.hijack();
+    reply.raw.setHeader('x-content-type-options', 'nosniff');
+    streams.add(reply.raw);
+    try {
+      await serveStatsStream(reply.raw, {
+        history: (deps.stats?.vmSamples(id) ?? []).map(wire),
+        subscribe: (send) => deps.stats?.subscribe('vm', id, (p) => send(wire(p))) ?? (() => {}),
+        heartbeatMs,
+        maxBufferedBytes,
+        endAt: principal.expiresAt,
+      });
+    } finally {
+      streams.delete(reply.raw);
+    }
+  });
 };
