@@ -4,6 +4,7 @@ export * from './common';
 export * from './datacenters';
 export * from './errors';
 export * from './health';
+export * from './image-transfers';
 export * from './events';
 export * from './operations';
 export * from './vms';

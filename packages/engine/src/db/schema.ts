@@ -7,6 +7,7 @@ import type { InventoryTables } from './tables/inventory';
 import type { OperationTables } from './tables/operations';
 import type { SnapshotTables } from './tables/snapshots';
 import type { StorageTables } from './tables/storage';
+import type { TransferTables } from './tables/transfers';
 import type { VmTables } from './tables/vms';
 
 /**
@@ -22,7 +23,8 @@ export interface Database
     HostTables,
     StorageTables,
     DiskTables,
-    SnapshotTables {}
+    SnapshotTables,
+    TransferTables {}
 
 export type Db = Kysely<Database>;
 /** Either the pool-backed database or an open transaction: repositories accept both. */
