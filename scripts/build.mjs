@@ -1,6 +1,7 @@
 // Bundles each binary into ESM. Workspace packages are inlined from source; third-party packages
 // stay external and load from node_modules at run time.
-// `node scripts/build.mjs [engine|agent|cli …]` builds the named binaries (default: all).
+// `node scripts/build.mjs [engine|agent|cli|web …]` builds the named binaries and the web portal
+// (default: all).
 import { chmod, readdir, readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -45,7 +46,7 @@ const externalizeThirdParty = {
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {
-  if (!binaries.some((b) => b.name === name)) throw new Error(`unknown binary "${name}"`);
+  if (name !== 'web' && !binaries.some((b) => b.name === name)) throw new Error(`unknown binary "${name}"`);
 }
 for (const { name, entry, dir, file, nodeFlags, splitting } of binaries) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
@@ -80,4 +81,10 @@ for (const { name, entry, dir, file, nodeFlags, splitting } of binaries) {
     }
   }
   console.log(`built ${out}`);
+}
+
+// The web portal (packages/web/dist, served by the engine at /): Vite, pre-compressed.
+if (wanted.length === 0 || wanted.includes('web')) {
+  const { buildWeb } = await import('./build-web.mjs');
+  await buildWeb();
 }

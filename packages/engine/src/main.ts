@@ -11,6 +11,7 @@ import { openDb } from './db/connection';
 import { loadMigrations } from './db/migrate';
 import { createEvents } from './events';
 import { buildApp } from './http/app';
+import { resolveWebRoot } from './http/plugins/web';
 import { type EngineServer, listen, publicUrl } from './http/server';
 import { EngineCa, ensureServerCertificate, serverCertificateNames } from './pki/engine-ca';
 import { createOperations } from './operations';
@@ -190,6 +191,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       operations,
       consoles,
       stats,
+      webRoot: resolveWebRoot(process.env),
     });
     let appClosed: Promise<void> | undefined;
     const closeApp = () => {

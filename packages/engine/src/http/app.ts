@@ -7,6 +7,7 @@ import { registerAuth } from './plugins/auth';
 import { frameworkErrors, registerErrorHandling } from './plugins/errors';
 import { openApiJson, registerOpenApi } from './plugins/openapi';
 import { registerSecurityHeaders } from './plugins/security';
+import { registerWeb } from './plugins/web';
 import { authRoutes } from './routes/auth';
 import { clusterRoutes } from './routes/clusters';
 import { vmRoutes } from './routes/vms';
@@ -17,6 +18,7 @@ import { hostRoutes } from './routes/hosts';
 import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
 import { statsRoutes } from './routes/stats';
+import { storageDomainRoutes } from './routes/storage-domains';
 import './types';
 import { SHARED_SCHEMAS } from './schemas';
 import { validatorCompiler } from './validation';
@@ -90,11 +92,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(hostRoutes, { deps });
       await api.register(vmRoutes, { deps });
       await api.register(statsRoutes, { deps });
+      await api.register(storageDomainRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });
       await api.register(eventRoutes, { deps });
     },
     { prefix: '/api/v1' },
   );
+  // web-shell: the portal at / (its own CSP; non-API paths fall back to index.html).
+  if (deps.webRoot !== undefined) registerWeb(app, { root: deps.webRoot });
   return app;
 }

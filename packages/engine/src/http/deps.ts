@@ -33,6 +33,8 @@ export interface AppDeps {
   stats?: StatsHistory;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** The built web portal served at `/` (plugins/web.ts); unset: no portal routes (tests). */
+  webRoot?: string;
   /** Trust `X-Forwarded-For` from a reverse proxy when deciding the client address (default false). */
   trustProxy?: boolean;
 }

@@ -95,6 +95,8 @@ export function frameworkErrors(err: FastifyError, _request: FastifyRequest, rep
 export function registerErrorHandling(app: FastifyInstance): void {
   const routes: { pattern: RegExp; methods: Set<string> }[] = [];
   app.addHook('onRoute', (route) => {
+    // The portal's catch-all (plugins/web.ts) would make every unknown path a 405.
+    if ((route.config as { portalFallback?: boolean } | undefined)?.portalFallback) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     // `/api/v1/datacenters/:id` → ^/api/v1/datacenters/[^/]+$ ; only to tell 404 from 405.
     const source = route.url

@@ -18,7 +18,8 @@ export function registerSecurityHeaders(app: FastifyInstance, opts: { https: boo
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     reply.headers(common);
-    if (!request.url.startsWith('/api/docs')) {
+    // The portal's pages (plugins/web.ts) bring their own policy.
+    if (!request.url.startsWith('/api/docs') && !reply.hasHeader('content-security-policy')) {
       reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
       if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     }
