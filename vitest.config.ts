@@ -15,8 +15,14 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/dist/**', 'packages/web/**'],
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'packages/*/test/**/*.test.ts',
+      'test/**/*.test.ts',
+      // The portal's component tests (each file picks jsdom with `// @vitest-environment jsdom`).
+      'packages/web/src/**/*.test.tsx',
+    ],
+    exclude: ['**/node_modules/**', '**/dist/**'],
     // Two cores: QEMU (TCG) and PostgreSQL tests compete for CPU, so keep workers few.
     maxWorkers: 2,
     testTimeout: 30_000,

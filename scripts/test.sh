@@ -11,6 +11,7 @@ step "Test guest (cached in .cache/test-guest)"
 bash scripts/build-test-guest.sh
 step "Type check"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p packages/web/tsconfig.json --noEmit
 step "Lint"
 npx biome check .
 step "Tests"

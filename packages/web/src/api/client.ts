@@ -16,10 +16,12 @@ export function onUnauthenticated(listener: () => void): () => void {
  * CORS preflight, which the engine never grants). A 401 on anything but the login itself tells the
  * app to show the login page.
  */
-export function browserFetch(base: typeof fetch = globalThis.fetch.bind(globalThis)): FetchLike {
+export function browserFetch(base?: typeof fetch): FetchLike {
   return async (url, init) => {
     const headers = { ...(init.headers as Record<string, string> | undefined), [CSRF_HEADER]: '1' };
-    const res = await base(url, { ...(init as RequestInit), headers, credentials: 'include' });
+    // Looked up per call (not bound once) so tests can stand in for the network.
+    const f = base ?? globalThis.fetch.bind(globalThis);
+    const res = await f(url, { ...(init as RequestInit), headers, credentials: 'include' });
     if (res.status === 401 && !url.endsWith('/auth/login')) {
       for (const l of unauthenticatedListeners) l();
     }
