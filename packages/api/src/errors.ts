@@ -87,6 +87,16 @@ export const ERROR_CODES = [
   'image_corrupt',
   'image_format_mismatch',
   'image_unsupported',
+  // Storage domains (domains)
+  'storage_domain_not_found',
+  'storage_domain_name_taken',
+  'storage_domain_state_invalid',
+  'storage_domain_attached',
+  'storage_domain_not_empty',
+  'storage_domain_in_use',
+  'storage_domain_foreign',
+  'storage_domain_unreachable',
+  'iso_not_found',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

@@ -10,3 +10,4 @@ export * from './operations';
 export * from './vms';
 export * from './hosts';
 export * from './stats';
+export * from './storage-domains';

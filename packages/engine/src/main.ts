@@ -6,6 +6,7 @@ import { runCli } from './cli/run';
 import { type EngineConfig, formatListen } from './config';
 import { ConsoleTickets, consoleTicketTtlMs } from './console/tickets';
 import { createConsoleService } from './console/service';
+import { StorageDomainController, storageRefreshMsFromEnv } from './controllers/storage-domain-controller';
 import { createVmManagement, hostPathsFromEnv } from './controllers/vm-runtime';
 import { openDb } from './db/connection';
 import { loadMigrations } from './db/migrate';
@@ -152,6 +153,20 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       statsHistorySettingsFromEnv(process.env),
     );
     hostManagement.hub.on('event', stats.onAgentEvent);
+    // Registers the storage_domain.* operations now (before the runner starts).
+    const storageDomains = new StorageDomainController({
+      db: handle.db,
+      hub: hostManagement.hub,
+      registry: operations.registry,
+      audit: events.audit,
+      log: root,
+      intervalMs: storageRefreshMsFromEnv(process.env),
+    });
+    background.push({
+      name: 'the storage domain controller',
+      start: () => storageDomains.start(),
+      stop: () => storageDomains.stop(),
+    });
     const agentClient = await ensureEngineClientCertificate(ca, config.paths);
     const consoles = createConsoleService({
       db: handle.db,

@@ -19,6 +19,7 @@ import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
 import { statsRoutes } from './routes/stats';
 import { storageDomainRoutes } from './routes/storage-domains';
+import { storageDomainRoutes } from './routes/storage-domains';
 import './types';
 import { SHARED_SCHEMAS } from './schemas';
 import { validatorCompiler } from './validation';
@@ -92,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(hostRoutes, { deps });
       await api.register(vmRoutes, { deps });
       await api.register(statsRoutes, { deps });
+      await api.register(storageDomainRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });

@@ -5,6 +5,7 @@ import { type ClusterService, createClusterService } from './clusters';
 import { createDatacenterService, type DatacenterService } from './datacenters';
 import { createHostService, type HostRuntime, type HostService } from './hosts';
 import type { AuditRecorder, OperationCreator } from './ports';
+import { createStorageDomainService, type StorageDomainService } from './storage-domains';
 import { createVmService, type VmService } from './vms';
 
 export type { Actor } from './actor';
@@ -15,6 +16,7 @@ export type { ClusterService } from './clusters';
 export type { DatacenterService } from './datacenters';
 export type { HostRuntime, HostService } from './hosts';
 export type { AuditEntry, AuditRecorder, OperationCreator } from './ports';
+export type { StorageDomainService } from './storage-domains';
 export type { ExpectedVersion } from './versioning';
 export type { VmService, VmWithDisks } from './vms';
 
@@ -44,6 +46,7 @@ export interface Services<
   clusters: ClusterService;
   hosts: HostService;
   vms: VmService;
+  storageDomains: StorageDomainService;
   /** Passed through so routes (events, operations) reach the same instances. */
   audit: A;
   operations: O;
@@ -59,6 +62,7 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     clusters: createClusterService({ db, log, audit }),
     hosts: createHostService({ db, log, audit, operations, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
     vms: createVmService({ db, log, audit, operations }),
+    storageDomains: createStorageDomainService({ db, log, audit, operations, agents: deps.hosts?.agents }),
     audit,
     operations,
   };
