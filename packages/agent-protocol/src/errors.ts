@@ -57,6 +57,9 @@ export const AGENT_ERROR_CODES = [
   'storage_metadata_invalid',
   // Volumes (storage domains).
   'volume_in_use',
+  // Snapshots and merges.
+  'merge_pending',
+  'merge_failed',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -7,6 +7,7 @@ export * from './image';
 export * from './jsonrpc';
 export * from './methods';
 export * from './storage';
+export * from './snapshot';
 export * from './transfer';
 export * from './version';
 export * from './vm';

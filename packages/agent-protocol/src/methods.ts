@@ -8,6 +8,15 @@ import { HelloParamsSchema, HelloResultSchema } from './hello';
 import { HostCapabilitiesSchema, HostStatsSchema } from './host';
 import { ImageCreateParamsSchema, ImageInfoParamsSchema, ImageInfoSchema } from './image';
 import {
+  MergeResultSchema,
+  MergeStatusParamsSchema,
+  MergeStatusResultSchema,
+  VmMergeParamsSchema,
+  VmSnapshotParamsSchema,
+  VmSnapshotResultSchema,
+  VolumeMergeParamsSchema,
+} from './snapshot';
+import {
   StorageActivateParamsSchema,
   StorageActivateResultSchema,
   StorageCapacitySchema,
@@ -89,6 +98,14 @@ export const AgentMethods = {
   'vm.change_cd': { params: VmChangeCdParamsSchema, result: VmResultSchema },
   'vm.attach_disk': { params: VmAttachDiskParamsSchema, result: VmResultSchema },
   'vm.detach_disk': { params: VmDetachDiskParamsSchema, result: VmResultSchema },
+  /** Live snapshot of all the given disks at once (one QMP transaction), memory state optional. */
+  'vm.snapshot': { params: VmSnapshotParamsSchema, result: VmSnapshotResultSchema },
+  /** Live merge (`block-commit`) of a running VM's volume into its backing volume. */
+  'vm.merge': { params: VmMergeParamsSchema, result: MergeResultSchema },
+  /** Cold merge (`qemu-img commit` + `rebase -u`) with no VM running; idempotent. */
+  'volume.merge': { params: VolumeMergeParamsSchema, result: MergeResultSchema },
+  /** Whether a disk directory has an unfinished merge (its crash-safety marker). */
+  'merge.status': { params: MergeStatusParamsSchema, result: MergeStatusResultSchema },
   'image.create': { params: ImageCreateParamsSchema, result: ImageInfoSchema },
   'image.info': { params: ImageInfoParamsSchema, result: ImageInfoSchema },
   /** Mounts (nfs), checks or creates the domain layout and metadata, remembers it; idempotent. */

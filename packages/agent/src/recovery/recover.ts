@@ -4,6 +4,7 @@ import { isOwnedQemu, waitForExit } from '../qemu/process/proc';
 import { readPidfile } from '../qemu/process/spawn';
 import { QmpClient } from '../qemu/qmp';
 import { vmPaths, vmsDir } from '../vm/paths';
+import { resumeInterruptedMerges } from '../vm/snapshots';
 import type { VmRuntime } from '../vm/runtime';
 import { type RuntimeRecord, readOwner, readRuntime } from '../vm/store';
 import { ManagedVm } from '../vm/vm';
@@ -49,6 +50,8 @@ export async function recoverVms(rt: VmRuntime): Promise<RecoverySummary> {
     }),
   );
   rt.log.info(summary, 'recovery done');
+  // Merges a previous agent left half done finish in the background (snapshots/live-merge.ts).
+  await resumeInterruptedMerges(rt);
   return summary;
 }
 

@@ -3,6 +3,7 @@ import { createImage, createOverlay, imageInfo } from '../storage';
 import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
 import { AgentError } from '../util/errors';
 import type { VmRuntime } from '../vm/runtime';
+import { mergeStatus, mergeVm, mergeVolume, snapshotVm } from '../vm/snapshots';
 import type { MethodHandlers } from './handlers';
 
 /** Host facts (capabilities, stats): provided by the host module when the agent runs for real. */
@@ -49,6 +50,10 @@ export function createMethodHandlers(
     'vm.change_cd': async (p) => ({ vm: await runtime.changeCd(p.vm_id, p.path) }),
     'vm.attach_disk': async (p) => ({ vm: await runtime.attachDisk(p.vm_id, p.disk) }),
     'vm.detach_disk': async (p) => ({ vm: await runtime.detachDisk(p.vm_id, p.disk_id) }),
+    'vm.snapshot': (p) => snapshotVm(runtime, p),
+    'vm.merge': (p) => mergeVm(runtime, p),
+    'volume.merge': (p) => mergeVolume(runtime, p),
+    'merge.status': (p) => mergeStatus(runtime, p),
     'image.create': (p) => createImageChecked(runtime, p),
     'image.info': (p) => imageInfoChecked(runtime, p),
   };

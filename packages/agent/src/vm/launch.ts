@@ -6,6 +6,7 @@ import { killQemu, launchQemu } from '../qemu/process/spawn';
 import { AgentError, toAgentError } from '../util/errors';
 import { Reverter } from '../util/reverter';
 import { vmPaths } from './paths';
+import { refusePendingMerges } from './snapshots';
 import type { VmRuntime } from './runtime';
 import { makeVmDir, type RuntimeRecord, writeOwner, writeRuntime, writeSpec } from './store';
 import { ensureTaps } from './taps';
@@ -55,6 +56,7 @@ export async function startVmLocked(
   try {
     rt.transition(vm, 'starting', 'starting');
     await rt.images.checkSpec(spec);
+    await refusePendingMerges(spec);
 
     if (createdDir) {
       await makeVmDir(paths);

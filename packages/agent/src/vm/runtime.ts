@@ -71,7 +71,7 @@ export class VmRuntime {
 
   constructor(
     readonly cfg: RuntimeConfig,
-    private readonly emit: EventSink,
+    readonly emit: EventSink,
     readonly log: Logger,
   ) {
     this.images = new ImagePolicy(cfg.imageDirs, cfg.allowBlockDevices);

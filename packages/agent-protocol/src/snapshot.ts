@@ -1,0 +1,123 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { DeviceIdString, HostPathString, UuidString } from './vm-spec';
+
+const strict = { additionalProperties: false } as const;
+
+/**
+ * Snapshots and merges. Volumes are addressed by host path: the engine resolves them with
+ * `volumePath(domain, disk_id, volume_id)`, and the agent only accepts paths inside its allowed
+ * image directories (active storage domain roots). A disk's volumes share one directory, so a
+ * volume's backing file is recorded in its header by file name only.
+ */
+
+export const SnapshotDiskSchema = Type.Object(
+  {
+    /** The VM spec's disk id (`VmDisk.id`). */
+    disk_id: DeviceIdString,
+    /** The new active volume to create: a qcow2 overlay on the disk's current active volume. */
+    new_volume_path: HostPathString,
+    format: Type.Literal('qcow2'),
+  },
+  strict,
+);
+export type SnapshotDisk = Static<typeof SnapshotDiskSchema>;
+
+export const VmSnapshotParamsSchema = Type.Object(
+  {
+    vm_id: UuidString,
+    /** Every disk to snapshot; all of them switch to their new overlay in one QMP transaction. */
+    disks: Type.Array(SnapshotDiskSchema, { minItems: 1, maxItems: 64 }),
+    /** Also save the VM's memory and device state to this new file (the guest stays paused meanwhile). */
+    memory: Type.Optional(Type.Object({ path: HostPathString }, strict)),
+  },
+  strict,
+);
+export type VmSnapshotParams = Static<typeof VmSnapshotParamsSchema>;
+
+export const VmSnapshotResultSchema = Type.Object(
+  {
+    vm_id: UuidString,
+    /** The new active volume of each disk. */
+    disks: Type.Array(Type.Object({ disk_id: Type.String(), path: Type.String() }, strict)),
+    /** How long the guest's vCPUs were stopped (0 when the VM was already paused). */
+    paused_ms: Type.Number({ minimum: 0 }),
+    /** Size of the saved memory state file, when `memory` was asked for. */
+    memory_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict,
+);
+export type VmSnapshotResult = Static<typeof VmSnapshotResultSchema>;
+
+/**
+ * `vm.merge`: commit the volume `top_path` into its backing volume `base_path` while the VM runs
+ * (`block-commit`). `base_path` takes `top_path`'s place in the chain and `top_path` is deleted.
+ * Progress goes out as `job.progress` events (`kind: "merge"`, `job_id` as given or generated).
+ */
+export const VmMergeParamsSchema = Type.Object(
+  {
+    vm_id: UuidString,
+    disk_id: DeviceIdString,
+    top_path: HostPathString,
+    base_path: HostPathString,
+    job_id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' })),
+    /** Rate limit of the copy in bytes per second (0 or absent: unlimited). */
+    speed_bytes_per_s: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict,
+);
+export type VmMergeParams = Static<typeof VmMergeParamsSchema>;
+
+export const MergeResultSchema = Type.Object(
+  {
+    /** The volume now holding the merged data (`base_path`). */
+    base_path: Type.String(),
+    /** The volume that was deleted (`top_path`). */
+    removed_path: Type.String(),
+    /** The volume whose backing file now names the base, when the top had one (an inner merge). */
+    rebased_path: Type.Union([Type.String(), Type.Null()]),
+    /** True when the merge found the work already done (an interrupted merge retried). */
+    already_done: Type.Boolean(),
+  },
+  strict,
+);
+export type MergeResult = Static<typeof MergeResultSchema>;
+
+/**
+ * `volume.merge`: the same with the VM down (`qemu-img commit`, then `qemu-img rebase -u` of the
+ * top's child, then the top is deleted). Idempotent: retrying an interrupted merge finishes it.
+ */
+export const VolumeMergeParamsSchema = Type.Object(
+  {
+    top_path: HostPathString,
+    base_path: HostPathString,
+    format: Type.Optional(Type.Literal('qcow2')),
+    job_id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' })),
+    /** Rate limit of the commit in bytes per second (0 or absent: unlimited). */
+    speed_bytes_per_s: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict,
+);
+export type VolumeMergeParams = Static<typeof VolumeMergeParamsSchema>;
+
+/** `merge.status`: is a merge of this disk directory unfinished (its marker present)? */
+export const MergeStatusParamsSchema = Type.Object({ volume_path: HostPathString }, strict);
+export type MergeStatusParams = Static<typeof MergeStatusParamsSchema>;
+
+export const MergeStatusResultSchema = Type.Object(
+  {
+    pending: Type.Union([
+      Type.Object(
+        {
+          top_path: Type.String(),
+          base_path: Type.String(),
+          phase: Type.String(),
+          vm_id: Type.Union([UuidString, Type.Null()]),
+        },
+        strict,
+      ),
+      Type.Null(),
+    ]),
+  },
+  strict,
+);
+export type MergeStatusResult = Static<typeof MergeStatusResultSchema>;
