@@ -63,7 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     frameworkErrors,
-    logController: new AccessLogController(),
+    logController: new AccessLogController(deps.log.child({ module: 'engine:http' })),
   });
 
   app.setValidatorCompiler(validatorCompiler);

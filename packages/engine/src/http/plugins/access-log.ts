@@ -1,4 +1,5 @@
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import type { Logger } from 'pino';
 import { redactConsoleUrl } from '../../console/tickets';
 
 /**
@@ -9,7 +10,14 @@ import { redactConsoleUrl } from '../../console/tickets';
  * never logged.
  */
 export class AccessLogController extends LogController {
-  constructor() {
+  /**
+   * @param plain writes the success line: a logger *without* the app logger's redaction. The line's
+   *   fields are chosen here and hold no secret, and redaction was half of the line's cost
+   *   (pino: 4.6 µs a line with the app's redact paths, 2.4 µs without; ~5 % of the engine's CPU
+   *   per request on `GET /datacenters/{id}`). Error lines keep the redacting request logger,
+   *   since an error may carry anything. Without it, every line goes to the request logger.
+   */
+  constructor(private readonly plain?: Logger) {
     super({ requestIdLogLabel: 'request_id' });
   }
 
@@ -31,6 +39,10 @@ export class AccessLogController extends LogController {
       user: request.principal?.username,
     };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
-    else reply.log.info(line, 'request');
+    // The request logger's level decides (it is the one a route's logLevel would set); the app's
+    // loggerInstance is pino (app.ts), so its request children are too.
+    else if (this.plain && (reply.log as unknown as Logger).isLevelEnabled('info')) {
+      this.plain.info({ request_id: request.id, ...line }, 'request');
+    } else reply.log.info(line, 'request');
   }
 }
