@@ -206,6 +206,42 @@ export class StorageDomainController {
     });
   }
 
+  /**
+   * Attaches (when unattached) and activates a domain right away, without an operation: for the
+   * engine's own set-up (all-in-one `npm start`), which must finish before the engine is ready.
+   */
+  async ensureActive(id: string, datacenterId: string): Promise<StorageDomainRow> {
+    let row = await findStorageDomain(this.deps.db, id);
+    if (!row) throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`);
+    if (row.state === 'unattached') {
+      const reach = await this.activateOn(
+        { ...row, datacenter_id: datacenterId },
+        await this.hostsFor({ ...row, datacenter_id: datacenterId }),
+        true,
+      );
+      if (reach.reached.length === 0)
+        throw unreachable(row, reach.failed[0]?.message ?? 'no host is up', reach);
+      row = await this.transition(row, 'maintenance', 'attached', 'info', { reach }, datacenterId, null);
+    }
+    if (row.state === 'maintenance' || row.state === 'inactive') {
+      const reach = await this.activateOn(row, await this.hostsFor(row));
+      if (reach.reached.length === 0)
+        throw unreachable(row, reach.failed[0]?.message ?? 'no host is up', reach);
+      row = await this.transition(
+        row,
+        'active',
+        `active on ${reach.reached.length} host(s)`,
+        'info',
+        { reach },
+        undefined,
+        null,
+      );
+    } else if (row.state === 'active') {
+      await this.reconcile(row);
+    }
+    return row;
+  }
+
   private register(): void {
     const r = this.deps.registry;
     r.register('storage_domain.attach', {
