@@ -1,7 +1,6 @@
 import type { HealthReport } from '@vireo/api';
 import type { Logger } from 'pino';
 import { createHostManagement } from './agents';
-import { ensureEngineClientCertificate } from './agents/identity';
 import { runCli } from './cli/run';
 import { type EngineConfig, formatListen } from './config';
 import { ConsoleTickets, consoleTicketTtlMs } from './console/tickets';
@@ -15,7 +14,8 @@ import { createEvents } from './events';
 import { buildApp } from './http/app';
 import { resolveWebRoot } from './http/plugins/web';
 import { type EngineServer, listen, publicUrl } from './http/server';
-import { EngineCa, ensureServerCertificate, serverCertificateNames } from './pki/engine-ca';
+import { EngineCa, serverCertificateNames } from './pki/engine-ca';
+import { EngineIdentity, engineCertValidityFromEnv } from './pki/engine-identity';
 import { createOperations } from './operations';
 import { createServices } from './services';
 import { StatsHistory, statsHistorySettingsFromEnv } from './stats/history';
@@ -67,14 +67,17 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
 
   try {
     const ca = EngineCa.load(config.paths);
-    const tls = config.insecureHttp
-      ? undefined
-      : await ensureServerCertificate(
-          ca,
-          config.paths,
-          serverCertificateNames({ serverNames: config.serverNames, listenHost: config.listen.host }),
-          (msg, fields) => log.info(fields ?? {}, msg),
-        );
+    const validityMs = engineCertValidityFromEnv(process.env);
+    const identity = await EngineIdentity.load({
+      ca,
+      paths: config.paths,
+      serverNames: config.insecureHttp
+        ? undefined
+        : serverCertificateNames({ serverNames: config.serverNames, listenHost: config.listen.host }),
+      ...(validityMs ? { validityMs } : {}),
+      log: root,
+    });
+    const tls = identity.server;
 
     const database = await startDatabase(config, root, (code, signal) => {
       log.fatal({ code, signal }, 'the embedded PostgreSQL exited unexpectedly; stopping the engine');
@@ -134,7 +137,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
     const hostManagement = await createHostManagement({
       ca,
       paths: config.paths,
-      ...(tls ? { serverCertificate: tls } : {}),
+      identity,
       db: handle.db,
       audit: events.audit,
       log: root,
@@ -168,12 +171,11 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       start: () => storageDomains.start(),
       stop: () => storageDomains.stop(),
     });
-    const agentClient = await ensureEngineClientCertificate(ca, config.paths);
     const consoles = createConsoleService({
       db: handle.db,
       hub: hostManagement.hub,
       tickets: new ConsoleTickets(consoleTicketTtlMs(process.env)),
-      tls: () => ({ ca: ca.certPem, cert: agentClient.certPem, key: agentClient.keyPem }),
+      tls: () => identity.clientTls(),
       log: root,
     });
     // Listening before the host monitor connects, so every first connect's vm.list is heard.
@@ -226,6 +228,8 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       tls: tls ? { ...tls, caPem: ca.certPem } : undefined,
       log: root,
     });
+    // A renewed HTTPS certificate serves new handshakes at once; open connections keep theirs.
+    identity.onServerRenewed((pair) => server.setTls({ ...pair, caPem: ca.certPem }));
     // Closing the app together with the server lets its hooks end event streams while the
     // server drains ordinary requests.
     undo.push({

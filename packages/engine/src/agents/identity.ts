@@ -22,6 +22,7 @@ export async function ensureEngineClientCertificate(
   ca: EngineCa,
   paths: { pkiDir: string; secretsDir: string },
   now = Date.now(),
+  opts: { validityMs?: number } = {},
 ): Promise<KeyPair> {
   const files = engineClientFiles(paths);
   if (fs.existsSync(files.cert) && fs.existsSync(files.key)) {
@@ -37,7 +38,7 @@ export async function ensureEngineClientCertificate(
       // unreadable: issue a new one below
     }
   }
-  const pair = await ca.issueEngineClientCertificate('vireo-engine');
+  const pair = await ca.issueEngineClientCertificate('vireo-engine', opts.validityMs);
   writeSecretFile(files.key, pair.keyPem);
   writePublicFile(files.cert, pair.certPem);
   return pair;

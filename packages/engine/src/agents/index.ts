@@ -1,6 +1,4 @@
-import { certificateInfo, type KeyPair } from '@vireo/pki';
 import type { Logger } from 'pino';
-import { recordCertificate } from '../db/repositories/hosts';
 import type { Db } from '../db/schema';
 import { HostMonitor, hostMonitorSettingsFromEnv } from '../monitors/host-monitor';
 import { HOST_MAINTENANCE, hostMaintenanceHandler } from '../monitors/maintenance';
@@ -14,11 +12,11 @@ import {
 import type { Operations } from '../operations';
 import type { LeasedJob } from '../controllers/lease';
 import type { EngineCa } from '../pki/engine-ca';
+import type { EngineIdentity } from '../pki/engine-identity';
 import { removeHostCertificateCopy, startCertificateRenewal, writeHostCertificateCopy } from '../pki/renewal';
 import type { HostRuntime } from '../services/hosts';
 import type { AuditRecorder } from '../services/ports';
 import { AgentHubImpl } from './hub';
-import { ensureEngineClientCertificate } from './identity';
 import { hostPathsFromEnv, localAgentImageArgs } from '../controllers/vm-runtime';
 import { findAgentBinary, LocalHost } from './local-host';
 import { createHostService } from '../services/hosts';
@@ -46,7 +44,8 @@ export interface HostManagement {
 export async function createHostManagement(opts: {
   ca: EngineCa;
   paths: { root: string; pkiDir: string; secretsDir: string };
-  serverCertificate?: KeyPair;
+  /** The engine's own certificates; start() records them and keeps them renewed. */
+  identity: EngineIdentity;
   db: Db;
   audit: AuditRecorder;
   log: Logger;
@@ -56,9 +55,9 @@ export async function createHostManagement(opts: {
   env?: NodeJS.ProcessEnv;
 }): Promise<HostManagement> {
   const env = opts.env ?? process.env;
-  const client = await ensureEngineClientCertificate(opts.ca, opts.paths);
   const hub = new AgentHubImpl({
-    tls: () => ({ ca: opts.ca.certPem, cert: client.certPem, key: client.keyPem }),
+    // Read at every connect: after a renewal new connections present the new client certificate.
+    tls: () => opts.identity.clientTls(),
     log: opts.log,
     client: `vireo-engine ${opts.version}`,
   });
@@ -121,22 +120,8 @@ export async function createHostManagement(opts: {
     monitor,
     runtime,
     async start() {
-      const own: Array<{ kind: 'engine' | 'engine_client'; pem: string }> = [
-        { kind: 'engine_client', pem: client.certPem },
-      ];
-      if (opts.serverCertificate) own.push({ kind: 'engine', pem: opts.serverCertificate.certPem });
-      for (const { kind, pem } of own) {
-        const info = certificateInfo(pem);
-        await recordCertificate(opts.db, {
-          kind,
-          subject_id: null,
-          subject_name: kind === 'engine' ? info.subject : 'vireo-engine (agent client)',
-          serial: info.serial,
-          not_before: info.notBefore,
-          not_after: info.notAfter,
-          fingerprint: info.fingerprintSha256,
-        });
-      }
+      await opts.identity.record(opts.db);
+      opts.identity.start({ db: opts.db, audit: opts.audit }, renewEveryMs);
       await monitor.start();
       await localHost?.start();
       renewal = startCertificateRenewal(renewalDeps, renewEveryMs);
@@ -145,6 +130,7 @@ export async function createHostManagement(opts: {
     async stop() {
       await deploySweeper?.stop();
       await renewal?.stop();
+      await opts.identity.stop();
       await localHost?.stop();
       await monitor.stop();
     },

@@ -26,6 +26,11 @@ export interface EngineServer {
   /** The address actually bound (port 0 resolved to the real port). */
   address: ListenAddress;
   protocol: 'https' | 'http';
+  /**
+   * Serves a new certificate (renewal) to every handshake from now on; connections already open
+   * keep the one they negotiated. Ignored in plain-HTTP mode.
+   */
+  setTls(tls: TlsMaterial): void;
   /** Stops accepting, lets in-flight requests finish (up to drainMs), closes every connection. */
   stop(): Promise<void>;
 }
@@ -45,16 +50,13 @@ export async function listen(app: FastifyInstance, opts: ListenOptions): Promise
     requestTimeout: 120_000,
     keepAliveTimeout: 65_000,
   };
+  const secure = (tls: TlsMaterial) => ({
+    cert: `${tls.certPem.trimEnd()}\n${tls.caPem}`,
+    key: tls.keyPem,
+    minVersion: 'TLSv1.2' as const,
+  });
   const server = opts.tls
-    ? https.createServer(
-        {
-          ...serverOpts,
-          cert: `${opts.tls.certPem.trimEnd()}\n${opts.tls.caPem}`,
-          key: opts.tls.keyPem,
-          minVersion: 'TLSv1.2',
-        },
-        handler,
-      )
+    ? https.createServer({ ...serverOpts, ...secure(opts.tls) }, handler)
     : http.createServer(serverOpts, handler);
   server.on('upgrade', (req, socket, head) => {
     if (app.server.listenerCount('upgrade') > 0) app.server.emit('upgrade', req, socket, head);
@@ -103,6 +105,9 @@ export async function listen(app: FastifyInstance, opts: ListenOptions): Promise
   return {
     address,
     protocol: opts.tls ? 'https' : 'http',
+    setTls(tls) {
+      if (server instanceof https.Server) server.setSecureContext(secure(tls));
+    },
     stop() {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -75,13 +75,13 @@ export class EngineCa {
   }
 
   /** Issues the engine's own HTTPS certificate covering `names` (DNS names and IPs). */
-  issueServerCertificate(names: string[], organization?: string): Promise<KeyPair> {
+  issueServerCertificate(names: string[], organization?: string, validityMs?: number): Promise<KeyPair> {
     return issueCertificate({
       ca: this.pair,
       commonName: names[0] ?? 'localhost',
       altNames: names,
       usage: 'server',
-      validityMs: LEAF_VALIDITY_MS,
+      validityMs: validityMs ?? LEAF_VALIDITY_MS,
       ...(organization ? { organization } : {}),
     });
   }
@@ -121,12 +121,12 @@ export class EngineCa {
   }
 
   /** Issues the certificate the engine presents to agents (client usage only). */
-  issueEngineClientCertificate(name: string): Promise<KeyPair> {
+  issueEngineClientCertificate(name: string, validityMs?: number): Promise<KeyPair> {
     return issueCertificate({
       ca: this.pair,
       commonName: name,
       usage: 'client',
-      validityMs: LEAF_VALIDITY_MS,
+      validityMs: validityMs ?? LEAF_VALIDITY_MS,
     });
   }
 
@@ -188,6 +188,7 @@ export async function ensureServerCertificate(
   files: ServerCertFiles,
   names: string[],
   log?: (msg: string, fields?: Record<string, unknown>) => void,
+  opts: { validityMs?: number } = {},
 ): Promise<KeyPair> {
   let current: KeyPair | undefined;
   if (fs.existsSync(files.serverCert) && fs.existsSync(files.serverKey)) {
@@ -200,7 +201,7 @@ export async function ensureServerCertificate(
   const decision = checkServerCertificate(ca, current, names);
   if (!decision.reissue && current) return current;
   log?.('issuing the engine server certificate', { reason: decision.reissue ? decision.reason : '', names });
-  const pair = await ca.issueServerCertificate(names);
+  const pair = await ca.issueServerCertificate(names, undefined, opts.validityMs);
   writeSecretFile(files.serverKey, pair.keyPem);
   writePublicFile(files.serverCert, pair.certPem);
   return pair;

@@ -12,7 +12,7 @@ export interface CertificateStatus {
   daysLeft: number;
   fingerprintSha256: string;
   altNames: string[];
-  /** `ok`, `renew-soon` (renewed at the next start), `expired`, or `missing`. */
+  /** `ok`, `renew-soon` (renewed soon by the running engine, or at its next start), `expired`, or `missing`. */
   state: 'ok' | 'renew-soon' | 'expired' | 'missing';
 }
 
@@ -47,8 +47,8 @@ export function pkiStatus(
     : [];
   return {
     ca: describe(paths.caCert, now, 0),
-    server: describe(paths.serverCert, now, RENEW_BEFORE_MS),
-    agentClient: describe(path.join(paths.pkiDir, 'engine-client.pem'), now, RENEW_BEFORE_MS),
+    server: describe(paths.serverCert, now, engineRenewBefore),
+    agentClient: describe(path.join(paths.pkiDir, 'engine-client.pem'), now, engineRenewBefore),
     hosts,
   };
 }
@@ -58,7 +58,17 @@ export interface HostCertificateStatus extends CertificateStatus {
   hostId: string;
 }
 
-function describe(file: string, now: number, renewBeforeMs: number): CertificateStatus {
+/** The running engine renews its own certificates with a third of their life or 30 days left. */
+function engineRenewBefore(info: { notBefore: Date; notAfter: Date }): number {
+  const lifetime = info.notAfter.getTime() - info.notBefore.getTime() - 5 * 60_000;
+  return Math.min(RENEW_BEFORE_MS, lifetime / 3);
+}
+
+function describe(
+  file: string,
+  now: number,
+  renewBefore: number | ((info: { notBefore: Date; notAfter: Date }) => number),
+): CertificateStatus {
   if (!fs.existsSync(file)) {
     return {
       file,
@@ -79,6 +89,11 @@ function describe(file: string, now: number, renewBeforeMs: number): Certificate
     daysLeft: Math.floor(left / DAY_MS),
     fingerprintSha256: info.fingerprintSha256,
     altNames: info.altNames,
-    state: left <= 0 ? 'expired' : left < renewBeforeMs ? 'renew-soon' : 'ok',
+    state:
+      left <= 0
+        ? 'expired'
+        : left < (typeof renewBefore === 'number' ? renewBefore : renewBefore(info))
+          ? 'renew-soon'
+          : 'ok',
   };
 }
