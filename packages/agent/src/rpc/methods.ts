@@ -1,6 +1,7 @@
 import type { ImageCreateParams, ImageInfo, ImageInfoParams } from '@vireo/agent-protocol';
 import { createImage, createOverlay, imageInfo } from '../storage';
 import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
+import { volumeHandlers } from '../storage/volumes/handlers';
 import { AgentError } from '../util/errors';
 import type { VmRuntime } from '../vm/runtime';
 import { mergeStatus, mergeVm, mergeVolume, snapshotVm } from '../vm/snapshots';
@@ -58,6 +59,7 @@ export function createMethodHandlers(
     'image.info': (p) => imageInfoChecked(runtime, p),
   };
   if (domains) Object.assign(handlers, storageDomainHandlers(domains));
+  if (domains) Object.assign(handlers, volumeHandlers(runtime, (id) => domains.rootOf(id)));
   if (host) {
     handlers['host.capabilities'] = () => host.capabilities() as never;
     handlers['host.stats'] = () => host.stats() as never;
