@@ -4,6 +4,7 @@ import { useEffect, useMemo } from 'react';
 import { RouterProvider } from 'react-router';
 import { LiveContext, LiveUpdates } from '../api';
 import { LocaleProvider } from '../i18n';
+import { NotificationsProvider } from '../features/common/notify';
 import { AuthProvider, useAuth } from './auth';
 import { createPortalRouter } from './router';
 
@@ -39,10 +40,12 @@ export function App() {
     <LocaleProvider>
       <QueryClientProvider client={queries}>
         <LiveContext.Provider value={live}>
-          <AuthProvider>
-            <LiveWhileLoggedIn live={live} />
-            <RouterProvider router={router} />
-          </AuthProvider>
+          <NotificationsProvider>
+            <AuthProvider>
+              <LiveWhileLoggedIn live={live} />
+              <RouterProvider router={router} />
+            </AuthProvider>
+          </NotificationsProvider>
         </LiveContext.Provider>
       </QueryClientProvider>
     </LocaleProvider>

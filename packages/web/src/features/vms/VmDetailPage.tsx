@@ -1,0 +1,226 @@
+import {
+  Button,
+  DescriptionList,
+  DescriptionListDescription,
+  DescriptionListGroup,
+  DescriptionListTerm,
+  Flex,
+  FlexItem,
+  PageSection,
+  Spinner,
+  Tab,
+  Tabs,
+  TabTitleText,
+  Title,
+} from '@patternfly/react-core';
+import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
+import type { Vm } from '@vireo/client';
+import type { ReactNode } from 'react';
+import { FormattedMessage, useIntl } from 'react-intl';
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { useLiveObject } from '../../api';
+import { consolePath, VmGraphs } from '../../app/optional';
+import { useActionRunner } from '../common/actions';
+import { MemorySize, When } from '../common/format';
+import { RefLink, useNames } from '../common/lookups';
+import { StateLabel } from '../common/StateLabel';
+import { EventsTable } from '../events/EventsTable';
+import { VM_ACTIONS } from './actions';
+
+export function Field({ id, children }: { id: string; children: ReactNode }) {
+  return (
+    <DescriptionListGroup>
+      <DescriptionListTerm>
+        <FormattedMessage id={id} />
+      </DescriptionListTerm>
+      <DescriptionListDescription>{children}</DescriptionListDescription>
+    </DescriptionListGroup>
+  );
+}
+
+function whereIs(d: object): string {
+  const o = d as { path?: unknown; name?: unknown };
+  if (typeof o.path === 'string') return o.path;
+  if (typeof o.name === 'string') return o.name;
+  return '—';
+}
+
+/** The breadcrumb of a VM page: its name. */
+export function VmCrumb({ id }: { id: string }) {
+  const vm = useLiveObject<Vm>('vms', id);
+  return <>{vm.data?.name ?? '…'}</>;
+}
+
+/** A VM: state and power actions on top; tabs General, Disks, NICs, Monitoring, Events. */
+export function VmDetailPage() {
+  const { id = '' } = useParams();
+  const intl = useIntl();
+  const navigate = useNavigate();
+  const [params, setParams] = useSearchParams();
+  const tab = params.get('tab') ?? 'general';
+  const vm = useLiveObject<Vm>('vms', id);
+  const hosts = useNames('hosts');
+  const clusters = useNames('clusters');
+  const runner = useActionRunner<Vm>();
+
+  if (vm.isPending) return <Spinner />;
+  if (vm.isError) {
+    return (
+      <PageSection>
+        <Title headingLevel="h1">{vm.error.message}</Title>
+      </PageSection>
+    );
+  }
+  const v = vm.data;
+  const console = consolePath(v.id);
+  return (
+    <PageSection>
+      <Flex alignItems={{ default: 'alignItemsCenter' }}>
+        <FlexItem>
+          <Title headingLevel="h1" data-testid="vm-name">
+            {v.name}
+          </Title>
+        </FlexItem>
+        <FlexItem>
+          <StateLabel state={v.state} />
+        </FlexItem>
+        <FlexItem align={{ default: 'alignRight' }}>
+          {VM_ACTIONS.map((a) => (
+            <Button
+              key={a.id}
+              id={`vm-${a.id}`}
+              variant={a.danger ? 'danger' : 'secondary'}
+              size="sm"
+              isDisabled={a.isDisabled?.(v)}
+              onClick={() =>
+                runner.request(
+                  a,
+                  [v],
+                  a.id === 'delete' ? () => navigate('/vms', { replace: true }) : undefined,
+                )
+              }
+            >
+              <FormattedMessage id={a.titleId} />
+            </Button>
+          ))}
+          {console && (
+            <Button
+              id="vm-console"
+              variant="primary"
+              size="sm"
+              component={(p) => <Link {...p} to={console} />}
+            >
+              <FormattedMessage id="vm.console" />
+            </Button>
+          )}
+        </FlexItem>
+      </Flex>
+      <Tabs
+        activeKey={tab}
+        onSelect={(_e, k) => setParams({ tab: String(k) }, { replace: true })}
+        aria-label={intl.formatMessage({ id: 'nav.vms' })}
+        mountOnEnter
+        unmountOnExit
+      >
+        <Tab
+          eventKey="general"
+          title={<TabTitleText>{intl.formatMessage({ id: 'tab.general' })}</TabTitleText>}
+        >
+          <DescriptionList isHorizontal className="vireo-tab-body">
+            <Field id="field.name">{v.name}</Field>
+            <Field id="field.state">
+              <StateLabel state={v.state} /> {v.state_reason}
+            </Field>
+            <Field id="field.desiredState">
+              <FormattedMessage id={`state.${v.desired_state}`} defaultMessage={v.desired_state} />
+            </Field>
+            <Field id="field.host">
+              <RefLink names={hosts} path="hosts" id={v.host_id} />
+            </Field>
+            <Field id="field.cluster">
+              <RefLink names={clusters} path="clusters" id={v.cluster_id} />
+            </Field>
+            <Field id="field.cpus">{intl.formatNumber(v.cpus)}</Field>
+            <Field id="field.memory">
+              <MemorySize mib={v.memory_mib} />
+            </Field>
+            <Field id="field.osType">{v.os_type}</Field>
+            <Field id="field.bootOrder">{v.boot_order.join(' → ')}</Field>
+            <Field id="field.cdrom">{v.cdrom?.image ?? '—'}</Field>
+            <Field id="field.id">
+              <span className="vireo-mono">{v.id}</span>
+            </Field>
+            <Field id="field.created">
+              <When value={v.created_at} />
+            </Field>
+          </DescriptionList>
+        </Tab>
+        <Tab eventKey="disks" title={<TabTitleText>{intl.formatMessage({ id: 'tab.disks' })}</TabTitleText>}>
+          <Table variant="compact" aria-label={intl.formatMessage({ id: 'tab.disks' })}>
+            <Thead>
+              <Tr>
+                <Th>#</Th>
+                <Th>{intl.formatMessage({ id: 'field.size' })}</Th>
+                <Th>{intl.formatMessage({ id: 'field.format' })}</Th>
+                <Th>{intl.formatMessage({ id: 'field.interface' })}</Th>
+                <Th>{intl.formatMessage({ id: 'field.bootable' })}</Th>
+                <Th>{intl.formatMessage({ id: 'field.path' })}</Th>
+              </Tr>
+            </Thead>
+            <Tbody>
+              {v.disks.map((d, i) => (
+                <Tr key={d.id}>
+                  <Td>{i + 1}</Td>
+                  <Td>
+                    <MemorySize mib={d.size_gib * 1024} />
+                  </Td>
+                  <Td>{d.format}</Td>
+                  <Td>{d.interface}</Td>
+                  <Td>{intl.formatMessage({ id: d.bootable ? 'common.yes' : 'common.no' })}</Td>
+                  {/* Where the image is: a path (host images) or a disk name (storage domains). */}
+                  <Td className="vireo-mono">{whereIs(d)}</Td>
+                </Tr>
+              ))}
+            </Tbody>
+          </Table>
+        </Tab>
+        <Tab eventKey="nics" title={<TabTitleText>{intl.formatMessage({ id: 'tab.nics' })}</TabTitleText>}>
+          <Table variant="compact" aria-label={intl.formatMessage({ id: 'tab.nics' })}>
+            <Thead>
+              <Tr>
+                <Th>#</Th>
+                <Th>{intl.formatMessage({ id: 'field.nicType' })}</Th>
+                <Th>{intl.formatMessage({ id: 'field.mac' })}</Th>
+              </Tr>
+            </Thead>
+            <Tbody>
+              {v.nics.map((n, i) => (
+                // biome-ignore lint/suspicious/noArrayIndexKey: NICs have no id; their order is their identity
+                <Tr key={i}>
+                  <Td>{i + 1}</Td>
+                  <Td>{n.type}</Td>
+                  <Td className="vireo-mono">{n.mac ?? '—'}</Td>
+                </Tr>
+              ))}
+            </Tbody>
+          </Table>
+        </Tab>
+        {VmGraphs && (
+          <Tab
+            eventKey="monitoring"
+            title={<TabTitleText>{intl.formatMessage({ id: 'tab.monitoring' })}</TabTitleText>}
+          >
+            <VmGraphs vmId={v.id} />
+          </Tab>
+        )}
+        <Tab
+          eventKey="events"
+          title={<TabTitleText>{intl.formatMessage({ id: 'tab.events' })}</TabTitleText>}
+        >
+          <EventsTable objectId={v.id} pageSize={20} />
+        </Tab>
+      </Tabs>
+      {runner.modal}
+    </PageSection>
+  );
+}
