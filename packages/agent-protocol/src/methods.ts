@@ -6,6 +6,14 @@ import {
 } from './certificate';
 import { HelloParamsSchema, HelloResultSchema } from './hello';
 import { HostCapabilitiesSchema, HostStatsSchema } from './host';
+import {
+  TransferCancelResultSchema,
+  TransferFinalizeParamsSchema,
+  TransferFinalizeResultSchema,
+  TransferIdParamsSchema,
+  TransferStartParamsSchema,
+  TransferStatusSchema,
+} from './transfer';
 import { ImageCreateParamsSchema, ImageInfoParamsSchema, ImageInfoSchema } from './image';
 import {
   MergeResultSchema,
@@ -108,6 +116,12 @@ export const AgentMethods = {
   'merge.status': { params: MergeStatusParamsSchema, result: MergeStatusResultSchema },
   'image.create': { params: ImageCreateParamsSchema, result: ImageInfoSchema },
   'image.info': { params: ImageInfoParamsSchema, result: ImageInfoSchema },
+  /** Image uploads and downloads; the bytes use the HTTPS data endpoint (see transfer.ts). */
+  'transfer.start': { params: TransferStartParamsSchema, result: TransferStatusSchema },
+  'transfer.status': { params: TransferIdParamsSchema, result: TransferStatusSchema },
+  /** Checksum, hostile-image gate, then the move into place; a refusal removes the staging file. */
+  'transfer.finalize': { params: TransferFinalizeParamsSchema, result: TransferFinalizeResultSchema },
+  'transfer.cancel': { params: TransferIdParamsSchema, result: TransferCancelResultSchema },
   /** Mounts (nfs), checks or creates the domain layout and metadata, remembers it; idempotent. */
   'storage.activate': { params: StorageActivateParamsSchema, result: StorageActivateResultSchema },
   /** Forgets the domain (unmounts nfs); `release` first clears its owner. Idempotent. */

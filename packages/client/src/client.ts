@@ -52,6 +52,8 @@ export interface VireoClientOptions {
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | readonly string[] | undefined>;
   body?: unknown;
+  /** Sent as is (streamed), instead of `body` as JSON: image data (see transfers.ts). */
+  rawBody?: AsyncIterable<Uint8Array>;
   headers?: Record<string, string>;
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -248,6 +250,18 @@ export class VireoClient {
     return res;
   }
 
+  /**
+   * Sends one request and hands back the raw response, whatever its status (the caller reads or
+   * cancels the body). For streamed uploads (`rawBody`) and downloads.
+   */
+  async raw(
+    method: string,
+    path: string,
+    options: RequestOptions & { accept?: string } = {},
+  ): Promise<FetchResponse> {
+    return this.send(method, path, options, options.accept ?? 'application/json');
+  }
+
   /** Releases pooled connections. */
   async close(): Promise<void> {
     const d = this.#dispatcher;
@@ -277,7 +291,8 @@ export class VireoClient {
       return await fetchImpl(url, {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+        ...(options.rawBody ? { duplex: 'half' } : {}),
         signal,
         redirect: 'error',
         ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),

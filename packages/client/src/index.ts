@@ -13,6 +13,19 @@ export { isTerminal, OperationsApi, type WaitOptions, waitForOperation } from '.
 export { isUuid, ResourceApi, type Versioned } from './resources';
 export { type SseMessage, SseParser } from './sse';
 export {
+  cancelTransfer,
+  createTransfer,
+  DEFAULT_CHUNK_BYTES,
+  type DownloadImageOptions,
+  downloadImage,
+  finalizeTransfer,
+  getTransfer,
+  putChunk,
+  sha256File,
+  type UploadImageOptions,
+  uploadImage,
+} from './transfers';
+export {
   type ApiErrorBody,
   type Cluster,
   type ConsoleTicket,

@@ -12,6 +12,7 @@ import { CertificateRenewer } from '../rpc/certificate';
 import { consoleUpgradeHandler } from '../rpc/console';
 import { AgentRpcServer } from '../rpc/server';
 import { StorageDomains } from '../storage/domains';
+import { TransferManager, transferHandlers, transferRequestHandler } from '../storage/transfers';
 import { loadAgentId } from '../util/agent-id';
 import { InstanceLock } from '../util/instance-lock';
 import { checkStateDirLength, vmsDir } from '../vm/paths';
@@ -103,6 +104,10 @@ export async function startAgent(
     });
     await domains.restore();
     const recovery = await recoverVms(runtime);
+    const transfers = new TransferManager(
+      (id) => domains.rootOf(id),
+      log.child({ module: 'agent:transfers' }),
+    );
     const capabilities = AGENT_CAPABILITIES.filter((c) => options.host || c !== 'host.stats');
     const server = new AgentRpcServer({
       host: config.listen.host,
@@ -112,7 +117,9 @@ export async function startAgent(
       hello: { agent_version: AGENT_VERSION, agent_id: agentId, hostname: hostname(), capabilities },
       log: log.child({ module: 'agent:rpc' }),
       upgrade: consoleUpgradeHandler({ runtime, log }),
+      request: transferRequestHandler(transfers, log.child({ module: 'agent:transfers' })),
     });
+    Object.assign(server.handlers, transferHandlers(transfers));
     const renewer = new CertificateRenewer({ files: config.tls, apply: (next) => server.setTls(next) });
     server.handlers['agent.renew_certificate'] = () => renewer.renew();
     server.handlers['agent.install_certificate'] = (p) => renewer.install(p.certificate);
@@ -146,6 +153,7 @@ export async function startAgent(
       domains,
       close: async () => {
         clearInterval(timer);
+        transfers.close();
         await server.close();
         await runtime.close();
         await lock.release();

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -31,6 +31,8 @@ export interface AgentRpcServerOptions {
   pingIntervalMs?: number;
   /** Other WebSocket endpoints (the console): returns true when it took the upgrade request. */
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /** Other HTTP endpoints (image transfer data): returns true when it took the request. */
+  request?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -80,6 +82,7 @@ export class AgentRpcServer implements ConnectionHost {
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
           return;
         }
+        if (opts.request?.(req, res)) return;
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
       },
     );

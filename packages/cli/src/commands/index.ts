@@ -32,6 +32,8 @@ import { hostJoinToken } from './host/join-token';
 import { hostMaintenance } from './host/maintenance';
 import { hostActivate } from './host/activate';
 import { hostRemove } from './host/remove';
+import { imageDownload } from './image/download';
+import { imageUpload } from './image/upload';
 import { events } from './event/follow';
 import { eventList } from './event/list';
 import { eventPurge } from './event/purge';
@@ -53,6 +55,7 @@ export const NOUNS: readonly NounSpec[] = [
   { name: 'cluster', summary: 'clusters: hosts sharing CPU type and scheduling policy' },
   { name: 'vm', summary: 'virtual machines: create, power, consoles' },
   { name: 'host', summary: 'machines running vireo-agent' },
+  { name: 'image', summary: 'image uploads and downloads (ISO files, disk images)' },
   { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
   { name: 'event', summary: 'the audit log' },
   { name: 'profile', summary: 'saved engine connections' },
@@ -96,6 +99,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   hostMaintenance,
   hostActivate,
   hostRemove,
+  imageUpload,
+  imageDownload,
   operationList,
   operationShow,
   operationWait,

@@ -1,0 +1,91 @@
+import { basename } from 'node:path';
+import { uploadImage } from '@vireo/client';
+import { ExitCode, usageError } from '../../framework/errors';
+import type { CommandSpec } from '../../framework/spec';
+import { printObject } from '../common/output';
+import { progressBar } from './progress';
+import { resolveByName } from './resolve';
+
+const FORMATS = ['raw', 'qcow2', 'iso'] as const;
+
+/** The format a file name suggests; the user can always say otherwise with --format. */
+function formatFromName(file: string): (typeof FORMATS)[number] | undefined {
+  if (/\.iso$/i.test(file)) return 'iso';
+  if (/\.qcow2$/i.test(file)) return 'qcow2';
+  if (/\.(raw|img)$/i.test(file)) return 'raw';
+  return undefined;
+}
+
+export const imageUpload: CommandSpec = {
+  path: ['image', 'upload'],
+  summary: 'upload an ISO or a disk image (streamed, checksummed, resumable with --resume)',
+  args: [{ name: 'file', description: 'the local image file', required: true }],
+  options: [
+    {
+      flags: '--storage-domain <name-or-id>',
+      description: 'the ISO domain (ISO files) or data domain (disks)',
+    },
+    {
+      flags: '--format <format>',
+      description: 'raw, qcow2 or iso (default: from the file name)',
+      choices: FORMATS,
+    },
+    { flags: '--disk-name <name>', description: 'upload into a new disk with this name' },
+    { flags: '--disk <id>', description: 'upload into this existing disk (no VM may use it)' },
+    { flags: '--iso-name <name>', description: 'file name in the ISO domain (default: the file name)' },
+    {
+      flags: '--resume <transfer-id>',
+      description: 'continue an interrupted upload where the engine stopped',
+    },
+    { flags: '--no-checksum', description: 'skip computing the SHA-256 before sending' },
+  ],
+  async run(ctx) {
+    const file = String(ctx.args[0]);
+    const { client } = await ctx.session.connect(ctx.opts.profile);
+    const signal = ctx.session.signal;
+    const bar = progressBar(ctx.session.io.stderr, basename(file));
+    const onProgress = (done: number, total: number) => bar.update(done, total);
+    const onTransfer = (t: { id: string }) =>
+      ctx.session.info(`transfer ${t.id} (resume with: vireo image upload ${file} --resume ${t.id})`);
+    try {
+      if (ctx.opts.resume) {
+        printObject(
+          ctx,
+          await uploadImage(client, { file, resumeId: String(ctx.opts.resume), onProgress, signal }),
+        );
+        return ExitCode.ok;
+      }
+      const format = (ctx.opts.format as (typeof FORMATS)[number] | undefined) ?? formatFromName(file);
+      if (!format) throw usageError('cannot tell the format from the file name; pass --format raw|qcow2|iso');
+      if (!ctx.opts.storageDomain) throw usageError('--storage-domain is required');
+      const domain = await resolveByName(client, 'storage-domains', String(ctx.opts.storageDomain), signal);
+      const target =
+        format === 'iso'
+          ? { isoFile: String(ctx.opts.isoName ?? basename(file)) }
+          : ctx.opts.disk
+            ? { diskId: String(ctx.opts.disk) }
+            : {
+                diskName: String(
+                  ctx.opts.diskName ??
+                    basename(file)
+                      .replace(/\.[^.]*$/, '')
+                      .slice(0, 64),
+                ),
+              };
+      const transfer = await uploadImage(client, {
+        file,
+        storageDomainId: domain.id,
+        format,
+        ...target,
+        checksum: ctx.opts.checksum !== false,
+        onProgress,
+        onTransfer,
+        signal,
+      });
+      printObject(ctx, transfer);
+      return ExitCode.ok;
+    } finally {
+      bar.finish();
+    }
+  },
+};
