@@ -1,4 +1,4 @@
--- Image transfers (issue 5 item 3, ADR 017): uploads of ISO and disk images into a storage domain and
+-- Image transfers (issue 5 item 3, ADR 018): uploads of ISO and disk images into a storage domain and
 -- downloads of disk images, streamed through the engine to the agent of a host that sees the domain.
 -- A transfer is resumable by offset: `bytes_done` is what the host has durably received.
 
@@ -7,9 +7,9 @@ CREATE TABLE image_transfers (
   direction         text NOT NULL CHECK (direction IN ('upload', 'download')),
   -- RESTRICT: a domain cannot be removed while a transfer names it (finish or cancel it first).
   storage_domain_id uuid NOT NULL REFERENCES storage_domains (id) ON DELETE RESTRICT,
-  -- Disk transfers: the disk and the volume the bytes go to or come from. CASCADE: deleting the
-  -- disk forgets its transfers.
-  disk_id           uuid REFERENCES disks (id) ON DELETE CASCADE,
+  -- Disk transfers: the disk and the volume the bytes go to or come from. SET NULL: the history
+  -- stays when the disk goes (a failed upload removes the disk it created).
+  disk_id           uuid REFERENCES disks (id) ON DELETE SET NULL,
   volume_id         uuid,
   -- ISO uploads: the file name inside the ISO domain's images/iso/.
   iso_file          text CHECK (iso_file ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$' AND iso_file !~ '\.\.'),
@@ -34,7 +34,7 @@ CREATE TABLE image_transfers (
   updated_at        timestamptz NOT NULL DEFAULT now(),
   finished_at       timestamptz,
   CHECK (bytes_done <= size_bytes),
-  CHECK ((disk_id IS NULL) = (iso_file IS NOT NULL)),
+  CHECK (disk_id IS NULL OR iso_file IS NULL),
   CHECK ((format = 'iso') = (iso_file IS NOT NULL)),
   CHECK (direction = 'upload' OR iso_file IS NULL)
 );
