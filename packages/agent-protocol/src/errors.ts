@@ -32,6 +32,7 @@ export const AGENT_ERROR_CODES = [
   'device_exists',
   // Host side.
   'network_failed',
+  'bridge_not_found',
   'console_unavailable',
   'no_free_port',
   'qemu_failed',

@@ -132,12 +132,19 @@ export const NicModelSchema = Type.Union([
 ]);
 export type NicModel = Static<typeof NicModelSchema>;
 
-/** A tap device the agent created (and attached to a bridge) before launching QEMU. */
+/** A Linux interface name: at most 15 characters, no slashes or spaces. */
+const IfnameString = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' });
+
+/**
+ * A tap device the agent creates (unless it exists) before launching QEMU and removes after QEMU
+ * exits. With `bridge`, the tap is made a port of that existing Linux bridge (`bridge_not_found`
+ * when the host has no such bridge).
+ */
 export const NicTapBackendSchema = Type.Object(
   {
     type: Type.Literal('tap'),
-    /** Linux interface name: at most 15 characters. */
-    ifname: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' }),
+    ifname: IfnameString,
+    bridge: Type.Optional(IfnameString),
   },
   strict,
 );

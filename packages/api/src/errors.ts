@@ -97,6 +97,12 @@ export const ERROR_CODES = [
   'storage_domain_foreign',
   'storage_domain_unreachable',
   'iso_not_found',
+  // Snapshots (snapshots)
+  'snapshot_not_found',
+  'snapshot_busy',
+  'snapshot_in_preview',
+  'no_snapshot_in_preview',
+  'vm_has_no_disks',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

@@ -7,6 +7,7 @@ export * from './health';
 export * from './image-transfers';
 export * from './events';
 export * from './operations';
+export * from './snapshots';
 export * from './vms';
 export * from './hosts';
 export * from './stats';

@@ -7,6 +7,7 @@ import type { HostPaths } from '../domain/vm/spec';
 import { VmMonitor } from '../monitors/vm-monitor';
 import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
+import { registerSnapshotOperations } from './snapshot-operations';
 import { VmController } from './vm-controller';
 import { registerVmOperations } from './vm-operations';
 
@@ -53,5 +54,6 @@ export function createVmManagement(opts: {
   const monitor = new VmMonitor({ db: opts.db, hub: opts.hub, log: opts.log });
   const controller = new VmController({ ...opts, monitor });
   registerVmOperations(opts.registry, { ...opts, controller });
+  registerSnapshotOperations(opts.registry, opts);
   return { monitor, start: () => monitor.start(), stop: () => monitor.stop() };
 }

@@ -17,6 +17,7 @@ import { healthRoutes } from './routes/health';
 import { hostRoutes } from './routes/hosts';
 import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
+import { snapshotRoutes } from './routes/snapshots';
 import { statsRoutes } from './routes/stats';
 import { storageDomainRoutes } from './routes/storage-domains';
 import { storageDomainRoutes } from './routes/storage-domains';
@@ -92,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(clusterRoutes, { deps });
       await api.register(hostRoutes, { deps });
       await api.register(vmRoutes, { deps });
+      await api.register(snapshotRoutes, { deps });
       await api.register(statsRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });

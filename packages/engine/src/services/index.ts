@@ -4,6 +4,7 @@ import { type AuthService, type AuthSettings, createAuthService } from './auth';
 import { type ClusterService, createClusterService } from './clusters';
 import { createDatacenterService, type DatacenterService } from './datacenters';
 import { createHostService, type HostRuntime, type HostService } from './hosts';
+import { createSnapshotService, type SnapshotService } from './snapshots';
 import type { AuditRecorder, OperationCreator } from './ports';
 import { createStorageDomainService, type StorageDomainService } from './storage-domains';
 import { createVmService, type VmService } from './vms';
@@ -16,6 +17,7 @@ export type { ClusterService } from './clusters';
 export type { DatacenterService } from './datacenters';
 export type { HostRuntime, HostService } from './hosts';
 export type { AuditEntry, AuditRecorder, OperationCreator } from './ports';
+export type { SnapshotService } from './snapshots';
 export type { StorageDomainService } from './storage-domains';
 export type { ExpectedVersion } from './versioning';
 export type { VmService, VmWithDisks } from './vms';
@@ -47,6 +49,7 @@ export interface Services<
   hosts: HostService;
   vms: VmService;
   storageDomains: StorageDomainService;
+  snapshots: SnapshotService;
   /** Passed through so routes (events, operations) reach the same instances. */
   audit: A;
   operations: O;
@@ -62,6 +65,7 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     clusters: createClusterService({ db, log, audit }),
     hosts: createHostService({ db, log, audit, operations, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
     vms: createVmService({ db, log, audit, operations }),
+    snapshots: createSnapshotService({ db, log, audit, operations }),
     storageDomains: createStorageDomainService({ db, log, audit, operations, agents: deps.hosts?.agents }),
     audit,
     operations,
