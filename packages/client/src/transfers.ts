@@ -32,8 +32,11 @@ async function nodeModules() {
   };
 }
 
-/** Bytes per PUT by default: big enough to stream efficiently, small enough to lose little on a retry. */
-export const DEFAULT_CHUNK_BYTES = 256 * 1024 * 1024;
+/**
+ * Bytes per PUT by default: big enough to stream efficiently, small enough to lose little on a retry
+ * and to finish well within the engine's 2-minute request timeout on a slow link.
+ */
+export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 const RETRIES = 5;
 
 export interface UploadImageOptions {

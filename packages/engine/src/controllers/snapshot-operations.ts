@@ -2,9 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
-import { activeVolume, findDisk, findDomain, updateDisk } from '../db/repositories/disks';
 import {
   activateVolume,
+  activeVolumeOf as activeVolume,
+  findDiskRow as findDisk,
+  findDomainRow as findDomain,
+  hostsSeeing,
+  setDiskState,
   deleteSnapshotRow,
   deleteVolumeRow,
   findSnapshot,
@@ -23,11 +27,9 @@ import type { VolumeRow } from '../db/tables/disks';
 import type { StorageDomainRow } from '../db/tables/storage';
 import type { VmRow } from '../db/tables/vms';
 import { diskDir, volumePath } from '../domain/storage/paths';
-import { Conflict, NotFound } from '../errors';
+import { Conflict, NotFound, Unavailable } from '../errors';
 import type { OperationContext, OperationRegistry } from '../operations';
-import { vmIsDown } from '../services/disks';
 import type { AuditRecorder } from '../services/ports';
-import { hostForDomains } from './disk-storage';
 import { agentCodeOf } from './vm-controller';
 
 interface Deps {
@@ -73,6 +75,31 @@ async function partsOf(db: Db, snapshot: SnapshotView): Promise<DiskPart[]> {
     parts.push({ diskId: disk.id, diskName: disk.name, domain, volume });
   }
   return parts;
+}
+
+/** A VM is down for storage purposes only when it is down and meant to stay down. */
+function vmIsDown(vm: { state: string; desired_state: string }): boolean {
+  return vm.state === 'down' && vm.desired_state === 'down';
+}
+
+/** A connected host that sees every one of `domains`. */
+async function hostForDomains(db: Db, hub: AgentHub, domains: StorageDomainRow[]): Promise<string> {
+  let candidates: string[] | undefined;
+  for (const d of domains) {
+    const seeing = await hostsSeeing(db, d);
+    candidates = candidates ? candidates.filter((h) => seeing.includes(h)) : seeing;
+  }
+  const host = (candidates ?? []).find((h) => hub.isConnected(h));
+  if (!host) {
+    throw new Unavailable(
+      'unavailable',
+      `no connected host sees storage domain(s) ${domains.map((d) => d.name).join(', ')}`,
+      {
+        details: { storage_domain_ids: domains.map((d) => d.id) },
+      },
+    );
+  }
+  return host;
 }
 
 /** The host where the VM runs, or null when it is down. */
@@ -136,7 +163,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         for (const c of created) {
           if (!c.part.volume.active) {
             throw new Conflict(
-              'disk_locked',
+              'snapshot_busy',
               `disk ${c.part.diskName} changed since the snapshot was asked for`,
               {
                 details: { disk_id: c.part.diskId },
@@ -150,7 +177,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
             format: 'qcow2',
             size_bytes: c.part.volume.size_bytes,
           });
-          await updateDisk(tx, c.part.diskId, undefined, { state: 'locked' });
+          await setDiskState(tx, c.part.diskId, 'locked');
         }
       });
       try {
@@ -192,7 +219,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         await db.transaction().execute(async (tx) => {
           for (const c of created) {
             await activateVolume(tx, c.part.diskId, c.id);
-            await updateDisk(tx, c.part.diskId, undefined, { state: 'ok' });
+            await setDiskState(tx, c.part.diskId, 'ok');
           }
           await setSnapshotState(tx, snapshot.id, 'ok');
           await audit.record(tx, {
@@ -216,7 +243,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
           .execute(async (tx) => {
             for (const c of created) {
               await deleteVolumeRow(tx, c.id);
-              await updateDisk(tx, c.part.diskId, undefined, { state: 'ok' });
+              await setDiskState(tx, c.part.diskId, 'ok');
             }
             await deleteSnapshotRow(tx, snapshot.id);
           })

@@ -15,7 +15,6 @@ import type { VmRow } from '../db/tables/vms';
 import type { SnapshotState } from '../db/tables/snapshots';
 import { Conflict, InvalidInput, NotFound } from '../errors';
 import type { Actor } from './actor';
-import { vmIsDown } from './disks';
 import type { AuditRecorder, OperationCreator } from './ports';
 
 /** Use cases of VM snapshots. Every change is an operation; these methods check and queue it. */
@@ -48,6 +47,10 @@ export interface SnapshotService {
     vmId: string,
     how: 'commit' | 'undo',
   ): Promise<{ snapshot: SnapshotView; operationId: string }>;
+}
+
+function vmIsDown(vm: { state: string; desired_state: string }): boolean {
+  return vm.state === 'down' && vm.desired_state === 'down';
 }
 
 export function snapshotNotFound(id: string): NotFound {
@@ -168,14 +171,18 @@ export function createSnapshotService(deps: {
         }
         for (const t of targets) {
           if (t.disk_state !== 'ok' || t.volume.state !== 'ok') {
-            throw new Conflict('disk_locked', `disk ${t.disk_name} is ${t.disk_state}: try again later`, {
+            throw new Conflict('snapshot_busy', `disk ${t.disk_name} is ${t.disk_state}: try again later`, {
               details: { disk_id: t.disk_id, state: t.disk_state, volume_state: t.volume.state },
             });
           }
           if (t.shareable) {
-            throw new Conflict('disk_in_use', `disk ${t.disk_name} is shareable and cannot be snapshotted`, {
-              details: { disk_id: t.disk_id },
-            });
+            throw new Conflict(
+              'snapshot_busy',
+              `disk ${t.disk_name} is shareable and cannot be snapshotted`,
+              {
+                details: { disk_id: t.disk_id },
+              },
+            );
           }
         }
         const row = await insertSnapshot(

@@ -207,3 +207,48 @@ export async function replaceMergedVolume(ex: Executor, top: VolumeRow, baseId: 
 export async function deleteVolumeRow(ex: Executor, id: string): Promise<void> {
   await ex.deleteFrom('volumes').where('id', '=', id).execute();
 }
+
+// ---- disks, domains and hosts as snapshots need them (read-only views of the disks area) ----
+
+export function findDiskRow(ex: Executor, id: string) {
+  return ex.selectFrom('disks').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findDomainRow(ex: Executor, id: string): Promise<StorageDomainRow | undefined> {
+  return ex.selectFrom('storage_domains').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function activeVolumeOf(ex: Executor, diskId: string): Promise<VolumeRow | undefined> {
+  return ex
+    .selectFrom('volumes')
+    .selectAll()
+    .where('disk_id', '=', diskId)
+    .where('active', '=', true)
+    .executeTakeFirst();
+}
+
+export async function setDiskState(
+  ex: Executor,
+  diskId: string,
+  state: 'ok' | 'locked' | 'illegal',
+): Promise<void> {
+  await ex
+    .updateTable('disks')
+    .set({ state, version: sql`version + 1`, updated_at: sql`now()` })
+    .where('id', '=', diskId)
+    .execute();
+}
+
+/** Hosts that see the domain: a local domain's own host; otherwise the `up` hosts of its data center. */
+export async function hostsSeeing(ex: Executor, domain: StorageDomainRow): Promise<string[]> {
+  if (domain.host_id) return [domain.host_id];
+  if (!domain.datacenter_id) return [];
+  const rows = await ex
+    .selectFrom('hosts as h')
+    .innerJoin('clusters as c', 'c.id', 'h.cluster_id')
+    .select('h.id')
+    .where('c.datacenter_id', '=', domain.datacenter_id)
+    .where('h.state', '=', 'up')
+    .execute();
+  return rows.map((r) => r.id);
+}

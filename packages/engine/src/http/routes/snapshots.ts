@@ -61,7 +61,7 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     {
       schema: {
         tags: TAGS,
-        summary: 'Take a snapshot of all the VM\'s disks (live when it runs; memory optional): vm.snapshot',
+        summary: "Take a snapshot of all the VM's disks (live when it runs; memory optional): vm.snapshot",
         params: IdParams,
         body: SnapshotCreate,
         response: { 202: SnapshotAccepted, ...errorResponses(...AUTHED, 404, 409, 413, 415) },
@@ -73,7 +73,9 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
       authorize(principal, 'vm.update', { kind: 'vm', id });
       const { snapshot, operationId } = await service.create(principal, id, request.body ?? {});
       reply.header('location', operationLocation(operationId));
-      return reply.code(202).send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
+      return reply
+        .code(202)
+        .send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
     },
   );
 
@@ -99,7 +101,8 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     {
       schema: {
         tags: TAGS,
-        summary: 'Delete a snapshot: its volume is merged (live block-commit when the VM runs): snapshot.delete',
+        summary:
+          'Delete a snapshot: its volume is merged (live block-commit when the VM runs): snapshot.delete',
         params: SnapshotParams,
         response: { 202: SnapshotAccepted, ...errorResponses(...AUTHED, 404, 409) },
       },
@@ -110,7 +113,9 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
       authorize(principal, 'vm.update', { kind: 'vm', id });
       const { snapshot, operationId } = await service.remove(principal, id, sid);
       reply.header('location', operationLocation(operationId));
-      return reply.code(202).send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
+      return reply
+        .code(202)
+        .send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
     },
   );
 
@@ -134,7 +139,9 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
         authorize(principal, 'vm.update', { kind: 'vm', id });
         const { snapshot, operationId } = await service[action](principal, id, sid);
         reply.header('location', operationLocation(operationId));
-        return reply.code(202).send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
+        return reply
+          .code(202)
+          .send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
       },
     );
   }
@@ -159,7 +166,9 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
         authorize(principal, 'vm.update', { kind: 'vm', id });
         const { snapshot, operationId } = await service.endPreview(principal, id, how);
         reply.header('location', operationLocation(operationId));
-        return reply.code(202).send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
+        return reply
+          .code(202)
+          .send({ operation: await deps.operations.get(operationId), snapshot: toSnapshot(snapshot) });
       },
     );
   }
