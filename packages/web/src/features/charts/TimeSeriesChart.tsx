@@ -67,7 +67,12 @@ export function TimeSeriesChart({
         })),
       ],
       axes: [
-        { values: (_u, splits) => splits.map((s) => formatTime(s, locale)) },
+        {
+          values: (u, splits) => {
+            const span = (u.scales.x?.max ?? 0) - (u.scales.x?.min ?? 0);
+            return splits.map((s) => formatTime(s, locale, span));
+          },
+        },
         { values: (_u, splits) => splits.map((s) => formatValue(s, unit, locale)), size: 76 },
       ],
       legend: { show: true, live: true },

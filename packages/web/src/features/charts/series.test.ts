@@ -1,6 +1,6 @@
 import type { StatsSample } from '@vireo/api';
 import { describe, expect, it } from 'vitest';
-import { appendSample, formatValue, hasValues, latest, metricData, yRange } from './series';
+import { appendSample, formatTime, formatValue, hasValues, latest, metricData, yRange } from './series';
 
 function sample(at: string, over: Partial<StatsSample> = {}): StatsSample {
   return {
@@ -81,6 +81,16 @@ describe('formatValue', () => {
   it('speaks Chinese number formats too', () => {
     expect(formatValue(50, 'percent', 'zh-CN')).toBe('50%');
     expect(formatValue(2_000_000, 'bytesPerSecond', 'zh-CN')).toMatch(/^2\s?MB\/秒$|^2\s?MB\/s$/);
+  });
+});
+
+describe('formatTime', () => {
+  it('adds seconds only on short spans', () => {
+    const t = Date.UTC(2026, 4, 1, 10, 5, 30) / 1000;
+    const long = formatTime(t, 'en-GB', 3600);
+    const short = formatTime(t, 'en-GB', 120);
+    expect(short.length).toBeGreaterThan(long.length);
+    expect(short.endsWith(':30')).toBe(true);
   });
 });
 

@@ -129,11 +129,16 @@ export function formatValue(value: number | null, unit: Unit, locale: string): s
   }).format(Math.sign(value) * v);
 }
 
-/** Axis tick labels for a time axis in the portal's locale (hours and minutes). */
-export function formatTime(seconds: number, locale: string): string {
-  return new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' }).format(
-    new Date(seconds * 1000),
-  );
+/**
+ * A time axis tick in the portal's locale: hours and minutes, plus seconds when the axis spans less
+ * than ten minutes (otherwise neighbouring ticks would read the same).
+ */
+export function formatTime(seconds: number, locale: string, spanSeconds = Number.POSITIVE_INFINITY): string {
+  return new Intl.DateTimeFormat(locale, {
+    hour: '2-digit',
+    minute: '2-digit',
+    ...(spanSeconds < 600 ? { second: '2-digit' } : {}),
+  }).format(new Date(seconds * 1000));
 }
 
 /** The y range of a chart: percentages always 0–100, others from 0 to a little above the maximum. */

@@ -247,7 +247,7 @@ export function DashboardPage() {
         />
         {domains.isError ? null : (
           <InventoryCard
-            titleId="nav.storageDomains"
+            titleId="dashboard.inventory.storageDomains"
             to="/storage/domains"
             total={domainItems.length}
             more={more(domains)}
