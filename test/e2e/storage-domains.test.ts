@@ -1,10 +1,13 @@
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureAgentBinary } from '../../packages/agent/test/support/binary';
 import { makeDataDir, removeDataDir, startEngine } from '../support/engine';
+import { runCli } from '../cli/support/cli';
 import { freePort } from '../support/net';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
@@ -92,6 +95,7 @@ describe('storage domains end to end (real engine, enrolled local agent)', () =>
   const dataDirs = [makeDataDir(), makeDataDir()];
   const storeDir = makeDataDir();
   const closers: (() => Promise<void>)[] = [];
+  let first: Awaited<ReturnType<typeof allInOne>> | undefined;
   afterAll(async () => {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     for (const d of [...dataDirs, storeDir]) await removeDataDir(d);
@@ -101,8 +105,11 @@ describe('storage domains end to end (real engine, enrolled local agent)', () =>
     await ensureAgentBinary();
     const a = await allInOne(dataDirs[0] as string);
     closers.push(a.close);
+    first = a;
     const host = await a.localHost();
-    const dc = ((await a.api('GET', '/datacenters')).body.items as Json[]).find((d) => d.name === 'Default');
+    const dc = ((await a.api('GET', '/datacenters')).body.items as Json[]).find(
+      (d) => d.name === 'Default',
+    ) as Json;
 
     // All-in-one: local-data and local-iso exist and are active before `ready at`.
     const builtIn = (await a.api('GET', '/storage-domains?sort=name')).body.items as Json[];
@@ -110,7 +117,7 @@ describe('storage domains end to end (real engine, enrolled local agent)', () =>
       ['local-data', 'data', 'active', host.id, dc.id],
       ['local-iso', 'iso', 'active', host.id, dc.id],
     ]);
-    expect(builtIn[0].total_bytes).toBeGreaterThan(0);
+    expect(builtIn[0]?.total_bytes).toBeGreaterThan(0);
 
     const dataParent = path.join(storeDir, 'data');
     const isoParent = path.join(storeDir, 'isos');
@@ -215,7 +222,9 @@ describe('storage domains end to end (real engine, enrolled local agent)', () =>
         host_id: hostB.id,
       }),
     ]);
-    const dcB = ((await b.api('GET', '/datacenters')).body.items as Json[]).find((d) => d.name === 'Default');
+    const dcB = ((await b.api('GET', '/datacenters')).body.items as Json[]).find(
+      (d) => d.name === 'Default',
+    ) as Json;
     expect((await b.act(dataId, 'attach', { datacenter_id: dcB.id })).state).toBe('succeeded');
     const claimed = JSON.parse(
       fs.readFileSync(path.join(dataParent, dataId, 'dom_md', 'metadata.json'), 'utf8'),
@@ -228,5 +237,71 @@ describe('storage domains end to end (real engine, enrolled local agent)', () =>
     expect(stolen.state).toBe('failed');
     expect(JSON.stringify(stolen.error)).toContain('storage_domain_foreign');
     expect((await a.api('GET', `/storage-domains/${dataId}`)).body.state).toBe('unattached');
+  }, 300_000);
+  it('vireo storage-domain: list, create, attach, activate, isos, maintenance, detach, delete', async () => {
+    const a = first;
+    if (!a) throw new Error('the first test did not start the engine');
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vireo-cli-sd-'));
+    closers.push(async () => fs.rmSync(home, { recursive: true, force: true }));
+    const cli = (args: string[]) => runCli(args, home, { timeoutMs: 120_000 });
+    const fingerprint = new X509Certificate(a.engine.caPem).fingerprint256;
+    const login = await runCli(
+      [
+        'login',
+        a.engine.url,
+        '-u',
+        'admin@internal',
+        '--password-stdin',
+        '--accept-ca-fingerprint',
+        fingerprint,
+      ],
+      home,
+      { input: `${a.engine.adminPassword}\n` },
+    );
+    expect(login.code, login.stderr).toBe(0);
+
+    const listed = await cli(['storage-domain', 'list', '--kind', 'iso', '-o', 'json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as Json[]).map((d) => d.name)).toContain('local-iso');
+
+    const dir = path.join(storeDir, 'cli-isos');
+    fs.mkdirSync(dir);
+    const created = await cli([
+      'storage-domain',
+      'create',
+      'cli-iso',
+      '--kind',
+      'iso',
+      '--path',
+      dir,
+      '-o',
+      'json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = (JSON.parse(created.stdout) as Json).id as string;
+    for (const step of [
+      ['attach', 'cli-iso', 'Default'],
+      ['activate', 'cli-iso'],
+    ]) {
+      const r = await cli(['storage-domain', ...step, '--wait', '-o', 'json']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    fs.writeFileSync(path.join(dir, id, 'images', 'iso', 'tools.iso'), Buffer.alloc(2048));
+    const isos = await cli(['sd', 'isos', 'cli-iso']);
+    expect(isos.code, isos.stderr).toBe(0);
+    expect(isos.stdout).toMatch(/^tools\.iso\s/m);
+    const shown = await cli(['storage-domain', 'show', 'cli-iso', '-o', 'json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id, state: 'active', kind: 'iso', backend: 'posix' });
+
+    const refused = await cli(['storage-domain', 'delete', 'cli-iso']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('storage_domain_attached');
+    for (const step of ['maintenance', 'detach']) {
+      const r = await cli(['storage-domain', step, 'cli-iso', '--wait']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const deleted = await cli(['storage-domain', 'delete', 'cli-iso']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect((await a.api('GET', `/storage-domains/${id}`)).status).toBe(404);
   }, 300_000);
 });

@@ -48,6 +48,16 @@ import { operationWait } from './operation/wait';
 import { profileList } from './profile/list';
 import { profileRemove } from './profile/remove';
 import { profileUse } from './profile/use';
+import {
+  storageDomainActivate,
+  storageDomainAttach,
+  storageDomainDetach,
+  storageDomainMaintenance,
+} from './storage-domain/actions';
+import { storageDomainCreate } from './storage-domain/create';
+import { storageDomainIsos } from './storage-domain/isos';
+import { storageDomainList } from './storage-domain/list';
+import { storageDomainDelete, storageDomainShow } from './storage-domain/show';
 
 /** Nouns in the order help lists them. A new noun (vm, host) is one line here. */
 export const NOUNS: readonly NounSpec[] = [
@@ -55,6 +65,7 @@ export const NOUNS: readonly NounSpec[] = [
   { name: 'cluster', summary: 'clusters: hosts sharing CPU type and scheduling policy' },
   { name: 'vm', summary: 'virtual machines: create, power, consoles' },
   { name: 'host', summary: 'machines running vireo-agent' },
+  { name: 'storage-domain', aliases: ['sd'], summary: 'storage domains: where disks and ISO images live' },
   { name: 'image', summary: 'image uploads and downloads (ISO files, disk images)' },
   { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
   { name: 'event', summary: 'the audit log' },
@@ -99,6 +110,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   hostMaintenance,
   hostActivate,
   hostRemove,
+  storageDomainList,
+  storageDomainShow,
+  storageDomainCreate,
+  storageDomainAttach,
+  storageDomainActivate,
+  storageDomainMaintenance,
+  storageDomainDetach,
+  storageDomainDelete,
+  storageDomainIsos,
   imageUpload,
   imageDownload,
   operationList,
