@@ -89,7 +89,7 @@ function vncAuthResponse(password: string, challenge: Buffer): Buffer {
 /**
  * A VM through the engine end to end: real engine binary (embedded PostgreSQL, HTTPS), a real agent
  * enrolled by join token, real QEMU (TCG) booting the test guest's ISO from the engine's ISO
- * directory, with a blank qcow2 disk the agent creates on first start.
+ * directory, with a blank qcow2 disk in a local data domain, created on the VM's first start.
  */
 describe('VMs end to end (engine + agent + QEMU)', () => {
   let engine: EngineProcess | undefined;
@@ -100,6 +100,8 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
   let clusterId: string;
   let hostId: string;
   let vmId: string;
+  let dataParent: string;
+  let domainId: string;
   const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
 
   const call = async (method: string, p: string, body?: unknown) => {
@@ -180,6 +182,29 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     process.env.VIREO_AGENT_IMAGE_DIRS = `${images}:${testGuest.dir}`;
     agent = await spawnAgent([...common, '--accel', 'tcg']);
     await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
+    // Disks live in a data domain: a local one on this host, attached to Default and active.
+    dataParent = join(dir, 'data');
+    fs.mkdirSync(dataParent);
+    const cluster = (await call('GET', `/clusters/${clusterId}`)).json;
+    const sd = await call('POST', '/storage-domains', {
+      name: 'vm-data',
+      kind: 'data',
+      backend: 'local',
+      host_id: hostId,
+      path: dataParent,
+    });
+    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
+    domainId = sd.json.id;
+    for (const [action, body] of [
+      ['attach', { datacenter_id: cluster.datacenter_id }],
+      ['activate', {}],
+    ] as const) {
+      const res = await call('POST', `/storage-domains/${domainId}/${action}`, body);
+      expect(res.status, JSON.stringify(res.json)).toBe(202);
+      const op = await call('GET', `/operations/${res.json.operation.id}?wait=60`);
+      expect(op.json.state, JSON.stringify(op.json.error)).toBe('succeeded');
+    }
+    await until('the data domain active', async () => (await call('GET', `/storage-domains/${domainId}`)).json.state === 'active');
   }, 120_000);
 
   afterAll(async () => {
@@ -213,9 +238,13 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     expect(started.state, JSON.stringify(started.error)).toBe('succeeded');
     const vm = (await call('GET', `/vms/${vmId}`)).json;
     expect(vm).toMatchObject({ state: 'up', host_id: hostId, desired_state: 'up' });
-    const diskPath: string = vm.disks[0].path;
-    expect(diskPath.startsWith(join(dir, 'images'))).toBe(true);
-    expect(fs.readFileSync(diskPath).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+    // The disk's volume was created in the data domain: <path>/<domain>/images/<disk>/<volume>.
+    const diskId: string = vm.disks[0].id;
+    expect(vm.disks[0].storage_domain_id).toBe(domainId);
+    const diskDir = join(dataParent, domainId, 'images', diskId);
+    const volumes = fs.readdirSync(diskDir);
+    expect(volumes).toHaveLength(1);
+    expect(fs.readFileSync(join(diskDir, volumes[0] as string)).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
     expect(await qemuPidsFor(vmId)).toHaveLength(1);
     // The guest booted from the engine-named ISO: its marker reaches the serial log.
     const serialLog = join(dir, 'vms', vmId, 'serial.log');
@@ -292,7 +321,10 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     expect(del.status).toBe(202);
     const delOp = await call('GET', `/operations/${del.json.operation.id}?wait=30`);
     expect(delOp.json.state, JSON.stringify(delOp.json.error)).toBe('succeeded');
-    expect(delOp.json.result.disks_left_on_host).toEqual([diskPath]);
+    // Deleted with its disk (remove_disks defaults to true): the volume is gone from the domain.
+    expect(delOp.json.result.removed_disk_ids).toEqual([diskId]);
+    expect(fs.existsSync(diskDir)).toBe(false);
+    expect((await call('GET', `/disks/${diskId}`)).status).toBe(404);
     expect((await call('GET', `/vms/${vmId}`)).status).toBe(404);
     expect(fs.existsSync(join(dir, 'vms', vmId))).toBe(false);
   }, 150_000);

@@ -103,6 +103,17 @@ export const ERROR_CODES = [
   'snapshot_in_preview',
   'no_snapshot_in_preview',
   'vm_has_no_disks',
+  // Disks (disks)
+  'disk_not_found',
+  'disk_locked',
+  'disk_illegal',
+  'disk_in_use',
+  'disk_attached',
+  'disk_not_attached',
+  'disk_shrink_not_allowed',
+  'disk_has_snapshots',
+  'no_data_domain',
+  'no_host_for_storage',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

@@ -2,6 +2,7 @@ export * from './auth';
 export * from './clusters';
 export * from './common';
 export * from './datacenters';
+export * from './disks';
 export * from './errors';
 export * from './health';
 export * from './image-transfers';

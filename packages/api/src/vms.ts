@@ -68,6 +68,12 @@ export const VmDiskCreate = Type.Object(
     format: Type.Optional(lit(['qcow2', 'raw'] as const, 'Image format (default qcow2).')),
     interface: Type.Optional(lit(VM_DISK_INTERFACES, 'Bus the guest sees (default virtio).')),
     bootable: Type.Optional(Type.Boolean({ description: 'Boot from this disk (at most one).' })),
+    storage_domain_id: Type.Optional(
+      Type.String({
+        format: 'uuid',
+        description: "Data domain for the new disk (default: the data center's first active data domain).",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -87,14 +93,18 @@ export const VmNic = Type.Object(
 );
 export type VmNic = Static<typeof VmNic>;
 
+/** One disk as the VM has it (the attachment with its disk; manage both under /disks). */
 export const VmDisk = Type.Object({
   id: Uuid,
+  name: Type.String(),
   size_gib: Type.Integer(),
+  size_bytes: Type.Integer(),
   format: Type.String(),
   interface: Type.String(),
   bootable: Type.Boolean(),
-  /** Path on the host once the agent created the image (first start); null before. */
-  path: Type.Union([Type.String(), Type.Null()]),
+  /** Given to QEMU when the VM starts. */
+  active: Type.Boolean(),
+  storage_domain_id: Uuid,
 });
 export type VmDisk = Static<typeof VmDisk>;
 

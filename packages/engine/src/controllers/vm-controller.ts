@@ -1,13 +1,16 @@
+import type { VmDisk } from '@vireo/agent-protocol';
 import type { VmAction } from '@vireo/api';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
-import { findVm, listVmDisks, setVmDiskPath } from '../db/repositories/vms';
+import { domainsByIds, listVmDisks, setVolumeOnStorage, type VmDiskView } from '../db/repositories/disks';
+import { findVm } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
-import type { VmDiskRow, VmRow } from '../db/tables/vms';
+import type { VmRow } from '../db/tables/vms';
 import { ACTION_RULES } from '../domain/vm/actions';
-import { buildVmSpec, diskPath, type HostPaths } from '../domain/vm/spec';
+import { buildVmSpec, type HostPaths } from '../domain/vm/spec';
 import { Conflict, NotFound, Unavailable, VireoError } from '../errors';
 import type { VmMonitor } from '../monitors/vm-monitor';
+import { createVolumeOn, vmDiskSpec } from './disk-storage';
 import type { OperationContext } from '../operations';
 import { type VmAgentMethod, decideVmStep } from './vm-decide';
 
@@ -111,10 +114,8 @@ export class VmController {
     const log = this.log.child({ vmId: vm.id, hostId, method });
     try {
       if (method === 'vm.start') {
-        const disks = (await listVmDisks(this.opts.db, [vm.id])).get(vm.id) ?? [];
-        await this.ensureDisks(vm, hostId, disks);
-        const fresh = (await listVmDisks(this.opts.db, [vm.id])).get(vm.id) ?? [];
-        const spec = buildVmSpec(vm, fresh, this.opts.paths);
+        const disks = ((await listVmDisks(this.opts.db, [vm.id])).get(vm.id) ?? []).filter((d) => d.active);
+        const spec = buildVmSpec(vm, await this.resolveDisks(hostId, disks), this.opts.paths);
         try {
           const { vm: info } = await hub.call(hostId, 'vm.start', { spec }, { timeoutMs: 120_000 });
           await monitor.observe(hostId, info);
@@ -158,25 +159,31 @@ export class VmController {
     }
   }
 
-  /** Creates the VM's blank disks on the host the first time it starts there. */
-  private async ensureDisks(vm: VmRow, hostId: string, disks: VmDiskRow[]): Promise<void> {
+  /**
+   * Each active disk as its active volume's path inside its storage domain. Volumes of a new VM's
+   * disks are created here, on the host the VM first starts on (placement only picks hosts that
+   * see every disk's domain).
+   */
+  private async resolveDisks(hostId: string, disks: VmDiskView[]): Promise<VmDisk[]> {
+    const domains = await domainsByIds(
+      this.opts.db,
+      disks.map((d) => d.storage_domain_id),
+    );
+    const out: VmDisk[] = [];
     for (const d of disks) {
-      if (d.path !== null) continue;
-      const path = diskPath(this.opts.paths, vm.id, d);
-      const format = d.format as 'qcow2' | 'raw';
-      try {
-        await this.opts.hub.call(hostId, 'image.create', {
-          path,
-          format,
-          size_bytes: d.size_gib * 1024 ** 3,
-        });
-      } catch (err) {
-        // Created by an earlier attempt whose reply was lost: keep it if the agent can read it.
-        await this.opts.hub.call(hostId, 'image.info', { path, format }).catch(() => {
-          throw err;
+      const domain = domains.get(d.storage_domain_id);
+      if (!domain) throw new Error(`storage domain ${d.storage_domain_id} of disk ${d.id} vanished`);
+      if (d.state !== 'ok') {
+        throw new Conflict(d.state === 'locked' ? 'disk_locked' : 'disk_illegal', `disk ${d.name} is ${d.state}`, {
+          details: { disk_id: d.id, state: d.state },
         });
       }
-      await setVmDiskPath(this.opts.db, d.id, path);
+      if (!d.on_storage) {
+        await createVolumeOn(this.opts.hub, hostId, domain.id, d, { id: d.volume_id, format: d.volume_format });
+        await setVolumeOnStorage(this.opts.db, d.volume_id);
+      }
+      out.push(vmDiskSpec(d, domain));
     }
+    return out;
   }
 }

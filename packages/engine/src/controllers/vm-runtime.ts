@@ -7,6 +7,7 @@ import type { HostPaths } from '../domain/vm/spec';
 import { VmMonitor } from '../monitors/vm-monitor';
 import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
+import { registerDiskOperations } from './disk-operations';
 import { registerSnapshotOperations } from './snapshot-operations';
 import { VmController } from './vm-controller';
 import { registerVmOperations } from './vm-operations';
@@ -55,5 +56,6 @@ export function createVmManagement(opts: {
   const controller = new VmController({ ...opts, monitor });
   registerVmOperations(opts.registry, { ...opts, controller });
   registerSnapshotOperations(opts.registry, opts);
+  registerDiskOperations(opts.registry, opts);
   return { monitor, start: () => monitor.start(), stop: () => monitor.stop() };
 }

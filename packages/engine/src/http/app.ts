@@ -12,6 +12,7 @@ import { authRoutes } from './routes/auth';
 import { clusterRoutes } from './routes/clusters';
 import { vmRoutes } from './routes/vms';
 import { datacenterRoutes } from './routes/datacenters';
+import { diskRoutes } from './routes/disks';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { hostRoutes } from './routes/hosts';
@@ -93,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(clusterRoutes, { deps });
       await api.register(hostRoutes, { deps });
       await api.register(vmRoutes, { deps });
+      await api.register(diskRoutes, { deps });
       await api.register(snapshotRoutes, { deps });
       await api.register(statsRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });

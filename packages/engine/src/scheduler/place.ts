@@ -4,6 +4,8 @@
  * that passes every filter wins (scheduling policy `none`; weights come with other policies).
  */
 
+import { seesStorage, type StorageNeeds } from './filters/storage';
+
 /** What placement knows about one host of the VM's cluster. */
 export interface PlacementHost {
   id: string;
@@ -21,10 +23,17 @@ export interface PlacementRequest {
   memoryMib: number;
   /** Guest memory allowed per 100 MiB of host memory (cluster `memory_overcommit_percent`). */
   overcommitPercent: number;
+  /** Storage domains the VM's disks need (filters/storage.ts); none when left out. */
+  storage?: StorageNeeds;
 }
 
 /** Why a host was not chosen; stable strings, shown in `no_host_available` details. */
-export type RejectReason = 'host_not_up' | 'host_in_maintenance' | 'no_capabilities' | 'not_enough_memory';
+export type RejectReason =
+  | 'host_not_up'
+  | 'host_in_maintenance'
+  | 'no_capabilities'
+  | 'not_enough_memory'
+  | 'storage_not_reachable';
 
 export interface HostVerdict {
   host_id: string;
@@ -50,6 +59,8 @@ function judge(host: PlacementHost, req: PlacementRequest): HostVerdict {
   if (host.state === 'maintenance' || host.state === 'preparing_maintenance')
     return { ...base, accepted: false, reason: 'host_in_maintenance' };
   if (host.state !== 'up') return { ...base, accepted: false, reason: 'host_not_up' };
+  if (req.storage && !seesStorage(host.id, req.storage))
+    return { ...base, accepted: false, reason: 'storage_not_reachable' };
   const free = freeMemoryMib(host, req.overcommitPercent);
   if (free === null) return { ...base, accepted: false, reason: 'no_capabilities' };
   if (free < req.memoryMib) return { ...base, accepted: false, reason: 'not_enough_memory', free_mib: free };

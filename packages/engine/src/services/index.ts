@@ -3,6 +3,7 @@ import type { Db } from '../db/schema';
 import { type AuthService, type AuthSettings, createAuthService } from './auth';
 import { type ClusterService, createClusterService } from './clusters';
 import { createDatacenterService, type DatacenterService } from './datacenters';
+import { createDiskService, type DiskService } from './disks';
 import { createHostService, type HostRuntime, type HostService } from './hosts';
 import { createSnapshotService, type SnapshotService } from './snapshots';
 import type { AuditRecorder, OperationCreator } from './ports';
@@ -15,6 +16,7 @@ export type { AuthService, AuthSettings } from './auth';
 export { DEFAULT_AUTH_SETTINGS } from './auth';
 export type { ClusterService } from './clusters';
 export type { DatacenterService } from './datacenters';
+export type { AttachmentView, DiskService } from './disks';
 export type { HostRuntime, HostService } from './hosts';
 export type { AuditEntry, AuditRecorder, OperationCreator } from './ports';
 export type { SnapshotService } from './snapshots';
@@ -48,6 +50,7 @@ export interface Services<
   clusters: ClusterService;
   hosts: HostService;
   vms: VmService;
+  disks: DiskService;
   storageDomains: StorageDomainService;
   snapshots: SnapshotService;
   /** Passed through so routes (events, operations) reach the same instances. */
@@ -65,6 +68,7 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     clusters: createClusterService({ db, log, audit }),
     hosts: createHostService({ db, log, audit, operations, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
     vms: createVmService({ db, log, audit, operations }),
+    disks: createDiskService({ db, log, audit, operations }),
     snapshots: createSnapshotService({ db, log, audit, operations }),
     storageDomains: createStorageDomainService({ db, log, audit, operations, agents: deps.hosts?.agents }),
     audit,

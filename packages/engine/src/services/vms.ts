@@ -4,9 +4,17 @@ import { findCluster } from '../db/repositories/clusters';
 import type { PageRequest, PageResult } from '../db/repositories/list';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/repositories/pg-errors';
 import {
-  insertVm,
-  insertVmDisks,
+  datacenterOfCluster,
+  domainsByIds,
+  findDomain,
+  firstActiveDataDomain,
+  insertAttachment,
+  insertDiskWithVolume,
   listVmDisks,
+  type VmDiskView,
+} from '../db/repositories/disks';
+import {
+  insertVm,
   listVms,
   lockVm,
   setVmDesired,
@@ -19,18 +27,21 @@ import {
 } from '../db/repositories/vms';
 import { placementHostsLocked } from '../db/repositories/vms-placement';
 import type { Db, Executor } from '../db/schema';
-import type { VmDiskRow, VmRow } from '../db/tables/vms';
+import type { StorageDomainRow } from '../db/tables/storage';
+import type { VmRow } from '../db/tables/vms';
 import { checkAction, checkDown } from '../domain/vm/actions';
 import { randomMac } from '../domain/vm/mac';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
+import { storageNeeds } from '../scheduler/filters/storage';
 import { place } from '../scheduler/place';
+import { checkDataDomain } from './disks';
 import type { Actor } from './actor';
 import type { AuditRecorder, OperationCreator } from './ports';
 import type { ExpectedVersion } from './versioning';
 
 /** A VM with its disks, as services hand it to routes. */
 export interface VmWithDisks extends VmRow {
-  disks: VmDiskRow[];
+  disks: VmDiskView[];
 }
 
 export interface VmService {
@@ -130,16 +141,30 @@ export function createVmService(deps: {
     return row;
   }
 
-  /** Picks a host for a VM being started; keeps its host once its disks exist there. */
+  /** Picks a host for a VM being started: one that sees every active disk's storage domain. */
   async function placeLocked(tx: Executor, vm: VmRow): Promise<string> {
-    const disks = (await listVmDisks(tx, [vm.id])).get(vm.id) ?? [];
-    // Blank disks live on the host's local storage: once created, the VM is bound to that host.
-    if (vm.host_id && disks.some((d) => d.path !== null)) return vm.host_id;
+    const disks = ((await listVmDisks(tx, [vm.id])).get(vm.id) ?? []).filter((d) => d.active);
+    const domains = await domainsByIds(
+      tx,
+      disks.map((d) => d.storage_domain_id),
+    );
+    for (const d of domains.values()) {
+      if (d.state !== 'active') {
+        throw new Conflict(
+          'storage_domain_state_invalid',
+          `storage domain ${d.name} of VM ${vm.name} is ${d.state}`,
+          {
+            details: { storage_domain_id: d.id, state: d.state },
+          },
+        );
+      }
+    }
     const found = await placementHostsLocked(tx, vm.cluster_id);
     if (!found) throw clusterNotFound(vm.cluster_id);
     const result = place(found.hosts, {
       memoryMib: vm.memory_mib,
       overcommitPercent: found.overcommitPercent,
+      storage: storageNeeds([...domains.values()]),
     });
     if (!result.ok) {
       throw new Conflict(
@@ -149,6 +174,64 @@ export function createVmService(deps: {
       );
     }
     return result.hostId;
+  }
+
+  /**
+   * The new VM's blank disks: each in its named data domain or the data center's first active one
+   * (none → `no_data_domain`, as oVirt). Volumes are created on the host the VM first starts on.
+   */
+  async function createVmDisks(
+    tx: Executor,
+    vm: VmRow,
+    datacenterId: string,
+    disks: NonNullable<VmCreate['disks']>,
+  ): Promise<void> {
+    let fallback: StorageDomainRow | undefined;
+    for (const [i, d] of disks.entries()) {
+      let domain: StorageDomainRow;
+      if (d.storage_domain_id) {
+        domain = checkDataDomain(await findDomain(tx, d.storage_domain_id), d.storage_domain_id);
+        if (domain.datacenter_id !== datacenterId) {
+          throw new InvalidInput(
+            'invalid_input',
+            `storage domain ${domain.name} is not in the VM's data center`,
+            {
+              details: { field: `disks/${i}/storage_domain_id` },
+            },
+          );
+        }
+      } else {
+        fallback ??= await firstActiveDataDomain(tx, datacenterId);
+        if (!fallback) {
+          throw new Conflict(
+            'no_data_domain',
+            'the data center has no active data domain to create disks in',
+            {
+              details: { datacenter_id: datacenterId },
+            },
+          );
+        }
+        domain = fallback;
+      }
+      const { disk } = await insertDiskWithVolume(
+        tx,
+        {
+          name: `${vm.name.slice(0, 56)}_Disk${i + 1}`,
+          storage_domain_id: domain.id,
+          size_bytes: d.size_gib * 1024 ** 3,
+          format: d.format ?? 'qcow2',
+        },
+        false,
+      );
+      await insertAttachment(tx, {
+        vm_id: vm.id,
+        disk_id: disk.id,
+        position: i,
+        interface: d.interface ?? 'virtio',
+        bootable: d.bootable ?? false,
+        active: true,
+      });
+    }
   }
 
   return {
@@ -184,24 +267,16 @@ export function createVmService(deps: {
         nics: input.nics?.length ?? 0,
       });
       const nics = (input.nics ?? []).map((n) => ({
-        type: 'user' as const,
+        ...('bridge' in n ? { type: 'bridge' as const, bridge: n.bridge } : { type: 'user' as const }),
         mac: (n.mac ?? randomMac()).toLowerCase(),
+        ...(n.model ? { model: n.model } : {}),
       }));
       try {
         return await db.transaction().execute(async (tx) => {
           const cluster = await findCluster(tx, input.cluster_id);
           if (!cluster) throw clusterNotFound(input.cluster_id);
           const row = await insertVm(tx, { ...fields, cluster_id: input.cluster_id, nics });
-          await insertVmDisks(
-            tx,
-            row.id,
-            (input.disks ?? []).map((d) => ({
-              size_gib: d.size_gib,
-              format: d.format ?? 'qcow2',
-              interface: d.interface ?? 'virtio',
-              bootable: d.bootable ?? false,
-            })),
-          );
+          await createVmDisks(tx, row, cluster.datacenter_id, input.disks ?? []);
           await audit.record(tx, {
             kind: 'vm.created',
             severity: 'info',

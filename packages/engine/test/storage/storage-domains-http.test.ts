@@ -334,6 +334,32 @@ describe('storage domains over HTTP', () => {
     hub.broken.clear();
   });
 
+  it('activates the active domains of a data center on a host whose agent (re)connects', async () => {
+    const d = await create({ name: 'reconnect', kind: 'data', backend: 'posix', path: '/srv/reconnect' });
+    expect((await act(d.id, 'attach', { datacenter_id: dcId })).state).toBe('succeeded');
+    expect((await act(d.id, 'activate')).state).toBe('succeeded');
+    controller.start();
+    try {
+      hub.calls = [];
+      hub.emit('connected', host2, {});
+      const end = Date.now() + 20_000;
+      while (
+        !hub.calls.some(
+          (c) =>
+            c.host === host2 &&
+            c.method === 'storage.activate' &&
+            (c.params.domain as { id: string }).id === d.id,
+        )
+      ) {
+        if (Date.now() > end) throw new Error('no storage.activate after the connect');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await controller.stop();
+    }
+    expect((await act(d.id, 'maintenance')).state).toBe('succeeded');
+  });
+
   it('a local domain lives on its host only and refuses removal while it holds disks', async () => {
     const d = await create({
       name: 'local1',

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { VmController } from '../../src/controllers/vm-controller';
 import { registerVmOperations } from '../../src/controllers/vm-operations';
 import { VmMonitor } from '../../src/monitors/vm-monitor';
+import { insertDataDomain } from '../disks/support';
 import { createOpsApp, type OpsApp, until } from '../operations/support';
 import { FakeAgentError, FakeHub, vmInfo } from './fake-hub';
 
@@ -22,6 +23,7 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
   let monitor: VmMonitor;
   let hostId: string;
   let clusterId: string;
+  let domainId: string;
   const paths = { isoDir: '/srv/iso', imageDir: '/srv/images' };
 
   beforeAll(async () => {
@@ -51,6 +53,7 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
       VALUES ('h1', 'h1.test', ${clusterId}, 'up', ${JSON.stringify({ memory_total_bytes: 8 * 1024 ** 3 })}::jsonb)
       RETURNING id`.execute(t.t.db);
     hostId = rows[0]?.id ?? '';
+    domainId = await insertDataDomain(t.t.db, { name: 'ctl-data', path: '/srv/data', hostId });
   });
   afterAll(async () => {
     monitor?.stop();
@@ -80,10 +83,10 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
     return done.json() as Op;
   }
   async function vm(vmId: string) {
-    return (await req('GET', `/vms/${vmId}`)).json() as { state: string; disks: { path: string | null }[] };
+    return (await req('GET', `/vms/${vmId}`)).json() as { state: string; disks: { id: string }[] };
   }
 
-  it('start creates the blank disk, sends the full spec once and succeeds when the VM is up', async () => {
+  it('start creates the blank disk in its data domain, sends the full spec once and succeeds when the VM is up', async () => {
     const id = await createVm('ctl-a', {
       cpus: 2,
       memory_mib: 256,
@@ -92,14 +95,14 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
       boot_order: ['cdrom', 'disk'],
       nics: [{ type: 'user', mac: '52:54:00:12:34:56' }],
     });
-    hub.handlers.set('image.create', () => ({}));
+    hub.handlers.set('volume.create', () => ({}));
     hub.handlers.set('vm.start', (_h, p) => ({ vm: vmInfo((p.spec as { id: string }).id, 'up', 'started') }));
     const op = await act(id, 'start');
     expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
-    expect(hub.methods()).toEqual(['image.create', 'vm.start']);
-    const diskPath = hub.calls[0]?.params.path as string;
-    expect(diskPath).toMatch(new RegExp(`^/srv/images/${id}-[0-9a-f-]+\\.qcow2$`));
-    expect(hub.calls[0]?.params).toMatchObject({ format: 'qcow2', size_bytes: 1024 ** 3 });
+    expect(hub.methods()).toEqual(['volume.create', 'vm.start']);
+    const created = hub.calls[0]?.params as { disk_id: string; volume_id: string };
+    expect(created).toMatchObject({ domain_id: domainId, format: 'qcow2', size_bytes: 1024 ** 3 });
+    const diskPath = `/srv/data/${domainId}/images/${created.disk_id}/${created.volume_id}`;
     expect(hub.calls[1]?.params.spec).toMatchObject({
       id,
       name: 'ctl-a',
@@ -112,7 +115,7 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
       display: { vnc: true },
       serial: true,
     });
-    expect(await vm(id)).toMatchObject({ state: 'up', disks: [{ path: diskPath }] });
+    expect(await vm(id)).toMatchObject({ state: 'up', disks: [{ id: created.disk_id }] });
 
     // Shutdown: one vm.shutdown; the agent's answer (down) completes it.
     hub.calls.length = 0;
@@ -123,7 +126,7 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
     expect((await act(id, 'shutdown')).state).toBe('succeeded');
     expect(hub.methods()).toEqual(['vm.shutdown']);
 
-    // A second start reuses the existing disk: no image.create.
+    // A second start reuses the existing disk: no volume.create.
     hub.calls.length = 0;
     expect((await act(id, 'start')).state).toBe('succeeded');
     expect(hub.methods()).toEqual(['vm.start']);

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertDataDomain } from '../disks/support';
 import { createOpsApp, type OpsApp } from '../operations/support';
 
 interface Vm {
@@ -12,7 +13,7 @@ interface Vm {
   memory_mib: number;
   boot_order: string[];
   cdrom: { image: string } | null;
-  disks: { size_gib: number; format: string; interface: string; bootable: boolean; path: null }[];
+  disks: { size_gib: number; format: string; interface: string; bootable: boolean; storage_domain_id: string }[];
   nics: { type: string; mac: string }[];
 }
 interface ErrorAnswer {
@@ -24,6 +25,7 @@ const BOOTS_CDROM = { boot_order: ['cdrom'], cdrom: { image: 'boot.iso' } };
 describe('VMs over HTTP', () => {
   let t: OpsApp;
   let clusterId: string;
+  let domainId: string;
   beforeAll(async () => {
     t = await createOpsApp();
     const c = await t.t.db
@@ -32,6 +34,8 @@ describe('VMs over HTTP', () => {
       .where('name', '=', 'Default')
       .executeTakeFirstOrThrow();
     clusterId = c.id;
+    // VMs with disks need an active data domain in their data center.
+    domainId = await insertDataDomain(t.t.db, { name: 'vms-data', path: '/srv/vms-data' });
   });
   afterAll(async () => {
     await t?.close();
@@ -90,8 +94,8 @@ describe('VMs over HTTP', () => {
       boot_order: ['cdrom', 'disk'],
       cdrom: { image: 'vireo-test.iso' },
       disks: [
-        { size_gib: 1, format: 'qcow2', interface: 'virtio', bootable: true, path: null },
-        { size_gib: 2, format: 'raw', interface: 'sata', bootable: false, path: null },
+        { size_gib: 1, format: 'qcow2', interface: 'virtio', bootable: true, storage_domain_id: domainId },
+        { size_gib: 2, format: 'raw', interface: 'sata', bootable: false, storage_domain_id: domainId },
       ],
     });
     expect(vm.nics[0]?.mac).toMatch(/^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/);

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../schema';
-import type { VmDiskRow, VmNicJson, VmRow } from '../tables/vms';
+import type { VmNicJson, VmRow } from '../tables/vms';
 import { applyPage, type PageRequest, type PageResult, type SortColumnType, toPage } from './list';
 
 export const VM_SORT_COLUMNS: Record<string, SortColumnType> = {
@@ -20,13 +20,6 @@ export interface VmFields {
   os_type: string;
   boot_order: string[];
   cdrom_image: string | null;
-}
-
-export interface VmDiskFields {
-  size_gib: number;
-  format: string;
-  interface: string;
-  bootable: boolean;
 }
 
 export interface VmFilter {
@@ -68,29 +61,6 @@ export async function insertVm(
     })
     .returningAll()
     .executeTakeFirstOrThrow();
-}
-
-export async function insertVmDisks(ex: Executor, vmId: string, disks: VmDiskFields[]): Promise<void> {
-  if (disks.length === 0) return;
-  await ex
-    .insertInto('vm_disks')
-    .values(disks.map((d, position) => ({ ...d, vm_id: vmId, position })))
-    .execute();
-}
-
-/** Disks of the given VMs in guest order, grouped by VM id. */
-export async function listVmDisks(ex: Executor, vmIds: string[]): Promise<Map<string, VmDiskRow[]>> {
-  const out = new Map<string, VmDiskRow[]>(vmIds.map((id) => [id, []]));
-  if (vmIds.length === 0) return out;
-  const rows = await ex
-    .selectFrom('vm_disks')
-    .selectAll()
-    .where('vm_id', 'in', vmIds)
-    .orderBy('vm_id')
-    .orderBy('position')
-    .execute();
-  for (const r of rows) out.get(r.vm_id)?.push(r);
-  return out;
 }
 
 /** Optimistic on `version`; undefined when the row changed or vanished. */
@@ -168,10 +138,6 @@ export async function committedMemoryByHost(ex: Executor, hostIds: string[]): Pr
   return out;
 }
 
-/** The host path of a disk the agent created. */
-export async function setVmDiskPath(ex: Executor, diskId: string, path: string): Promise<void> {
-  await ex.updateTable('vm_disks').set({ path }).where('id', '=', diskId).execute();
-}
 
 /** Where the VM is placed, or undefined when it does not exist. */
 export async function findVmHost(ex: Executor, id: string): Promise<{ host_id: string | null } | undefined> {

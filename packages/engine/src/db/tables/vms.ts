@@ -4,10 +4,11 @@ import type { ColumnType, Generated, Selectable } from 'kysely';
 type Json<T> = ColumnType<T, string, string>;
 
 /** One NIC as stored in `vms.nics`. */
-export interface VmNicJson {
-  type: 'user';
-  mac: string;
-}
+export type VmNicJson =
+  | { type: 'user'; mac: string; model?: VmNicModel }
+  /** On an existing host bridge: the agent makes a tap port on it. */
+  | { type: 'bridge'; bridge: string; mac: string; model?: VmNicModel };
+type VmNicModel = 'virtio' | 'e1000' | 'rtl8139';
 
 /** `vms` (migrations/0007_vms.sql). `state` is observed (monitor only); `desired_state` is ours. */
 export interface VmsTable {
@@ -34,23 +35,8 @@ export interface VmsTable {
   updated_at: ColumnType<Date, never, Date>;
 }
 
-/** `vm_disks`: blank images the agent creates on the VM's first start. */
-export interface VmDisksTable {
-  id: Generated<string>;
-  vm_id: ColumnType<string, string, never>;
-  position: number;
-  size_gib: number;
-  format: string;
-  interface: string;
-  bootable: boolean;
-  path: string | null;
-  created_at: ColumnType<Date, never, never>;
-}
-
 export interface VmTables {
   vms: VmsTable;
-  vm_disks: VmDisksTable;
 }
 
 export type VmRow = Selectable<VmsTable>;
-export type VmDiskRow = Selectable<VmDisksTable>;

@@ -1,0 +1,87 @@
+import type { VmDisk } from '@vireo/agent-protocol';
+import type { AgentHub } from '../agents/types';
+import { hostsSeeingDomain } from '../db/repositories/disks';
+import type { Executor } from '../db/schema';
+import type { DiskPreallocation } from '../db/tables/disks';
+import type { StorageDomainRow } from '../db/tables/storage';
+import { volumePath } from '../domain/storage/paths';
+import { Unavailable } from '../errors';
+import { agentCodeOf } from './vm-controller';
+
+/**
+ * A connected host that sees every one of `domains` (a local domain: only its host; shared ones:
+ * the `up` hosts of their data center). Volume work between two local domains of different hosts is
+ * impossible here, and says so.
+ */
+export async function hostForDomains(
+  ex: Executor,
+  hub: AgentHub,
+  domains: StorageDomainRow[],
+): Promise<string> {
+  let candidates: string[] | undefined;
+  for (const d of domains) {
+    const seeing = await hostsSeeingDomain(ex, d);
+    candidates = candidates ? candidates.filter((h) => seeing.includes(h)) : seeing;
+  }
+  const host = (candidates ?? []).find((h) => hub.isConnected(h));
+  if (!host) {
+    throw new Unavailable(
+      'no_host_for_storage',
+      `no connected host sees storage domain${domains.length > 1 ? 's' : ''} ${domains.map((d) => d.name).join(' and ')}`,
+      { details: { storage_domain_ids: domains.map((d) => d.id), candidates: candidates ?? [] } },
+    );
+  }
+  return host;
+}
+
+/**
+ * Creates a disk's volume on `hostId`. A volume that already exists (an earlier attempt whose
+ * reply was lost) is kept when the agent can read it with the recorded format.
+ */
+export async function createVolumeOn(
+  hub: AgentHub,
+  hostId: string,
+  domainId: string,
+  disk: { id: string; size_bytes: number; preallocation: DiskPreallocation },
+  volume: { id: string; format: 'qcow2' | 'raw' },
+): Promise<void> {
+  const ref = { domain_id: domainId, disk_id: disk.id, volume_id: volume.id };
+  try {
+    await hub.call(
+      hostId,
+      'volume.create',
+      {
+        ...ref,
+        format: volume.format,
+        size_bytes: disk.size_bytes,
+        ...(disk.preallocation === 'off' ? {} : { preallocation: disk.preallocation }),
+      },
+      // Preallocating (falloc/full) large disks writes a lot.
+      { timeoutMs: disk.preallocation === 'full' ? 3600_000 : 120_000 },
+    );
+  } catch (err) {
+    if (agentCodeOf(err) !== 'image_exists') throw err;
+    await hub.call(hostId, 'volume.info', { ...ref, format: volume.format });
+  }
+}
+
+/** The VM spec entry of an attached disk: its active volume's path inside its domain. */
+export function vmDiskSpec(
+  disk: {
+    id: string;
+    interface: string;
+    bootable: boolean;
+    volume_id: string;
+    volume_format: 'qcow2' | 'raw';
+  },
+  domain: { id: string; path: string },
+): VmDisk {
+  return {
+    id: disk.id,
+    path: volumePath(domain, disk.id, disk.volume_id),
+    format: disk.volume_format,
+    interface: disk.interface as VmDisk['interface'],
+    bootable: disk.bootable,
+    readonly: false,
+  };
+}

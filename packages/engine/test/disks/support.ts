@@ -1,0 +1,23 @@
+import { sql } from 'kysely';
+import type { Db } from '../../src/db/schema';
+
+/**
+ * An active data domain row, written directly (the storage-domain controller and agents are not part
+ * of these tests): attached to the Default data center, `local` on `hostId` or `posix` without one.
+ */
+export async function insertDataDomain(
+  db: Db,
+  opts: { name: string; path: string; hostId?: string; state?: string; kind?: string },
+): Promise<string> {
+  const dc = await db
+    .selectFrom('datacenters')
+    .select('id')
+    .where('name', '=', 'Default')
+    .executeTakeFirstOrThrow();
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO storage_domains (name, kind, backend, datacenter_id, host_id, path, state)
+    VALUES (${opts.name}, ${opts.kind ?? 'data'}, ${opts.hostId ? 'local' : 'posix'}, ${dc.id},
+            ${opts.hostId ?? null}, ${opts.path}, ${opts.state ?? 'active'})
+    RETURNING id`.execute(db);
+  return rows[0]?.id as string;
+}
