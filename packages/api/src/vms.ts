@@ -57,10 +57,16 @@ const IsoName = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
   description: 'File name of an image in the ISO directory (VIREO_ISO_DIR).',
 });
-const CdromSpec = Type.Object(
-  { image: IsoName },
-  { additionalProperties: false, description: 'CD-ROM with an ISO image.' },
-);
+const CdromSpec = Type.Union([
+  Type.Object(
+    { storage_domain_id: Uuid, file: IsoName },
+    { additionalProperties: false, description: 'CD-ROM with an ISO file of an ISO storage domain.' },
+  ),
+  Type.Object(
+    { image: IsoName },
+    { additionalProperties: false, description: 'CD-ROM with an image in VIREO_ISO_DIR (older form).' },
+  ),
+]);
 
 export const VmDiskCreate = Type.Object(
   {
@@ -79,18 +85,42 @@ export const VmDiskCreate = Type.Object(
 );
 export type VmDiskCreate = Static<typeof VmDiskCreate>;
 
-export const VmNic = Type.Object(
+export const VM_NIC_MODELS = ['virtio', 'e1000', 'rtl8139'] as const;
+const NicMac = Type.String({
+  pattern: '^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$',
+  description: 'Unicast MAC; generated when left out.',
+});
+const NicModel = lit(VM_NIC_MODELS, 'Device the guest sees (default virtio).');
+
+/** User-mode networking: no host set-up, outbound only. */
+export const VmUserNic = Type.Object(
   {
     type: Type.Literal('user', { description: 'User-mode networking (outbound only).' }),
-    mac: Type.Optional(
-      Type.String({
-        pattern: '^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$',
-        description: 'Unicast MAC; generated when left out.',
-      }),
-    ),
+    mac: Type.Optional(NicMac),
+    model: Type.Optional(NicModel),
   },
   { additionalProperties: false },
 );
+
+/**
+ * A NIC on a Linux bridge that already exists on the host: the agent gives the VM a tap port on
+ * it at start and removes the tap at stop. A host without the bridge fails the start with
+ * `bridge_not_found`.
+ */
+export const VmBridgeNic = Type.Object(
+  {
+    type: Type.Optional(Type.Literal('bridge', { description: 'Implied by `bridge`.' })),
+    bridge: Type.String({
+      pattern: '^[A-Za-z0-9_.-]{1,15}$',
+      description: 'Name of an existing Linux bridge on the host.',
+    }),
+    mac: Type.Optional(NicMac),
+    model: Type.Optional(NicModel),
+  },
+  { additionalProperties: false },
+);
+
+export const VmNic = Type.Union([VmUserNic, VmBridgeNic]);
 export type VmNic = Static<typeof VmNic>;
 
 /** One disk as the VM has it (the attachment with its disk; manage both under /disks). */

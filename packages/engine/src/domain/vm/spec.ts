@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { BootDevice, VmDisk, VmSpec } from '@vireo/agent-protocol';
 import type { VmRow } from '../../db/tables/vms';
+import { cdromPath } from '../storage/cdrom';
+import type { DomainLocation } from '../storage/paths';
 
 /** Where a host keeps what the engine asks for by name. */
 export interface HostPaths {
@@ -8,6 +10,16 @@ export interface HostPaths {
   isoDir: string;
   /** The agent's own image directory (all-in-one mode); disks live in storage domains. */
   imageDir: string;
+  /** The ISO domain of the VM's CD-ROM, when its image is an ISO domain's file. */
+  cdromDomain?: DomainLocation;
+}
+
+/**
+ * The host tap of a VM's bridged NIC: `vt` + 12 hex digits of the VM id + the NIC's index, within
+ * Linux's 15-character limit and stable across starts (a leftover tap is found, not duplicated).
+ */
+export function tapName(vmId: string, index: number): string {
+  return `vt${vmId.replace(/-/g, '').slice(0, 12)}${index}`;
 }
 
 /**
@@ -26,15 +38,16 @@ export function buildVmSpec(vm: VmRow, disks: VmDisk[], paths: HostPaths): VmSpe
     disks,
     // Always a drive, so media can be changed later without a restart.
     cdrom: {
-      path: vm.cdrom_image === null ? null : join(paths.isoDir, vm.cdrom_image),
+      path: cdromPath(vm, paths.isoDir, paths.cdromDomain),
       interface: 'sata',
     },
     boot_order: vm.boot_order as BootDevice[],
     nics: vm.nics.map((n, i) => ({
       id: `nic${i}`,
       mac: n.mac,
-      model: 'virtio',
-      backend: { type: 'user' },
+      model: n.model ?? 'virtio',
+      backend:
+        n.type === 'bridge' ? { type: 'tap', ifname: tapName(vm.id, i), bridge: n.bridge } : { type: 'user' },
     })),
     display: { vnc: vm.console_type === 'vnc' },
     serial: true,
