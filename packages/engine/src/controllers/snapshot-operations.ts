@@ -117,7 +117,8 @@ function path(domain: StorageDomainRow, diskId: string, volumeId: string): strin
  * are idempotent and crash-safe on their own (merge marker, see the agent's vm/snapshots).
  */
 export function registerSnapshotOperations(registry: OperationRegistry, deps: Deps): void {
-  const { db, hub, audit } = deps;
+  // The database is read when a handler runs: tests hand it over after registering.
+  const { hub, audit } = deps;
 
   async function createOverlay(
     host: string,
@@ -154,32 +155,46 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   registry.register('vm.snapshot', {
     resumable: false,
     run: async (ctx) => {
-      const { vm, snapshot } = await loadSnapshot(db, ctx);
+      const { vm, snapshot } = await loadSnapshot(deps.db, ctx);
       if (!snapshot) throw new NotFound('snapshot_not_found', 'the snapshot is gone', { details: {} });
       if (snapshot.state !== 'creating') return { snapshot_id: snapshot.id, state: snapshot.state };
-      const parts = await partsOf(db, snapshot);
-      const created = parts.map((p) => ({ part: p, id: randomUUID() }));
-      await db.transaction().execute(async (tx) => {
-        for (const c of created) {
-          if (!c.part.volume.active) {
-            throw new Conflict(
-              'snapshot_busy',
-              `disk ${c.part.diskName} changed since the snapshot was asked for`,
-              {
-                details: { disk_id: c.part.diskId },
-              },
-            );
-          }
-          await insertVolume(tx, {
-            id: c.id,
-            disk_id: c.part.diskId,
-            parent_id: c.part.volume.id,
-            format: 'qcow2',
-            size_bytes: c.part.volume.size_bytes,
-          });
-          await setDiskState(tx, c.part.diskId, 'locked');
-        }
+      // A snapshot that cannot even start must not stay `creating` (it would block the VM's others).
+      const dropSnapshot = () =>
+        deleteSnapshotRow(deps.db, snapshot.id).catch((e) =>
+          ctx.log.error({ err: e }, 'dropping the snapshot failed'),
+        );
+      const parts = await partsOf(deps.db, snapshot).catch(async (err) => {
+        await dropSnapshot();
+        throw err;
       });
+      const created = parts.map((p) => ({ part: p, id: randomUUID() }));
+      await deps.db
+        .transaction()
+        .execute(async (tx) => {
+          for (const c of created) {
+            if (!c.part.volume.active) {
+              throw new Conflict(
+                'snapshot_busy',
+                `disk ${c.part.diskName} changed since the snapshot was asked for`,
+                {
+                  details: { disk_id: c.part.diskId },
+                },
+              );
+            }
+            await insertVolume(tx, {
+              id: c.id,
+              disk_id: c.part.diskId,
+              parent_id: c.part.volume.id,
+              format: 'qcow2',
+              size_bytes: c.part.volume.size_bytes,
+            });
+            await setDiskState(tx, c.part.diskId, 'locked');
+          }
+        })
+        .catch(async (err) => {
+          await dropSnapshot();
+          throw err;
+        });
       try {
         const host = runningOn(vm);
         let pausedMs: number | null = null;
@@ -210,13 +225,13 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
             });
           }
           const host2 = await hostForDomains(
-            db,
+            deps.db,
             hub,
             parts.map((p) => p.domain),
           );
           for (const c of created) await createOverlay(host2, c.part, c.id, c.part.volume);
         }
-        await db.transaction().execute(async (tx) => {
+        await deps.db.transaction().execute(async (tx) => {
           for (const c of created) {
             await activateVolume(tx, c.part.diskId, c.id);
             await setDiskState(tx, c.part.diskId, 'ok');
@@ -238,7 +253,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         return { snapshot_id: snapshot.id, live: host !== null, paused_ms: pausedMs };
       } catch (err) {
         // The agent undid its part (files and QEMU nodes); the rows go too.
-        await db
+        await deps.db
           .transaction()
           .execute(async (tx) => {
             for (const c of created) {
@@ -256,13 +271,13 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   registry.register('snapshot.delete', {
     resumable: true,
     run: async (ctx) => {
-      const { vm, snapshot } = await loadSnapshot(db, ctx);
+      const { vm, snapshot } = await loadSnapshot(deps.db, ctx);
       if (!snapshot) return { deleted: true };
-      const parts = await partsOf(db, snapshot);
+      const parts = await partsOf(deps.db, snapshot);
       const host = runningOn(vm);
       for (const [i, part] of parts.entries()) {
         const base = part.volume;
-        const children = (await listChildren(db, base.id)).filter((v) => v.disk_id === part.diskId);
+        const children = (await listChildren(deps.db, base.id)).filter((v) => v.disk_id === part.diskId);
         if (children.length > 1) {
           throw new Conflict(
             'snapshot_in_preview',
@@ -275,17 +290,17 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         const top = children[0];
         if (top) {
           await ctx.progress(i / parts.length, `merging disk ${part.diskName}`);
-          await setVolumeState(db, [base.id, top.id], 'merging');
+          await setVolumeState(deps.db, [base.id, top.id], 'merging');
           try {
             await merge(host, vm, part, top, base, ctx);
           } catch (err) {
-            await db.transaction().execute(async (tx) => {
+            await deps.db.transaction().execute(async (tx) => {
               await setVolumeState(tx, [base.id, top.id], 'illegal');
               await setSnapshotState(tx, snapshot.id, 'illegal');
             });
             throw err;
           }
-          await db.transaction().execute(async (tx) => {
+          await deps.db.transaction().execute(async (tx) => {
             await replaceMergedVolume(tx, top, base.id);
             await tx
               .deleteFrom('snapshot_volumes')
@@ -295,7 +310,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
           });
         }
       }
-      await db.transaction().execute(async (tx) => {
+      await deps.db.transaction().execute(async (tx) => {
         await deleteSnapshotRow(tx, snapshot.id);
         await audit.record(tx, {
           kind: 'snapshot.deleted',
@@ -336,7 +351,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
           { timeoutMs: MERGE_TIMEOUT_MS },
         );
       } else {
-        const h = await hostForDomains(db, hub, [part.domain]);
+        const h = await hostForDomains(deps.db, hub, [part.domain]);
         await hub.call(
           h,
           'volume.merge',
@@ -356,19 +371,19 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   async function preview(ctx: OperationContext, vm: VmRow, snapshot: SnapshotView): Promise<void> {
     if (runningOn(vm))
       throw new Conflict('vm_not_down', `VM ${vm.name} must be down`, { details: { vm_id: vm.id } });
-    const parts = await partsOf(db, snapshot);
+    const parts = await partsOf(deps.db, snapshot);
     const host = await hostForDomains(
-      db,
+      deps.db,
       hub,
       parts.map((p) => p.domain),
     );
     for (const part of parts) {
       const sv = snapshot.volumes.find((v) => v.disk_id === part.diskId);
       if (sv?.preview_volume_id) continue;
-      const previous = await activeVolume(db, part.diskId);
+      const previous = await activeVolume(deps.db, part.diskId);
       if (!previous) throw new Error(`disk ${part.diskId} has no active volume`);
       const id = randomUUID();
-      await insertVolume(db, {
+      await insertVolume(deps.db, {
         id,
         disk_id: part.diskId,
         parent_id: part.volume.id,
@@ -376,20 +391,20 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         size_bytes: part.volume.size_bytes,
       });
       await createOverlay(host, part, id, part.volume);
-      await db.transaction().execute(async (tx) => {
+      await deps.db.transaction().execute(async (tx) => {
         await activateVolume(tx, part.diskId, id);
         await setSnapshotPreview(tx, snapshot.id, part.diskId, id, previous.id);
       });
     }
-    await setSnapshotState(db, snapshot.id, 'in_preview');
+    await setSnapshotState(deps.db, snapshot.id, 'in_preview');
     await ctx.progress(0.5, 'previewing');
   }
 
   async function commit(vm: VmRow, snapshot: SnapshotView): Promise<number> {
-    const fresh = (await findSnapshot(db, snapshot.id)) as SnapshotView;
-    const parts = await partsOf(db, fresh);
+    const fresh = (await findSnapshot(deps.db, snapshot.id)) as SnapshotView;
+    const parts = await partsOf(deps.db, fresh);
     const host = await hostForDomains(
-      db,
+      deps.db,
       hub,
       parts.map((p) => p.domain),
     );
@@ -399,30 +414,30 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
       if (!sv?.previous_volume_id) continue;
       // The old branch: from the replaced leaf up to (not including) the snapshot's volume.
       const branch: VolumeRow[] = [];
-      for (let v = await findVolume(db, sv.previous_volume_id); v && v.id !== part.volume.id; ) {
+      for (let v = await findVolume(deps.db, sv.previous_volume_id); v && v.id !== part.volume.id; ) {
         branch.push(v);
-        v = v.parent_id ? await findVolume(db, v.parent_id) : undefined;
+        v = v.parent_id ? await findVolume(deps.db, v.parent_id) : undefined;
       }
       const ids = new Set(branch.map((v) => v.id));
-      const later = (await listSnapshots(db, vm.id)).filter(
+      const later = (await listSnapshots(deps.db, vm.id)).filter(
         (s) => s.id !== fresh.id && s.volumes.some((x) => ids.has(x.volume_id)),
       );
-      for (const s of later) await deleteSnapshotRow(db, s.id);
+      for (const s of later) await deleteSnapshotRow(deps.db, s.id);
       dropped += later.length;
       for (const v of branch) {
         await deleteVolumeFile(host, part, v.id);
-        await deleteVolumeRow(db, v.id);
+        await deleteVolumeRow(deps.db, v.id);
       }
-      await setSnapshotPreview(db, fresh.id, part.diskId, null, null);
+      await setSnapshotPreview(deps.db, fresh.id, part.diskId, null, null);
     }
-    await setSnapshotState(db, fresh.id, 'ok');
+    await setSnapshotState(deps.db, fresh.id, 'ok');
     return dropped;
   }
 
   async function undo(vm: VmRow, snapshot: SnapshotView): Promise<void> {
-    const parts = await partsOf(db, snapshot);
+    const parts = await partsOf(deps.db, snapshot);
     const host = await hostForDomains(
-      db,
+      deps.db,
       hub,
       parts.map((p) => p.domain),
     );
@@ -430,7 +445,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
       const sv = snapshot.volumes.find((v) => v.disk_id === part.diskId);
       if (!sv?.preview_volume_id || !sv.previous_volume_id) continue;
       const previewId = sv.preview_volume_id;
-      await db.transaction().execute(async (tx) => {
+      await deps.db.transaction().execute(async (tx) => {
         await activateVolume(tx, part.diskId, sv.previous_volume_id as string);
         await setSnapshotPreview(tx, snapshot.id, part.diskId, null, null);
         await deleteVolumeRow(tx, previewId);
@@ -439,11 +454,11 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         deps.log.warn({ err, vm_id: vm.id, volume_id: previewId }, 'deleting the preview overlay failed');
       });
     }
-    await setSnapshotState(db, snapshot.id, 'ok');
+    await setSnapshotState(deps.db, snapshot.id, 'ok');
   }
 
   const record = (vm: VmRow, snapshot: SnapshotView, ctx: OperationContext, kind: string, message: string) =>
-    audit.record(db, {
+    audit.record(deps.db, {
       kind,
       severity: 'info',
       message,
@@ -454,7 +469,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   registry.register('snapshot.preview', {
     resumable: true,
     run: async (ctx) => {
-      const { vm, snapshot } = await loadSnapshot(db, ctx);
+      const { vm, snapshot } = await loadSnapshot(deps.db, ctx);
       if (!snapshot) throw new NotFound('snapshot_not_found', 'the snapshot is gone', { details: {} });
       await preview(ctx, vm, snapshot);
       await record(
@@ -471,7 +486,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   registry.register('snapshot.commit', {
     resumable: true,
     run: async (ctx) => {
-      const { vm, snapshot } = await loadSnapshot(db, ctx);
+      const { vm, snapshot } = await loadSnapshot(deps.db, ctx);
       if (!snapshot) throw new NotFound('snapshot_not_found', 'the snapshot is gone', { details: {} });
       const dropped = await commit(vm, snapshot);
       await record(
@@ -488,7 +503,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   registry.register('snapshot.undo', {
     resumable: true,
     run: async (ctx) => {
-      const { vm, snapshot } = await loadSnapshot(db, ctx);
+      const { vm, snapshot } = await loadSnapshot(deps.db, ctx);
       if (!snapshot) throw new NotFound('snapshot_not_found', 'the snapshot is gone', { details: {} });
       await undo(vm, snapshot);
       await record(
@@ -505,7 +520,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   registry.register('snapshot.revert', {
     resumable: true,
     run: async (ctx) => {
-      const { vm, snapshot } = await loadSnapshot(db, ctx);
+      const { vm, snapshot } = await loadSnapshot(deps.db, ctx);
       if (!snapshot) throw new NotFound('snapshot_not_found', 'the snapshot is gone', { details: {} });
       await preview(ctx, vm, snapshot);
       const dropped = await commit(vm, snapshot);
