@@ -1,8 +1,6 @@
 import { join } from 'node:path';
 import type { BootDevice, VmDisk, VmSpec } from '@vireo/agent-protocol';
 import type { VmRow } from '../../db/tables/vms';
-import { cdromPath } from '../storage/cdrom';
-import type { DomainLocation } from '../storage/paths';
 
 /** Where a host keeps what the engine asks for by name. */
 export interface HostPaths {
@@ -10,8 +8,6 @@ export interface HostPaths {
   isoDir: string;
   /** The agent's own image directory (all-in-one mode); disks live in storage domains. */
   imageDir: string;
-  /** The ISO domain of the VM's CD-ROM, when its image is an ISO domain's file. */
-  cdromDomain?: DomainLocation;
 }
 
 /**
@@ -38,7 +34,7 @@ export function buildVmSpec(vm: VmRow, disks: VmDisk[], paths: HostPaths): VmSpe
     disks,
     // Always a drive, so media can be changed later without a restart.
     cdrom: {
-      path: cdromPath(vm, paths.isoDir, paths.cdromDomain),
+      path: vm.cdrom_image === null ? null : join(paths.isoDir, vm.cdrom_image),
       interface: 'sata',
     },
     boot_order: vm.boot_order as BootDevice[],
