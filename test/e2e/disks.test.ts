@@ -1,0 +1,259 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, fetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AgentProcess,
+  ensureAgentBinary,
+  runAgentCommand,
+  spawnAgent,
+  stopProcess,
+} from '../../packages/agent/test/support/binary';
+import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { type EngineProcess, startEngine } from '../support/engine';
+import { freePort } from '../support/net';
+import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
+type Json = Record<string, any>;
+const MiB = 1024 ** 2;
+
+/**
+ * Disks end to end: real engine binary, a real enrolled agent, real QEMU (TCG) with the test guest,
+ * two local data domains on the host. One VM goes through create, hot-plug, online extend, move with
+ * the VM down, a second start, and deletion with its disks.
+ */
+describe('disks end to end (engine + agent + QEMU)', () => {
+  let engine: EngineProcess | undefined;
+  let agent: AgentProcess | undefined;
+  let dir: string;
+  let dispatcher: Agent;
+  let token: string;
+  let hostId: string;
+  let vmId: string | undefined;
+  const domains: Record<'a' | 'b', { id: string; parent: string }> = {
+    a: { id: '', parent: '' },
+    b: { id: '', parent: '' },
+  };
+  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
+
+  const call = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const h: Record<string, string> = { authorization: `Bearer ${token}`, ...headers };
+    if (body !== undefined) h['content-type'] = 'application/json';
+    const res = await fetch(`${engine!.url}/api/v1${p}`, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      dispatcher,
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
+  };
+  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) => {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (await fn()) return;
+      await sleep(200);
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  /** Waits for a 202's operation (up to `waitS` seconds) and expects it to succeed. */
+  const settled = async (res: { status: number; json: Json }, waitS = 60) => {
+    expect(res.status, JSON.stringify(res.json)).toBe(202);
+    const end = Date.now() + waitS * 1000;
+    let op: Json;
+    do {
+      op = (await call('GET', `/operations/${res.json.operation.id}?wait=30`)).json;
+    } while ((op.state === 'pending' || op.state === 'running') && Date.now() < end);
+    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
+    return op;
+  };
+  const serialSocket = () => join(dir, 'vms', vmId as string, 'serial.sock');
+  /** Sectors of a guest block device, as the guest's kernel sees them (0 when absent). */
+  const guestSectors = async (dev: string) =>
+    Number((await guestShell(serialSocket(), `cat /sys/block/${dev}/size 2>/dev/null || echo 0`)).trim());
+  const volumeFiles = (domain: { id: string; parent: string }, diskId: string) => {
+    const diskDir = join(domain.parent, domain.id, 'images', diskId);
+    return fs.existsSync(diskDir) ? fs.readdirSync(diskDir).map((f) => join(diskDir, f)) : [];
+  };
+
+  beforeAll(async () => {
+    assertTestGuestBuilt();
+    await ensureAgentBinary();
+    dir = await mkdtemp(join(tmpdir(), 'vireo-disks-'));
+    const port = await freePort();
+    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '300', VIREO_ISO_DIR: testGuest.dir } });
+    dispatcher = new Agent({ connect: { ca: engine.caPem } });
+    const login = await fetch(`${engine.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin@internal', password: engine.adminPassword }),
+      dispatcher,
+    });
+    token = ((await login.json()) as Json).token;
+    const cluster = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default');
+    const join_ = await call('POST', '/hosts/join-tokens', { cluster_id: cluster.id });
+    const tokenFile = join(dir, 'join-token');
+    fs.writeFileSync(tokenFile, join_.json.token, { mode: 0o600 });
+    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
+    const out = await runAgentCommand([
+      'join',
+      '--engine',
+      engine.url,
+      '--token-file',
+      tokenFile,
+      '--ca-fingerprint',
+      join_.json.ca_fingerprint,
+      '--address',
+      '127.0.0.1',
+      '--name',
+      'disk-host',
+      ...common,
+    ]);
+    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
+    process.env.VIREO_AGENT_IMAGE_DIRS = testGuest.dir;
+    agent = await spawnAgent([...common, '--accel', 'tcg']);
+    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
+    for (const key of ['a', 'b'] as const) {
+      const parent = join(dir, `data-${key}`);
+      fs.mkdirSync(parent);
+      const sd = await call('POST', '/storage-domains', {
+        name: `disks-${key}`,
+        kind: 'data',
+        backend: 'local',
+        host_id: hostId,
+        path: parent,
+      });
+      expect(sd.status, JSON.stringify(sd.json)).toBe(201);
+      domains[key] = { id: sd.json.id, parent };
+      await settled(
+        await call('POST', `/storage-domains/${sd.json.id}/attach`, { datacenter_id: cluster.datacenter_id }),
+      );
+      await settled(await call('POST', `/storage-domains/${sd.json.id}/activate`, {}));
+      await until(
+        `domain ${key} active`,
+        async () => (await call('GET', `/storage-domains/${sd.json.id}`)).json.state === 'active',
+      );
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    // Whatever failed above, no QEMU and no agent outlive the test.
+    if (vmId) await killQemusOf([vmId]);
+    if (agent) await stopProcess(agent.proc, 'SIGKILL');
+    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
+    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
+    await dispatcher?.close();
+    await engine?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('VM disk in a data domain, hot-plug, online extend, move while down with the data intact, delete with the disks', async () => {
+    const created = await call('POST', '/vms', {
+      name: 'disk-vm',
+      cluster_id: (await call('GET', '/clusters')).json.items[0].id,
+      memory_mib: 256,
+      boot_order: ['cdrom', 'disk'],
+      cdrom: { image: 'test-guest.iso' },
+      disks: [{ size_gib: 1, storage_domain_id: domains.a.id }],
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    vmId = created.json.id as string;
+    const rootDisk = created.json.disks[0].id as string;
+    expect(created.json.disks[0]).toMatchObject({ storage_domain_id: domains.a.id, size_gib: 1 });
+
+    await settled(await call('POST', `/vms/${vmId}/start`), 90);
+    // The volume exists in domain A, as <path>/<domain>/images/<disk>/<volume>.
+    expect(volumeFiles(domains.a, rootDisk)).toHaveLength(1);
+    await waitForText(join(dir, 'vms', vmId, 'serial.log'), testGuest.marker, 90_000);
+    expect(await guestSectors('vda')).toBe((1024 * MiB) / 512);
+
+    // A floating disk, hot-plugged into the running guest.
+    const made = await call('POST', '/disks', {
+      name: 'data1',
+      storage_domain_id: domains.a.id,
+      size_bytes: 64 * MiB,
+    });
+    await settled(made);
+    const dataDisk = made.json.disk.id as string;
+    const plug = await call('POST', `/vms/${vmId}/disk-attachments`, { disk_id: dataDisk });
+    await settled(plug);
+    await until('the guest sees vdb', async () => (await guestSectors('vdb')) === (64 * MiB) / 512, 30_000);
+
+    // Online extend: QMP block_resize; the guest and qemu-img (-U: QEMU holds it) see the new size.
+    const grow = await call('PATCH', `/disks/${dataDisk}`, { size_bytes: 128 * MiB }, { 'if-match': '*' });
+    const grown = await settled(grow);
+    expect(grown.result).toMatchObject({ online: true, size_bytes: 128 * MiB });
+    await until(
+      'the guest sees vdb grown',
+      async () => (await guestSectors('vdb')) === (128 * MiB) / 512,
+      30_000,
+    );
+    const [volume] = volumeFiles(domains.a, dataDisk);
+    const info = JSON.parse(
+      execFileSync('qemu-img', ['info', '-U', '--output=json', '-f', 'qcow2', volume as string], {
+        encoding: 'utf8',
+      }),
+    );
+    expect(info['virtual-size']).toBe(128 * MiB);
+
+    // Data the guest writes must survive the move.
+    const sum = (
+      await guestShell(
+        serialSocket(),
+        'dd if=/dev/urandom of=/dev/vdb bs=1M count=8 2>/dev/null; sync; md5sum /dev/vdb',
+        60_000,
+      )
+    )
+      .trim()
+      .split(/\s+/)[0];
+    expect(sum).toMatch(/^[0-9a-f]{32}$/);
+    // Moving a disk of a running VM is refused.
+    const busy = await call('POST', `/disks/${dataDisk}/move`, { storage_domain_id: domains.b.id });
+    expect(busy.status).toBe(409);
+    expect(busy.json.error.code).toBe('disk_in_use');
+
+    await settled(await call('POST', `/vms/${vmId}/stop`));
+    await until('QEMU gone', async () => (await qemuPidsFor(vmId as string)).length === 0, 15_000);
+    const moved = await settled(
+      await call('POST', `/disks/${dataDisk}/move`, { storage_domain_id: domains.b.id }),
+      60,
+    );
+    expect(moved.progress).toBe(1);
+    expect(moved.result).toMatchObject({ storage_domain_id: domains.b.id, left_behind: false });
+    expect(volumeFiles(domains.a, dataDisk)).toEqual([]);
+    expect(volumeFiles(domains.b, dataDisk)).toHaveLength(1);
+    expect((await call('GET', `/disks/${dataDisk}`)).json).toMatchObject({
+      storage_domain_id: domains.b.id,
+      state: 'ok',
+      size_bytes: 128 * MiB,
+    });
+
+    // The next start uses the moved volume: same bytes, same size.
+    await settled(await call('POST', `/vms/${vmId}/start`), 90);
+    await waitForText(join(dir, 'vms', vmId, 'serial.log'), testGuest.marker, 90_000);
+    expect(await guestSectors('vdb')).toBe((128 * MiB) / 512);
+    const again = (await guestShell(serialSocket(), 'md5sum /dev/vdb', 60_000)).trim().split(/\s+/)[0];
+    expect(again).toBe(sum);
+    const vm = (await call('GET', `/vms/${vmId}`)).json;
+    expect(vm.disks.map((d: Json) => [d.id, d.storage_domain_id])).toEqual([
+      [rootDisk, domains.a.id],
+      [dataDisk, domains.b.id],
+    ]);
+    const inUse = await call('DELETE', `/disks/${dataDisk}`);
+    expect(inUse.json.error.code).toBe('disk_in_use');
+
+    // Deleting the VM with its disks removes their volumes from both domains.
+    await settled(await call('POST', `/vms/${vmId}/stop`));
+    const del = await settled(await call('DELETE', `/vms/${vmId}`));
+    expect([...del.result.removed_disk_ids].sort()).toEqual([rootDisk, dataDisk].sort());
+    expect(volumeFiles(domains.a, rootDisk)).toEqual([]);
+    expect(volumeFiles(domains.b, dataDisk)).toEqual([]);
+    expect((await call('GET', `/disks?search=data1`)).json.items).toEqual([]);
+    vmId = undefined;
+  }, 300_000);
+});
