@@ -167,6 +167,21 @@ export const HostMemoryStatsSchema = Type.Object(
 );
 export type HostMemoryStats = Static<typeof HostMemoryStatsSchema>;
 
+/**
+ * The host's own I/O since boot, for rates over time: bytes through its NICs (physical ones, or all
+ * but loopback, bridges and taps where it has none) and to its whole disks.
+ */
+export const HostIoCountersSchema = Type.Object(
+  {
+    net_rx_bytes: Bytes,
+    net_tx_bytes: Bytes,
+    disk_read_bytes: Bytes,
+    disk_write_bytes: Bytes,
+  },
+  strict,
+);
+export type HostIoCounters = Static<typeof HostIoCountersSchema>;
+
 /** `host.stats` (method and event): one sample of the host's load. */
 export const HostStatsSchema = Type.Object(
   {
@@ -176,6 +191,8 @@ export const HostStatsSchema = Type.Object(
     /** 1, 5 and 15 minute load averages. */
     load: Type.Object({ one: Type.Number(), five: Type.Number(), fifteen: Type.Number() }, strict),
     uptime_s: Type.Number({ minimum: 0 }),
+    /** I/O counters; absent when the agent could not read them (or predates them). */
+    io: Type.Optional(HostIoCountersSchema),
   },
   strict,
 );

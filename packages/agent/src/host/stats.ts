@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostCpuStats, HostMemoryStats, HostStats } from '@vireo/agent-protocol';
 import { AgentError } from '../util/errors';
+import { readHostIo } from './io-counters';
 import { type CpuTimes, parseLoadavg, parseMeminfo, parseProcStat, parseUptime } from './procfs';
 
 /** Ticks per second of every `/proc` time (USER_HZ, fixed at 100 on Linux). */
@@ -74,16 +75,21 @@ export function memoryStats(sizes: Map<string, number>): HostMemoryStats {
 export class HostStatsSampler {
   private previous: CpuTimes | undefined;
 
-  constructor(private readonly procRoot = '/proc') {}
+  constructor(
+    private readonly procRoot = '/proc',
+    private readonly sysRoot = '/sys',
+  ) {}
 
   async sample(): Promise<HostStats> {
     const read = (name: string) => readFile(join(this.procRoot, name), 'utf8');
     try {
-      const [stat, meminfo, loadavg, uptime] = await Promise.all([
+      const [stat, meminfo, loadavg, uptime, io] = await Promise.all([
         read('stat'),
         read('meminfo'),
         read('loadavg'),
         read('uptime'),
+        // I/O counters are a bonus for graphs: never fail the heartbeat over them.
+        readHostIo(this.procRoot, this.sysRoot).catch(() => undefined),
       ]);
       const { total, cpus } = parseProcStat(stat);
       const cpu = computeCpuStats(this.previous, total, cpus);
@@ -94,6 +100,7 @@ export class HostStatsSampler {
         memory: memoryStats(parseMeminfo(meminfo)),
         load: parseLoadavg(loadavg),
         uptime_s: parseUptime(uptime),
+        ...(io ? { io } : {}),
       };
     } catch (cause) {
       throw new AgentError('internal_error', `reading host stats from ${this.procRoot} failed`, { cause });

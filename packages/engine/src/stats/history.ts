@@ -1,7 +1,15 @@
 import { HostStatsSchema, VmStatsEventSchema } from '@vireo/agent-protocol';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
-import { hostPoint, type StoredSample, type VmCounters, vmCounters, vmPoint } from './rates';
+import {
+  type HostCounters,
+  hostCounters,
+  hostPoint,
+  type StoredSample,
+  type VmCounters,
+  vmCounters,
+  vmPoint,
+} from './rates';
 
 /** How much history is kept; defaults: one hour, at most 720 points (5 s sampling) per object. */
 export interface StatsHistorySettings {
@@ -69,6 +77,7 @@ const checkVmStats = TypeCompiler.Compile(VmStatsEventSchema);
  */
 export class StatsHistory {
   private readonly hosts = new Map<string, Ring>();
+  private readonly hostIo = new Map<string, HostCounters>();
   private readonly vms = new Map<string, VmSeries>();
   private lastSweep = 0;
   private readonly listeners = new Map<string, Set<(point: StoredSample) => void>>();
@@ -90,7 +99,10 @@ export class StatsHistory {
           this.reject(hostId, name);
           return;
         }
-        this.addHost(hostId, hostPoint(params, this.now()));
+        this.addHost(hostId, hostPoint(params, this.now(), this.hostIo.get(hostId)));
+        const counters = hostCounters(params);
+        if (counters) this.hostIo.set(hostId, counters);
+        else this.hostIo.delete(hostId);
       } else if (name === 'vm.stats') {
         if (!checkVmStats.Check(params)) {
           this.reject(hostId, name);
@@ -185,7 +197,11 @@ export class StatsHistory {
     if (now - this.lastSweep < 60_000) return;
     this.lastSweep = now;
     const cutoff = now - this.settings.retentionMs;
-    for (const [id, ring] of this.hosts) if ((ring.newest?.at ?? 0) < cutoff) this.hosts.delete(id);
+    for (const [id, ring] of this.hosts) {
+      if ((ring.newest?.at ?? 0) >= cutoff) continue;
+      this.hosts.delete(id);
+      this.hostIo.delete(id);
+    }
     for (const [id, series] of this.vms) if ((series.ring.newest?.at ?? 0) < cutoff) this.vms.delete(id);
   }
 }

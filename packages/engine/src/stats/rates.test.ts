@@ -1,6 +1,6 @@
 import type { HostStats, VmStatsSample } from '@vireo/agent-protocol';
 import { describe, expect, it } from 'vitest';
-import { hostPoint, vmCounters, vmPoint } from './rates';
+import { hostCounters, hostPoint, vmCounters, vmPoint } from './rates';
 
 const VM = '11111111-2222-4333-8444-555555555555';
 
@@ -144,5 +144,40 @@ describe('hostPoint', () => {
     };
     const p = hostPoint(stats, 5);
     expect(p).toMatchObject({ at: 5, cpu_percent: 37.5, memory_used_bytes: 2000, memory_total_bytes: 8000 });
+  });
+
+  it('turns the host I/O counters of two samples into rates, and not across a reboot', () => {
+    const base = (at: string, rx: number, rd: number): HostStats => ({
+      at,
+      cpu: {
+        percent: 1,
+        user_percent: 1,
+        system_percent: 0,
+        iowait_percent: 0,
+        steal_percent: 0,
+        interval_s: 1,
+        logical_cpus: 1,
+      },
+      memory: {
+        total_bytes: 1,
+        available_bytes: 1,
+        used_bytes: 0,
+        free_bytes: 1,
+        swap_total_bytes: 0,
+        swap_free_bytes: 0,
+      },
+      load: { one: 0, five: 0, fifteen: 0 },
+      uptime_s: 1,
+      io: { net_rx_bytes: rx, net_tx_bytes: 0, disk_read_bytes: rd, disk_write_bytes: 0 },
+    });
+    const first = base('2026-01-01T00:00:00.000Z', 1000, 5000);
+    expect(hostPoint(first, 1).net_rx_bps).toBeNull();
+    const second = base('2026-01-01T00:00:10.000Z', 21_000, 105_000);
+    const p = hostPoint(second, 2, hostCounters(first));
+    expect(p).toMatchObject({ net_rx_bps: 2000, net_tx_bps: 0, disk_read_bps: 10_000, disk_write_bps: 0 });
+    const rebooted = base('2026-01-01T00:00:20.000Z', 10, 10);
+    expect(hostPoint(rebooted, 3, hostCounters(second)).net_rx_bps).toBeNull();
+    const { io: _io, ...withoutIo } = second;
+    expect(hostCounters(withoutIo)).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import type { HostStats, VmStatsSample } from '@vireo/agent-protocol';
+import type { HostIoCounters, HostStats, VmStatsSample } from '@vireo/agent-protocol';
 
 /**
  * One point of a stats history as the engine keeps it. Rates are per second over the interval
@@ -96,16 +96,39 @@ export function vmPoint(
   };
 }
 
-/** A host sample already carries its CPU share; memory is what schedulers call used (total − available). */
-export function hostPoint(stats: HostStats, at: number): StoredSample {
+/** A host's I/O counters at one agent time (ms), kept to turn the next sample into rates. */
+export interface HostCounters {
+  at: number;
+  io: HostIoCounters;
+}
+
+/**
+ * A host sample already carries its CPU share; memory is what schedulers call used (total −
+ * available); network and disk rates come from the I/O counters of this and the previous sample
+ * (unknown on the first, after a counter reset such as a reboot, or from an agent without them).
+ */
+export function hostPoint(stats: HostStats, at: number, previous?: HostCounters): StoredSample {
+  const agentAt = Date.parse(stats.at);
+  const seconds = previous && Number.isFinite(agentAt) ? (agentAt - previous.at) / 1000 : 0;
+  const rate = (key: keyof HostIoCounters): number | null => {
+    if (!previous || !stats.io || seconds <= 0) return null;
+    const delta = stats.io[key] - previous.io[key];
+    return delta < 0 ? null : round(delta / seconds);
+  };
   return {
     at,
     cpu_percent: stats.cpu.percent,
     memory_used_bytes: stats.memory.used_bytes,
     memory_total_bytes: stats.memory.total_bytes,
-    net_rx_bps: null,
-    net_tx_bps: null,
-    disk_read_bps: null,
-    disk_write_bps: null,
+    net_rx_bps: rate('net_rx_bytes'),
+    net_tx_bps: rate('net_tx_bytes'),
+    disk_read_bps: rate('disk_read_bytes'),
+    disk_write_bps: rate('disk_write_bytes'),
   };
+}
+
+/** The counters of a host sample for the next rate computation, if it has any. */
+export function hostCounters(stats: HostStats): HostCounters | undefined {
+  const at = Date.parse(stats.at);
+  return stats.io && Number.isFinite(at) ? { at, io: stats.io } : undefined;
 }
