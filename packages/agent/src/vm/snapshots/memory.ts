@@ -7,6 +7,8 @@ import { AgentError } from '../../util/errors';
 
 const POLL_MS = 20;
 const TIMEOUT_MS = 10 * 60_000;
+/** Effectively no limit: a local file, not a network. */
+const UNCAPPED_BYTES_PER_S = 64 * 1024 ** 3;
 
 /**
  * Saves the paused VM's RAM and device state into `path` (a new file, mode 0600). QEMU 7.2 has no
@@ -22,6 +24,7 @@ export async function saveMemoryState(qmp: QmpClient, vmDir: string, path: strin
   const file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
   let bytes = 0;
   let connection: Socket | undefined;
+  let restoreBandwidth: number | undefined;
   const server = createServer();
   const received = new Promise<void>((resolve, reject) => {
     server.once('connection', (socket) => {
@@ -42,6 +45,11 @@ export async function saveMemoryState(qmp: QmpClient, vmDir: string, path: strin
       server.once('error', reject);
       server.listen(socketPath, resolve);
     });
+    // The default cap (128 MiB/s) is meant for live migration over a network; the guest is stopped
+    // here, so every millisecond counts: lift it for this save and put it back afterwards.
+    const before = (await qmp.executeUntyped('query-migrate-parameters')) as { 'max-bandwidth'?: number };
+    await qmp.execute('migrate-set-parameters', { 'max-bandwidth': UNCAPPED_BYTES_PER_S });
+    restoreBandwidth = before['max-bandwidth'];
     await qmp.execute('migrate', { uri: `unix:${socketPath}` });
     const deadline = Date.now() + TIMEOUT_MS;
     for (;;) {
@@ -69,6 +77,11 @@ export async function saveMemoryState(qmp: QmpClient, vmDir: string, path: strin
     await rm(path, { force: true });
     throw err;
   } finally {
+    if (restoreBandwidth !== undefined) {
+      await qmp
+        .execute('migrate-set-parameters', { 'max-bandwidth': restoreBandwidth })
+        .catch(() => undefined);
+    }
     server.close();
     await rm(socketPath, { force: true });
   }
