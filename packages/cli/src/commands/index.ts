@@ -45,6 +45,15 @@ import { operationCancel } from './operation/cancel';
 import { operationList } from './operation/list';
 import { operationShow } from './operation/show';
 import { operationWait } from './operation/wait';
+import {
+  snapshotCommit,
+  snapshotCreate,
+  snapshotDelete,
+  snapshotPreview,
+  snapshotRevert,
+  snapshotUndo,
+} from './snapshot/actions';
+import { snapshotList } from './snapshot/list';
 import { profileList } from './profile/list';
 import { profileRemove } from './profile/remove';
 import { profileUse } from './profile/use';
@@ -67,6 +76,7 @@ export const NOUNS: readonly NounSpec[] = [
   { name: 'host', summary: 'machines running vireo-agent' },
   { name: 'storage-domain', aliases: ['sd'], summary: 'storage domains: where disks and ISO images live' },
   { name: 'image', summary: 'image uploads and downloads (ISO files, disk images)' },
+  { name: 'snapshot', summary: 'VM snapshots: take, preview, revert, delete (merge)' },
   { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
   { name: 'event', summary: 'the audit log' },
   { name: 'profile', summary: 'saved engine connections' },
@@ -103,6 +113,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   vmSuspend,
   vmResume,
   vmConsole,
+  snapshotList,
+  snapshotCreate,
+  snapshotDelete,
+  snapshotPreview,
+  snapshotCommit,
+  snapshotUndo,
+  snapshotRevert,
   hostList,
   hostShow,
   hostAdd,

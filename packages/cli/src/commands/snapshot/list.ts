@@ -1,0 +1,28 @@
+import type { Snapshot, SnapshotList } from '@vireo/api';
+import type { CommandSpec } from '../../framework/spec';
+import { resolveArg } from '../common/crud';
+import { vmKind } from '../common/kinds';
+import { printList } from '../common/output';
+
+export const VM_ARG = { name: 'vm', description: 'the VM (name or id)', required: true } as const;
+
+/** `vireo snapshot list <vm>`: the VM's snapshots, oldest first. */
+export const snapshotList: CommandSpec = {
+  path: ['snapshot', 'list'],
+  summary: "list a VM's snapshots, oldest first",
+  args: [VM_ARG],
+  async run(ctx) {
+    const { client, object } = await resolveArg(ctx, vmKind, ctx.args[0]);
+    const list = await client.get<SnapshotList>(`/vms/${object.id}/snapshots`, {
+      signal: ctx.session.signal,
+    });
+    printList<Snapshot>(ctx, list.items, [
+      { header: 'ID', value: (s) => s.id, minWidth: 36, overflow: 'fixed' },
+      { header: 'STATE', value: (s) => s.state, minWidth: 8 },
+      { header: 'MEMORY', value: (s) => (s.memory ? 'yes' : 'no'), overflow: 'fixed' },
+      { header: 'CREATED', value: (s) => s.created_at.replace(/\.\d+Z$/, 'Z'), minWidth: 10 },
+      { header: 'DESCRIPTION', value: (s) => s.description, minWidth: 10 },
+    ]);
+    return 0;
+  },
+};
