@@ -84,18 +84,20 @@ describe('VMs: NIC on an existing bridge (engine + local agent + QEMU)', () => {
         VIREO_ISO_DIR: testGuest.dir,
         VIREO_HOST_HEARTBEAT_MS: '500',
       },
+      // Generous: on a loaded machine the first start (PostgreSQL initdb, agent) takes long.
+      timeoutMs: 120_000,
     });
     dispatcher = new Agent({ connect: { ca: engine.caPem } });
     token = (
       await call('POST', '/auth/login', { username: 'admin@internal', password: engine.adminPassword })
     ).json.token;
     clusterId = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default').id;
-    const end = Date.now() + 60_000;
+    const end = Date.now() + 120_000;
     while ((await call('GET', '/hosts')).json.items[0]?.state !== 'up') {
       if (Date.now() > end) throw new Error('the local host never came up');
       await sleep(200);
     }
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await dispatcher?.close();
