@@ -13,6 +13,10 @@ import { datacenterDelete } from './datacenter/delete';
 import { datacenterList } from './datacenter/list';
 import { datacenterShow } from './datacenter/show';
 import { datacenterUpdate } from './datacenter/update';
+import { diskAttach, diskDetach } from './disk/attach';
+import { diskCopy, diskExtend, diskMove } from './disk/change';
+import { diskCreate } from './disk/create';
+import { diskDelete, diskList, diskShow } from './disk/list';
 import { vmList } from './vm/list';
 import { vmShow } from './vm/show';
 import { vmCreate } from './vm/create';
@@ -75,6 +79,7 @@ export const NOUNS: readonly NounSpec[] = [
   { name: 'vm', summary: 'virtual machines: create, power, consoles' },
   { name: 'host', summary: 'machines running vireo-agent' },
   { name: 'storage-domain', aliases: ['sd'], summary: 'storage domains: where disks and ISO images live' },
+  { name: 'disk', summary: 'disks: create, extend, move, copy, attach to VMs' },
   { name: 'image', summary: 'image uploads and downloads (ISO files, disk images)' },
   { name: 'snapshot', summary: 'VM snapshots: take, preview, revert, delete (merge)' },
   { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
@@ -136,6 +141,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   storageDomainDetach,
   storageDomainDelete,
   storageDomainIsos,
+  diskList,
+  diskShow,
+  diskCreate,
+  diskExtend,
+  diskMove,
+  diskCopy,
+  diskDelete,
+  diskAttach,
+  diskDetach,
   imageUpload,
   imageDownload,
   operationList,

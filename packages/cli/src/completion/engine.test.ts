@@ -28,7 +28,7 @@ describe('complete', () => {
     expect(top).not.toContain('dc');
     expect(top).not.toContain('__complete');
     expect(top).not.toContain('connect');
-    expect(await c([], 'd')).toEqual(['datacenter', 'dc']);
+    expect(await c([], 'd')).toEqual(['datacenter', 'dc', 'disk']);
   });
 
   it('offers shell-only commands inside the shell and hides shell/completion there', async () => {
