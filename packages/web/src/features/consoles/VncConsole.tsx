@@ -81,6 +81,15 @@ function VncScreen({ vmId }: { vmId: string }) {
             </Button>
           </ToolbarItem>
           <ToolbarItem>
+            <Button
+              variant="secondary"
+              isDisabled={status !== 'connected'}
+              onClick={() => void screen.current?.requestFullscreen?.().catch(() => {})}
+            >
+              <FormattedMessage id="consoles.vnc.fullscreen" />
+            </Button>
+          </ToolbarItem>
+          <ToolbarItem>
             <Switch
               id="vnc-scale"
               label={intl.formatMessage({ id: 'consoles.vnc.scale' })}
