@@ -21,7 +21,6 @@ import { pkiRoutes } from './routes/pki';
 import { snapshotRoutes } from './routes/snapshots';
 import { statsRoutes } from './routes/stats';
 import { storageDomainRoutes } from './routes/storage-domains';
-import { storageDomainRoutes } from './routes/storage-domains';
 import './types';
 import { SHARED_SCHEMAS } from './schemas';
 import { validatorCompiler } from './validation';
@@ -97,7 +96,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(diskRoutes, { deps });
       await api.register(snapshotRoutes, { deps });
       await api.register(statsRoutes, { deps });
-      await api.register(storageDomainRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });
