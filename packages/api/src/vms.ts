@@ -57,10 +57,16 @@ const IsoName = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
   description: 'File name of an image in the ISO directory (VIREO_ISO_DIR).',
 });
-const CdromSpec = Type.Object(
-  { image: IsoName },
-  { additionalProperties: false, description: 'CD-ROM with an ISO image.' },
-);
+const CdromSpec = Type.Union([
+  Type.Object(
+    { storage_domain_id: Uuid, file: IsoName },
+    { additionalProperties: false, description: 'CD-ROM with an ISO file of an ISO storage domain.' },
+  ),
+  Type.Object(
+    { image: IsoName },
+    { additionalProperties: false, description: 'CD-ROM with an image in VIREO_ISO_DIR (older form).' },
+  ),
+]);
 
 export const VmDiskCreate = Type.Object(
   {

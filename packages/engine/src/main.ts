@@ -5,7 +5,7 @@ import { runCli } from './cli/run';
 import { type EngineConfig, formatListen } from './config';
 import { ConsoleTickets, consoleTicketTtlMs } from './console/tickets';
 import { createConsoleService } from './console/service';
-import { ensureLocalStorageDomains } from './controllers/local-storage';
+import { localStorageWaitMsFromEnv, startLocalStorageSetup } from './controllers/local-storage';
 import { StorageDomainController, storageRefreshMsFromEnv } from './controllers/storage-domain-controller';
 import { createVmManagement, hostPathsFromEnv } from './controllers/vm-runtime';
 import { openDb } from './db/connection';
@@ -241,17 +241,19 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       await b.start();
       undo.push({ what: `stop ${b.name}`, run: () => b.stop() });
     }
-    // All-in-one: local-data and local-iso on this machine, active before `ready at`.
-    // A failure is logged, not fatal: the engine is still useful and the domains can be fixed.
+    // All-in-one: local-data and local-iso on this machine, active before `ready at` (bounded wait).
     if (process.env.VIREO_LOCAL_HOST === '1') {
-      await ensureLocalStorageDomains({
-        db: handle.db,
-        hub: hostManagement.hub,
-        controller: storageDomains,
-        audit: events.audit,
-        log: root,
-        dataDir: config.dataDir,
-      }).catch((err: unknown) => log.error({ err }, 'setting up the local storage domains failed'));
+      await startLocalStorageSetup(
+        {
+          db: handle.db,
+          hub: hostManagement.hub,
+          controller: storageDomains,
+          audit: events.audit,
+          log: root,
+          dataDir: config.dataDir,
+        },
+        localStorageWaitMsFromEnv(process.env),
+      );
     }
     const url = publicUrl(server.protocol, server.address);
     log.info({ listen: formatListen(server.address), url, version }, 'engine started');

@@ -97,3 +97,38 @@ export async function ensureLocalStorageDomains(deps: {
     log.info({ domain: done.name, id: done.id, state: done.state }, 'local storage domain ready');
   }
 }
+
+/**
+ * Runs {@link ensureLocalStorageDomains} and waits for it at most `waitMs` (default 10 s,
+ * `VIREO_LOCAL_STORAGE_WAIT_MS`): on a normal start the domains are active before `ready at`; on a
+ * slow machine the engine does not hold its readiness hostage to the local agent, and the set-up
+ * finishes in the background (failures are logged, never fatal).
+ */
+export async function startLocalStorageSetup(
+  deps: Parameters<typeof ensureLocalStorageDomains>[0],
+  waitMs = 10_000,
+): Promise<void> {
+  const done = ensureLocalStorageDomains(deps).catch((err: unknown) =>
+    deps.log.error({ err }, 'setting up the local storage domains failed'),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, waitMs);
+    timer.unref();
+  });
+  await Promise.race([done, waited]);
+  clearTimeout(timer);
+}
+
+/** `VIREO_LOCAL_STORAGE_WAIT_MS` (0…600000), default 10 s. */
+export function localStorageWaitMsFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env.VIREO_LOCAL_STORAGE_WAIT_MS;
+  if (raw === undefined || raw === '') return 10_000;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) {
+    throw new Error(
+      `VIREO_LOCAL_STORAGE_WAIT_MS must be an integer between 0 and 600000, not ${JSON.stringify(raw)}`,
+    );
+  }
+  return ms;
+}

@@ -7,6 +7,7 @@ import { findVm } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
 import type { VmRow } from '../db/tables/vms';
 import { ACTION_RULES } from '../domain/vm/actions';
+import { cdromDomainOf } from '../domain/storage/cdrom';
 import { buildVmSpec, type HostPaths } from '../domain/vm/spec';
 import { Conflict, NotFound, Unavailable, VireoError } from '../errors';
 import type { VmMonitor } from '../monitors/vm-monitor';
@@ -115,7 +116,9 @@ export class VmController {
     try {
       if (method === 'vm.start') {
         const disks = ((await listVmDisks(this.opts.db, [vm.id])).get(vm.id) ?? []).filter((d) => d.active);
-        const spec = buildVmSpec(vm, await this.resolveDisks(hostId, disks), this.opts.paths);
+        const cdromDomain = await cdromDomainOf(this.opts.db, vm);
+        const paths = cdromDomain ? { ...this.opts.paths, cdromDomain } : this.opts.paths;
+        const spec = buildVmSpec(vm, await this.resolveDisks(hostId, disks), paths);
         try {
           const { vm: info } = await hub.call(hostId, 'vm.start', { spec }, { timeoutMs: 120_000 });
           await monitor.observe(hostId, info);

@@ -29,6 +29,7 @@ import { placementHostsLocked } from '../db/repositories/vms-placement';
 import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow } from '../db/tables/storage';
 import type { VmRow } from '../db/tables/vms';
+import { cdromColumns, checkCdromDomain } from '../domain/storage/cdrom';
 import { checkAction, checkDown } from '../domain/vm/actions';
 import { randomMac } from '../domain/vm/mac';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
@@ -258,12 +259,12 @@ export function createVmService(deps: {
         memory_mib: input.memory_mib ?? DEFAULTS.memory_mib,
         os_type: input.os_type ?? DEFAULTS.os_type,
         boot_order: [...(input.boot_order ?? DEFAULTS.boot_order)],
-        cdrom_image: input.cdrom?.image ?? null,
+        ...cdromColumns(input.cdrom ?? null),
       };
       checkBootable({
         boot_order: fields.boot_order,
         disks: input.disks?.length ?? 0,
-        cdrom_image: fields.cdrom_image,
+        cdrom_image: fields.cdrom_image ?? fields.cdrom_file ?? null,
         nics: input.nics?.length ?? 0,
       });
       const nics = (input.nics ?? []).map((n) => ({
@@ -273,6 +274,7 @@ export function createVmService(deps: {
       }));
       try {
         return await db.transaction().execute(async (tx) => {
+          await checkCdromDomain(tx, input.cdrom ?? null);
           const cluster = await findCluster(tx, input.cluster_id);
           if (!cluster) throw clusterNotFound(input.cluster_id);
           const row = await insertVm(tx, { ...fields, cluster_id: input.cluster_id, nics });
@@ -299,11 +301,12 @@ export function createVmService(deps: {
       const { cdrom, ...rest } = patch;
       const fields: Partial<VmFields> = {
         ...rest,
-        ...(cdrom === undefined ? {} : { cdrom_image: cdrom?.image ?? null }),
+        ...(cdrom === undefined ? {} : cdromColumns(cdrom)),
       };
       try {
         return await db.transaction().execute(async (tx) => {
           const before = await lockOrThrow(tx, id);
+          if (cdrom !== undefined) await checkCdromDomain(tx, cdrom);
           if (expected !== 'any' && expected !== before.version) {
             throw new PreconditionFailed('etag_mismatch', `VM ${id} changed since it was read`, {
               details: { id, current_etag: `"${before.version}"` },
@@ -313,7 +316,10 @@ export function createVmService(deps: {
           checkBootable({
             boot_order: fields.boot_order ?? before.boot_order,
             disks: disks.length,
-            cdrom_image: fields.cdrom_image === undefined ? before.cdrom_image : fields.cdrom_image,
+            cdrom_image:
+              fields.cdrom_image === undefined
+                ? (before.cdrom_image ?? before.cdrom_file)
+                : (fields.cdrom_image ?? fields.cdrom_file ?? null),
             nics: before.nics.length,
           });
           const row = await updateVm(tx, id, before.version, fields);

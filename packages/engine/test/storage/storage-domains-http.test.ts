@@ -360,6 +360,53 @@ describe('storage domains over HTTP', () => {
     expect((await act(d.id, 'maintenance')).state).toBe('succeeded');
   });
 
+  it("a VM CD-ROM is an ISO domain's file; the domain cannot be removed while a VM uses it", async () => {
+    const iso = await create({ name: 'vm-isos', kind: 'iso', backend: 'posix', path: '/srv/vm-isos' });
+    const data = await create({ name: 'vm-data', kind: 'data', backend: 'posix', path: '/srv/vm-data' });
+    const vmBody = (cdrom: unknown) => ({
+      name: `cd-${randomUUID().slice(0, 8)}`,
+      cluster_id: clusterId,
+      boot_order: ['cdrom'],
+      cdrom,
+    });
+    const made = await req('POST', '/vms', vmBody({ storage_domain_id: iso.id, file: 'installer.iso' }));
+    expect(made.statusCode, made.body).toBe(201);
+    expect(made.json().cdrom).toEqual({ storage_domain_id: iso.id, file: 'installer.iso' });
+    const vmId = made.json().id as string;
+    expect(
+      (await req('POST', '/vms', vmBody({ storage_domain_id: data.id, file: 'x.iso' }))).statusCode,
+    ).toBe(409);
+    expect(
+      (await req('POST', '/vms', vmBody({ storage_domain_id: randomUUID(), file: 'x.iso' }))).statusCode,
+    ).toBe(404);
+    expect(
+      (await req('POST', '/vms', vmBody({ storage_domain_id: iso.id, file: '../x.iso' }))).statusCode,
+    ).toBe(400);
+    const inUse = await req('DELETE', `/storage-domains/${iso.id}`);
+    expect(inUse.statusCode).toBe(409);
+    expect(inUse.json().error).toMatchObject({
+      code: 'storage_domain_in_use',
+      details: { blocking: [{ kind: 'vm', id: vmId }] },
+    });
+    // Ejecting the medium frees the domain.
+    const ejected = await req(
+      'PATCH',
+      `/vms/${vmId}`,
+      { cdrom: null, boot_order: ['network'] },
+      { 'if-match': '*' },
+    );
+    expect(ejected.statusCode).toBe(400); // nothing left to boot: refused, the CD stays
+    const changed = await req(
+      'PATCH',
+      `/vms/${vmId}`,
+      { cdrom: { image: 'local.iso' } },
+      { 'if-match': '*' },
+    );
+    expect(changed.statusCode, changed.body).toBe(200);
+    expect(changed.json().cdrom).toEqual({ image: 'local.iso' });
+    expect((await req('DELETE', `/storage-domains/${iso.id}`)).statusCode).toBe(204);
+  });
+
   it('a local domain lives on its host only and refuses removal while it holds disks', async () => {
     const d = await create({
       name: 'local1',

@@ -20,6 +20,9 @@ export interface VmFields {
   os_type: string;
   boot_order: string[];
   cdrom_image: string | null;
+  /** An ISO domain's file as CD-ROM (0009_storage_domains.sql); both null or both set. */
+  cdrom_storage_domain_id?: string | null;
+  cdrom_file?: string | null;
 }
 
 export interface VmFilter {

@@ -1,6 +1,7 @@
-import { join } from 'node:path';
 import type { BootDevice, VmDisk, VmSpec } from '@vireo/agent-protocol';
 import type { VmRow } from '../../db/tables/vms';
+import { cdromPath } from '../storage/cdrom';
+import type { DomainLocation } from '../storage/paths';
 
 /** Where a host keeps what the engine asks for by name. */
 export interface HostPaths {
@@ -8,6 +9,8 @@ export interface HostPaths {
   isoDir: string;
   /** The agent's own image directory (all-in-one mode); disks live in storage domains. */
   imageDir: string;
+  /** The ISO domain of the VM's CD-ROM, when its image is an ISO domain's file. */
+  cdromDomain?: DomainLocation;
 }
 
 /**
@@ -34,7 +37,7 @@ export function buildVmSpec(vm: VmRow, disks: VmDisk[], paths: HostPaths): VmSpe
     disks,
     // Always a drive, so media can be changed later without a restart.
     cdrom: {
-      path: vm.cdrom_image === null ? null : join(paths.isoDir, vm.cdrom_image),
+      path: cdromPath(vm, paths.isoDir, paths.cdromDomain),
       interface: 'sata',
     },
     boot_order: vm.boot_order as BootDevice[],

@@ -17,6 +17,7 @@ import { authorize } from '../../auth/authorize';
 import { VM_SORT_COLUMNS } from '../../db/repositories/vms';
 import { Unavailable } from '../../errors';
 import type { VmWithDisks } from '../../services/vms';
+import { cdromOf } from '../../domain/storage/cdrom';
 import type { AppDeps } from '../deps';
 import { expectedVersion, setEtag } from '../etag';
 import { pageBody, pageRequest } from '../list';
@@ -38,7 +39,7 @@ export function toVm(row: VmWithDisks): Vm {
     memory_mib: row.memory_mib,
     os_type: row.os_type,
     boot_order: row.boot_order,
-    cdrom: row.cdrom_image === null ? null : { image: row.cdrom_image },
+    cdrom: cdromOf(row),
     disks: row.disks.map((d) => ({
       id: d.id,
       name: d.name,
