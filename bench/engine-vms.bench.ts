@@ -4,8 +4,9 @@
  *    spawn (`-daemonize`, the argv the agent builds for a like spec) until QMP answers: ratio ≤ 3.0;
  *  - 50 VMs created and started through the API at once → all `up`, against 50 bare spawns at once.
  * The engine binary (embedded PostgreSQL, HTTPS) and one agent enrolled by join token are real;
- * the VMs are tiny (64 MiB, no disk, the test guest's ISO as CD-ROM, TCG). Run with `npm run bench`; prints the figures
- * and appends them to bench/RESULTS.md.
+ * the VMs are tiny (64 MiB, no disk, a blank CD-ROM image so the guests idle in the firmware, TCG).
+ * Run with `npm run bench`; prints the figures (and, for the burst, where each VM's time went) and
+ * appends them to bench/RESULTS.md.
  *
  * The bare spawn imports the agent's argv builder from source, which needs Node's `vireo-source`
  * export condition: without it this file re-runs itself in a child Node that has it.
@@ -57,6 +58,51 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** Wall-clock start time (ms since the epoch) of a process, from /proc (boot time + start ticks). */
+function processStartMs(pid: number): number {
+  const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  // USER_HZ is 100 on Linux/x86_64.
+  return btime * 1000 + ticks * 10;
+}
+
+type Mark = { t0: number; created: number; accepted: number; done: number; op: string };
+type Call = (method: string, p: string, body?: unknown) => Promise<{ status: number; json: Json }>;
+
+/**
+ * Where the time of each VM of the burst went, from the client's marks, the operation's own
+ * timestamps and the QEMU process's start time: one row per phase with its median and maximum
+ * (ms), and when the last VM crossed each mark (ms after the burst began).
+ */
+async function phaseTable(marks: Map<string, Mark>, call: Call): Promise<Array<[string, string, string]>> {
+  const t0 = Math.min(...[...marks.values()].map((m) => m.t0));
+  const per: Record<string, number[]> = {};
+  const last: Record<string, number> = {};
+  const add = (name: string, from: number, to: number) => {
+    per[name] = [...(per[name] ?? []), to - from];
+    last[name] = Math.max(last[name] ?? 0, to - t0);
+  };
+  for (const [vmId, m] of marks) {
+    const op = (await call('GET', `/operations/${m.op}`)).json;
+    const claimed = Date.parse(op.started_at);
+    const finished = Date.parse(op.finished_at);
+    const pid = qemuPids(vmId)[0];
+    const spawned = pid ? processStartMs(pid) : Number.NaN;
+    add('POST /vms (create)', m.t0, m.created);
+    add('POST /vms/{id}/start (placement, operation row)', m.created, m.accepted);
+    add('operation pending → claimed by the runner', m.accepted, claimed);
+    add('claimed → QEMU process started (controller, agent prepare)', claimed, spawned);
+    add('QEMU started → operation succeeded (QMP, cont, monitor)', spawned, finished);
+    add('operation succeeded → client saw it (long poll)', finished, m.done);
+  }
+  return Object.entries(per).map(([name, xs]) => [
+    `burst phase: ${name}`,
+    `median ${median(xs).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`,
+    `last VM done at ${last[name]?.toFixed(0)} ms`,
+  ]);
+}
+
 async function main(): Promise<void> {
   const { Agent, fetch } = await import('undici');
   const { buildQemuArgv } = await import('../packages/agent/src/qemu/argv');
@@ -65,10 +111,17 @@ async function main(): Promise<void> {
     '../packages/agent/test/support/binary'
   );
   const { startEngine } = await import('../test/support/engine');
-  const { assertTestGuestBuilt, testGuest } = await import('../test/support/test-guest');
   const { appendResults, freePort, report } = await import('./engine-lib');
 
   const root = await mkdtemp(join(tmpdir(), 'vireo-bench-vms-'));
+  // A CD with nothing to boot: the firmware finds no boot record and halts, so the guests use no
+  // CPU once they run. Booting 50 test guests under TCG on 2 cores (2-3 CPU-seconds each) would
+  // starve the engine, the agent and PostgreSQL while later VMs are still being started, and
+  // `up` (QMP running) does not need a booted guest. Both sides of each ratio use it.
+  const isoDir = join(root, 'iso');
+  await mkdir(isoDir);
+  const blankIso = join(isoDir, 'blank.iso');
+  fs.writeFileSync(blankIso, Buffer.alloc(1024 * 1024));
   const bareIds: string[] = [];
   const apiIds: string[] = [];
   let engine: Awaited<ReturnType<typeof startEngine>> | undefined;
@@ -96,7 +149,7 @@ async function main(): Promise<void> {
         memory_mib: 64,
         disks: [],
         boot_order: ['cdrom' as const],
-        cdrom: { path: testGuest.iso, interface: 'sata' as const },
+        cdrom: { path: blankIso, interface: 'sata' as const },
         nics: [],
         display: { vnc: false },
         serial: true,
@@ -117,9 +170,8 @@ async function main(): Promise<void> {
     };
 
     // Engine + one enrolled agent.
-    assertTestGuestBuilt();
     await ensureAgentBinary();
-    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '1000', VIREO_ISO_DIR: testGuest.dir } });
+    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '1000', VIREO_ISO_DIR: isoDir } });
     dispatcher = new Agent({ connect: { ca: engine.caPem }, connections: 64 });
     const e = engine;
     const d = dispatcher;
@@ -165,7 +217,7 @@ async function main(): Promise<void> {
       ...common,
     ]);
     const hostId = /joined as host ([0-9a-f-]{36})/.exec(joined)![1]!;
-    process.env.VIREO_AGENT_IMAGE_DIRS = testGuest.dir;
+    process.env.VIREO_AGENT_IMAGE_DIRS = isoDir;
     agent = await spawnAgent([...common, '--accel', 'tcg']);
     for (let i = 0; ; i++) {
       if ((await call('GET', `/hosts/${hostId}`)).json.state === 'up') break;
@@ -174,28 +226,43 @@ async function main(): Promise<void> {
     }
 
     let apiN = 0;
+    /** Per-VM wall-clock marks (ms since the epoch) of the last API start, for the phase table. */
+    const marks = new Map<
+      string,
+      { t0: number; created: number; accepted: number; done: number; op: string }
+    >();
     /** API: POST /vms, POST /vms/{id}/start, long-poll the operation until succeeded (VM up). */
     const apiStart = async (): Promise<number> => {
       const t0 = performance.now();
+      const wall0 = Date.now();
       const created = await call('POST', '/vms', {
         name: `bench-${apiN++}`,
         cluster_id: clusterId,
         cpus: 1,
         memory_mib: 64,
         boot_order: ['cdrom'],
-        cdrom: { image: 'test-guest.iso' },
+        cdrom: { image: 'blank.iso' },
         nics: [],
       });
       if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.json)}`);
       apiIds.push(created.json.id);
+      const wallCreated = Date.now();
       const started = await call('POST', `/vms/${created.json.id}/start`);
       if (started.status !== 202) throw new Error(`start: ${JSON.stringify(started.json)}`);
+      const wallAccepted = Date.now();
       for (;;) {
         const op = (await call('GET', `/operations/${started.json.operation.id}?wait=60`)).json;
         if (op.state === 'succeeded') break;
         if (op.state !== 'pending' && op.state !== 'running') throw new Error(`start: ${JSON.stringify(op)}`);
       }
       const ms = performance.now() - t0;
+      marks.set(created.json.id, {
+        t0: wall0,
+        created: wallCreated,
+        accepted: wallAccepted,
+        done: Date.now(),
+        op: started.json.operation.id,
+      });
       const vm = (await call('GET', `/vms/${created.json.id}`)).json;
       if (vm.state !== 'up') throw new Error(`VM ${vm.id} is ${vm.state} after its start succeeded`);
       return ms;
@@ -227,7 +294,9 @@ async function main(): Promise<void> {
     const burstBareRunning = await burst(() => bareSpawn(true));
     killAll(bareIds.flatMap(qemuPids));
     await sleep(2000);
+    marks.clear();
     const burstApi = await burst(apiStart);
+    const phases = await phaseTable(marks, call);
 
     const single = median(api) / median(bare);
     const burstRatio = burstApi / burstBare;
@@ -244,6 +313,7 @@ async function main(): Promise<void> {
       `${burstApi.toFixed(0)} ms`,
       `ratio ${burstRatio.toFixed(2)}`,
     );
+    for (const [name, value, when] of phases) console.log(`${name}: ${value} (${when})`);
     appendResults(
       'VMs through the engine (bench/engine-vms.bench.ts)',
       [
@@ -268,12 +338,13 @@ async function main(): Promise<void> {
           `${burstApi.toFixed(0)} ms`,
           `ratio ${burstRatio.toFixed(2)} to QMP ready, ${(burstApi / burstBareRunning).toFixed(2)} to running (information)`,
         ],
+        ...phases,
       ],
       [
-        'VMs: q35, 1 vCPU, 64 MiB, no disk, the test guest ISO as CD-ROM (a VM without disk and CD-ROM cannot start: the default boot order names a disk), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults, e.g. a VNC display)',
+        'VMs: q35, 1 vCPU, 64 MiB, no disk, a blank 1 MiB CD-ROM image (nothing to boot: the firmware halts, so running guests use no CPU while the rest of the burst starts), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults, e.g. a VNC display)',
         'the API figure includes HTTPS, validation, placement, the operation (PostgreSQL rows, NOTIFY, runner claim), the mTLS vm.start RPC and QEMU reaching `running`; the bare figure stops at QMP answering (paused, not running)',
         'one engine (embedded PostgreSQL) and one agent on the same machine as the QEMUs',
-        "the engine runs up to 32 operations at once (the runner's default since 2026-11-24 19:20; 4 before); the burst stays far above target even so, so the bottleneck is elsewhere (not yet found: candidates are the database pool of 10, the per-VM controller waits, and the guests already up booting in TCG on the 2 cores)",
+        "burst phases: per VM, from the client's marks, the operation's created/started/finished times and the QEMU process's start time (/proc); median and maximum over the 50 VMs, and when the last VM crossed each mark",
       ],
     );
   } finally {
