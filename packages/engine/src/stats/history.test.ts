@@ -101,4 +101,14 @@ describe('StatsHistory', () => {
     });
     expect(() => statsHistorySettingsFromEnv({ VIREO_STATS_RETENTION_S: '5' })).toThrow(/between 60/);
   });
+
+  it('keeps at most the configured number of VM series', () => {
+    const h = new StatsHistory(log, { retentionMs: 60_000, maxSamples: 10 }, () => 0, 2);
+    const ids = ['a', 'b', 'c'].map((c) => `${c.repeat(8)}-2222-4333-8444-555555555555`);
+    h.onAgentEvent(HOST, 'vm.stats', {
+      at: new Date(0).toISOString(),
+      vms: ids.map((vm_id) => ({ vm_id, cpu_time_ms: 0, rss_bytes: 1, block: [], nics: [] })),
+    });
+    expect(ids.map((id) => h.vmSamples(id).length)).toEqual([1, 1, 0]);
+  });
 });

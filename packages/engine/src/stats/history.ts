@@ -67,6 +67,12 @@ interface VmSeries {
   counters: VmCounters | undefined;
 }
 
+/**
+ * Most VM series kept at once: agents are trusted to report their own VMs, but a broken one must
+ * not grow the engine's memory without bound by inventing VM ids (~70 MB at the cap, 720 points).
+ */
+export const MAX_VM_SERIES = 10_000;
+
 const checkHostStats = TypeCompiler.Compile(HostStatsSchema);
 const checkVmStats = TypeCompiler.Compile(VmStatsEventSchema);
 
@@ -86,6 +92,7 @@ export class StatsHistory {
     private readonly log: Logger,
     private readonly settings: StatsHistorySettings = DEFAULT_STATS_HISTORY_SETTINGS,
     private readonly now: () => number = Date.now,
+    private readonly maxVmSeries = MAX_VM_SERIES,
   ) {}
 
   /**
@@ -114,6 +121,10 @@ export class StatsHistory {
           const counters = vmCounters(vm, Number.isFinite(agentAt) ? agentAt : received);
           let series = this.vms.get(vm.vm_id);
           if (!series) {
+            if (this.vms.size >= this.maxVmSeries) {
+              this.log.warn({ hostId, vmId: vm.vm_id }, 'too many VM stats series: dropping a new one');
+              continue;
+            }
             series = { ring: new Ring(this.settings.maxSamples), hostId, counters: undefined };
             this.vms.set(vm.vm_id, series);
           }
