@@ -1,9 +1,10 @@
-import { Alert, Label, PageSection, Title, ToggleGroup, ToggleGroupItem } from '@patternfly/react-core';
+import { Alert, PageSection, Title, ToggleGroup, ToggleGroupItem } from '@patternfly/react-core';
 import type { Vm } from '@vireo/api';
 import type { ReactNode } from 'react';
 import { FormattedMessage } from 'react-intl';
 import { useNavigate, useParams } from 'react-router';
 import { useLiveObject } from '../../api';
+import { StateLabel } from '../common/StateLabel';
 import './consoles.css';
 
 /** VM states in which the engine hands out console tickets. */
@@ -27,7 +28,7 @@ export function ConsolePage({ type, children }: { type: 'vnc' | 'serial'; childr
             values={{ name: vm.data?.name ?? '' }}
           />
         </Title>
-        {vm.data ? <Label isCompact>{vm.data.state}</Label> : null}
+        {vm.data ? <StateLabel state={vm.data.state} /> : null}
         <ToggleGroup isCompact>
           <ToggleGroupItem
             text="VNC"
