@@ -10,9 +10,7 @@ export interface StorageNeeds {
   localHostIds: string[];
 }
 
-export function storageNeeds(
-  domains: readonly { backend: string; host_id: string | null }[],
-): StorageNeeds {
+export function storageNeeds(domains: readonly { backend: string; host_id: string | null }[]): StorageNeeds {
   const local = domains.flatMap((d) => (d.backend === 'local' && d.host_id ? [d.host_id] : []));
   return { localHostIds: [...new Set(local)] };
 }
