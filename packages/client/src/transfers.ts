@@ -161,6 +161,7 @@ export async function putChunk(
     headers: {
       'content-type': 'application/octet-stream',
       'content-range': `bytes ${options.start}-${options.end}/${options.total}`,
+      'content-length': String(options.end - options.start + 1),
     },
     timeoutMs: 0,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -18,6 +18,8 @@ import { EngineCa, serverCertificateNames } from './pki/engine-ca';
 import { EngineIdentity, engineCertValidityFromEnv } from './pki/engine-identity';
 import { createOperations } from './operations';
 import { createServices } from './services';
+import { registerTransferOperations } from './transfers/operation';
+import { createTransferService } from './transfers/service';
 import { StatsHistory, statsHistorySettingsFromEnv } from './stats/history';
 import { migrateDatabase, startDatabase } from './setup/database';
 
@@ -178,6 +180,16 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       tls: () => identity.clientTls(),
       log: root,
     });
+    // Image uploads/downloads: registers image_transfer.* operations before the runner starts.
+    const transfers = createTransferService({
+      db: handle.db,
+      hub: hostManagement.hub,
+      tls: () => identity.clientTls(),
+      audit: events.audit,
+      operations,
+      log: root,
+    });
+    registerTransferOperations(operations.registry, transfers);
     // Listening before the host monitor connects, so every first connect's vm.list is heard.
     background.push({
       name: 'the VM monitor',
@@ -209,6 +221,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       operations,
       consoles,
       stats,
+      transfers,
       webRoot: resolveWebRoot(process.env),
     });
     let appClosed: Promise<void> | undefined;

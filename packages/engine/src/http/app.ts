@@ -16,6 +16,7 @@ import { diskRoutes } from './routes/disks';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { hostRoutes } from './routes/hosts';
+import { imageTransferRoutes } from './routes/image-transfers';
 import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
 import { snapshotRoutes } from './routes/snapshots';
@@ -96,6 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(diskRoutes, { deps });
       await api.register(snapshotRoutes, { deps });
       await api.register(statsRoutes, { deps });
+      await api.register(imageTransferRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });

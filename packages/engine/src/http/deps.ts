@@ -6,6 +6,7 @@ import type { Operations } from '../operations';
 import type { Services } from '../services';
 import type { ConsoleService } from '../console/service';
 import type { StatsHistory } from '../stats/history';
+import type { TransferService } from '../transfers/service';
 
 export type { HealthReport };
 
@@ -31,6 +32,8 @@ export interface AppDeps {
   consoles?: ConsoleService;
   /** Short history of agent stats (routes/stats.ts); without it the history routes answer empty lists. */
   stats?: StatsHistory;
+  /** Image uploads and downloads (routes/image-transfers.ts); without it those routes answer `unavailable`. */
+  transfers?: TransferService;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** The built web portal served at `/` (plugins/web.ts); unset: no portal routes (tests). */

@@ -1,0 +1,680 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { type ErrorCode, IMAGE_TRANSFER_MAX_BYTES, type ImageTransferCreate } from '@vireo/api';
+import { parseContentRange, type TransferTarget } from '@vireo/agent-protocol';
+import type { Logger } from 'pino';
+import type { AgentHub } from '../agents/types';
+import { findAgentEndpoint } from '../db/repositories/vms-console';
+import type { Db } from '../db/schema';
+import type { ImageTransferRow } from '../db/tables/transfers';
+import { Conflict, InvalidInput, NotFound, Unavailable, VireoError } from '../errors';
+import type { Actor } from '../services/actor';
+import type { AuditRecorder, OperationCreator } from '../services/ports';
+import { type AgentTls, getFromAgent, putToAgent, readAgentJson } from './agent-channel';
+import {
+  completeUploadDisk,
+  deleteDisk,
+  findTransferDisk,
+  findTransferDomain,
+  getTransfer,
+  hostsForDomain,
+  insertTransfer,
+  insertUploadDisk,
+  listTransfers,
+  setDiskState,
+  updateTransfer,
+} from './repository';
+
+const MiB = 1024 * 1024;
+const ACTIVE = ['initializing', 'transferring', 'finalizing'] as const;
+const FINAL = new Set(['finished', 'failed', 'cancelled']);
+
+/** The agent's refusals that are about the image (the user's input), passed on with their code. */
+const IMAGE_CODES = new Set([
+  'image_has_backing_file',
+  'image_has_data_file',
+  'image_json_filename',
+  'image_too_large',
+  'image_corrupt',
+  'image_format_mismatch',
+  'image_unsupported',
+  'checksum_mismatch',
+]);
+
+/** 416: the upload does not continue where the host is. */
+export class RangeNotSatisfiable extends VireoError {
+  constructor(message: string, bytesDone: number) {
+    super(416, 'transfer_offset_mismatch', message, { details: { bytes_done: bytesDone } });
+  }
+}
+
+export interface DownloadStream {
+  status: number;
+  headers: Record<string, string>;
+  body: Readable;
+}
+
+/** Image uploads and downloads (ADR 017). Routes call these; see docs/uploads.md. */
+export interface TransferService {
+  create(
+    actor: Actor,
+    input: ImageTransferCreate,
+  ): Promise<{ transfer: ImageTransferRow; operationId: string }>;
+  get(id: string): Promise<ImageTransferRow>;
+  list(limit: number): Promise<ImageTransferRow[]>;
+  /** Streams one `Content-Range` chunk of an upload to the host; resolves with the updated row. */
+  upload(
+    id: string,
+    contentRange: string | undefined,
+    body: Readable,
+    contentLength: number | undefined,
+  ): Promise<ImageTransferRow>;
+  /** Opens a download (with an optional `Range`). */
+  download(id: string, range: string | undefined): Promise<DownloadStream>;
+  /** Upload: checksum + gate + move into place. Download: closes it. */
+  finalize(actor: Actor, id: string): Promise<ImageTransferRow>;
+  cancel(actor: Actor, id: string, reason?: string): Promise<ImageTransferRow>;
+  /** Bytes seen so far by a running upload request (progress between requests comes from the row). */
+  liveBytes(id: string): number | undefined;
+  /** Resolves when the transfer's row changes in this engine, or after `ms`. */
+  changed(id: string, ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface TransferServiceDeps {
+  db: Db;
+  hub: AgentHub;
+  tls: AgentTls;
+  audit: AuditRecorder;
+  operations: OperationCreator;
+  log: Logger;
+}
+
+export function toErrorJson(err: unknown): {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+} {
+  if (err instanceof VireoError) return { code: err.code, message: err.message, details: err.details };
+  return { code: 'internal_error', message: 'the transfer failed' };
+}
+
+export function createTransferService(deps: TransferServiceDeps): TransferService {
+  const { db, hub, audit, operations } = deps;
+  const log = deps.log.child({ module: 'engine:transfers' });
+  /** Per-transfer bearer secrets: in memory only; after a restart `transfer.start` issues new ones. */
+  const secrets = new Map<string, string>();
+  const live = new Map<string, number>();
+  const changes = new EventEmitter();
+  changes.setMaxListeners(0);
+
+  const notify = (id: string) => changes.emit(id);
+
+  async function load(id: string): Promise<ImageTransferRow> {
+    const row = await getTransfer(db, id);
+    if (!row)
+      throw new NotFound('image_transfer_not_found', `image transfer ${id} does not exist`, {
+        details: { id },
+      });
+    return row;
+  }
+
+  function targetOf(row: ImageTransferRow): TransferTarget {
+    if (row.iso_file) return { kind: 'iso', file: row.iso_file };
+    if (!row.disk_id || !row.volume_id) throw new Error('transfer without a target');
+    return { kind: 'volume', disk_id: row.disk_id, volume_id: row.volume_id };
+  }
+
+  function requireHost(row: ImageTransferRow): string {
+    if (!row.host_id || !hub.isConnected(row.host_id)) {
+      throw new Unavailable('host_not_connected', 'the host holding this transfer is not connected', {
+        details: { host_id: row.host_id },
+      });
+    }
+    return row.host_id;
+  }
+
+  /** Makes sure the agent knows the transfer and this engine holds its secret; returns the agent's offset. */
+  async function ensureAgent(
+    row: ImageTransferRow,
+  ): Promise<{ hostId: string; secret: string; bytesDone: number }> {
+    const hostId = requireHost(row);
+    let secret = secrets.get(row.id);
+    if (secret) return { hostId, secret, bytesDone: row.bytes_done };
+    secret = randomBytes(32).toString('base64url');
+    const status = await hub.call(hostId, 'transfer.start', {
+      transfer_id: row.id,
+      direction: row.direction,
+      domain_id: row.storage_domain_id,
+      target: targetOf(row),
+      format: row.format,
+      ...(row.direction === 'upload' ? { size_bytes: row.size_bytes } : {}),
+      secret,
+      ...(row.direction === 'upload' && !row.created_disk && row.disk_id ? { replace: true } : {}),
+    });
+    secrets.set(row.id, secret);
+    if (status.bytes_done !== row.bytes_done && row.direction === 'upload') {
+      await updateTransfer(db, row.id, { bytes_done: status.bytes_done });
+    }
+    return { hostId, secret, bytesDone: status.bytes_done };
+  }
+
+  /** Ends a transfer as failed or cancelled and undoes what it reserved (its new disk, the disk lock). */
+  async function settle(
+    row: ImageTransferRow,
+    state: 'failed' | 'cancelled',
+    error: { code: string; message: string; details?: Record<string, unknown> } | null,
+  ): Promise<ImageTransferRow> {
+    secrets.delete(row.id);
+    const updated = await db.transaction().execute(async (tx) => {
+      const r = await updateTransfer(
+        tx,
+        row.id,
+        { state, error: error ? JSON.stringify(error) : null, finished_at: new Date() },
+        [...ACTIVE],
+      );
+      if (!r) return undefined;
+      if (r.disk_id && r.created_disk) await deleteDisk(tx, r.disk_id);
+      else if (r.disk_id) await setDiskState(tx, r.disk_id, 'ok');
+      await audit.record(tx, {
+        kind: `image_transfer.${state}`,
+        severity: state === 'failed' ? 'warning' : 'info',
+        message: `image ${r.direction} ${r.iso_file ?? r.disk_id} ${state}${error ? `: ${error.message}` : ''}`,
+        object: { kind: 'image_transfer', id: r.id },
+        details: error ? { error } : {},
+      });
+      return r;
+    });
+    notify(row.id);
+    return updated ?? load(row.id);
+  }
+
+  async function agentCancel(row: ImageTransferRow): Promise<void> {
+    if (!row.host_id || !hub.isConnected(row.host_id)) return;
+    await hub.call(row.host_id, 'transfer.cancel', { transfer_id: row.id }).catch((err: unknown) => {
+      log.warn({ err, transfer_id: row.id }, 'the agent could not cancel the transfer');
+    });
+  }
+
+  return {
+    async create(actor, input) {
+      if (input.direction === 'download') return createDownload(actor, input);
+      return createUpload(actor, input);
+    },
+
+    get: load,
+    list: (limit) => listTransfers(db, limit),
+
+    async upload(id, contentRange, body, contentLength) {
+      const row = await load(id);
+      if (row.direction !== 'upload')
+        throw new Conflict('transfer_invalid_state', 'this transfer is a download');
+      if (row.state !== 'transferring') {
+        throw new Conflict('transfer_invalid_state', `the transfer is ${row.state}`, {
+          details: { state: row.state },
+        });
+      }
+      const range = parseContentRange(contentRange);
+      if (!range || range.total !== row.size_bytes) {
+        throw new InvalidInput(
+          'invalid_content_range',
+          `Content-Range must be "bytes START-END/${row.size_bytes}"`,
+          { details: { size_bytes: row.size_bytes } },
+        );
+      }
+      // The length must be known up front: a body that ends early is then a broken request, never
+      // a shorter chunk the host would wait on.
+      if (contentLength !== range.end - range.start + 1) {
+        throw new InvalidInput(
+          'invalid_content_range',
+          'Content-Length must equal the Content-Range length',
+          {
+            details: { content_length: contentLength ?? null, range_length: range.end - range.start + 1 },
+          },
+        );
+      }
+      if (live.has(id)) throw new Conflict('transfer_busy', 'another request is streaming to this transfer');
+      const agent = await ensureAgent(row);
+      if (range.start !== agent.bytesDone) {
+        throw new RangeNotSatisfiable(`the upload continues at byte ${agent.bytesDone}`, agent.bytesDone);
+      }
+      const endpoint = await findAgentEndpoint(db, agent.hostId);
+      if (!endpoint) throw new Unavailable('host_not_connected', 'the host is gone');
+      live.set(id, range.start);
+      let reply: Awaited<ReturnType<typeof putToAgent>> | undefined;
+      let failure: unknown;
+      try {
+        reply = await putToAgent({
+          endpoint,
+          tls: deps.tls,
+          transferId: id,
+          secret: agent.secret,
+          contentRange: `bytes ${range.start}-${range.end}/${range.total}`,
+          contentLength: range.end - range.start + 1,
+          body,
+          onBytes: (n) => live.set(id, (live.get(id) ?? 0) + n),
+        });
+      } catch (err) {
+        failure = err;
+      } finally {
+        live.delete(id);
+      }
+      // The host's count is the truth (what it wrote durably), whatever happened on the way.
+      let bytesDone = typeof reply?.body.bytes_done === 'number' ? reply.body.bytes_done : undefined;
+      if (bytesDone === undefined) {
+        const details = reply?.body.error as { details?: { bytes_done?: unknown } } | undefined;
+        if (typeof details?.details?.bytes_done === 'number') bytesDone = details.details.bytes_done;
+      }
+      if (bytesDone === undefined) {
+        bytesDone = await hub
+          .call(agent.hostId, 'transfer.status', { transfer_id: id })
+          .then((s) => s.bytes_done)
+          .catch(() => undefined);
+      }
+      const updated =
+        bytesDone === undefined ? row : ((await updateTransfer(db, id, { bytes_done: bytesDone })) ?? row);
+      notify(id);
+      if (failure) {
+        throw new Unavailable(
+          'host_not_connected',
+          'the upload stream to the host broke; resume at bytes_done',
+          {
+            cause: failure,
+            details: { bytes_done: updated.bytes_done },
+          },
+        );
+      }
+      if (reply && reply.status !== 200) {
+        const err = (reply.body.error ?? {}) as { code?: string; message?: string };
+        if (reply.status === 416)
+          throw new RangeNotSatisfiable(err.message ?? 'offset mismatch', updated.bytes_done);
+        if (reply.status === 409) throw new Conflict('transfer_busy', err.message ?? 'transfer busy');
+        if (err.code === 'invalid_content_range')
+          throw new InvalidInput('invalid_content_range', err.message ?? '');
+        throw new VireoError(
+          502,
+          'agent_error',
+          `the host refused the data: ${err.message ?? reply.status}`,
+          {
+            details: { agent_code: err.code, bytes_done: updated.bytes_done },
+          },
+        );
+      }
+      return updated;
+    },
+
+    async download(id, range) {
+      const row = await load(id);
+      if (row.direction !== 'download')
+        throw new Conflict('transfer_invalid_state', 'this transfer is an upload');
+      if (row.state !== 'transferring') {
+        throw new Conflict('transfer_invalid_state', `the transfer is ${row.state}`, {
+          details: { state: row.state },
+        });
+      }
+      const agent = await ensureAgent(row);
+      const endpoint = await findAgentEndpoint(db, agent.hostId);
+      if (!endpoint) throw new Unavailable('host_not_connected', 'the host is gone');
+      const res: IncomingMessage = await getFromAgent({
+        endpoint,
+        tls: deps.tls,
+        transferId: id,
+        secret: agent.secret,
+        ...(range ? { range } : {}),
+      });
+      const status = res.statusCode ?? 502;
+      if (status === 416) {
+        res.resume();
+        throw new VireoError(416, 'invalid_content_range', 'the range is outside the image', {
+          details: { size_bytes: row.size_bytes },
+        });
+      }
+      if (status !== 200 && status !== 206) {
+        const body = await readAgentJson(res);
+        throw new VireoError(502, 'agent_error', 'the host refused the download', {
+          details: { agent: body },
+        });
+      }
+      const headers: Record<string, string> = { 'accept-ranges': 'bytes' };
+      for (const h of ['content-length', 'content-range'] as const) {
+        const v = res.headers[h];
+        if (typeof v === 'string') headers[h] = v;
+      }
+      let served = 0;
+      res.on('data', (c: Buffer) => {
+        served += c.length;
+      });
+      res.once('end', () => {
+        const end = Number(/\/?(\d+)-(\d+)/.exec(headers['content-range'] ?? '')?.[2] ?? served - 1) + 1;
+        void updateTransfer(db, id, { bytes_done: Math.min(end, row.size_bytes) }).then(() => notify(id));
+      });
+      return { status, headers, body: res };
+    },
+
+    async finalize(actor, id) {
+      const row = await load(id);
+      if (row.direction === 'download') {
+        if (row.state !== 'transferring') {
+          throw new Conflict('transfer_invalid_state', `the transfer is ${row.state}`);
+        }
+        await agentCancel(row);
+        secrets.delete(id);
+        const done = await updateTransfer(db, id, { state: 'finished', finished_at: new Date() }, [
+          'transferring',
+        ]);
+        notify(id);
+        return done ?? load(id);
+      }
+      if (row.state !== 'transferring') {
+        throw new Conflict('transfer_invalid_state', `the transfer is ${row.state}`, {
+          details: { state: row.state },
+        });
+      }
+      if (live.has(id)) throw new Conflict('transfer_busy', 'a data request is still streaming');
+      const agent = await ensureAgent(row);
+      if (agent.bytesDone !== row.size_bytes) {
+        throw new Conflict('transfer_incomplete', `received ${agent.bytesDone} of ${row.size_bytes} bytes`, {
+          details: { bytes_done: agent.bytesDone, size_bytes: row.size_bytes },
+        });
+      }
+      const claimed = await updateTransfer(db, id, { state: 'finalizing' }, ['transferring']);
+      if (!claimed) throw new Conflict('transfer_invalid_state', 'the transfer changed meanwhile');
+      notify(id);
+      let result: Awaited<ReturnType<AgentHub['call']>> & { sha256: string; virtual_size: number };
+      try {
+        result = (await hub.call(
+          agent.hostId,
+          'transfer.finalize',
+          {
+            transfer_id: id,
+            ...(row.sha256 ? { sha256: row.sha256 } : {}),
+            max_virtual_size: IMAGE_TRANSFER_MAX_BYTES,
+          },
+          { timeoutMs: 15 * 60_000 },
+        )) as typeof result;
+      } catch (err) {
+        const agentCode = (err as { agentCode?: string }).agentCode;
+        const code = agentCode && IMAGE_CODES.has(agentCode) ? (agentCode as ErrorCode) : undefined;
+        const message = (err as Error).message.replace(/^.*?: /, '');
+        const error = code
+          ? new InvalidInput(code, `the image was refused: ${message}`, {
+              cause: err,
+              details: (err as VireoError).details ?? {},
+            })
+          : err;
+        await settle(claimed, 'failed', toErrorJson(error));
+        throw error;
+      }
+      if (row.disk_id && result.virtual_size < MiB) {
+        await settle(claimed, 'failed', {
+          code: 'image_unsupported',
+          message: 'a disk must be at least 1 MiB',
+        });
+        throw new InvalidInput('image_unsupported', 'a disk image must be at least 1 MiB');
+      }
+      secrets.delete(id);
+      const finished = await db.transaction().execute(async (tx) => {
+        const r = await updateTransfer(
+          tx,
+          id,
+          { state: 'finished', sha256: result.sha256, finished_at: new Date() },
+          ['finalizing'],
+        );
+        if (r?.disk_id && r.volume_id)
+          await completeUploadDisk(tx, r.disk_id, r.volume_id, result.virtual_size);
+        await audit.record(tx, {
+          kind: 'image_transfer.finished',
+          severity: 'info',
+          message: `${actor.username} uploaded ${row.iso_file ?? `disk ${row.disk_id}`} (${row.size_bytes} bytes)`,
+          object: { kind: 'image_transfer', id },
+          userId: actor.userId,
+          username: actor.username,
+          details: { sha256: result.sha256, virtual_size: result.virtual_size },
+        });
+        return r;
+      });
+      notify(id);
+      return finished ?? load(id);
+    },
+
+    async cancel(actor, id, reason) {
+      const row = await load(id);
+      if (FINAL.has(row.state)) {
+        throw new Conflict('transfer_invalid_state', `the transfer is ${row.state} already`, {
+          details: { state: row.state },
+        });
+      }
+      await agentCancel(row);
+      log.info({ transfer_id: id, user: actor.username }, 'transfer cancelled');
+      return settle(row, 'cancelled', reason ? { code: 'cancelled', message: reason } : null);
+    },
+
+    liveBytes: (id) => live.get(id),
+
+    changed(id, ms, signal) {
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          changes.off(id, done);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        changes.once(id, done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    },
+  };
+
+  async function pickHost(
+    domainId: string,
+  ): Promise<{ domain: NonNullable<Awaited<ReturnType<typeof findTransferDomain>>>; hostId: string }> {
+    const domain = await findTransferDomain(db, domainId);
+    if (!domain) {
+      throw new NotFound('storage_domain_not_found', `storage domain ${domainId} does not exist`, {
+        details: { id: domainId },
+      });
+    }
+    if (domain.state !== 'active') {
+      throw new Conflict('storage_domain_state_invalid', `storage domain ${domain.name} is ${domain.state}`, {
+        details: { state: domain.state },
+      });
+    }
+    const hostId = (await hostsForDomain(db, domain)).find((h) => hub.isConnected(h));
+    if (!hostId) {
+      throw new Unavailable('no_host_for_storage', `no connected host reaches storage domain ${domain.name}`);
+    }
+    return { domain, hostId };
+  }
+
+  /** After the rows are committed: the agent prepares the staging file; a failure fails the transfer. */
+  async function startOnAgent(row: ImageTransferRow): Promise<ImageTransferRow> {
+    try {
+      await ensureAgent(row);
+    } catch (err) {
+      const code = (err as { agentCode?: string }).agentCode;
+      const error =
+        code === 'image_exists'
+          ? new Conflict('iso_file_exists', `${row.iso_file ?? 'the image'} exists already in the domain`, {
+              cause: err,
+            })
+          : err;
+      await settle(row, 'failed', toErrorJson(error));
+      throw error;
+    }
+    const r = await updateTransfer(db, row.id, { state: 'transferring' }, ['initializing']);
+    notify(row.id);
+    return r ?? load(row.id);
+  }
+
+  async function createUpload(actor: Actor, input: ImageTransferCreate) {
+    if (!input.storage_domain_id || !input.format || !input.size_bytes) {
+      throw new InvalidInput('invalid_input', 'an upload needs storage_domain_id, format and size_bytes');
+    }
+    const targets = [input.iso_file, input.disk_id, input.disk_name].filter((v) => v !== undefined);
+    if (targets.length !== 1) {
+      throw new InvalidInput('invalid_input', 'name exactly one of iso_file, disk_id or disk_name');
+    }
+    const isIso = input.iso_file !== undefined;
+    if (isIso !== (input.format === 'iso')) {
+      throw new InvalidInput('invalid_input', 'format iso goes with iso_file, raw/qcow2 with a disk');
+    }
+    if (input.iso_file?.includes('..'))
+      throw new InvalidInput('invalid_input', 'iso_file must not contain ".."');
+    const { domain, hostId } = await pickHost(input.storage_domain_id);
+    if (domain.kind !== (isIso ? 'iso' : 'data')) {
+      throw new Conflict(
+        'storage_domain_state_invalid',
+        `storage domain ${domain.name} is a ${domain.kind} domain`,
+        {
+          details: { kind: domain.kind },
+        },
+      );
+    }
+    if (!isIso && input.format === 'raw' && input.size_bytes < MiB) {
+      throw new InvalidInput('invalid_input', 'a disk image must be at least 1 MiB');
+    }
+    if (domain.free_bytes !== null && input.size_bytes > domain.free_bytes) {
+      throw new InvalidInput('image_too_large', `the domain has ${domain.free_bytes} bytes free`, {
+        details: { free_bytes: domain.free_bytes, size_bytes: input.size_bytes },
+      });
+    }
+    const format = input.format;
+    const sizeBytes = input.size_bytes;
+    const row = await db.transaction().execute(async (tx) => {
+      let diskId: string | null = null;
+      let volumeId: string | null = null;
+      if (input.disk_id) {
+        const disk = await findTransferDisk(tx, input.disk_id);
+        if (!disk) throw new NotFound('disk_not_found', `disk ${input.disk_id} does not exist`);
+        if (disk.storage_domain_id !== domain.id) {
+          throw new InvalidInput('invalid_input', 'the disk is in another storage domain');
+        }
+        if (disk.state !== 'ok') throw new Conflict('disk_locked', `disk ${disk.name} is ${disk.state}`);
+        if (disk.in_use_by)
+          throw new Conflict('disk_in_use', `disk ${disk.name} is used by VM ${disk.in_use_by}`);
+        if (disk.volume_count !== 1 || !disk.active_volume_id) {
+          throw new Conflict('disk_has_snapshots', `disk ${disk.name} has snapshots; remove them first`);
+        }
+        if (disk.format !== format) {
+          throw new InvalidInput('invalid_input', `disk ${disk.name} is ${disk.format}, not ${format}`);
+        }
+        diskId = disk.id;
+        volumeId = disk.active_volume_id;
+        await setDiskState(tx, disk.id, 'locked');
+      } else if (input.disk_name) {
+        const created = await insertUploadDisk(tx, {
+          name: input.disk_name,
+          domainId: domain.id,
+          format: format as 'raw' | 'qcow2',
+          sizeBytes: Math.max(MiB, sizeBytes),
+        });
+        diskId = created.diskId;
+        volumeId = created.volumeId;
+      }
+      const t = await insertTransfer(tx, {
+        direction: 'upload',
+        storage_domain_id: domain.id,
+        disk_id: diskId,
+        volume_id: volumeId,
+        iso_file: input.iso_file ?? null,
+        created_disk: input.disk_name !== undefined,
+        format,
+        size_bytes: sizeBytes,
+        sha256: input.sha256?.toLowerCase() ?? null,
+        host_id: hostId,
+        created_by: actor.userId,
+      });
+      const op = await operations.create(tx, {
+        type: 'image_transfer.upload',
+        target: { kind: 'image_transfer', id: t.id },
+        createdBy: actor.userId,
+        input: { transfer_id: t.id },
+      });
+      await audit.record(tx, {
+        kind: 'image_transfer.created',
+        severity: 'info',
+        message: `${actor.username} started uploading ${input.iso_file ?? input.disk_name ?? `into disk ${diskId}`} to ${domain.name}`,
+        object: { kind: 'image_transfer', id: t.id },
+        userId: actor.userId,
+        username: actor.username,
+        details: { size_bytes: sizeBytes, format, disk_id: diskId, operation_id: op.id },
+      });
+      return (await updateTransfer(tx, t.id, { operation_id: op.id })) ?? t;
+    });
+    return { transfer: await startOnAgent(row), operationId: row.operation_id as string };
+  }
+
+  async function createDownload(actor: Actor, input: ImageTransferCreate) {
+    if (!input.disk_id) throw new InvalidInput('invalid_input', 'a download needs disk_id');
+    const disk = await findTransferDisk(db, input.disk_id);
+    if (!disk) throw new NotFound('disk_not_found', `disk ${input.disk_id} does not exist`);
+    if (disk.state !== 'ok') throw new Conflict('disk_locked', `disk ${disk.name} is ${disk.state}`);
+    if (disk.in_use_by)
+      throw new Conflict('disk_in_use', `disk ${disk.name} is used by VM ${disk.in_use_by}`);
+    if (disk.volume_count !== 1 || !disk.active_volume_id) {
+      throw new Conflict(
+        'disk_has_snapshots',
+        `disk ${disk.name} has snapshots; only single-volume disks download`,
+      );
+    }
+    const { hostId } = await pickHost(disk.storage_domain_id);
+    const row = await db.transaction().execute(async (tx) => {
+      const t = await insertTransfer(tx, {
+        direction: 'download',
+        storage_domain_id: disk.storage_domain_id,
+        disk_id: disk.id,
+        volume_id: disk.active_volume_id,
+        format: disk.format,
+        // Replaced by the file's size once the host opened it.
+        size_bytes: Math.max(1, disk.size_bytes),
+        sha256: null,
+        host_id: hostId,
+        created_by: actor.userId,
+      });
+      const op = await operations.create(tx, {
+        type: 'image_transfer.download',
+        target: { kind: 'image_transfer', id: t.id },
+        createdBy: actor.userId,
+        input: { transfer_id: t.id },
+      });
+      await audit.record(tx, {
+        kind: 'image_transfer.created',
+        severity: 'info',
+        message: `${actor.username} started downloading disk ${disk.name}`,
+        object: { kind: 'image_transfer', id: t.id },
+        userId: actor.userId,
+        username: actor.username,
+        details: { disk_id: disk.id, operation_id: op.id },
+      });
+      return (await updateTransfer(tx, t.id, { operation_id: op.id })) ?? t;
+    });
+    let size: number;
+    try {
+      const hostIdChecked = requireHost(row);
+      const secret = randomBytes(32).toString('base64url');
+      const status = await hub.call(hostIdChecked, 'transfer.start', {
+        transfer_id: row.id,
+        direction: 'download',
+        domain_id: row.storage_domain_id,
+        target: targetOf(row),
+        format: row.format,
+        secret,
+      });
+      secrets.set(row.id, secret);
+      size = status.size_bytes;
+    } catch (err) {
+      await settle(row, 'failed', toErrorJson(err));
+      throw err;
+    }
+    const started = await updateTransfer(
+      db,
+      row.id,
+      { state: 'transferring', size_bytes: Math.max(1, size) },
+      ['initializing'],
+    );
+    notify(row.id);
+    return { transfer: started ?? row, operationId: row.operation_id as string };
+  }
+}
