@@ -204,7 +204,10 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
       const op = await call('GET', `/operations/${res.json.operation.id}?wait=60`);
       expect(op.json.state, JSON.stringify(op.json.error)).toBe('succeeded');
     }
-    await until('the data domain active', async () => (await call('GET', `/storage-domains/${domainId}`)).json.state === 'active');
+    await until(
+      'the data domain active',
+      async () => (await call('GET', `/storage-domains/${domainId}`)).json.state === 'active',
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -244,7 +247,12 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     const diskDir = join(dataParent, domainId, 'images', diskId);
     const volumes = fs.readdirSync(diskDir);
     expect(volumes).toHaveLength(1);
-    expect(fs.readFileSync(join(diskDir, volumes[0] as string)).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+    expect(
+      fs
+        .readFileSync(join(diskDir, volumes[0] as string))
+        .subarray(0, 4)
+        .toString('latin1'),
+    ).toBe('QFI\xfb');
     expect(await qemuPidsFor(vmId)).toHaveLength(1);
     // The guest booted from the engine-named ISO: its marker reaches the serial log.
     const serialLog = join(dir, 'vms', vmId, 'serial.log');

@@ -177,12 +177,19 @@ export class VmController {
       const domain = domains.get(d.storage_domain_id);
       if (!domain) throw new Error(`storage domain ${d.storage_domain_id} of disk ${d.id} vanished`);
       if (d.state !== 'ok') {
-        throw new Conflict(d.state === 'locked' ? 'disk_locked' : 'disk_illegal', `disk ${d.name} is ${d.state}`, {
-          details: { disk_id: d.id, state: d.state },
-        });
+        throw new Conflict(
+          d.state === 'locked' ? 'disk_locked' : 'disk_illegal',
+          `disk ${d.name} is ${d.state}`,
+          {
+            details: { disk_id: d.id, state: d.state },
+          },
+        );
       }
       if (!d.on_storage) {
-        await createVolumeOn(this.opts.hub, hostId, domain.id, d, { id: d.volume_id, format: d.volume_format });
+        await createVolumeOn(this.opts.hub, hostId, domain.id, d, {
+          id: d.volume_id,
+          format: d.volume_format,
+        });
         await setVolumeOnStorage(this.opts.db, d.volume_id);
       }
       out.push(vmDiskSpec(d, domain));

@@ -4,7 +4,6 @@ import { findCluster } from '../db/repositories/clusters';
 import type { PageRequest, PageResult } from '../db/repositories/list';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/repositories/pg-errors';
 import {
-  datacenterOfCluster,
   domainsByIds,
   findDomain,
   firstActiveDataDomain,

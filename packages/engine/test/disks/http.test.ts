@@ -6,6 +6,7 @@ import { createOpsApp, type OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
 import { insertDataDomain } from './support';
 
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
 type Json = Record<string, any>;
 const GiB = 1024 ** 3;
 

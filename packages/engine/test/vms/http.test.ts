@@ -13,7 +13,13 @@ interface Vm {
   memory_mib: number;
   boot_order: string[];
   cdrom: { image: string } | null;
-  disks: { size_gib: number; format: string; interface: string; bootable: boolean; storage_domain_id: string }[];
+  disks: {
+    size_gib: number;
+    format: string;
+    interface: string;
+    bootable: boolean;
+    storage_domain_id: string;
+  }[];
   nics: { type: string; mac: string }[];
 }
 interface ErrorAnswer {
