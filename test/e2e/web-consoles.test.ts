@@ -189,7 +189,7 @@ describe('web consoles and graphs (engine + agent + QEMU + Chromium)', () => {
     await shot('dashboard');
   }, 90_000);
 
-  it("draws the VM's graphs from the live stats stream", async () => {
+  it("draws the VM's and the host's graphs from the live stats streams", async () => {
     await page.goto(`${engine!.url}/vms/${vmId}/monitoring`);
     await expect
       .poll(() => page.getByTestId('vm-monitoring').getByRole('heading', { level: 1 }).textContent(), {
@@ -206,7 +206,13 @@ describe('web consoles and graphs (engine + agent + QEMU + Chromium)', () => {
       .poll(() => page.getByTestId('graph-memory').textContent(), { timeout: 30_000 })
       .toMatch(/Used \d+(\.\d)? MB/);
     await shot('vm-monitoring');
-  }, 90_000);
+
+    // A host's graphs include its own network and disk I/O.
+    await page.goto(`${engine!.url}/hosts/${hostId}/monitoring`);
+    await page.getByTestId('graph-network').locator('canvas').first().waitFor({ timeout: 30_000 });
+    await page.getByTestId('graph-disk').locator('canvas').first().waitFor({ timeout: 30_000 });
+    await shot('host-monitoring');
+  }, 120_000);
 
   it('serial console: keys reach the guest, and the boot marker shows after a reboot', async () => {
     await page.goto(`${engine!.url}/vms/${vmId}/serial`);
