@@ -248,6 +248,21 @@ describe('storage domains end to end (real engine, enrolled local agent)', () =>
     expect(stolen.state).toBe('failed');
     expect(JSON.stringify(stolen.error)).toContain('storage_domain_foreign');
     expect((await a.api('GET', `/storage-domains/${dataId}`)).body.state).toBe('unattached');
+
+    // A host that holds a local domain cannot be removed from under it.
+    const maint = await b.api('POST', `/hosts/${hostB.id}/maintenance`);
+    expect(maint.status, JSON.stringify(maint.body)).toBe(202);
+    const mEnd = Date.now() + 120_000;
+    while ((await b.api('GET', `/hosts/${hostB.id}`)).body.state !== 'maintenance') {
+      if (Date.now() > mEnd) throw new Error('host b never reached maintenance');
+      await sleep(250);
+    }
+    const removal = await b.api('DELETE', `/hosts/${hostB.id}`);
+    expect(removal.status).toBe(409);
+    expect(removal.body.error).toMatchObject({
+      code: 'storage_domain_in_use',
+      details: { blocking: expect.arrayContaining([expect.objectContaining({ id: dataId })]) },
+    });
   }, 300_000);
   it('vireo storage-domain: list, create, attach, activate, isos, maintenance, detach, delete', async () => {
     const a = first;

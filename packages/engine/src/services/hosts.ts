@@ -29,6 +29,7 @@ import {
 } from '../db/repositories/hosts';
 import type { PageRequest, PageResult } from '../db/repositories/list';
 import { isUniqueViolation } from '../db/repositories/pg-errors';
+import { localDomainsOfHost } from '../db/repositories/storage-domains';
 import type { Db, Executor } from '../db/schema';
 import type { HostRow } from '../db/tables/hosts';
 import { Conflict, InvalidInput, NotFound, TooManyRequests, Unauthenticated, Unavailable } from '../errors';
@@ -469,6 +470,17 @@ export function createHostService(deps: {
             `host ${host.name} has ${active} VM(s) meant to run; stop them first`,
             {
               details: { id, vms: active },
+            },
+          );
+        }
+        // Its local storage domains would be left pointing at nothing (the key is RESTRICT).
+        const domains = await localDomainsOfHost(tx, id);
+        if (domains.length > 0) {
+          throw new Conflict(
+            'storage_domain_in_use',
+            `host ${host.name} holds local storage domains; remove them first`,
+            {
+              details: { id, blocking: domains.map((d) => ({ kind: 'storage_domain', ...d })) },
             },
           );
         }

@@ -181,3 +181,13 @@ export async function engineId(ex: Executor): Promise<string> {
   const row = await ex.selectFrom('engine_identity').select('id').executeTakeFirstOrThrow();
   return row.id;
 }
+
+/** The local domains that live on a host: they keep it from being removed. */
+export function localDomainsOfHost(ex: Executor, hostId: string): Promise<{ id: string; name: string }[]> {
+  return ex
+    .selectFrom('storage_domains')
+    .select(['id', 'name'])
+    .where('host_id', '=', hostId)
+    .orderBy('name')
+    .execute();
+}
