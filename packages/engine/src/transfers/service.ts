@@ -14,14 +14,19 @@ import type { Actor } from '../services/actor';
 import type { AuditRecorder, OperationCreator } from '../services/ports';
 import { type AgentTls, getFromAgent, putToAgent, readAgentJson } from './agent-channel';
 import {
+  checkDownloadDisk,
+  checkUploadDomain,
+  checkUploadInput,
+  insertDownloadRows,
+  insertUploadRows,
+} from './create';
+import {
   completeUploadDisk,
   deleteDisk,
   findTransferDisk,
   findTransferDomain,
   getTransfer,
   hostsForDomain,
-  insertTransfer,
-  insertUploadDisk,
   listTransfers,
   setDiskState,
   updateTransfer,
@@ -509,147 +514,24 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
   }
 
   async function createUpload(actor: Actor, input: ImageTransferCreate) {
-    if (!input.storage_domain_id || !input.format || !input.size_bytes) {
-      throw new InvalidInput('invalid_input', 'an upload needs storage_domain_id, format and size_bytes');
-    }
-    const targets = [input.iso_file, input.disk_id, input.disk_name].filter((v) => v !== undefined);
-    if (targets.length !== 1) {
-      throw new InvalidInput('invalid_input', 'name exactly one of iso_file, disk_id or disk_name');
-    }
-    const isIso = input.iso_file !== undefined;
-    if (isIso !== (input.format === 'iso')) {
-      throw new InvalidInput('invalid_input', 'format iso goes with iso_file, raw/qcow2 with a disk');
-    }
-    if (input.iso_file?.includes('..'))
-      throw new InvalidInput('invalid_input', 'iso_file must not contain ".."');
-    const { domain, hostId } = await pickHost(input.storage_domain_id);
-    if (domain.kind !== (isIso ? 'iso' : 'data')) {
-      throw new Conflict(
-        'storage_domain_state_invalid',
-        `storage domain ${domain.name} is a ${domain.kind} domain`,
-        {
-          details: { kind: domain.kind },
-        },
+    const checked = checkUploadInput(input);
+    const { domain, hostId } = await pickHost(checked.domainId);
+    checkUploadDomain(domain, checked);
+    const row = await db
+      .transaction()
+      .execute((tx) =>
+        insertUploadRows(tx, { audit, operations }, { actor, input, checked, domain, hostId }),
       );
-    }
-    if (!isIso && input.format === 'raw' && input.size_bytes < MiB) {
-      throw new InvalidInput('invalid_input', 'a disk image must be at least 1 MiB');
-    }
-    if (domain.free_bytes !== null && input.size_bytes > domain.free_bytes) {
-      throw new InvalidInput('image_too_large', `the domain has ${domain.free_bytes} bytes free`, {
-        details: { free_bytes: domain.free_bytes, size_bytes: input.size_bytes },
-      });
-    }
-    const format = input.format;
-    const sizeBytes = input.size_bytes;
-    const row = await db.transaction().execute(async (tx) => {
-      let diskId: string | null = null;
-      let volumeId: string | null = null;
-      if (input.disk_id) {
-        const disk = await findTransferDisk(tx, input.disk_id);
-        if (!disk) throw new NotFound('disk_not_found', `disk ${input.disk_id} does not exist`);
-        if (disk.storage_domain_id !== domain.id) {
-          throw new InvalidInput('invalid_input', 'the disk is in another storage domain');
-        }
-        if (disk.state !== 'ok') throw new Conflict('disk_locked', `disk ${disk.name} is ${disk.state}`);
-        if (disk.in_use_by)
-          throw new Conflict('disk_in_use', `disk ${disk.name} is used by VM ${disk.in_use_by}`);
-        if (disk.volume_count !== 1 || !disk.active_volume_id) {
-          throw new Conflict('disk_has_snapshots', `disk ${disk.name} has snapshots; remove them first`);
-        }
-        if (disk.format !== format) {
-          throw new InvalidInput('invalid_input', `disk ${disk.name} is ${disk.format}, not ${format}`);
-        }
-        diskId = disk.id;
-        volumeId = disk.active_volume_id;
-        await setDiskState(tx, disk.id, 'locked');
-      } else if (input.disk_name) {
-        const created = await insertUploadDisk(tx, {
-          name: input.disk_name,
-          domainId: domain.id,
-          format: format as 'raw' | 'qcow2',
-          sizeBytes: Math.max(MiB, sizeBytes),
-        });
-        diskId = created.diskId;
-        volumeId = created.volumeId;
-      }
-      const t = await insertTransfer(tx, {
-        direction: 'upload',
-        storage_domain_id: domain.id,
-        disk_id: diskId,
-        volume_id: volumeId,
-        iso_file: input.iso_file ?? null,
-        created_disk: input.disk_name !== undefined,
-        format,
-        size_bytes: sizeBytes,
-        sha256: input.sha256?.toLowerCase() ?? null,
-        host_id: hostId,
-        created_by: actor.userId,
-      });
-      const op = await operations.create(tx, {
-        type: 'image_transfer.upload',
-        target: { kind: 'image_transfer', id: t.id },
-        createdBy: actor.userId,
-        input: { transfer_id: t.id },
-      });
-      await audit.record(tx, {
-        kind: 'image_transfer.created',
-        severity: 'info',
-        message: `${actor.username} started uploading ${input.iso_file ?? input.disk_name ?? `into disk ${diskId}`} to ${domain.name}`,
-        object: { kind: 'image_transfer', id: t.id },
-        userId: actor.userId,
-        username: actor.username,
-        details: { size_bytes: sizeBytes, format, disk_id: diskId, operation_id: op.id },
-      });
-      return (await updateTransfer(tx, t.id, { operation_id: op.id })) ?? t;
-    });
     return { transfer: await startOnAgent(row), operationId: row.operation_id as string };
   }
 
   async function createDownload(actor: Actor, input: ImageTransferCreate) {
     if (!input.disk_id) throw new InvalidInput('invalid_input', 'a download needs disk_id');
-    const disk = await findTransferDisk(db, input.disk_id);
-    if (!disk) throw new NotFound('disk_not_found', `disk ${input.disk_id} does not exist`);
-    if (disk.state !== 'ok') throw new Conflict('disk_locked', `disk ${disk.name} is ${disk.state}`);
-    if (disk.in_use_by)
-      throw new Conflict('disk_in_use', `disk ${disk.name} is used by VM ${disk.in_use_by}`);
-    if (disk.volume_count !== 1 || !disk.active_volume_id) {
-      throw new Conflict(
-        'disk_has_snapshots',
-        `disk ${disk.name} has snapshots; only single-volume disks download`,
-      );
-    }
+    const disk = checkDownloadDisk(await findTransferDisk(db, input.disk_id), input.disk_id);
     const { hostId } = await pickHost(disk.storage_domain_id);
-    const row = await db.transaction().execute(async (tx) => {
-      const t = await insertTransfer(tx, {
-        direction: 'download',
-        storage_domain_id: disk.storage_domain_id,
-        disk_id: disk.id,
-        volume_id: disk.active_volume_id,
-        format: disk.format,
-        // Replaced by the file's size once the host opened it.
-        size_bytes: Math.max(1, disk.size_bytes),
-        sha256: null,
-        host_id: hostId,
-        created_by: actor.userId,
-      });
-      const op = await operations.create(tx, {
-        type: 'image_transfer.download',
-        target: { kind: 'image_transfer', id: t.id },
-        createdBy: actor.userId,
-        input: { transfer_id: t.id },
-      });
-      await audit.record(tx, {
-        kind: 'image_transfer.created',
-        severity: 'info',
-        message: `${actor.username} started downloading disk ${disk.name}`,
-        object: { kind: 'image_transfer', id: t.id },
-        userId: actor.userId,
-        username: actor.username,
-        details: { disk_id: disk.id, operation_id: op.id },
-      });
-      return (await updateTransfer(tx, t.id, { operation_id: op.id })) ?? t;
-    });
+    const row = await db
+      .transaction()
+      .execute((tx) => insertDownloadRows(tx, { audit, operations }, { actor, disk, hostId }));
     let size: number;
     try {
       const hostIdChecked = requireHost(row);
