@@ -18,6 +18,12 @@ export interface TimeSeriesChartProps {
 const dateTime = (locale: string) =>
   new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
+/** Points the legend at the newest point while the cursor is not over the plot. */
+function showLatest(u: uPlot): void {
+  const last = (u.data[0]?.length ?? 0) - 1;
+  if (last >= 0 && (u.cursor.idx === null || u.cursor.idx === undefined)) u.setLegend({ idx: last }, false);
+}
+
 function aligned(data: ChartData): uPlot.AlignedData {
   return [data.xs, ...data.lines.map((l) => l.values)] as uPlot.AlignedData;
 }
@@ -76,10 +82,15 @@ export function TimeSeriesChart({
         { values: (_u, splits) => splits.map((s) => formatValue(s, unit, locale)), size: 76 },
       ],
       legend: { show: true, live: true },
+      hooks: {
+        // Off the plot, the legend shows the newest values rather than dashes.
+        setCursor: [(u) => showLatest(u)],
+      },
       cursor: { drag: { x: false, y: false } },
     };
     const u = new uPlot(opts, aligned(latestData.current), el);
     plot.current = u;
+    showLatest(u);
     const resize = new ResizeObserver(() => {
       const width = Math.max(200, el.clientWidth);
       if (width !== u.width) u.setSize({ width, height });
@@ -93,7 +104,10 @@ export function TimeSeriesChart({
   }, [shape, height]);
 
   useEffect(() => {
-    plot.current?.setData(aligned(data));
+    const u = plot.current;
+    if (!u) return;
+    u.setData(aligned(data));
+    showLatest(u);
   }, [data]);
 
   return (
