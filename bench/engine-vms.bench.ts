@@ -58,13 +58,17 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Wall-clock start time (ms since the epoch) of a process, from /proc (boot time + start ticks). */
+/**
+ * Wall-clock start time (ms since the epoch) of a process, from /proc: its start in clock ticks
+ * since boot against the uptime now (both to 10 ms; /proc/stat's btime is whole seconds).
+ */
 function processStartMs(pid: number): number {
-  const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
+  const now = Date.now();
+  const uptimeMs = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000;
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
   // USER_HZ is 100 on Linux/x86_64.
-  return btime * 1000 + ticks * 10;
+  return now - (uptimeMs - ticks * 10);
 }
 
 type Mark = { t0: number; created: number; accepted: number; done: number; op: string };
