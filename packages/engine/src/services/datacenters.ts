@@ -13,6 +13,7 @@ import {
 } from '../db/repositories/datacenters';
 import type { PageRequest, PageResult } from '../db/repositories/list';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/repositories/pg-errors';
+import { domainsOfDatacenter } from '../db/repositories/storage-domains';
 import type { Db, Executor } from '../db/schema';
 import type { DatacenterRow } from '../db/tables/inventory';
 import { checkDatacenterFields, DATACENTER_DEFAULTS } from '../domain/inventory';
@@ -145,6 +146,14 @@ export function createDatacenterService(deps: {
           // then fails; checking children here gives the user the list instead of a bare FK error.
           const children = await datacenterChildren(tx, id, 1);
           if (children.total > 0) throw await notEmpty(tx, row);
+          const domains = await domainsOfDatacenter(tx, id, BLOCKING_LIST_MAX);
+          if (domains.length > 0) {
+            throw new Conflict(
+              'datacenter_not_empty',
+              `data center "${row.name}" still has storage domains attached; detach them first`,
+              { details: { blocking: domains.map((d) => ({ kind: 'storage_domain', ...d })) } },
+            );
+          }
           await deleteDatacenter(tx, id);
           await audit.record(tx, {
             kind: 'datacenter.deleted',

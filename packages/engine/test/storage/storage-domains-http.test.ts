@@ -407,6 +407,24 @@ describe('storage domains over HTTP', () => {
     expect((await req('DELETE', `/storage-domains/${iso.id}`)).statusCode).toBe(204);
   });
 
+  it('a data center with attached storage domains cannot be deleted', async () => {
+    const dc = await req('POST', '/datacenters', { name: 'sd-dc' });
+    expect(dc.statusCode).toBe(201);
+    const d = await create({ name: 'dc-bound', kind: 'data', backend: 'posix', path: '/srv/dc-bound' });
+    // As if attached through a host of that data center that is gone since.
+    await t.t.db
+      .updateTable('storage_domains')
+      .set({ datacenter_id: dc.json().id, state: 'maintenance' })
+      .where('id', '=', d.id)
+      .execute();
+    const refused = await req('DELETE', `/datacenters/${dc.json().id}`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error).toMatchObject({
+      code: 'datacenter_not_empty',
+      details: { blocking: [{ kind: 'storage_domain', id: d.id, name: 'dc-bound' }] },
+    });
+  });
+
   it('a local domain lives on its host only and refuses removal while it holds disks', async () => {
     const d = await create({
       name: 'local1',

@@ -191,3 +191,18 @@ export function localDomainsOfHost(ex: Executor, hostId: string): Promise<{ id: 
     .orderBy('name')
     .execute();
 }
+
+/** Storage domains attached to a data center (at most `limit`): they keep it from being deleted. */
+export function domainsOfDatacenter(
+  ex: Executor,
+  datacenterId: string,
+  limit: number,
+): Promise<{ id: string; name: string }[]> {
+  return ex
+    .selectFrom('storage_domains')
+    .select(['id', 'name'])
+    .where('datacenter_id', '=', datacenterId)
+    .orderBy('name')
+    .limit(limit)
+    .execute();
+}
