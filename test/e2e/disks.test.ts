@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   stopProcess,
 } from '../../packages/agent/test/support/binary';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { runCli } from '../cli/support/cli';
 import { type EngineProcess, startEngine } from '../support/engine';
 import { freePort } from '../support/net';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -256,4 +258,71 @@ describe('disks end to end (engine + agent + QEMU)', () => {
     expect((await call('GET', `/disks?search=data1`)).json.items).toEqual([]);
     vmId = undefined;
   }, 300_000);
+
+  it('the vireo disk commands: create, list, extend, move with progress, delete', async () => {
+    const home = join(dir, 'cli-home');
+    fs.mkdirSync(home);
+    const cli = (args: string[], input?: string) => runCli(args, home, input === undefined ? {} : { input });
+    const fingerprint = new X509Certificate(engine!.caPem).fingerprint256;
+    const login = await cli(
+      [
+        'login',
+        engine!.url,
+        '-u',
+        'admin@internal',
+        '--password-stdin',
+        '--accept-ca-fingerprint',
+        fingerprint,
+      ],
+      `${engine!.adminPassword}\n`,
+    );
+    expect(login.code, login.stderr).toBe(0);
+
+    const created = await cli([
+      'disk',
+      'create',
+      'cli-d1',
+      '--storage-domain',
+      'disks-a',
+      '--size',
+      '64M',
+      '--wait',
+      '-o',
+      'json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const disk = JSON.parse(created.stdout);
+    expect(disk).toMatchObject({
+      name: 'cli-d1',
+      state: 'ok',
+      size_bytes: 64 * MiB,
+      storage_domain_id: domains.a.id,
+    });
+    expect(volumeFiles(domains.a, disk.id)).toHaveLength(1);
+
+    const listed = await cli(['disk', 'list', '--storage-domain', 'disks-a']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`cli-d1\\s+${disk.id}\\s+64 MiB\\s+qcow2\\s+ok`));
+
+    const extended = await cli(['disk', 'extend', 'cli-d1', '128M', '--wait', '-o', 'json']);
+    expect(extended.code, extended.stderr).toBe(0);
+    expect(JSON.parse(extended.stdout)).toMatchObject({ size_bytes: 128 * MiB, state: 'ok' });
+    const shrink = await cli(['disk', 'extend', 'cli-d1', '64M']);
+    expect(shrink.code).not.toBe(0);
+    expect(shrink.stderr).toContain('disk_shrink_not_allowed');
+
+    const moved = await cli(['disk', 'move', 'cli-d1', 'disks-b', '--wait', '-o', 'json']);
+    expect(moved.code, moved.stderr).toBe(0);
+    // Progress goes to stderr (one line per change when not on a terminal), the disk to stdout.
+    expect(moved.stderr).toMatch(/operation disk\.move [0-9a-f-]+: succeeded 100%/);
+    expect(JSON.parse(moved.stdout)).toMatchObject({ id: disk.id, storage_domain_id: domains.b.id });
+    expect(volumeFiles(domains.a, disk.id)).toEqual([]);
+    expect(volumeFiles(domains.b, disk.id)).toHaveLength(1);
+
+    const deleted = await cli(['disk', 'delete', 'cli-d1', '--wait']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(volumeFiles(domains.b, disk.id)).toEqual([]);
+    const gone = await cli(['disk', 'show', 'cli-d1']);
+    expect(gone.code).toBe(3);
+  }, 120_000);
 });
