@@ -26,9 +26,10 @@ CREATE UNIQUE INDEX snapshots_preview_key ON snapshots (vm_id) WHERE state = 'in
 CREATE TABLE snapshot_volumes (
   snapshot_id        uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
   disk_id            uuid NOT NULL REFERENCES disks (id) ON DELETE CASCADE,
-  -- The disk's volume as it was when the snapshot was taken. RESTRICT: merges move the reference
-  -- to the surviving volume before deleting one.
-  volume_id          uuid NOT NULL REFERENCES volumes (id) ON DELETE RESTRICT,
+  -- The disk's volume as it was when the snapshot was taken. NO ACTION (checked at statement end):
+  -- merges move the reference to the surviving volume before deleting one, and deleting the whole
+  -- disk removes these rows through disk_id in the same statement.
+  volume_id          uuid NOT NULL REFERENCES volumes (id),
   -- While previewing: the overlay the VM runs on, and the active volume it replaced (undo restores it).
   preview_volume_id  uuid REFERENCES volumes (id) ON DELETE SET NULL,
   previous_volume_id uuid REFERENCES volumes (id) ON DELETE SET NULL,

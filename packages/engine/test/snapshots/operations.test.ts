@@ -292,4 +292,12 @@ describe('snapshots through the API (real database and operations, recorded fake
       );
     }
   });
+
+  it('lets a disk with snapshots be deleted as a whole (its snapshot rows go with it)', async () => {
+    expect((await settled(await req('POST', `/vms/${vmId}/snapshots`, {}))).state).toBe('succeeded');
+    expect(await snapshots()).toHaveLength(1);
+    await t.t.db.deleteFrom('disks').where('id', '=', diskId).execute();
+    expect((await snapshots())[0]?.disks).toEqual([]);
+    expect(await chain()).toEqual([]);
+  });
 });
