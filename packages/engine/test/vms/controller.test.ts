@@ -214,4 +214,41 @@ describe('VM controller and monitor (recorded fake hub, real database and operat
     expect(hub.methods()).toEqual(['vm.start', 'vm.stop', 'vm.destroy']);
     expect((await req('GET', `/vms/${id}`)).statusCode).toBe(404);
   });
+
+  it('delete with remove_disks deletes the volumes of its own disks; without, they stay as floating disks', async () => {
+    hub.handlers.set('volume.create', () => ({}));
+    hub.handlers.set('volume.delete', () => ({ deleted: true }));
+    hub.handlers.set('vm.start', (_h, p) => ({ vm: vmInfo((p.spec as { id: string }).id, 'up', 'started') }));
+    hub.handlers.set('vm.stop', (_h, p) => ({ vm: vmInfo(p.vm_id as string, 'down', 'powered_off') }));
+    hub.handlers.set('vm.destroy', (_h, p) => ({ vm_id: p.vm_id }));
+    const deleteVm = async (id: string, query: string) => {
+      const res = await req('DELETE', `/vms/${id}${query}`);
+      expect(res.statusCode).toBe(202);
+      const { operation } = res.json() as { operation: Op };
+      return (await req('GET', `/operations/${operation.id}?wait=10`)).json() as Op;
+    };
+    for (const [name, query, removed] of [
+      ['ctl-keep', '?remove_disks=false', false],
+      ['ctl-drop', '', true],
+    ] as const) {
+      const id = await createVm(name, { disks: [{ size_gib: 1 }], boot_order: ['disk'] });
+      const diskId = ((await vm(id)).disks[0] as { id: string }).id;
+      await act(id, 'start');
+      await act(id, 'stop');
+      hub.calls.length = 0;
+      const done = await deleteVm(id, query);
+      expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
+      const disk = await req('GET', `/disks/${diskId}`);
+      if (removed) {
+        expect(hub.methods()).toEqual(['vm.destroy', 'volume.delete']);
+        expect(hub.calls[1]?.params).toEqual({ domain_id: domainId, disk_id: diskId });
+        expect(done.result).toMatchObject({ removed_disk_ids: [diskId], detached_disk_ids: [] });
+        expect(disk.statusCode).toBe(404);
+      } else {
+        expect(hub.methods()).toEqual(['vm.destroy']);
+        expect(done.result).toMatchObject({ removed_disk_ids: [], detached_disk_ids: [diskId] });
+        expect(disk.json()).toMatchObject({ id: diskId, vm_ids: [], state: 'ok' });
+      }
+    }
+  });
 });
