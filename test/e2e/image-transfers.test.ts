@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import {
 } from '@vireo/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgentBinary } from '../../packages/agent/test/support/binary';
+import { runCli } from '../cli/support/cli';
 import { type EngineProcess, makeDataDir, removeDataDir, startEngine } from '../support/engine';
 import { freePort } from '../support/net';
 
@@ -330,4 +331,74 @@ describe('image transfers through the engine and the agent', () => {
     }).catch((e: unknown) => e);
     expect((again as ApiError).code).toBe('iso_file_exists');
   }, 120_000);
+
+  it('vireo image upload (new disk, resume by id, refusal) and download', async () => {
+    const home = fs.mkdtempSync(path.join(work, 'cli-home-'));
+    const cli = (args: string[]) => runCli(args, home, { timeoutMs: 120_000 });
+    const fingerprint = new X509Certificate(engine?.caPem as string).fingerprint256;
+    const login = await runCli(
+      [
+        'login',
+        engine?.url as string,
+        '-u',
+        'admin@internal',
+        '--password-stdin',
+        '--accept-ca-fingerprint',
+        fingerprint,
+      ],
+      home,
+      { input: `${engine?.adminPassword}\n` },
+    );
+    expect(login.code, login.stderr).toBe(0);
+
+    const file = path.join(work, 'cli.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', file, '8M');
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x33 0 1M', file], { stdio: 'ignore' });
+    const up = await cli([
+      'image',
+      'upload',
+      file,
+      '--storage-domain',
+      'xfer-data',
+      '--disk-name',
+      'cli-disk',
+      '-o',
+      'json',
+    ]);
+    expect(up.code, up.stderr).toBe(0);
+    const uploaded = JSON.parse(up.stdout) as Json;
+    expect(uploaded).toMatchObject({ state: 'finished', format: 'qcow2' });
+    expect(uploaded.sha256).toBe(createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+
+    const back = path.join(work, 'cli.back');
+    const down = await cli(['image', 'download', 'cli-disk', back, '-o', 'json']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(fs.readFileSync(back).equals(fs.readFileSync(file))).toBe(true);
+
+    // --resume continues a transfer another client started.
+    const raw = path.join(work, 'cli.raw');
+    fs.writeFileSync(raw, randomBytes(3 * MiB));
+    const { transfer } = await createTransfer(client, {
+      direction: 'upload',
+      storage_domain_id: domains.data?.id,
+      format: 'raw',
+      size_bytes: 3 * MiB,
+      disk_name: 'cli-resumed',
+    });
+    await putChunk(client, { id: transfer.id, file: raw, start: 0, end: MiB - 1, total: 3 * MiB });
+    const resumed = await cli(['image', 'upload', raw, '--resume', transfer.id, '-o', 'json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({
+      id: transfer.id,
+      state: 'finished',
+      bytes_done: 3 * MiB,
+    });
+
+    // A hostile image: a non-zero exit naming the code.
+    const shadow = path.join(work, 'cli-shadow.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-u', '-b', '/etc/shadow', '-F', 'raw', shadow, '1M');
+    const refused = await cli(['image', 'upload', shadow, '--storage-domain', 'xfer-data']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('image_has_backing_file');
+  }, 180_000);
 });
