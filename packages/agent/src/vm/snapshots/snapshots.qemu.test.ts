@@ -67,6 +67,12 @@ describe('vm.snapshot / vm.merge / volume.merge (real QEMU)', () => {
     dir = join(fx.imageDir, 'disk1');
     await mkdir(dir);
     await createImage({ path: v(0), format: 'qcow2', sizeBytes: 512 * 1024 * 1024 });
+    await mkdir(join(fx.imageDir, 'disk2'));
+    await createImage({
+      path: join(fx.imageDir, 'disk2', 'w0'),
+      format: 'qcow2',
+      sizeBytes: 64 * 1024 * 1024,
+    });
   });
 
   afterAll(async () => {
@@ -85,7 +91,10 @@ describe('vm.snapshot / vm.merge / volume.merge (real QEMU)', () => {
   });
 
   it('takes a live snapshot while the guest writes; the chain and the bytes agree', async () => {
-    const { vm } = await rpc.call('vm.start', { spec: guestSpec(VM_ID, 'snap-guest', { disks: [disk()] }) });
+    const second: VmDisk = { ...disk(), id: 'd2', path: join(fx.imageDir, 'disk2', 'w0') };
+    const { vm } = await rpc.call('vm.start', {
+      spec: guestSpec(VM_ID, 'snap-guest', { disks: [disk(), second] }),
+    });
     serialSocket = vm.serial!.socket;
     serialLog = vm.serial!.log;
     await waitForText(serialLog, GUEST_MARKER, 90_000);
@@ -101,14 +110,22 @@ describe('vm.snapshot / vm.merge / volume.merge (real QEMU)', () => {
     );
     const snap = await rpc.call('vm.snapshot', {
       vm_id: VM_ID,
-      disks: [{ disk_id: DISK, new_volume_path: v(1), format: 'qcow2' }],
+      disks: [
+        { disk_id: DISK, new_volume_path: v(1), format: 'qcow2' },
+        { disk_id: 'd2', new_volume_path: join(fx.imageDir, 'disk2', 'w1'), format: 'qcow2' },
+      ],
     });
-    expect(snap.disks).toEqual([{ disk_id: DISK, path: v(1) }]);
+    // Both disks switched in the one transaction.
+    expect(snap.disks).toEqual([
+      { disk_id: DISK, path: v(1) },
+      { disk_id: 'd2', path: join(fx.imageDir, 'disk2', 'w1') },
+    ]);
+    expect(await backingName(join(fx.imageDir, 'disk2', 'w1'))).toBe('w0');
     expect(snap.paused_ms).toBeGreaterThan(0);
     expect(await backingName(v(1))).toBe('v0');
     await waitForText(serialLog, 'WRITER-DONE', 120_000);
     const { spec } = await rpc.call('vm.get', { vm_id: VM_ID });
-    expect(spec?.disks[0]?.path).toBe(v(1));
+    expect(spec?.disks.map((d) => d.path)).toEqual([v(1), join(fx.imageDir, 'disk2', 'w1')]);
     // The writes after the snapshot went to the overlay; v0 is frozen and consistent.
     expect((await checkImage(v(0), { format: 'qcow2', forceShare: true }))['check-errors']).toBe(0);
     expect(await guestChecksum(serialSocket)).toBe(await hostChecksum(dir, v(1)));
