@@ -329,6 +329,41 @@ describe('disks over HTTP', () => {
     });
   });
 
+  it('cancelling a move stops the copy on the host (volume.cancel); the disk stays where it was, ok', async () => {
+    const disk = await createDisk({ name: 'stay', storage_domain_id: domA, size_gib: 1 });
+    let release: (() => void) | undefined;
+    const cancelled = new Promise<void>((r) => {
+      release = r;
+    });
+    let copying: (() => void) | undefined;
+    const started = new Promise<void>((r) => {
+      copying = r;
+    });
+    hub.handlers.set('volume.copy', async () => {
+      copying?.();
+      await cancelled;
+      throw new FakeAgentError('action_cancelled');
+    });
+    hub.handlers.set('volume.cancel', () => {
+      release?.();
+      return { cancelled: true };
+    });
+    const res = await req('POST', `/disks/${disk.id}/move`, { storage_domain_id: domB });
+    expect(res.statusCode, res.body).toBe(202);
+    await started;
+    expect((await req('DELETE', `/operations/${res.json().operation.id}`)).statusCode).toBeLessThan(300);
+    const op = await done(res.json().operation.id);
+    expect(op.state).toBe('cancelled');
+    const copy = hub.calls.find((c) => c.method === 'volume.copy');
+    expect(hub.calls.find((c) => c.method === 'volume.cancel')?.params).toEqual({
+      job_id: copy?.params.job_id,
+    });
+    expect((await req('GET', `/disks/${disk.id}`)).json()).toMatchObject({
+      storage_domain_id: domA,
+      state: 'ok',
+    });
+  });
+
   it('copies a disk into a new one; a failed copy leaves the new disk illegal and the source ok', async () => {
     const src = await createDisk({ name: 'src', storage_domain_id: domB, size_gib: 1 });
     hub.handlers.set('volume.copy', () => ({}));
