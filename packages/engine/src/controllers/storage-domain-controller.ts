@@ -114,8 +114,16 @@ export class StorageDomainController {
   async reconcile(row: StorageDomainRow): Promise<Reach> {
     const reach = await this.activateOn(row, await this.hostsFor(row));
     const fresh = await findStorageDomain(this.deps.db, row.id);
+    // Maintenance (or a detach) finished while this pass was activating: undo what the pass did, or
+    // the hosts would keep a domain active that the engine has put away.
+    if (!fresh || fresh.state === 'maintenance' || fresh.state === 'unattached') {
+      await Promise.allSettled(
+        reach.reached.map((h) => this.deps.hub.call(h, 'storage.deactivate', { id: row.id })),
+      );
+      return reach;
+    }
     // An action took the domain over meanwhile (locked): leave its state to the operation.
-    if (!fresh || (fresh.state !== 'active' && fresh.state !== 'inactive')) return reach;
+    if (fresh.state !== 'active' && fresh.state !== 'inactive') return reach;
     const next: StorageDomainState = reach.reached.length > 0 ? 'active' : 'inactive';
     if (next !== fresh.state) {
       const reason =

@@ -36,6 +36,8 @@ class FakeHub extends EventEmitter {
   calls: { host: string; method: string; params: Record<string, unknown> }[] = [];
   connected = new Set<string>();
   broken = new Set<string>();
+  /** Runs before an activation answers (to interleave something with a controller pass). */
+  beforeActivate: (() => Promise<void>) | undefined;
   isConnected(h: string) {
     return this.connected.has(h);
   }
@@ -51,6 +53,7 @@ class FakeHub extends EventEmitter {
       });
     }
     if (method === 'storage.activate') {
+      await this.beforeActivate?.();
       const d = params.domain as { id: string; name: string; kind: string };
       return {
         total_bytes: 1000,
@@ -423,6 +426,34 @@ describe('storage domains over HTTP', () => {
       code: 'datacenter_not_empty',
       details: { blocking: [{ kind: 'storage_domain', id: d.id, name: 'dc-bound' }] },
     });
+  });
+
+  it('a controller pass that overlaps a finished maintenance deactivates again what it activated', async () => {
+    const d = await create({ name: 'racy', kind: 'data', backend: 'posix', path: '/srv/racy' });
+    expect((await act(d.id, 'attach', { datacenter_id: dcId })).state).toBe('succeeded');
+    expect((await act(d.id, 'activate')).state).toBe('succeeded');
+    const row = await t.t.db
+      .selectFrom('storage_domains')
+      .selectAll()
+      .where('id', '=', d.id)
+      .executeTakeFirstOrThrow();
+    // The pass read the domain active; maintenance completes before its activations answer.
+    hub.beforeActivate = async () => {
+      await t.t.db
+        .updateTable('storage_domains')
+        .set({ state: 'maintenance' })
+        .where('id', '=', d.id)
+        .execute();
+    };
+    hub.calls = [];
+    try {
+      await controller.reconcile(row);
+    } finally {
+      hub.beforeActivate = undefined;
+    }
+    const deactivated = hub.calls.filter((c) => c.method === 'storage.deactivate').map((c) => c.host);
+    expect(new Set(deactivated)).toEqual(new Set([host1, host2]));
+    expect((await get(d.id)).state).toBe('maintenance');
   });
 
   it('a local domain lives on its host only and refuses removal while it holds disks', async () => {
