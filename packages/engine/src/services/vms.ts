@@ -144,6 +144,15 @@ export function createVmService(deps: {
   /** Picks a host for a VM being started: one that sees every active disk's storage domain. */
   async function placeLocked(tx: Executor, vm: VmRow): Promise<string> {
     const disks = ((await listVmDisks(tx, [vm.id])).get(vm.id) ?? []).filter((d) => d.active);
+    // A disk an operation holds (move, extend…) or a failed one cannot be given to QEMU.
+    const blocked = disks.find((d) => d.state !== 'ok');
+    if (blocked) {
+      throw new Conflict(
+        blocked.state === 'locked' ? 'disk_locked' : 'disk_illegal',
+        `disk ${blocked.name} of VM ${vm.name} is ${blocked.state}`,
+        { details: { disk_id: blocked.id, state: blocked.state } },
+      );
+    }
     const domains = await domainsByIds(
       tx,
       disks.map((d) => d.storage_domain_id),

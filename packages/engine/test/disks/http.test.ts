@@ -471,6 +471,14 @@ describe('disks over HTTP', () => {
     expect((await req('GET', `/disks/${d1.id}`)).statusCode).toBe(404);
   });
 
+  it('a VM whose disk is locked by an operation cannot start (409 disk_locked)', async () => {
+    const vm = await createVm('locked-vm', { disks: [{ size_gib: 1, storage_domain_id: domB }] });
+    await sql`UPDATE disks SET state = 'locked' WHERE id = ${vm.disks[0].id}`.execute(t.t.db);
+    const res = await req('POST', `/vms/${vm.id}/start`);
+    expect(res.statusCode).toBe(409);
+    expect(res.json().error).toMatchObject({ code: 'disk_locked', details: { disk_id: vm.disks[0].id } });
+  });
+
   it('work on a local domain whose host is not connected fails with no_host_for_storage', async () => {
     hub.connected.delete(hostA);
     const res = await req('POST', '/disks', { name: 'offline', storage_domain_id: domA, size_gib: 1 });
