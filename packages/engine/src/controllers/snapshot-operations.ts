@@ -360,8 +360,10 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         );
       }
     } catch (err) {
-      // An earlier run merged and deleted the top, and the engine went away before recording it.
-      if (agentCodeOf(err) !== 'image_not_found' || top.state !== 'merging') throw err;
+      // The top is gone: an earlier run (or the agent's recovery, after it was restarted mid-merge)
+      // finished the merge before the engine could record it.
+      if (agentCodeOf(err) !== 'image_not_found' || (top.state !== 'merging' && top.state !== 'illegal'))
+        throw err;
       ctx.log.warn({ top: top.id, base: base.id }, 'merge found already done');
     } finally {
       hub.off('event', onEvent);

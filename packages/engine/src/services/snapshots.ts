@@ -107,6 +107,19 @@ export function createSnapshotService(deps: {
     }
   }
 
+  /** A running VM must be steadily up or paused: not half started or stopping. */
+  function steady(vm: VmRow, what: string): void {
+    if (!vmIsDown(vm) && vm.state !== 'up' && vm.state !== 'paused') {
+      throw new Conflict(
+        'vm_invalid_state',
+        `VM ${vm.name} is ${vm.state}: try to ${what} again when it is up or down`,
+        {
+          details: { vm_id: vm.id, state: vm.state },
+        },
+      );
+    }
+  }
+
   function mustBeDown(vm: VmRow, what: string): void {
     if (!vmIsDown(vm)) {
       throw new Conflict('vm_not_down', `VM ${vm.name} must be down to ${what}`, {
@@ -155,6 +168,7 @@ export function createSnapshotService(deps: {
     create: (actor, vmId, input) =>
       db.transaction().execute(async (tx) => {
         const vm = await vmOrThrow(tx, vmId);
+        steady(vm, 'take a snapshot');
         await notBusy(tx, vm);
         await noPreview(tx, vm);
         const memory = input.memory ?? false;
@@ -211,6 +225,7 @@ export function createSnapshotService(deps: {
       db.transaction().execute(async (tx) => {
         const vm = await vmOrThrow(tx, vmId);
         const s = await snapshotOrThrow(tx, vmId, id, true);
+        steady(vm, 'delete a snapshot');
         await notBusy(tx, vm);
         await noPreview(tx, vm);
         if (s.state !== 'ok' && s.state !== 'illegal') {

@@ -238,6 +238,21 @@ describe('snapshots through the API (real database and operations, recorded fake
     expect((await chain()).map((v) => [v.id, v.active, v.state])).toEqual([[v0, true, 'ok']]);
   });
 
+  it('refuses snapshot work while the VM is half started', async () => {
+    await sql`UPDATE vms SET state = 'starting', desired_state = 'up', host_id = ${hostId} WHERE id = ${vmId}`.execute(
+      t.t.db,
+    );
+    try {
+      const res = await req('POST', `/vms/${vmId}/snapshots`, {});
+      expect(res.statusCode).toBe(409);
+      expect(JSON.parse(res.body).error.code).toBe('vm_invalid_state');
+    } finally {
+      await sql`UPDATE vms SET state = 'down', desired_state = 'down', host_id = NULL WHERE id = ${vmId}`.execute(
+        t.t.db,
+      );
+    }
+  });
+
   it('snapshots and merges a running VM live through its host; a failed merge leaves it illegal until a retry', async () => {
     await sql`UPDATE vms SET state = 'up', desired_state = 'up', host_id = ${hostId} WHERE id = ${vmId}`.execute(
       t.t.db,
@@ -272,13 +287,11 @@ describe('snapshots through the API (real database and operations, recorded fake
       expect((await chain()).map((v) => v.state)).toEqual(['illegal', 'illegal']);
       expect((await snapshots())[0]?.state).toBe('illegal');
 
+      // Meanwhile the agent, restarted, finished the merge on its own (its marker): the top is gone.
       hub.calls.length = 0;
-      hub.handlers.set('vm.merge', (_h, p) => ({
-        base_path: p.base_path,
-        removed_path: p.top_path,
-        rebased_path: null,
-        already_done: false,
-      }));
+      hub.handlers.set('vm.merge', () => {
+        throw new FakeAgentError('image_not_found');
+      });
       const retry = await settled(await req('DELETE', `/vms/${vmId}/snapshots/${sid}`));
       expect(retry).toMatchObject({ state: 'succeeded', result: { live: true } });
       expect(hub.calls.map((c) => [c.method, c.params.vm_id, c.params.top_path, c.params.base_path])).toEqual(
