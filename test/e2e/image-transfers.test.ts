@@ -332,6 +332,38 @@ describe('image transfers through the engine and the agent', () => {
     expect((again as ApiError).code).toBe('iso_file_exists');
   }, 120_000);
 
+  it('DELETE cancels an upload: the partial file and the new disk go, the operation ends cancelled', async () => {
+    const root = rootOf(domains.data as Json);
+    const before = listTree(root);
+    const file = path.join(work, 'cancel.raw');
+    fs.writeFileSync(file, randomBytes(4 * MiB));
+    const { transfer } = await createTransfer(client, {
+      direction: 'upload',
+      storage_domain_id: domains.data?.id,
+      format: 'raw',
+      size_bytes: 4 * MiB,
+      disk_name: 'to-cancel',
+    });
+    await putChunk(client, { id: transfer.id, file, start: 0, end: MiB - 1, total: 4 * MiB });
+    expect(listTree(root).some((p) => p.startsWith('staging'))).toBe(true);
+    const cancelled = (await client.request<ImageTransfer>('DELETE', `/image-transfers/${transfer.id}`)).body;
+    expect(cancelled.state).toBe('cancelled');
+    expect(listTree(root)).toEqual(before);
+    const disk = await client.request('GET', `/disks/${transfer.disk_id}`).catch((e: unknown) => e);
+    expect((disk as ApiError).code).toBe('disk_not_found');
+    const op = await client.waitForOperation(transfer.operation_id as string, { timeoutMs: 30_000 });
+    expect(op.state).toBe('cancelled');
+    // A cancelled transfer takes no more data.
+    const late = await putChunk(client, {
+      id: transfer.id,
+      file,
+      start: MiB,
+      end: 2 * MiB - 1,
+      total: 4 * MiB,
+    }).catch((e: unknown) => e);
+    expect((late as ApiError).code).toBe('transfer_invalid_state');
+  }, 60_000);
+
   it('vireo image upload (new disk, resume by id, refusal) and download', async () => {
     const home = fs.mkdtempSync(path.join(work, 'cli-home-'));
     const cli = (args: string[]) => runCli(args, home, { timeoutMs: 120_000 });

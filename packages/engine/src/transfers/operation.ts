@@ -6,6 +6,7 @@ import type { TransferService } from './service';
 
 /** Checks the row at least this often even without a change notification (another engine, a restart). */
 const POLL_MS = 2000;
+const CANCEL_GRACE_MS = 10_000;
 
 /**
  * The operation that follows a transfer: progress is bytes_done / size_bytes (live while a request
@@ -23,6 +24,12 @@ export function transferOperationHandler(transfers: TransferService): OperationH
         if (row.state === 'finished') {
           await ctx.progress(1, 'finished');
           return { transfer_id: id, sha256: row.sha256, size_bytes: row.size_bytes };
+        }
+        if (row.state === 'cancelled' && !ctx.signal.aborted) {
+          // A DELETE on the transfer also cancels this operation; give that a moment to arrive so
+          // the operation ends cancelled rather than failed.
+          await transfers.changed(id, CANCEL_GRACE_MS, ctx.signal);
+          ctx.signal.throwIfAborted();
         }
         if (row.state === 'failed' || row.state === 'cancelled') {
           const e = row.error ?? { code: 'operation_finished', message: `the transfer was ${row.state}` };

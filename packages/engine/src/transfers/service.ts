@@ -92,7 +92,8 @@ export interface TransferServiceDeps {
   hub: AgentHub;
   tls: AgentTls;
   audit: AuditRecorder;
-  operations: OperationCreator;
+  /** `cancel` (engine-ops' Operations has it) lets a cancelled transfer end its operation as cancelled. */
+  operations: OperationCreator & { cancel?(id: string, actor: Actor): Promise<unknown> };
   log: Logger;
 }
 
@@ -281,14 +282,10 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
         bytesDone === undefined ? row : ((await updateTransfer(db, id, { bytes_done: bytesDone })) ?? row);
       notify(id);
       if (failure) {
-        throw new Unavailable(
-          'host_not_connected',
-          'the upload stream to the host broke; resume at bytes_done',
-          {
-            cause: failure,
-            details: { bytes_done: updated.bytes_done },
-          },
-        );
+        throw new Unavailable('unavailable', 'the upload stream to the host broke; resume at bytes_done', {
+          cause: failure,
+          details: { bytes_done: updated.bytes_done },
+        });
       }
       if (reply && reply.status !== 200) {
         const err = (reply.body.error ?? {}) as { code?: string; message?: string };
@@ -352,7 +349,9 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
       });
       res.once('end', () => {
         const end = Number(/\/?(\d+)-(\d+)/.exec(headers['content-range'] ?? '')?.[2] ?? served - 1) + 1;
-        void updateTransfer(db, id, { bytes_done: Math.min(end, row.size_bytes) }).then(() => notify(id));
+        updateTransfer(db, id, { bytes_done: Math.min(end, row.size_bytes) })
+          .then(() => notify(id))
+          .catch((err: unknown) => log.warn({ err, transfer_id: id }, 'recording download progress failed'));
       });
       return { status, headers, body: res };
     },
@@ -448,6 +447,13 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
       if (FINAL.has(row.state)) {
         throw new Conflict('transfer_invalid_state', `the transfer is ${row.state} already`, {
           details: { state: row.state },
+        });
+      }
+      // Ask the operation to end as cancelled first: it follows the transfer and would otherwise
+      // see the transfer end and fail.
+      if (!reason && row.operation_id && operations.cancel) {
+        await operations.cancel(row.operation_id, actor).catch((err: unknown) => {
+          log.info({ err, transfer_id: id }, 'the transfer operation could not be cancelled');
         });
       }
       await agentCancel(row);
