@@ -148,7 +148,8 @@ describe('live merge across an agent SIGKILL (agent binary, real QEMU)', () => {
       phase: 'started',
       job_id: 'merge-crash',
     });
-    expect(await qemuPidsFor(VM_ID)).toEqual([pid]);
+    // QEMU is untouched by the agent's death (and keeps running the block job).
+    expect(await qemuPidsFor(VM_ID)).toContain(pid);
 
     agent = await spawnAgent(serveArgs);
     rpc = await connect(agent.address);
