@@ -1,6 +1,6 @@
 import type { QueryClient } from '@tanstack/react-query';
-import { isAbortError, type VireoEvent, streamEvents } from '@vireo/client';
-import { api } from './client';
+import { isAbortError, streamEvents, type VireoEvent, VireoClient } from '@vireo/client';
+import { api, browserFetch } from './client';
 import { invalidationsFor } from './keys';
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
@@ -8,7 +8,11 @@ export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
 type Listener = (event: VireoEvent) => void;
 
 /** Where events come from: the engine's stream by default; tests hand in their own. */
-export type EventSource = (signal: AbortSignal, onReconnect: () => void) => AsyncIterable<VireoEvent>;
+export type EventSource = (
+  signal: AbortSignal,
+  onReconnect: () => void,
+  onOpen: () => void,
+) => AsyncIterable<VireoEvent>;
 
 /**
  * The portal's one connection to `GET /api/v1/events/stream`. Every event invalidates the cached
@@ -39,7 +43,12 @@ export class LiveUpdates {
     this.#setStatus('connecting');
     void (async () => {
       try {
-        for await (const event of source(abort.signal, () => this.#setStatus('reconnecting'))) {
+        const events = source(
+          abort.signal,
+          () => this.#setStatus('reconnecting'),
+          () => this.#setStatus('live'),
+        );
+        for await (const event of events) {
           if (abort.signal.aborted) break;
           this.#setStatus('live');
           this.handle(event);
@@ -85,8 +94,23 @@ export class LiveUpdates {
   }
 }
 
-function defaultSource(signal: AbortSignal, onReconnect: () => void): AsyncIterable<VireoEvent> {
-  return streamEvents(api, {
+function defaultSource(
+  signal: AbortSignal,
+  onReconnect: () => void,
+  onOpen: () => void,
+): AsyncIterable<VireoEvent> {
+  // A client of its own, to hear when the stream's response arrives (the live indicator turns
+  // green on connect, not at the first event, which may be minutes away).
+  const base = browserFetch();
+  const client = new VireoClient({
+    baseUrl: api.baseUrl.origin,
+    fetch: async (url, init) => {
+      const res = await base(url, init);
+      if (res.ok) onOpen();
+      return res;
+    },
+  });
+  return streamEvents(client, {
     signal,
     onReconnect,
     // Only new events: the views load their state by query; the backlog would only re-invalidate.

@@ -14,7 +14,12 @@ const chartsModule = Object.values(charts)[0];
 export const HostGraphs = chartsModule?.HostGraphs;
 export const VmGraphs = chartsModule?.VmGraphs;
 
-/** The console page's path for a VM, when web-live's consoles are in (`vms/:id/console`). */
+/** The VNC console page's path for a VM, when web-live's consoles are in (`vms/:id/console`). */
 export function consolePath(vmId: string): string | undefined {
   return hasExtensionRoute('vms/:id/console') ? `/vms/${vmId}/console` : undefined;
+}
+
+/** The serial console page's path for a VM, when web-live's consoles are in (`vms/:id/serial`). */
+export function serialPath(vmId: string): string | undefined {
+  return hasExtensionRoute('vms/:id/serial') ? `/vms/${vmId}/serial` : undefined;
 }

@@ -19,7 +19,7 @@ import type { ReactNode } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { useLiveObject } from '../../api';
-import { consolePath, VmGraphs } from '../../app/optional';
+import { consolePath, serialPath, VmGraphs } from '../../app/optional';
 import { useActionRunner } from '../common/actions';
 import { MemorySize, When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
@@ -36,6 +36,14 @@ export function Field({ id, children }: { id: string; children: ReactNode }) {
       <DescriptionListDescription>{children}</DescriptionListDescription>
     </DescriptionListGroup>
   );
+}
+
+/** The CD-ROM as an ISO-directory name (`image`) or a file on an ISO domain (`file`). */
+function cdromLabel(cdrom: object | null): string {
+  const c = cdrom as { image?: unknown; file?: unknown } | null;
+  if (typeof c?.image === 'string') return c.image;
+  if (typeof c?.file === 'string') return c.file;
+  return '—';
 }
 
 function whereIs(d: object): string {
@@ -73,6 +81,7 @@ export function VmDetailPage() {
   }
   const v = vm.data;
   const console = consolePath(v.id);
+  const serial = serialPath(v.id);
   return (
     <PageSection>
       <Flex alignItems={{ default: 'alignItemsCenter' }}>
@@ -113,6 +122,16 @@ export function VmDetailPage() {
               <FormattedMessage id="vm.console" />
             </Button>
           )}
+          {serial && (
+            <Button
+              id="vm-serial"
+              variant="secondary"
+              size="sm"
+              component={(p) => <Link {...p} to={serial} />}
+            >
+              <FormattedMessage id="vm.serial" />
+            </Button>
+          )}
         </FlexItem>
       </Flex>
       <Tabs
@@ -146,7 +165,7 @@ export function VmDetailPage() {
             </Field>
             <Field id="field.osType">{v.os_type}</Field>
             <Field id="field.bootOrder">{v.boot_order.join(' → ')}</Field>
-            <Field id="field.cdrom">{v.cdrom?.image ?? '—'}</Field>
+            <Field id="field.cdrom">{cdromLabel(v.cdrom)}</Field>
             <Field id="field.id">
               <span className="vireo-mono">{v.id}</span>
             </Field>

@@ -18,7 +18,7 @@ export interface VmForm {
   boot_order: string;
 }
 
-export const BOOT_ORDERS = ['cdrom,disk', 'disk', 'disk,cdrom', 'network,disk'] as const;
+export const BOOT_ORDERS = ['cdrom,disk', 'disk', 'disk,cdrom', 'cdrom', 'network,disk'] as const;
 
 export function emptyVmForm(clusterId = ''): VmForm {
   return {
