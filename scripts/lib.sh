@@ -8,6 +8,7 @@ VIREO_DEB_PACKAGES=(
   busybox-static isolinux syslinux-common xorriso cpio xz-utils zstd  # test guest builder
   tmux                                           # CLI shell tests drive a real terminal
   openssh-server                                 # SSH host deploy tests run a real sshd
+  chromium fonts-noto-cjk                        # web portal browser tests (Chinese text in screenshots)
 )
 
 ensure_debian_packages() {
