@@ -221,7 +221,7 @@ describe('VolumeService on real files', () => {
         (err: { code?: string }) => err.code,
       );
       // Cancel once qemu-img runs (the job is registered synchronously after the checks).
-      for (let i = 0; i < 200 && !volumes.cancel(job).cancelled; i++)
+      for (let i = 0; i < 2000 && !volumes.cancel(job).cancelled; i++)
         await new Promise((r) => setTimeout(r, 5));
       expect(await outcome).toBe('action_cancelled');
       await expect(stat(join(roots.get(domB) as string, 'images', to.disk_id))).rejects.toMatchObject({
