@@ -231,6 +231,59 @@ describe('vm.snapshot / vm.merge / volume.merge (real QEMU)', () => {
     expect(await hostChecksum(dir, v(0), 512)).toBe(expected);
     expect((await checkImage(v(0), { format: 'qcow2' }))['check-errors']).toBe(0);
   });
+  it('finishes cold, after QEMU died in the middle of a live merge, a merge the start path refuses', async () => {
+    const { vm } = await rpc.call('vm.start', { spec: guestSpec(VM_ID, 'snap-guest', { disks: [disk()] }) });
+    await waitForText(vm.serial!.log, GUEST_MARKER, 90_000);
+    const socket = vm.serial!.socket;
+    await rpc.call('vm.snapshot', {
+      vm_id: VM_ID,
+      disks: [{ disk_id: DISK, new_volume_path: v(4), format: 'qcow2' }],
+    });
+    await guestShell(
+      socket,
+      'dd if=/dev/urandom of=/dev/vda bs=1048576 count=32 conv=fsync 2>/dev/null',
+      120_000,
+    );
+    const written = await guestChecksum(socket);
+    // 32 MiB at 8 MiB/s: the job is surely running when QEMU is killed.
+    const merging = rpc.call('vm.merge', {
+      vm_id: VM_ID,
+      disk_id: DISK,
+      top_path: v(4),
+      base_path: v(0),
+      speed_bytes_per_s: 8 * 1024 * 1024,
+    });
+    merging.catch(() => undefined);
+    await expect
+      .poll(() => existsSync(join(dir, 'merge.json')), { timeout: 30_000, interval: 20 })
+      .toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(vm.pid as number, 'SIGKILL');
+    await expect(merging).rejects.toBeDefined();
+    await expect
+      .poll(async () => (await rpc.call('vm.get', { vm_id: VM_ID })).vm.state, {
+        timeout: 30_000,
+        interval: 100,
+      })
+      .toBe('down');
+    expect(JSON.parse(await readFile(join(dir, 'merge.json'), 'utf8'))).toMatchObject({
+      kind: 'live',
+      top: 'v4',
+      base: 'v0',
+      phase: 'started',
+    });
+    // The half-merged chain must not run.
+    await expect(
+      rpc.call('vm.start', { spec: guestSpec(VM_ID, 'snap-guest', { disks: [{ ...disk(), path: v(4) }] }) }),
+    ).rejects.toMatchObject({ code: 'merge_pending' });
+    // The cold retry finishes it: the base alone holds what the guest wrote.
+    const result = await rpc.call('volume.merge', { top_path: v(4), base_path: v(0) });
+    expect(result).toMatchObject({ removed_path: v(4), already_done: false });
+    expect(existsSync(v(4))).toBe(false);
+    expect(existsSync(join(dir, 'merge.json'))).toBe(false);
+    expect(await hostChecksum(dir, v(0))).toBe(written);
+    expect((await checkImage(v(0), { format: 'qcow2' }))['check-errors']).toBe(0);
+  });
 });
 
 /** Watches /proc for `qemu-img commit` of `top` and SIGKILLs it once it has run a little. */
