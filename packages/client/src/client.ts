@@ -87,6 +87,7 @@ export class VireoClient {
   readonly #timeoutMs: number;
   readonly #userAgent: string | undefined;
   #fetch: FetchLike | undefined;
+  readonly #customFetch: boolean;
   #dispatcher: { close(): Promise<void> } | undefined;
 
   constructor(options: VireoClientOptions) {
@@ -94,6 +95,7 @@ export class VireoClient {
     this.#token = options.token;
     this.#ca = options.ca;
     this.#fetch = options.fetch;
+    this.#customFetch = options.fetch !== undefined;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#userAgent = options.userAgent;
     this.datacenters = new ResourceApi<DataCenter>(this, '/datacenters', 'datacenter');
@@ -286,6 +288,15 @@ export class VireoClient {
       (s): s is AbortSignal => s !== undefined,
     );
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    if (options.rawBody && !this.#customFetch && typeof process !== 'undefined' && process.versions?.node) {
+      // Streamed uploads through undici's request(): fetch() wraps the body in web streams, which
+      // halves the throughput of large image uploads.
+      try {
+        return await this.streamRequest(url, method, headers, options.rawBody, signal);
+      } catch (err) {
+        throw wrapTransportError(err, this.origin, options.signal);
+      }
+    }
     const fetchImpl = await this.fetchImpl();
     try {
       return await fetchImpl(url, {
@@ -300,6 +311,40 @@ export class VireoClient {
     } catch (err) {
       throw wrapTransportError(err, this.origin, options.signal);
     }
+  }
+
+  private async streamRequest(
+    url: string,
+    method: string,
+    headers: Record<string, string>,
+    body: AsyncIterable<Uint8Array>,
+    signal: AbortSignal | undefined,
+  ): Promise<FetchResponse> {
+    const undici = await import('undici');
+    if (this.#ca !== undefined) await this.fetchImpl(); // creates the dispatcher trusting the CA
+    // A variable specifier: browser bundles (which never take this path) leave node:stream alone.
+    const streamModule = 'node:stream';
+    const { Readable } = (await import(/* @vite-ignore */ streamModule)) as typeof import('node:stream');
+    const res = await undici.request(url, {
+      method: method as 'PUT',
+      headers,
+      body: body instanceof Readable ? body : Readable.from(body),
+      ...(signal ? { signal } : {}),
+      ...(this.#dispatcher ? { dispatcher: this.#dispatcher as unknown as import('undici').Dispatcher } : {}),
+    });
+    return {
+      status: res.statusCode,
+      ok: res.statusCode >= 200 && res.statusCode < 300,
+      statusText: '',
+      headers: {
+        get: (name: string) => {
+          const v = res.headers[name.toLowerCase()];
+          return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
+        },
+      },
+      body: null,
+      text: () => res.body.text(),
+    };
   }
 
   private async fetchImpl(): Promise<FetchLike> {

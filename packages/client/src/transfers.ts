@@ -152,12 +152,19 @@ export async function putChunk(
     end: options.end,
     highWaterMark: 1 << 20,
   });
-  if (options.onBytes) {
-    const count = options.onBytes;
-    source.on('data', (c) => count((c as Buffer).length));
-  }
+  // Counted as the HTTP client pulls: a 'data' listener would start the stream flowing before the
+  // request is ready to take the bytes.
+  const count = options.onBytes;
+  const body = count
+    ? (async function* () {
+        for await (const chunk of source) {
+          count((chunk as Buffer).length);
+          yield chunk as Uint8Array;
+        }
+      })()
+    : (source as AsyncIterable<Uint8Array>);
   const res = await client.raw('PUT', `/image-transfers/${encodeURIComponent(options.id)}/data`, {
-    rawBody: source as AsyncIterable<Uint8Array>,
+    rawBody: body,
     headers: {
       'content-type': 'application/octet-stream',
       'content-range': `bytes ${options.start}-${options.end}/${options.total}`,
