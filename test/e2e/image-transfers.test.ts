@@ -69,6 +69,7 @@ describe('image transfers through the engine and the agent', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vireo-e2e-transfers-'));
   let engine: EngineProcess | undefined;
   let client: VireoClient;
+  let env: Record<string, string> = {};
   const domains: { data?: Json; iso?: Json } = {};
   const rootOf = (d: Json) => path.join(d.path, d.id);
 
@@ -100,15 +101,13 @@ describe('image transfers through the engine and the agent', () => {
   beforeAll(async () => {
     await ensureAgentBinary();
     const port = await freePort();
-    engine = await startEngine({
-      dataDir,
-      env: {
-        VIREO_LOCAL_HOST: '1',
-        VIREO_LOCAL_AGENT_PORT: String(port),
-        VIREO_LOCAL_AGENT_ACCEL: 'tcg',
-        VIREO_HOST_HEARTBEAT_MS: '300',
-      },
-    });
+    env = {
+      VIREO_LOCAL_HOST: '1',
+      VIREO_LOCAL_AGENT_PORT: String(port),
+      VIREO_LOCAL_AGENT_ACCEL: 'tcg',
+      VIREO_HOST_HEARTBEAT_MS: '300',
+    };
+    engine = await startEngine({ dataDir, env });
     client = new VireoClient({ baseUrl: engine.url, ca: engine.caPem });
     await client.login('admin@internal', engine.adminPassword as string);
     const host = await until('the local host to be up', async () => {
@@ -432,5 +431,37 @@ describe('image transfers through the engine and the agent', () => {
     const refused = await cli(['image', 'upload', shadow, '--storage-domain', 'xfer-data']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('image_has_backing_file');
+  }, 180_000);
+
+  it('an upload survives an engine (and local agent) restart and resumes at bytes_done', async () => {
+    const file = path.join(work, 'restart.raw');
+    fs.writeFileSync(file, randomBytes(4 * MiB));
+    const sha256 = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    const { transfer } = await createTransfer(client, {
+      direction: 'upload',
+      storage_domain_id: domains.data?.id,
+      format: 'raw',
+      size_bytes: 4 * MiB,
+      disk_name: 'across-restart',
+      sha256,
+    });
+    await putChunk(client, { id: transfer.id, file, start: 0, end: 2 * MiB - 1, total: 4 * MiB });
+
+    await client.close();
+    engine = await (engine as EngineProcess).restart('SIGTERM', { env });
+    client = new VireoClient({ baseUrl: engine.url, ca: engine.caPem });
+    await client.login('admin@internal', engine.adminPassword as string);
+    // The engine re-announces the transfer to the (restarted) agent with a new secret on first use.
+    const resumed = await until('the host to be up again and the upload to resume', async () => {
+      const hosts = (await client.request<Json>('GET', '/hosts')).body.items as Json[];
+      if (!hosts.some((h) => h.state === 'up')) return undefined;
+      return uploadImage(client, { file, resumeId: transfer.id }).catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 503) return undefined;
+        throw e;
+      });
+    });
+    expect(resumed).toMatchObject({ state: 'finished', sha256, bytes_done: 4 * MiB });
+    const op = await client.waitForOperation(transfer.operation_id as string, { timeoutMs: 60_000 });
+    expect(op.state).toBe('succeeded');
   }, 180_000);
 });
