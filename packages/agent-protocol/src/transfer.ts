@@ -86,6 +86,8 @@ export const TransferFinalizeParamsSchema = Type.Object(
      * caps it by the domain's free space.
      */
     max_virtual_size: Type.Integer({ minimum: 1, maximum: TRANSFER_MAX_BYTES }),
+    /** Smallest accepted virtual size (disks have a floor); refused before anything is moved. */
+    min_virtual_size: Type.Optional(Type.Integer({ minimum: 0, maximum: TRANSFER_MAX_BYTES })),
   },
   strict,
 );

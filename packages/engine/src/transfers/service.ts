@@ -394,6 +394,8 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
             transfer_id: id,
             ...(row.sha256 ? { sha256: row.sha256 } : {}),
             max_virtual_size: IMAGE_TRANSFER_MAX_BYTES,
+            // Disks have a 1 MiB floor: the host refuses smaller images before moving them in.
+            ...(row.disk_id ? { min_virtual_size: MiB } : {}),
           },
           { timeoutMs: 15 * 60_000 },
         )) as typeof result;

@@ -181,6 +181,11 @@ export class TransferManager {
         format: t.format,
         maxVirtualSize: Math.min(p.max_virtual_size, room),
       });
+      if (p.min_virtual_size !== undefined && inspected.virtualSize < p.min_virtual_size) {
+        throw new AgentError('image_unsupported', `the image is smaller than ${p.min_virtual_size} bytes`, {
+          details: { virtual_size: inspected.virtualSize, min_virtual_size: p.min_virtual_size },
+        });
+      }
       await moveIntoPlace({ staging: staging.path, target: t.targetPath, root: t.root, replace: t.replace });
       this.transfers.delete(t.id);
       await removeIfEmpty(staging.dir);

@@ -230,6 +230,18 @@ describe('hostile uploads are refused at finalize and leave nothing in the domai
     expect(listTree(root)).toEqual(before);
   });
 
+  it('an image below min_virtual_size is refused (image_unsupported) before it is moved in', async () => {
+    const data = randomBytes(512 * 1024);
+    const before = listTree(root);
+    const id = await startUpload(data, { format: 'raw' });
+    expect(await put(id, data, 0, data.length)).toMatchObject({ status: 200 });
+    const error = await manager
+      .finalize({ transfer_id: id, max_virtual_size: 8 * MiB, min_virtual_size: MiB })
+      .catch((e: unknown) => e as AgentError);
+    expect(error).toMatchObject({ code: 'image_unsupported', details: { virtual_size: data.length } });
+    expect(listTree(root)).toEqual(before);
+  });
+
   it('a wrong SHA-256 is refused (checksum_mismatch) and the staging file is removed', async () => {
     const data = randomBytes(256 * 1024);
     const before = listTree(root);
