@@ -1,4 +1,4 @@
-import { createContext, type ReactNode, useCallback, useContext, useMemo, useState } from 'react';
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { IntlProvider } from 'react-intl';
 import { type Catalog, initialLocale, LOCALE_STORAGE_KEY, type Locale, mergeCatalogs } from './catalogs';
 
@@ -36,8 +36,11 @@ export function LocaleProvider({ children, initial }: { children: ReactNode; ini
     } catch {
       // not remembered; still switched
     }
-    document.documentElement.lang = next;
   }, []);
+  // The page's language follows (screen readers, fonts, hyphenation), on the first render too.
+  useEffect(() => {
+    document.documentElement.lang = locale;
+  }, [locale]);
   const messages = useMemo(() => ({ ...CATALOGS.en, ...CATALOGS[locale] }), [locale]);
   const state = useMemo(() => ({ locale, setLocale }), [locale, setLocale]);
   return (
