@@ -86,7 +86,11 @@ export function DetailPage<T extends { id: string; name: string }>(props: {
           </Title>
         </FlexItem>
         {props.badge && <FlexItem>{props.badge(o)}</FlexItem>}
-        {props.actions && <FlexItem align={{ default: 'alignRight' }}>{props.actions(o)}</FlexItem>}
+        {props.actions && (
+          <FlexItem align={{ default: 'alignRight' }} className="vireo-actions">
+            {props.actions(o)}
+          </FlexItem>
+        )}
       </Flex>
       <Tabs
         activeKey={tab}

@@ -93,7 +93,7 @@ export function VmDetailPage() {
         <FlexItem>
           <StateLabel state={v.state} />
         </FlexItem>
-        <FlexItem align={{ default: 'alignRight' }}>
+        <FlexItem align={{ default: 'alignRight' }} className="vireo-actions">
           {VM_ACTIONS.map((a) => (
             <Button
               key={a.id}
