@@ -59,7 +59,11 @@ export function createMethodHandlers(
     'image.info': (p) => imageInfoChecked(runtime, p),
   };
   if (domains) Object.assign(handlers, storageDomainHandlers(domains));
-  if (domains) Object.assign(handlers, volumeHandlers(runtime, (id) => domains.rootOf(id)));
+  if (domains)
+    Object.assign(
+      handlers,
+      volumeHandlers(runtime, (id) => domains.rootOf(id)),
+    );
   if (host) {
     handlers['host.capabilities'] = () => host.capabilities() as never;
     handlers['host.stats'] = () => host.stats() as never;

@@ -141,7 +141,6 @@ export async function committedMemoryByHost(ex: Executor, hostIds: string[]): Pr
   return out;
 }
 
-
 /** Where the VM is placed, or undefined when it does not exist. */
 export async function findVmHost(ex: Executor, id: string): Promise<{ host_id: string | null } | undefined> {
   return ex.selectFrom('vms').select(['host_id']).where('id', '=', id).executeTakeFirst();
