@@ -114,6 +114,12 @@ export const ERROR_CODES = [
   'disk_has_snapshots',
   'no_data_domain',
   'no_host_for_storage',
+  // Templates (templates)
+  'template_not_found',
+  'template_name_taken',
+  'template_locked',
+  'template_in_use',
+  'seal_unsupported',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

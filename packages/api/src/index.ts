@@ -13,3 +13,4 @@ export * from './vms';
 export * from './hosts';
 export * from './stats';
 export * from './storage-domains';
+export * from './templates';

@@ -9,6 +9,7 @@ import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
 import { registerDiskOperations } from './disk-operations';
 import { registerSnapshotOperations } from './snapshot-operations';
+import { registerTemplateOperations } from './template-operations';
 import { VmController } from './vm-controller';
 import { registerVmOperations } from './vm-operations';
 
@@ -57,5 +58,6 @@ export function createVmManagement(opts: {
   registerVmOperations(opts.registry, { ...opts, controller });
   registerSnapshotOperations(opts.registry, opts);
   registerDiskOperations(opts.registry, opts);
+  registerTemplateOperations(opts.registry, opts);
   return { monitor, start: () => monitor.start(), stop: () => monitor.stop() };
 }

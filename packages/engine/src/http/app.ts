@@ -20,6 +20,7 @@ import { imageTransferRoutes } from './routes/image-transfers';
 import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
 import { snapshotRoutes } from './routes/snapshots';
+import { templateRoutes } from './routes/templates';
 import { statsRoutes } from './routes/stats';
 import { storageDomainRoutes } from './routes/storage-domains';
 import './types';
@@ -99,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(statsRoutes, { deps });
       await api.register(imageTransferRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });
+      await api.register(templateRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });
       await api.register(eventRoutes, { deps });

@@ -1,0 +1,80 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Description, Name, Timestamp, Uuid } from './common';
+import { Operation } from './operations';
+
+export const TEMPLATE_STATES = ['locked', 'ok', 'illegal'] as const;
+
+/** One template disk: a disk whose single volume is the read-only base clones build on. */
+export const TemplateDisk = Type.Object(
+  {
+    disk_id: Uuid,
+    volume_id: Uuid,
+    storage_domain_id: Uuid,
+    position: Type.Integer(),
+    interface: Type.String(),
+    bootable: Type.Boolean(),
+    size_bytes: Type.Integer(),
+    format: Type.Union([Type.Literal('qcow2'), Type.Literal('raw')]),
+  },
+  { additionalProperties: false },
+);
+
+export const Template = Type.Object(
+  {
+    id: Uuid,
+    name: Type.String(),
+    description: Type.String(),
+    cluster_id: Uuid,
+    version_of: Type.Union([Uuid, Type.Null()]),
+    version_number: Type.Integer(),
+    cpus: Type.Integer(),
+    memory_mib: Type.Integer(),
+    os_type: Type.String(),
+    boot_order: Type.Array(Type.String()),
+    nics: Type.Array(Type.Unknown()),
+    created_from_vm_id: Type.Union([Uuid, Type.Null()]),
+    state: Type.Union(
+      TEMPLATE_STATES.map((s) => Type.Literal(s)),
+      { description: 'locked (its disks are being copied); ok; illegal (the copy failed: delete it)' },
+    ),
+    disks: Type.Array(TemplateDisk),
+    version: Type.Integer(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type Template = Static<typeof Template>;
+
+export const TemplateList = Type.Object(
+  { items: Type.Array(Template) },
+  { description: 'Templates by name (at most 500)' },
+);
+export type TemplateList = Static<typeof TemplateList>;
+
+export const TemplateCreate = Type.Object(
+  {
+    vm_id: Uuid,
+    name: Name,
+    description: Type.Optional(Description),
+    /**
+     * Reset the guest's hostname and machine-id. Needs safe access to guest file systems, which the
+     * engine does not have yet: only `false` is accepted.
+     */
+    seal: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type TemplateCreate = Static<typeof TemplateCreate>;
+
+export const TemplateUpdate = Type.Object(
+  { name: Type.Optional(Name), description: Type.Optional(Description) },
+  { additionalProperties: false },
+);
+export type TemplateUpdate = Static<typeof TemplateUpdate>;
+
+export const TemplateAccepted = Type.Object(
+  { operation: Type.Ref(Operation), template: Template },
+  { description: 'Accepted: the template disks are copied by this operation' },
+);
+export type TemplateAccepted = Static<typeof TemplateAccepted>;

@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AgentHub } from '../agents/types';
+import { activeVolume, findDisk, findDomain, setVolumeOnStorage, updateDisk } from '../db/repositories/disks';
+import {
+  deleteTemplateWithDisks,
+  findTemplate,
+  templateDisks,
+  updateTemplate,
+} from '../db/repositories/templates';
+import type { Db } from '../db/schema';
+import type { StorageDomainRow } from '../db/tables/storage';
+import { NotFound } from '../errors';
+import type { OperationRegistry } from '../operations';
+import type { AuditRecorder } from '../services/ports';
+import { refuseIfThinClones } from '../services/templates';
+import { createVolumeOn, hostForDomains } from './disk-storage';
+
+interface Deps {
+  db: Db;
+  hub: AgentHub;
+  audit: AuditRecorder;
+  log: Logger;
+}
+
+/** Copies take as long as the data: the agent answers when it is done. */
+const COPY_TIMEOUT_MS = 6 * 3600_000;
+
+function targetTemplate(target: { kind: string; id: string } | null): string {
+  if (!target || target.kind !== 'template')
+    throw new Error('a template.* operation without a template target');
+  return target.id;
+}
+
+async function domainOf(db: Db, id: string): Promise<StorageDomainRow> {
+  const d = await findDomain(db, id);
+  if (!d) {
+    throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`, {
+      details: { id },
+    });
+  }
+  return d;
+}
+
+/**
+ * `template.create` and `template.delete`. Both are idempotent: a rerun after an engine restart
+ * deletes a half-copied template disk directory and copies again; a delete forgets what is gone.
+ */
+export function registerTemplateOperations(registry: OperationRegistry, deps: Deps): void {
+  registry.register('template.create', {
+    resumable: true,
+    run: async (ctx) => {
+      const id = targetTemplate(ctx.op.target);
+      const input = ctx.op.input as { disks?: { source_disk_id: string; disk_id: string }[] } | null;
+      const pairs = input?.disks ?? [];
+      const template = await findTemplate(deps.db, id);
+      if (!template)
+        throw new NotFound('template_not_found', `template ${id} does not exist`, { details: { id } });
+      if (template.state === 'ok') return { template_id: id };
+      try {
+        for (const [i, pair] of pairs.entries()) {
+          ctx.signal.throwIfAborted();
+          const source = await findDisk(deps.db, pair.source_disk_id);
+          const target = await findDisk(deps.db, pair.disk_id);
+          const from = source && (await activeVolume(deps.db, source.id));
+          const to = target && (await activeVolume(deps.db, target.id));
+          if (!source || !target || !from || !to)
+            throw new Error('a template disk pair lost its disk or volume');
+          const domain = await domainOf(deps.db, target.storage_domain_id);
+          const host = await hostForDomains(deps.db, deps.hub, [domain]);
+          await ctx.progress(0.05 + (0.9 * i) / pairs.length, `copying disk ${source.name}`);
+          if (to.on_storage) continue;
+          if (from.on_storage) {
+            // Leftovers of an interrupted attempt.
+            await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: target.id });
+            // volume.copy writes the whole chain into one volume: the base has no backing file.
+            await deps.hub.call(
+              host,
+              'volume.copy',
+              {
+                job_id: randomUUID(),
+                from: {
+                  domain_id: source.storage_domain_id,
+                  disk_id: source.id,
+                  volume_id: from.id,
+                  format: from.format,
+                },
+                to: { domain_id: domain.id, disk_id: target.id, volume_id: to.id, format: to.format },
+              },
+              { timeoutMs: COPY_TIMEOUT_MS },
+            );
+          } else {
+            // Never written: a blank volume is an exact copy.
+            await createVolumeOn(deps.hub, host, domain.id, target, to);
+          }
+          await setVolumeOnStorage(deps.db, to.id);
+        }
+        await deps.db.transaction().execute(async (tx) => {
+          for (const pair of pairs) {
+            await updateDisk(tx, pair.disk_id, undefined, { state: 'ok' });
+            await updateDisk(tx, pair.source_disk_id, undefined, { state: 'ok' });
+          }
+          await updateTemplate(tx, id, { state: 'ok' });
+          await deps.audit.record(tx, {
+            kind: 'template.ready',
+            severity: 'info',
+            message: `template ${template.name} is ready`,
+            object: { kind: 'template', id, name: template.name },
+            details: { operation_id: ctx.op.id },
+          });
+        });
+        return { template_id: id, disk_ids: pairs.map((p) => p.disk_id) };
+      } catch (err) {
+        await deps.db
+          .transaction()
+          .execute(async (tx) => {
+            for (const pair of pairs) await updateDisk(tx, pair.source_disk_id, undefined, { state: 'ok' });
+            await updateTemplate(tx, id, { state: 'illegal' });
+          })
+          .catch((e) => deps.log.warn({ err: e, template_id: id }, 'could not mark the template illegal'));
+        throw err;
+      }
+    },
+  });
+
+  registry.register('template.delete', {
+    resumable: true,
+    run: async (ctx) => {
+      const id = targetTemplate(ctx.op.target);
+      const template = await findTemplate(deps.db, id);
+      if (!template) return { deleted: true };
+      try {
+        // A clone may have been created between the request and now.
+        await refuseIfThinClones(deps.db, template);
+        for (const d of await templateDisks(deps.db, id)) {
+          const domain = await domainOf(deps.db, d.storage_domain_id);
+          const host = await hostForDomains(deps.db, deps.hub, [domain]);
+          await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: d.disk_id });
+        }
+      } catch (err) {
+        await updateTemplate(deps.db, id, { state: 'ok' }).catch(() => undefined);
+        throw err;
+      }
+      await deps.db.transaction().execute(async (tx) => {
+        await deleteTemplateWithDisks(tx, id);
+        await deps.audit.record(tx, {
+          kind: 'template.deleted',
+          severity: 'info',
+          message: `template ${template.name} was deleted`,
+          object: { kind: 'template', id, name: template.name },
+          details: { operation_id: ctx.op.id },
+        });
+      });
+      return { deleted: true };
+    },
+  });
+}
