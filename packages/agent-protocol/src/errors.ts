@@ -61,6 +61,8 @@ export const AGENT_ERROR_CODES = [
   // Snapshots and merges.
   'merge_pending',
   'merge_failed',
+  // Disk encryption: the key given does not open the LUKS header.
+  'encryption_key_invalid',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

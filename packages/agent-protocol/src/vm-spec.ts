@@ -29,6 +29,13 @@ export const DeviceIdString = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{
 /** Identifier of a secret the agent holds; QEMU object ids must start with a letter. */
 export const SecretIdString = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' });
 
+/** A disk encryption key as it travels to an agent: base64 of 16–64 bytes. */
+export const EncryptionSecretString = Type.String({
+  pattern: '^[A-Za-z0-9+/]{22,88}={0,2}$',
+  minLength: 24,
+  maxLength: 88,
+});
+
 /** Absolute host path without control characters (QEMU options cannot carry newlines). */
 export const HostPathString = Type.String({
   pattern: '^/[^\\u0000-\\u001f\\u007f]*$',

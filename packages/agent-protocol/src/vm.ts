@@ -1,5 +1,13 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { HostPathString, UuidString, VmDiskSchema, VmNameString, VmSpecSchema } from './vm-spec';
+import {
+  EncryptionSecretString,
+  HostPathString,
+  SecretIdString,
+  UuidString,
+  VmDiskSchema,
+  VmNameString,
+  VmSpecSchema,
+} from './vm-spec';
 
 const strict = { additionalProperties: false } as const;
 
@@ -129,6 +137,11 @@ export const VmStartParamsSchema = Type.Object(
     console: Type.Optional(ConsoleTicketSchema),
     /** Leave the vCPUs stopped (state `paused`); `vm.resume` lets the guest run. */
     paused: Type.Optional(Type.Boolean()),
+    /**
+     * Values of the disks' `encryption_secret_id`s (base64 keys), by id. They reach QEMU through 0600
+     * files deleted once QEMU has opened the disks; never argv, never logs.
+     */
+    secrets: Type.Optional(Type.Record(SecretIdString, EncryptionSecretString)),
   },
   strict,
 );

@@ -5,7 +5,7 @@
  * the agent would have to trust.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { DiskFormatSchema, UuidString } from './vm-spec';
+import { DiskFormatSchema, EncryptionSecretString, UuidString } from './vm-spec';
 
 const strict = { additionalProperties: false } as const;
 
@@ -46,6 +46,8 @@ export const VolumeCreateParamsSchema = Type.Object(
     backing: Type.Optional(
       Type.Object({ disk_id: UuidString, volume_id: UuidString, format: DiskFormatSchema }, strict),
     ),
+    /** LUKS inside qcow2: the disk's key (base64). The agent never logs it or puts it on argv. */
+    encryption: Type.Optional(Type.Object({ secret: EncryptionSecretString }, strict)),
   },
   strict,
 );

@@ -35,6 +35,7 @@ export function createMethodHandlers(
       vm: await runtime.start(p.spec, {
         ...(p.console ? { console: p.console } : {}),
         ...(p.paused ? { paused: true } : {}),
+        ...(p.secrets ? { secrets: p.secrets } : {}),
       }),
     }),
     'vm.shutdown': (p) => runtime.shutdown(p.vm_id, p.timeout_s),

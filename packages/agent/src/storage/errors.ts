@@ -18,7 +18,8 @@ export type StorageErrorCode =
   | 'volume_exists'
   | 'volume_not_found'
   | 'unknown_storage_driver'
-  | 'invalid_storage_config';
+  | 'invalid_storage_config'
+  | 'encryption_key_invalid';
 
 /** Every storage failure. `details` carries what a caller or a person needs to act on it. */
 export class StorageError extends Error {

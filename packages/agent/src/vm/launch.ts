@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { VmInfo, VmSpec } from '@vireo/agent-protocol';
 import { buildQemuArgv, validateVmSpec, type VncListen } from '../qemu/argv';
 import { killQemu, launchQemu } from '../qemu/process/spawn';
+import { isWrongKeyFailure, writeSecretFiles } from '../storage/volumes/encryption';
 import { AgentError, toAgentError } from '../util/errors';
 import { Reverter } from '../util/reverter';
 import { vmPaths } from './paths';
@@ -23,8 +25,16 @@ export async function startVmLocked(
   input: VmSpec,
   console?: { password: string; valid_s: number },
   paused = false,
+  secrets: Record<string, string> = {},
 ): Promise<VmInfo> {
   const spec = validateVmSpec(input);
+  for (const d of spec.disks) {
+    if (d.encryption_secret_id && secrets[d.encryption_secret_id] === undefined) {
+      throw new AgentError('invalid_params', `no key given for encrypted disk ${d.id}`, {
+        details: { disk_id: d.id, secret_id: d.encryption_secret_id },
+      });
+    }
+  }
   const existing = rt.vms.get(spec.id);
   if (existing && existing.state === 'damaged') {
     throw new AgentError('vm_damaged', `VM ${spec.id} is damaged; destroy it before starting it again`, {
@@ -85,8 +95,14 @@ export async function startVmLocked(
       vnc = { display: port - 5900, websocketPort };
     }
 
+    // Disk keys: 0600 files QEMU reads while opening the -blockdev nodes (before QMP exists),
+    // removed as soon as QMP answers. Only their paths are on argv.
+    const keys = await writeSecretFiles(join(paths.dir, 'secrets'), usedSecrets(spec, secrets));
+    revert.add(keys.remove, 'remove disk key files');
+
     const argv = buildQemuArgv({
       spec,
+      secretFiles: keys.files,
       accel: rt.cfg.accel,
       paths,
       ...(vnc ? { vnc } : {}),
@@ -106,6 +122,7 @@ export async function startVmLocked(
       logger: log,
     });
     const qmp = launched.qmp;
+    await keys.remove();
     const record: RuntimeRecord = {
       pid: launched.pid,
       start_ticks: launched.startTicks,
@@ -144,7 +161,15 @@ export async function startVmLocked(
     await revert.revert();
     vm.runtime = null;
     vm.qmp = null;
-    const error = toAgentError(err, `starting VM ${spec.name}`);
+    const error = isWrongKeyFailure(err)
+      ? new AgentError(
+          'encryption_key_invalid',
+          `starting VM ${spec.name}: a disk key does not open its disk`,
+          {
+            cause: err,
+          },
+        )
+      : toAgentError(err, `starting VM ${spec.name}`);
     if (createdDir) {
       rt.vms.delete(vm.id);
     } else {
@@ -153,4 +178,14 @@ export async function startVmLocked(
     rt.transition(vm, 'down', 'start_failed', error.message);
     throw error;
   }
+}
+
+/** The keys the spec's disks name (extra entries are ignored rather than written to disk). */
+function usedSecrets(spec: VmSpec, secrets: Record<string, string>): Record<string, string> {
+  const used: Record<string, string> = {};
+  for (const d of spec.disks) {
+    const id = d.encryption_secret_id;
+    if (id && secrets[id] !== undefined) used[id] = secrets[id];
+  }
+  return used;
 }

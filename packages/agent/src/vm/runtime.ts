@@ -107,11 +107,16 @@ export class VmRuntime {
   /** Creates (or re-creates a `down` VM) and starts it; resolves once the guest runs. */
   start(
     spec: VmSpec,
-    options: { console?: { password: string; valid_s: number }; paused?: boolean } = {},
+    options: {
+      console?: { password: string; valid_s: number };
+      paused?: boolean;
+      /** Disk keys by `encryption_secret_id` (base64). */
+      secrets?: Record<string, string>;
+    } = {},
   ): Promise<VmInfo> {
     const id = spec.id.toLowerCase();
     return this.lock.run(id, 'vm.start', () =>
-      startVmLocked(this, { ...spec, id }, options.console, options.paused),
+      startVmLocked(this, { ...spec, id }, options.console, options.paused, options.secrets),
     );
   }
 

@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config';
 import { createDevCa, DEV_CA_FILES } from '../../src/cli/dev-ca';
 import { type RunningAgent, startAgent } from '../../src/cli/serve';
 import { AgentRpcClient } from '../../src/rpc/client';
-import { silentLogger } from '../../src/util/log';
+import { type Logger, silentLogger } from '../../src/util/log';
 import { testGuest } from './guest';
 
 export interface AgentFixture {
@@ -25,7 +25,9 @@ export interface AgentFixture {
  * An agent in this process with the real RPC server over mTLS, the real runtime and QEMU (TCG),
  * in a fresh state directory under /tmp (short: VM sockets must fit 108 bytes).
  */
-export async function startTestAgent(options: { statsIntervalS?: number } = {}): Promise<AgentFixture> {
+export async function startTestAgent(
+  options: { statsIntervalS?: number; logger?: Logger } = {},
+): Promise<AgentFixture> {
   const stateDir = await mkdtemp(join(tmpdir(), 'vat-'));
   const imageDir = join(stateDir, 'images');
   await createDevCa(join(stateDir, 'tls'));
@@ -50,7 +52,7 @@ export async function startTestAgent(options: { statsIntervalS?: number } = {}):
   const fixture: AgentFixture = {
     stateDir,
     imageDir,
-    agent: await startAgent(config, silentLogger()),
+    agent: await startAgent(config, options.logger ?? silentLogger()),
     async connect(connectOptions = {}) {
       const client = await AgentRpcClient.connect({
         address: fixture.agent.address,
@@ -63,7 +65,7 @@ export async function startTestAgent(options: { statsIntervalS?: number } = {}):
     },
     async restart() {
       await fixture.agent.close();
-      fixture.agent = await startAgent(config, silentLogger());
+      fixture.agent = await startAgent(config, options.logger ?? silentLogger());
       return fixture.agent;
     },
     async dispose() {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { MethodHandlers } from '../../rpc/handlers';
 import { resizeDisk } from '../../vm/resize-disk';
 import type { VmRuntime } from '../../vm/runtime';
@@ -10,6 +11,7 @@ export function volumeHandlers(runtime: VmRuntime, resolveRoot: DomainRootResolv
     resolveRoot,
     runtime.emit,
     runtime.log.child({ module: 'agent:volumes' }),
+    join(runtime.cfg.stateDir, 'secrets'),
   );
   return {
     'volume.create': (p) => volumes.create(p),

@@ -1,5 +1,6 @@
 import { rm, rmdir, unlink } from 'node:fs/promises';
-import { dirname, relative } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import type {
   AgentEventName,
   AgentEventParams,
@@ -16,6 +17,7 @@ import { AgentError, toAgentError } from '../../util/errors';
 import { StorageError } from '../errors';
 import { createImage, createOverlay, type ImageFormat, imageInfo, resizeImage } from '../qemu-img';
 import { type ConvertJob, startConvert } from './copy';
+import { LUKS_ITER_TIME_MS, withSecretFile } from './encryption';
 import { DomainLayout, type DomainRootResolver, idSegment } from './layout';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
@@ -42,6 +44,8 @@ export class VolumeService {
     private readonly resolveRoot: DomainRootResolver,
     private readonly emit: Emit,
     private readonly log: Logger,
+    /** Where disk keys are written (0600, removed right after use) for qemu-img to read. */
+    private readonly secretsDir: string = join(tmpdir(), 'vireo-agent-secrets'),
   ) {}
 
   private layout(domainId: string): Promise<DomainLayout> {
@@ -83,6 +87,12 @@ export class VolumeService {
     } else if (p.size_bytes === undefined) {
       throw new AgentError('invalid_params', 'size_bytes is required without a backing volume');
     }
+    if (p.encryption && (p.format !== 'qcow2' || p.backing)) {
+      throw new AgentError(
+        'invalid_params',
+        'only a new qcow2 volume without a backing volume can be encrypted',
+      );
+    }
     const path = await layout.newVolume(p.disk_id, p.volume_id);
     try {
       if (backingPath && p.backing) {
@@ -94,12 +104,16 @@ export class VolumeService {
           ...(p.size_bytes === undefined ? {} : { sizeBytes: p.size_bytes }),
         });
       } else {
-        await createImage({
-          path,
-          format: p.format,
-          sizeBytes: p.size_bytes as number,
-          ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
-        });
+        const create = (secretFile?: string) =>
+          createImage({
+            path,
+            format: p.format,
+            sizeBytes: p.size_bytes as number,
+            ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
+            ...(secretFile ? { encryption: { secretFile, iterTimeMs: LUKS_ITER_TIME_MS } } : {}),
+          });
+        if (p.encryption) await withSecretFile(this.secretsDir, p.encryption.secret, create);
+        else await create();
       }
       return await this.describe(layout, p, p.format);
     } catch (err) {
