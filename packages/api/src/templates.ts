@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Description, Name, Timestamp, Uuid } from './common';
 import { Operation } from './operations';
+import { Vm } from './vms';
 
 export const TEMPLATE_STATES = ['locked', 'ok', 'illegal'] as const;
 
@@ -78,3 +79,22 @@ export const TemplateAccepted = Type.Object(
   { description: 'Accepted: the template disks are copied by this operation' },
 );
 export type TemplateAccepted = Static<typeof TemplateAccepted>;
+
+export const TemplateVmCreate = Type.Object(
+  {
+    name: Name,
+    /**
+     * `thin` (default): each disk is a qcow2 overlay on the template's volume (same storage domain;
+     * the template cannot be deleted while it exists). `full`: an independent, flattened copy.
+     */
+    clone: Type.Optional(Type.Union([Type.Literal('thin'), Type.Literal('full')])),
+  },
+  { additionalProperties: false },
+);
+export type TemplateVmCreate = Static<typeof TemplateVmCreate>;
+
+export const TemplateVmAccepted = Type.Object(
+  { operation: Type.Ref(Operation), vm: Type.Ref(Vm) },
+  { description: 'Accepted: the VM exists; its disks are made by this operation (vm.clone)' },
+);
+export type TemplateVmAccepted = Static<typeof TemplateVmAccepted>;

@@ -13,6 +13,7 @@ import type { StorageDomainRow } from '../db/tables/storage';
 import { NotFound } from '../errors';
 import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
+import type { CloneDiskInput } from '../services/template-clones';
 import { refuseIfThinClones } from '../services/templates';
 import { createVolumeOn, hostForDomains } from './disk-storage';
 
@@ -152,6 +153,74 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
         });
       });
       return { deleted: true };
+    },
+  });
+
+  registry.register('vm.clone', {
+    resumable: true,
+    run: async (ctx) => {
+      const target = ctx.op.target;
+      if (target?.kind !== 'vm') throw new Error('a vm.clone operation without a VM target');
+      const input = ctx.op.input as { clone?: 'thin' | 'full'; disks?: CloneDiskInput[] } | null;
+      const mode = input?.clone ?? 'thin';
+      const disks = input?.disks ?? [];
+      try {
+        for (const [i, d] of disks.entries()) {
+          ctx.signal.throwIfAborted();
+          const disk = await findDisk(deps.db, d.disk_id);
+          const volume = disk && (await activeVolume(deps.db, disk.id));
+          const base = await findDisk(deps.db, d.template_disk_id);
+          const baseVolume = base && (await activeVolume(deps.db, base.id));
+          if (!disk || !volume || !base || !baseVolume)
+            throw new Error('a clone disk lost its disk or template volume');
+          await ctx.progress(
+            0.05 + (0.9 * i) / disks.length,
+            `${mode === 'thin' ? 'creating' : 'copying'} disk ${disk.name}`,
+          );
+          if (volume.on_storage) continue;
+          const domain = await domainOf(deps.db, disk.storage_domain_id);
+          const host = await hostForDomains(deps.db, deps.hub, [domain]);
+          // Leftovers of an interrupted attempt.
+          await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: disk.id });
+          if (mode === 'thin') {
+            await deps.hub.call(host, 'volume.create', {
+              domain_id: domain.id,
+              disk_id: disk.id,
+              volume_id: volume.id,
+              format: 'qcow2',
+              backing: { disk_id: base.id, volume_id: baseVolume.id, format: baseVolume.format },
+            });
+          } else {
+            await deps.hub.call(
+              host,
+              'volume.copy',
+              {
+                job_id: randomUUID(),
+                from: {
+                  domain_id: base.storage_domain_id,
+                  disk_id: base.id,
+                  volume_id: baseVolume.id,
+                  format: baseVolume.format,
+                },
+                to: { domain_id: domain.id, disk_id: disk.id, volume_id: volume.id, format: volume.format },
+              },
+              { timeoutMs: COPY_TIMEOUT_MS },
+            );
+          }
+          await deps.db.transaction().execute(async (tx) => {
+            await setVolumeOnStorage(tx, volume.id);
+            await updateDisk(tx, disk.id, undefined, { state: 'ok' });
+          });
+        }
+      } catch (err) {
+        for (const d of disks) {
+          const disk = await findDisk(deps.db, d.disk_id).catch(() => undefined);
+          if (disk?.state === 'locked')
+            await updateDisk(deps.db, d.disk_id, undefined, { state: 'illegal' }).catch(() => undefined);
+        }
+        throw err;
+      }
+      return { vm_id: target.id, clone: mode, disk_ids: disks.map((d) => d.disk_id) };
     },
   });
 }

@@ -88,7 +88,9 @@ describe('templates over HTTP', () => {
     expect(res.statusCode, res.body).toBe(201);
     const vm = res.json();
     await sql`UPDATE volumes SET on_storage = true
-              WHERE disk_id IN (SELECT disk_id FROM vm_disk_attachments WHERE vm_id = ${vm.id})`.execute(t.t.db);
+              WHERE disk_id IN (SELECT disk_id FROM vm_disk_attachments WHERE vm_id = ${vm.id})`.execute(
+      t.t.db,
+    );
     return vm;
   }
   async function sourceDisks(vmId: string): Promise<{ id: string; volume_id: string }[]> {
@@ -203,13 +205,44 @@ describe('templates over HTTP', () => {
     expect(renamed.statusCode, renamed.body).toBe(200);
     expect(renamed.json()).toMatchObject({ name: 'renamed', description: 'new' });
 
-    // A thin clone: a VM whose disk's volume has the template's base volume as parent.
-    const clone = await vmWithDisks('thin-clone-1');
-    const base = renamed.json().disks[0].volume_id as string;
-    await sql`UPDATE volumes SET parent_id = ${base}
-              WHERE disk_id = (SELECT disk_id FROM vm_disk_attachments WHERE vm_id = ${clone.id} AND position = 0)`.execute(
-      t.t.db,
+    // A thin clone (overlays on the template volumes) and a full clone (independent copies).
+    hub.calls.length = 0;
+    const thin = await req('POST', `/templates/${id}/vms`, { name: 'thin-clone-1' });
+    expect(thin.statusCode, thin.body).toBe(202);
+    expect(thin.json().vm).toMatchObject({ name: 'thin-clone-1', cpus: 2, memory_mib: 256 });
+    expect((await done(thin.json().operation.id)).state).toBe('succeeded');
+    const full = await req('POST', `/templates/${id}/vms`, { name: 'full-clone-1', clone: 'full' });
+    expect(full.statusCode, full.body).toBe(202);
+    expect((await done(full.json().operation.id)).state).toBe('succeeded');
+    const tdisks = renamed.json().disks as Json[];
+    const creates = hub.calls.filter((c) => c.method === 'volume.create').map((c) => c.params);
+    expect(creates).toEqual(
+      tdisks.map((d) =>
+        expect.objectContaining({
+          domain_id: domA,
+          format: 'qcow2',
+          backing: { disk_id: d.disk_id, volume_id: d.volume_id, format: 'qcow2' },
+        }),
+      ),
     );
+    expect(creates.every((c) => c.size_bytes === undefined)).toBe(true);
+    const copies = hub.calls.filter((c) => c.method === 'volume.copy').map((c) => c.params);
+    expect(copies.map((c) => (c.from as Json).volume_id)).toEqual(tdisks.map((d) => d.volume_id));
+    for (const vm of [thin.json().vm, full.json().vm]) {
+      const { rows: states } = await sql<{ state: string; on_storage: boolean }>`
+        SELECT d.state, v.on_storage FROM vm_disk_attachments a JOIN disks d ON d.id = a.disk_id
+        JOIN volumes v ON v.disk_id = d.id WHERE a.vm_id = ${vm.id}`.execute(t.t.db);
+      expect(states).toEqual([
+        { state: 'ok', on_storage: true },
+        { state: 'ok', on_storage: true },
+      ]);
+    }
+    const clone = thin.json().vm;
+    const base = tdisks[0]?.volume_id as string;
+    const taken = await req('POST', `/templates/${id}/vms`, { name: 'thin-clone-1' });
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json().error.code).toBe('vm_name_taken');
+
     const refused = await req('DELETE', `/templates/${id}`);
     expect(refused.statusCode).toBe(409);
     expect(refused.json().error).toMatchObject({
@@ -217,8 +250,13 @@ describe('templates over HTTP', () => {
       details: { vms: [{ id: clone.id, name: 'thin-clone-1' }] },
     });
     expect(refused.json().error.message).toContain('thin-clone-1');
+    expect(base).toBeDefined();
 
-    await sql`UPDATE volumes SET parent_id = NULL WHERE parent_id = ${base}`.execute(t.t.db);
+    // Once the thin clone is gone (its disks with it) the template may go; the full clone stays.
+    await sql`DELETE FROM disks WHERE id IN (SELECT disk_id FROM vm_disk_attachments WHERE vm_id = ${clone.id})`.execute(
+      t.t.db,
+    );
+    await sql`DELETE FROM vms WHERE id = ${clone.id}`.execute(t.t.db);
     hub.calls.length = 0;
     const del = await req('DELETE', `/templates/${id}`);
     expect(del.statusCode, del.body).toBe(202);

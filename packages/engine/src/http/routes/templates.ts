@@ -8,9 +8,12 @@ import {
   TemplateList,
   Template as TemplateSchema,
   TemplateUpdate,
+  TemplateVmAccepted,
+  TemplateVmCreate,
 } from '@vireo/api';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { authorize } from '../../auth/authorize';
+import { cloneTemplate } from '../../services/template-clones';
 import { createTemplateService, type TemplateView } from '../../services/templates';
 import { operationLocation } from '../../operations';
 import type { AppDeps } from '../deps';
@@ -18,6 +21,7 @@ import { expectedVersion, setEtag } from '../etag';
 import { principalOf } from '../plugins/auth';
 import { sendAccepted } from './operations';
 import { AUTHED, errorResponses } from './responses';
+import { toVm } from './vms';
 
 /** Wire shape of a template. */
 export function toTemplate(row: TemplateView): Template {
@@ -158,6 +162,36 @@ export const templateRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
       authorize(principal, 'template.delete', { kind: 'template', id });
       const { operationId } = await service.delete(principal, id);
       return sendAccepted(reply, await deps.operations.get(operationId));
+    },
+  );
+
+  app.post(
+    '/templates/:id/vms',
+    {
+      schema: {
+        tags: TAGS,
+        summary:
+          'Create a VM from a template: thin (overlays on its volumes) or full (copies); vm.clone makes the disks',
+        params: IdParams,
+        body: TemplateVmCreate,
+        response: { 202: TemplateVmAccepted, ...errorResponses(...AUTHED, 404, 409, 415) },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { id } = request.params;
+      authorize(principal, 'vm.create', { kind: 'vm', parents: [{ kind: 'template', id }] });
+      const { vmId, operationId } = await cloneTemplate(
+        { db: deps.db, audit: deps.services.audit, operations: deps.services.operations },
+        principal,
+        id,
+        request.body,
+      );
+      reply.header('location', operationLocation(operationId));
+      return reply.code(202).send({
+        operation: await deps.operations.get(operationId),
+        vm: toVm(await deps.services.vms.get(vmId)),
+      });
     },
   );
 };
