@@ -1,0 +1,262 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, fetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AgentProcess,
+  ensureAgentBinary,
+  runAgentCommand,
+  spawnAgent,
+  stopProcess,
+} from '../../packages/agent/test/support/binary';
+import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { type EngineProcess, startEngine } from '../support/engine';
+import { freePort } from '../support/net';
+import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
+type Json = Record<string, any>;
+const MiB = 1024 ** 2;
+/** What the source VM's guest writes at the start of its disk; every clone must read it back. */
+const STAMP = 'vireo-template-stamp';
+
+/**
+ * Templates end to end: real engine binary, a real enrolled agent, real QEMU (TCG) with the test
+ * guest, one local data domain. A VM's disk becomes a template; two thin clones boot from the test
+ * ISO at once and read the template's bytes through their overlays; the template cannot be deleted
+ * under them; a full clone is an independent image.
+ */
+describe('templates end to end (engine + agent + QEMU)', () => {
+  let engine: EngineProcess | undefined;
+  let agent: AgentProcess | undefined;
+  let dir: string;
+  let dispatcher: Agent;
+  let token: string;
+  let hostId: string;
+  let clusterId: string;
+  const domain = { id: '', parent: '' };
+  const vmIds = new Set<string>();
+  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
+
+  const call = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const h: Record<string, string> = { authorization: `Bearer ${token}`, ...headers };
+    if (body !== undefined) h['content-type'] = 'application/json';
+    const res = await fetch(`${engine!.url}/api/v1${p}`, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      dispatcher,
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
+  };
+  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) => {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (await fn()) return;
+      await sleep(200);
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  const settled = async (res: { status: number; json: Json }, waitS = 90) => {
+    expect(res.status, JSON.stringify(res.json)).toBe(202);
+    const end = Date.now() + waitS * 1000;
+    let op: Json;
+    do {
+      op = (await call('GET', `/operations/${res.json.operation.id}?wait=30`)).json;
+    } while ((op.state === 'pending' || op.state === 'running') && Date.now() < end);
+    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
+    return op;
+  };
+  const volumeFile = (diskId: string, volumeId: string) =>
+    join(domain.parent, domain.id, 'images', diskId, volumeId);
+  const activeVolumeOf = async (vmId: string): Promise<{ disk: string; file: string }> => {
+    const disk = (await call('GET', `/vms/${vmId}`)).json.disks[0].id as string;
+    const dirOf = join(domain.parent, domain.id, 'images', disk);
+    const files = fs.readdirSync(dirOf);
+    expect(files).toHaveLength(1);
+    return { disk, file: join(dirOf, files[0] as string) };
+  };
+  const imageInfo = (file: string): Json =>
+    JSON.parse(
+      execFileSync('qemu-img', ['info', '-U', '--output=json', '-f', 'qcow2', file], { encoding: 'utf8' }),
+    );
+  /** Starts a VM on the test ISO and waits for the guest's shell. */
+  const boot = async (vmId: string) => {
+    await settled(await call('POST', `/vms/${vmId}/start`), 120);
+    await until('the VM up', async () => (await call('GET', `/vms/${vmId}`)).json.state === 'up');
+    await waitForText(join(dir, 'vms', vmId, 'serial.log'), testGuest.marker, 120_000);
+  };
+  const stop = async (vmId: string) => {
+    await settled(await call('POST', `/vms/${vmId}/stop`));
+    await until('QEMU gone', async () => (await qemuPidsFor(vmId)).length === 0, 30_000);
+  };
+  const readStamp = async (vmId: string) =>
+    (
+      await guestShell(
+        join(dir, 'vms', vmId, 'serial.sock'),
+        `dd if=/dev/vda bs=${STAMP.length} count=1 2>/dev/null`,
+        60_000,
+      )
+    ).trim();
+  const withCdrom = async (vmId: string) => {
+    const res = await call(
+      'PATCH',
+      `/vms/${vmId}`,
+      { cdrom: { image: 'test-guest.iso' } },
+      { 'if-match': '*' },
+    );
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+  };
+
+  beforeAll(async () => {
+    assertTestGuestBuilt();
+    await ensureAgentBinary();
+    dir = await mkdtemp(join(tmpdir(), 'vireo-templates-'));
+    const port = await freePort();
+    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '300', VIREO_ISO_DIR: testGuest.dir } });
+    dispatcher = new Agent({ connect: { ca: engine.caPem } });
+    const login = await fetch(`${engine.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin@internal', password: engine.adminPassword }),
+      dispatcher,
+    });
+    token = ((await login.json()) as Json).token;
+    const cluster = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default');
+    clusterId = cluster.id;
+    const join_ = await call('POST', '/hosts/join-tokens', { cluster_id: cluster.id });
+    const tokenFile = join(dir, 'join-token');
+    fs.writeFileSync(tokenFile, join_.json.token, { mode: 0o600 });
+    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
+    const out = await runAgentCommand([
+      'join',
+      '--engine',
+      engine.url,
+      '--token-file',
+      tokenFile,
+      '--ca-fingerprint',
+      join_.json.ca_fingerprint,
+      '--address',
+      '127.0.0.1',
+      '--name',
+      'template-host',
+      ...common,
+    ]);
+    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
+    process.env.VIREO_AGENT_IMAGE_DIRS = testGuest.dir;
+    agent = await spawnAgent([...common, '--accel', 'tcg']);
+    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
+    domain.parent = join(dir, 'data');
+    fs.mkdirSync(domain.parent);
+    const sd = await call('POST', '/storage-domains', {
+      name: 'templates-data',
+      kind: 'data',
+      backend: 'local',
+      host_id: hostId,
+      path: domain.parent,
+    });
+    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
+    domain.id = sd.json.id;
+    await settled(
+      await call('POST', `/storage-domains/${sd.json.id}/attach`, { datacenter_id: cluster.datacenter_id }),
+    );
+    await settled(await call('POST', `/storage-domains/${sd.json.id}/activate`, {}));
+    await until(
+      'domain active',
+      async () => (await call('GET', `/storage-domains/${sd.json.id}`)).json.state === 'active',
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    // Whatever failed above, no QEMU and no agent outlive the test.
+    await killQemusOf([...vmIds]);
+    if (agent) await stopProcess(agent.proc, 'SIGKILL');
+    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
+    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
+    await dispatcher?.close();
+    await engine?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('VM → template → two thin clones boot on overlays of it, delete refused; a full clone is independent', async () => {
+    const created = await call('POST', '/vms', {
+      name: 'tpl-source',
+      cluster_id: clusterId,
+      memory_mib: 256,
+      boot_order: ['cdrom', 'disk'],
+      cdrom: { image: 'test-guest.iso' },
+      disks: [{ size_gib: 1, storage_domain_id: domain.id }],
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    const sourceId = created.json.id as string;
+    vmIds.add(sourceId);
+    await boot(sourceId);
+    await guestShell(join(dir, 'vms', sourceId, 'serial.sock'), `printf ${STAMP} > /dev/vda; sync`, 60_000);
+    expect(await readStamp(sourceId)).toBe(STAMP);
+    await stop(sourceId);
+
+    const made = await call('POST', '/templates', { vm_id: sourceId, name: 'tpl-e2e' });
+    const op = await settled(made, 120);
+    expect(op.result.disk_ids).toHaveLength(1);
+    const template = (await call('GET', `/templates/${made.json.template.id}`)).json;
+    expect(template).toMatchObject({ state: 'ok', memory_mib: 256, created_from_vm_id: sourceId });
+    const base = template.disks[0] as Json;
+    const baseFile = volumeFile(base.disk_id, base.volume_id);
+    // The base is one flattened image, no backing file.
+    expect(imageInfo(baseFile)['backing-filename']).toBeUndefined();
+
+    // Two thin clones: qcow2 overlays whose backing is the template volume (relative, same domain).
+    const clones: string[] = [];
+    for (const name of ['thin-a', 'thin-b']) {
+      const res = await call('POST', `/templates/${template.id}/vms`, { name, clone: 'thin' });
+      vmIds.add(res.json.vm?.id);
+      await settled(res);
+      clones.push(res.json.vm.id);
+      const { disk, file } = await activeVolumeOf(res.json.vm.id);
+      expect(disk).not.toBe(base.disk_id);
+      const info = imageInfo(file);
+      expect(info['backing-filename']).toBe(`../${base.disk_id}/${base.volume_id}`);
+      expect(fs.realpathSync(info['full-backing-filename'])).toBe(fs.realpathSync(baseFile));
+      expect(info['virtual-size']).toBe(1024 * MiB);
+      await withCdrom(res.json.vm.id);
+    }
+    // Both run at once on the shared base and see the source's bytes.
+    await Promise.all(clones.map((id) => boot(id)));
+    for (const id of clones) expect(await readStamp(id)).toBe(STAMP);
+    // A write in one clone stays in its overlay.
+    await guestShell(join(dir, 'vms', clones[0]!, 'serial.sock'), 'printf CHANGED > /dev/vda; sync', 60_000);
+    expect(await readStamp(clones[1]!)).toBe(STAMP);
+
+    const refused = await call('DELETE', `/templates/${template.id}`);
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.code).toBe('template_in_use');
+    expect(refused.json.error.details.vms.map((v: Json) => v.name).sort()).toEqual(['thin-a', 'thin-b']);
+
+    // A full clone: an independent flattened copy with the template's bytes.
+    const full = await call('POST', `/templates/${template.id}/vms`, { name: 'full-a', clone: 'full' });
+    vmIds.add(full.json.vm?.id);
+    await settled(full, 120);
+    const fullVol = await activeVolumeOf(full.json.vm.id);
+    expect(imageInfo(fullVol.file)['backing-filename']).toBeUndefined();
+    await withCdrom(full.json.vm.id);
+    await boot(full.json.vm.id);
+    expect(await readStamp(full.json.vm.id)).toBe(STAMP);
+
+    // Thin clones gone (with their disks): the template goes; the full clone still runs from its copy.
+    for (const id of clones) {
+      await stop(id);
+      await settled(await call('DELETE', `/vms/${id}`));
+      vmIds.delete(id);
+    }
+    await settled(await call('DELETE', `/templates/${template.id}`));
+    expect(fs.existsSync(baseFile)).toBe(false);
+    expect((await call('GET', `/templates/${template.id}`)).status).toBe(404);
+    expect(await readStamp(full.json.vm.id)).toBe(STAMP);
+    await stop(full.json.vm.id);
+  }, 600_000);
+});
