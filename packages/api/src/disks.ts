@@ -60,6 +60,9 @@ export const DiskCreate = Type.Object(
       lit(DISK_PREALLOCATIONS, 'off (thin, default), metadata (qcow2), falloc or full (preallocated).'),
     ),
     shareable: Type.Optional(Type.Boolean({ description: 'May be attached to several VMs (raw only).' })),
+    encrypted: Type.Optional(
+      Type.Boolean({ description: 'LUKS inside qcow2 with a per-disk key the engine keeps (qcow2 only).' }),
+    ),
   },
   { additionalProperties: false },
 );

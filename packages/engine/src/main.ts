@@ -17,6 +17,7 @@ import { type EngineServer, listen, publicUrl } from './http/server';
 import { EngineCa, serverCertificateNames } from './pki/engine-ca';
 import { EngineIdentity, engineCertValidityFromEnv } from './pki/engine-identity';
 import { createOperations } from './operations';
+import { loadOrCreateMasterKey } from './secrets/master-key';
 import { createServices } from './services';
 import { registerTransferOperations } from './transfers/operation';
 import { createTransferService } from './transfers/service';
@@ -146,7 +147,10 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       version,
       operations,
     });
+    // Wraps encrypted disks' keys; created on first start, 0600 in the secrets directory.
+    const masterKey = loadOrCreateMasterKey(config.paths.secretsDir);
     const vmManagement = createVmManagement({
+      masterKey,
       db: handle.db,
       hub: hostManagement.hub,
       registry: operations.registry,
@@ -208,6 +212,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       operations,
       auth: { tokenTtlMs: config.tokenLifetimeMs },
       hosts: hostManagement.runtime,
+      masterKey,
     });
     const app = await buildApp({
       db: handle.db,

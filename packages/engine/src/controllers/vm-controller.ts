@@ -11,7 +11,9 @@ import { cdromDomainOf } from '../domain/storage/cdrom';
 import { buildVmSpec, type HostPaths } from '../domain/vm/spec';
 import { Conflict, NotFound, Unavailable, VireoError } from '../errors';
 import type { VmMonitor } from '../monitors/vm-monitor';
-import { createVolumeOn, vmDiskSpec } from './disk-storage';
+import { diskKeyOf } from '../secrets/disk-key-store';
+import type { MasterKey } from '../secrets/master-key';
+import { createVolumeOn, diskSecretId, vmDiskSpec } from './disk-storage';
 import type { OperationContext } from '../operations';
 import { type VmAgentMethod, decideVmStep } from './vm-decide';
 
@@ -25,6 +27,8 @@ export interface VmControllerOptions {
   actionTimeoutMs?: number;
   /** Seconds a guest gets to power off after ACPI before the agent powers it off (default 60). */
   shutdownTimeoutS?: number;
+  /** Unwraps encrypted disks' keys for `vm.start`. */
+  masterKey?: MasterKey;
 }
 
 /** The agent's stable error code of a failed call (the hub wraps it), when there is one. */
@@ -118,9 +122,15 @@ export class VmController {
         const disks = ((await listVmDisks(this.opts.db, [vm.id])).get(vm.id) ?? []).filter((d) => d.active);
         const cdromDomain = await cdromDomainOf(this.opts.db, vm);
         const paths = cdromDomain ? { ...this.opts.paths, cdromDomain } : this.opts.paths;
-        const spec = buildVmSpec(vm, await this.resolveDisks(hostId, disks), paths);
+        const secrets: Record<string, string> = {};
+        const spec = buildVmSpec(vm, await this.resolveDisks(hostId, disks, secrets), paths);
         try {
-          const { vm: info } = await hub.call(hostId, 'vm.start', { spec }, { timeoutMs: 120_000 });
+          const { vm: info } = await hub.call(
+            hostId,
+            'vm.start',
+            { spec, ...(Object.keys(secrets).length ? { secrets } : {}) },
+            { timeoutMs: 120_000 },
+          );
           await monitor.observe(hostId, info);
         } catch (err) {
           // Already running there (a reply lost before a restart): adopt it, never start a second QEMU.
@@ -167,7 +177,11 @@ export class VmController {
    * disks are created here, on the host the VM first starts on (placement only picks hosts that
    * see every disk's domain).
    */
-  private async resolveDisks(hostId: string, disks: VmDiskView[]): Promise<VmDisk[]> {
+  private async resolveDisks(
+    hostId: string,
+    disks: VmDiskView[],
+    secrets: Record<string, string>,
+  ): Promise<VmDisk[]> {
     const domains = await domainsByIds(
       this.opts.db,
       disks.map((d) => d.storage_domain_id),
@@ -185,14 +199,20 @@ export class VmController {
           },
         );
       }
+      const key = this.opts.masterKey ? await diskKeyOf(this.opts.db, this.opts.masterKey, d.id) : undefined;
+      if (key) secrets[diskSecretId(d.id)] = key;
       if (!d.on_storage) {
-        await createVolumeOn(this.opts.hub, hostId, domain.id, d, {
-          id: d.volume_id,
-          format: d.volume_format,
-        });
+        await createVolumeOn(
+          this.opts.hub,
+          hostId,
+          domain.id,
+          d,
+          { id: d.volume_id, format: d.volume_format },
+          key,
+        );
         await setVolumeOnStorage(this.opts.db, d.volume_id);
       }
-      out.push(vmDiskSpec(d, domain));
+      out.push(vmDiskSpec(d, domain, key !== undefined));
     }
     return out;
   }

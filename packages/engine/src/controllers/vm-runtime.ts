@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import type { Db } from '../db/schema';
 import type { HostPaths } from '../domain/vm/spec';
+import type { MasterKey } from '../secrets/master-key';
 import { VmMonitor } from '../monitors/vm-monitor';
 import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
@@ -52,6 +53,8 @@ export function createVmManagement(opts: {
   audit: AuditRecorder;
   log: Logger;
   paths: HostPaths;
+  /** The disk master key (encrypted disks). */
+  masterKey?: MasterKey;
 }): { monitor: VmMonitor; start(): void; stop(): void } {
   const monitor = new VmMonitor({ db: opts.db, hub: opts.hub, log: opts.log });
   const controller = new VmController({ ...opts, monitor });

@@ -3,6 +3,7 @@ import type { Db } from '../db/schema';
 import { type AuthService, type AuthSettings, createAuthService } from './auth';
 import { type ClusterService, createClusterService } from './clusters';
 import { createDatacenterService, type DatacenterService } from './datacenters';
+import type { MasterKey } from '../secrets/master-key';
 import { createDiskService, type DiskService } from './disks';
 import { createHostService, type HostRuntime, type HostService } from './hosts';
 import { createSnapshotService, type SnapshotService } from './snapshots';
@@ -38,6 +39,8 @@ export interface ServiceDeps<
   auth?: Partial<AuthSettings>;
   /** CA, agent hub and monitor for host enrollment; without it host actions answer `unavailable`. */
   hosts?: HostRuntime;
+  /** The disk master key (secrets/master-key.ts): needed to create encrypted disks. */
+  masterKey?: MasterKey;
 }
 
 /** The engine's use cases. Routes call these; they never write SQL themselves. */
@@ -68,7 +71,13 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     clusters: createClusterService({ db, log, audit }),
     hosts: createHostService({ db, log, audit, operations, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
     vms: createVmService({ db, log, audit, operations }),
-    disks: createDiskService({ db, log, audit, operations }),
+    disks: createDiskService({
+      db,
+      log,
+      audit,
+      operations,
+      ...(deps.masterKey ? { masterKey: deps.masterKey } : {}),
+    }),
     snapshots: createSnapshotService({ db, log, audit, operations }),
     storageDomains: createStorageDomainService({ db, log, audit, operations, agents: deps.hosts?.agents }),
     audit,
