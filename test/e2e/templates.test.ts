@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   stopProcess,
 } from '../../packages/agent/test/support/binary';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { runCli } from '../cli/support/cli';
 import { type EngineProcess, startEngine } from '../support/engine';
 import { freePort } from '../support/net';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -259,4 +261,61 @@ describe('templates end to end (engine + agent + QEMU)', () => {
     expect(await readStamp(full.json.vm.id)).toBe(STAMP);
     await stop(full.json.vm.id);
   }, 600_000);
+
+  it('the vireo template commands: create from a VM, list, vm create --template, delete refused then done', async () => {
+    const home = join(dir, 'cli-home');
+    fs.mkdirSync(home);
+    const cli = (args: string[], input?: string) => runCli(args, home, input === undefined ? {} : { input });
+    const fingerprint = new X509Certificate(engine!.caPem).fingerprint256;
+    const login = await cli(
+      [
+        'login',
+        engine!.url,
+        '-u',
+        'admin@internal',
+        '--password-stdin',
+        '--accept-ca-fingerprint',
+        fingerprint,
+      ],
+      `${engine!.adminPassword}\n`,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    const vm = await call('POST', '/vms', {
+      name: 'cli-src',
+      cluster_id: clusterId,
+      memory_mib: 128,
+      disks: [{ size_gib: 1, storage_domain_id: domain.id }],
+    });
+    expect(vm.status, JSON.stringify(vm.json)).toBe(201);
+    vmIds.add(vm.json.id);
+
+    const made = await cli(['template', 'create', 'cli-tpl', '--vm', 'cli-src', '--wait', '-o', 'json']);
+    expect(made.code, made.stderr).toBe(0);
+    const template = JSON.parse(made.stdout);
+    expect(template).toMatchObject({ name: 'cli-tpl', state: 'ok', memory_mib: 128 });
+    const listed = await cli(['template', 'list']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`cli-tpl\\s+${template.id}\\s+ok\\s+1\\s+128 MiB\\s+1`));
+
+    const clone = await cli(['vm', 'create', 'cli-thin', '--template', 'cli-tpl', '--wait', '-o', 'json']);
+    expect(clone.code, clone.stderr).toBe(0);
+    const cloneVm = JSON.parse(clone.stdout);
+    vmIds.add(cloneVm.id);
+    expect(cloneVm).toMatchObject({ name: 'cli-thin', memory_mib: 128 });
+    const { file } = await activeVolumeOf(cloneVm.id);
+    expect(imageInfo(file)['backing-filename']).toBe(
+      `../${template.disks[0].disk_id}/${template.disks[0].volume_id}`,
+    );
+
+    const refused = await cli(['template', 'delete', 'cli-tpl', '--wait']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('template_in_use');
+    expect(refused.stderr).toContain('cli-thin');
+    await settled(await call('DELETE', `/vms/${cloneVm.id}`));
+    vmIds.delete(cloneVm.id);
+    const deleted = await cli(['template', 'delete', 'cli-tpl', '--wait']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    const gone = await cli(['template', 'show', 'cli-tpl']);
+    expect(gone.code).toBe(3);
+  }, 120_000);
 });

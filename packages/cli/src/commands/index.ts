@@ -71,6 +71,13 @@ import { storageDomainCreate } from './storage-domain/create';
 import { storageDomainIsos } from './storage-domain/isos';
 import { storageDomainList } from './storage-domain/list';
 import { storageDomainDelete, storageDomainShow } from './storage-domain/show';
+import {
+  templateClone,
+  templateCreate,
+  templateDelete,
+  templateList,
+  templateShow,
+} from './template/templates';
 
 /** Nouns in the order help lists them. A new noun (vm, host) is one line here. */
 export const NOUNS: readonly NounSpec[] = [
@@ -82,6 +89,7 @@ export const NOUNS: readonly NounSpec[] = [
   { name: 'disk', summary: 'disks: create, extend, move, copy, attach to VMs' },
   { name: 'image', summary: 'image uploads and downloads (ISO files, disk images)' },
   { name: 'snapshot', summary: 'VM snapshots: take, preview, revert, delete (merge)' },
+  { name: 'template', summary: 'templates: VMs to clone (thin or full)' },
   { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
   { name: 'event', summary: 'the audit log' },
   { name: 'profile', summary: 'saved engine connections' },
@@ -150,6 +158,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   diskDelete,
   diskAttach,
   diskDetach,
+  templateList,
+  templateShow,
+  templateCreate,
+  templateClone,
+  templateDelete,
   imageUpload,
   imageDownload,
   operationList,

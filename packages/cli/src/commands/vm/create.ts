@@ -2,6 +2,7 @@ import type { CommandSpec } from '../../framework/spec';
 import { createObject } from '../common/create';
 import { clusterKind, vmKind } from '../common/kinds';
 import { parseSet, SET_OPTION, WAIT_OPTIONS } from '../common/mutation';
+import { createVmFromTemplate } from '../template/templates';
 import { applyHardware, HARDWARE_OPTIONS, parseDisk, parseNic } from './options';
 
 export const vmCreate: CommandSpec = {
@@ -23,10 +24,25 @@ export const vmCreate: CommandSpec = {
     },
     { flags: '--cdrom <image>', description: 'ISO image file name in the engine’s ISO directory' },
     { flags: '--nic <user[:mac]>', description: 'a network interface (repeatable)', repeatable: true },
+    {
+      flags: '--template <name|id>',
+      description: 'create from a template: thin clone (overlays), or --full-clone to copy its disks',
+      complete: { kind: 'resource', resource: 'template' },
+    },
+    { flags: '--full-clone', description: 'with --template: independent copies of the template disks' },
     SET_OPTION,
     ...WAIT_OPTIONS,
   ],
   async run(ctx) {
+    if (ctx.opts.template !== undefined) {
+      // The template gives the hardware and disks: templates.ts, POST /templates/{id}/vms.
+      return createVmFromTemplate(
+        ctx,
+        String(ctx.opts.template),
+        String(ctx.args[0]),
+        Boolean(ctx.opts.fullClone),
+      );
+    }
     const body: Record<string, unknown> = { ...parseSet(ctx.opts.set), name: ctx.args[0] };
     if (ctx.opts.cluster !== undefined) {
       const { client } = await ctx.session.connect(ctx.opts.profile);
