@@ -1,25 +1,11 @@
 import fs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AgentProcess,
-  ensureAgentBinary,
-  runAgentCommand,
-  spawnAgent,
-  stopProcess,
-} from '../../packages/agent/test/support/binary';
 import { killQemusOf } from '../../packages/agent/test/support/guest';
-import { type EngineProcess, startEngine } from '../support/engine';
-import { freePort } from '../support/net';
+import type { EngineProcess } from '../support/engine';
+import { type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
@@ -32,84 +18,31 @@ const ARTIFACTS = join(process.cwd(), 'test-artifacts');
  * guest (whose init powers off on it). One guest serves every case.
  */
 describe('web consoles and graphs (engine + agent + QEMU + Chromium)', () => {
-  let engine: EngineProcess | undefined;
-  let agent: AgentProcess | undefined;
+  let platform: Platform | undefined;
+  let engine: EngineProcess;
   let browser: Browser | undefined;
   let context: BrowserContext | undefined;
   let page: Page;
   let dir: string;
-  let dispatcher: Agent;
-  let token: string;
   let hostId: string;
   let vmId: string | undefined;
-  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
-
-  const call = async (method: string, p: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${engine!.url}/api/v1${p}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher,
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const until = async <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000) => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await sleep(250);
-    }
-  };
+  const call = (method: string, p: string, body?: unknown) =>
+    (platform as Platform).api.call(method, p, body);
   const shot = (name: string) =>
     page.screenshot({ path: join(ARTIFACTS, `web-${name}.png`), fullPage: true });
 
   beforeAll(async () => {
     assertTestGuestBuilt();
-    await ensureAgentBinary();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = await mkdtemp(join(tmpdir(), 'vireo-webc-'));
-    const images = join(dir, 'images');
-    fs.mkdirSync(images);
-    const port = await freePort();
-    engine = await startEngine({
-      env: { VIREO_HOST_HEARTBEAT_MS: '300', VIREO_ISO_DIR: testGuest.dir, VIREO_HOST_IMAGE_DIR: images },
+    platform = await startPlatform({
+      prefix: 'vireo-webc-',
+      hostName: 'web-host',
+      engineEnv: { VIREO_ISO_DIR: testGuest.dir },
+      agentArgs: ['--stats-interval', '1'],
+      agentImageDirs: [testGuest.dir],
     });
-    dispatcher = new Agent({ connect: { ca: engine.caPem } });
-    const login = await fetch(`${engine.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin@internal', password: engine.adminPassword }),
-      dispatcher,
-    });
-    token = ((await login.json()) as Json).token;
-    const clusterId = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default').id;
-    const join_ = await call('POST', '/hosts/join-tokens', { cluster_id: clusterId });
-    const tokenFile = join(dir, 'join-token');
-    fs.writeFileSync(tokenFile, join_.json.token, { mode: 0o600 });
-    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
-    const out = await runAgentCommand([
-      'join',
-      '--engine',
-      engine.url,
-      '--token-file',
-      tokenFile,
-      '--ca-fingerprint',
-      join_.json.ca_fingerprint,
-      '--address',
-      '127.0.0.1',
-      '--name',
-      'web-host',
-      ...common,
-    ]);
-    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
-    process.env.VIREO_AGENT_IMAGE_DIRS = `${images}:${testGuest.dir}`;
-    agent = await spawnAgent([...common, '--accel', 'tcg', '--stats-interval', '1']);
-    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
+    ({ engine, dir, hostId } = platform);
+    const clusterId = platform.cluster.id as string;
 
     const created = await call('POST', '/vms', {
       name: 'web-console-vm',
@@ -155,12 +88,7 @@ describe('web consoles and graphs (engine + agent + QEMU + Chromium)', () => {
     await context?.close().catch(() => {});
     await browser?.close().catch(() => {});
     if (vmId) await killQemusOf([vmId]);
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
-    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
-    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
-    await dispatcher?.close();
-    await engine?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('keeps a stats history of the host and the VM from the agent, and the dashboard counts them', async () => {
@@ -190,7 +118,7 @@ describe('web consoles and graphs (engine + agent + QEMU + Chromium)', () => {
   }, 90_000);
 
   it("draws the VM's and the host's graphs from the live stats streams", async () => {
-    await page.goto(`${engine!.url}/vms/${vmId}/monitoring`);
+    await page.goto(`${engine.url}/vms/${vmId}/monitoring`);
     await expect
       .poll(() => page.getByTestId('vm-monitoring').getByRole('heading', { level: 1 }).textContent(), {
         timeout: 30_000,
@@ -208,14 +136,14 @@ describe('web consoles and graphs (engine + agent + QEMU + Chromium)', () => {
     await shot('vm-monitoring');
 
     // A host's graphs include its own network and disk I/O.
-    await page.goto(`${engine!.url}/hosts/${hostId}/monitoring`);
+    await page.goto(`${engine.url}/hosts/${hostId}/monitoring`);
     await page.getByTestId('graph-network').locator('canvas').first().waitFor({ timeout: 30_000 });
     await page.getByTestId('graph-disk').locator('canvas').first().waitFor({ timeout: 30_000 });
     await shot('host-monitoring');
   }, 120_000);
 
   it('serial console: keys reach the guest, and the boot marker shows after a reboot', async () => {
-    await page.goto(`${engine!.url}/vms/${vmId}/serial`);
+    await page.goto(`${engine.url}/vms/${vmId}/serial`);
     const status = page.getByTestId('serial-status');
     await expect.poll(() => status.getAttribute('data-status'), { timeout: 30_000 }).toBe('connected');
     const rows = page.locator('[data-testid=serial-screen] .xterm-rows');
@@ -228,7 +156,7 @@ describe('web consoles and graphs (engine + agent + QEMU + Chromium)', () => {
   }, 150_000);
 
   it('VNC console: the screen is drawn, and Ctrl+Alt+Del reaches the guest', async () => {
-    await page.goto(`${engine!.url}/vms/${vmId}/console`);
+    await page.goto(`${engine.url}/vms/${vmId}/console`);
     const status = page.getByTestId('vnc-status');
     await expect.poll(() => status.getAttribute('data-status'), { timeout: 30_000 }).toBe('connected');
     // Not blank: the guest's text screen has more than one colour.
