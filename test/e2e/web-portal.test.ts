@@ -1,26 +1,13 @@
 import fs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
-import { Agent, fetch } from 'undici';
+import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AgentProcess,
-  ensureAgentBinary,
-  runAgentCommand,
-  spawnAgent,
-  stopProcess,
-} from '../../packages/agent/test/support/binary';
 import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
 import { ARTIFACTS, launchPortalBrowser, type PortalBrowser } from '../support/browser';
-import { type EngineProcess, startEngine } from '../support/engine';
-import { freePort } from '../support/net';
+import type { EngineProcess } from '../support/engine';
+import { type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
 
 /** The part of a browser canvas the VNC check reads (this file is type-checked without the DOM lib). */
 interface CanvasLike {
@@ -42,87 +29,27 @@ const UI_TIMEOUT = 30_000;
  * only used to check outcomes and to clean up.
  */
 describe('web portal (Chromium + engine + agent + QEMU)', () => {
-  let engine: EngineProcess | undefined;
-  let agent: AgentProcess | undefined;
+  let platform: Platform | undefined;
+  let engine: EngineProcess;
   let b: PortalBrowser | undefined;
-  let dir: string;
-  let dispatcher: Agent;
-  let token: string;
   let vmId: string | undefined;
-  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
-
-  const call = async (method: string, p: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${engine!.url}/api/v1${p}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher,
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 30_000) => {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      if (await fn()) return;
-      await sleep(200);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
+  const call = (method: string, p: string, body?: unknown) =>
+    (platform as Platform).api.call(method, p, body);
   const page = (): Page => b!.page;
   const go = async (path: string) => {
     // Not 'networkidle': the live event stream keeps a request open for as long as the page lives.
-    await page().goto(`${engine!.url}${path}`);
+    await page().goto(`${engine.url}${path}`);
   };
 
   beforeAll(async () => {
     assertTestGuestBuilt();
-    await ensureAgentBinary();
-    dir = await mkdtemp(join(tmpdir(), 'vireo-web-'));
-    const images = join(dir, 'images');
-    fs.mkdirSync(images);
-    const port = await freePort();
-    engine = await startEngine({
-      env: {
-        VIREO_HOST_HEARTBEAT_MS: '300',
-        VIREO_ISO_DIR: testGuest.dir,
-        VIREO_HOST_IMAGE_DIR: images,
-      },
+    platform = await startPlatform({
+      prefix: 'vireo-web-',
+      hostName: 'web-host',
+      engineEnv: { VIREO_ISO_DIR: testGuest.dir },
+      agentImageDirs: [testGuest.dir],
     });
-    dispatcher = new Agent({ connect: { ca: engine.caPem } });
-    const login = await fetch(`${engine.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin@internal', password: engine.adminPassword }),
-      dispatcher,
-    });
-    token = ((await login.json()) as Json).token;
-    const clusterId = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default').id;
-    const join_ = await call('POST', '/hosts/join-tokens', { cluster_id: clusterId });
-    const tokenFile = join(dir, 'join-token');
-    fs.writeFileSync(tokenFile, join_.json.token, { mode: 0o600 });
-    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
-    await runAgentCommand([
-      'join',
-      '--engine',
-      engine.url,
-      '--token-file',
-      tokenFile,
-      '--ca-fingerprint',
-      join_.json.ca_fingerprint,
-      '--address',
-      '127.0.0.1',
-      '--name',
-      'web-host',
-      ...common,
-    ]);
-    process.env.VIREO_AGENT_IMAGE_DIRS = `${images}:${testGuest.dir}`;
-    agent = await spawnAgent([...common, '--accel', 'tcg']);
-    await until('the host up', async () =>
-      (await call('GET', '/hosts')).json.items.some((h: Json) => h.state === 'up'),
-    );
+    ({ engine } = platform);
     const serverCert = fs.readFileSync(join(engine.dataDir, 'pki', 'engine.pem'), 'utf8');
     b = await launchPortalBrowser({ serverCertPem: serverCert });
   }, 180_000);
@@ -131,16 +58,14 @@ describe('web portal (Chromium + engine + agent + QEMU)', () => {
     await b?.close();
     // Best effort: never leave a QEMU behind, whatever failed above.
     if (vmId) await killQemusOf([vmId]);
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
-    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
-    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
-    await dispatcher?.close();
-    await engine?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('serves the portal with a strict CSP, and a deep link needs a login that returns to it', async () => {
-    const res = await fetch(`${engine!.url}/vms`, { dispatcher, headers: { 'accept-encoding': 'br' } });
+    const res = await fetch(`${engine.url}/vms`, {
+      dispatcher: (platform as Platform).api.dispatcher,
+      headers: { 'accept-encoding': 'br' },
+    });
     expect(res.status).toBe(200);
     const csp = res.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("script-src 'self'");
@@ -153,7 +78,7 @@ describe('web portal (Chromium + engine + agent + QEMU)', () => {
     await page().click('button[type=submit]');
     await page().getByText('Wrong username or password.').waitFor({ timeout: UI_TIMEOUT });
     await b!.screenshot('login');
-    await page().fill('#password', engine!.adminPassword!);
+    await page().fill('#password', engine.adminPassword!);
     await page().click('button[type=submit]');
     await page().waitForURL(/\/hosts$/, { timeout: UI_TIMEOUT });
     await page().getByRole('link', { name: 'web-host' }).waitFor({ timeout: UI_TIMEOUT });
@@ -203,7 +128,7 @@ describe('web portal (Chromium + engine + agent + QEMU)', () => {
     // The serial console, opened in a second tab before the start: it waits for the VM to run
     // (live, from the event stream) and connects at once, so it sees the guest boot from the start.
     const serialTab = await b!.context.newPage();
-    await serialTab.goto(`${engine!.url}/vms/${vmId}/serial`);
+    await serialTab.goto(`${engine.url}/vms/${vmId}/serial`);
     // Start: the state label turns "Up" from the event stream, without a reload.
     await page().bringToFront();
     await page().click('#vm-start');
