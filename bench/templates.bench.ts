@@ -1,0 +1,208 @@
+/**
+ * Thin clones from a template through the API (issue 5 item 5), beside a floor in the same run:
+ * 100 `qemu-img create -f qcow2 -b <base>` overlays, one after another, in the same domain
+ * directory. The clone path is the real one: POST /templates/{id}/vms over HTTPS → the VM, its
+ * disk rows and a `vm.clone` operation in one transaction → the operation runner → the agent over
+ * mTLS → `volume.create` with a backing volume (qemu-img under prlimit). A clone counts once its
+ * operation succeeded, i.e. its overlay exists on storage. Figures: VMs/s until every overlay
+ * exists (target 20), the API answer alone (VMs/s accepted), and the floor's overlays/s.
+ * Run with `npx tsx bench/templates.bench.ts` or `npm run bench`; appends to bench/RESULTS.md.
+ * `BENCH_CLONES` sets the count (default 100), `BENCH_CLONE_CONCURRENCY` the requests in flight (8).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const CLONES = Number(process.env.BENCH_CLONES ?? 100);
+const CONCURRENCY = Number(process.env.BENCH_CLONE_CONCURRENCY ?? 8);
+const TARGET_VMS_PER_S = 20;
+const CHILD_FLAG = 'VIREO_BENCH_TEMPLATES_CHILD';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers
+type Json = Record<string, any>;
+
+async function main(): Promise<void> {
+  // Workspace sources load only in the child that has the `vireo-source` export condition.
+  const { VireoClient } = await import('@vireo/client');
+  const { ensureAgentBinary } = await import('../packages/agent/test/support/binary');
+  const { makeDataDir, removeDataDir, startEngine } = await import('../test/support/engine');
+  const { freePort } = await import('../test/support/net');
+  await ensureAgentBinary();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vireo-bench-templates-'));
+  const dataDir = makeDataDir();
+  const port = await freePort();
+  const engine = await startEngine({
+    dataDir,
+    env: { VIREO_LOCAL_HOST: '1', VIREO_LOCAL_AGENT_PORT: String(port), VIREO_LOCAL_AGENT_ACCEL: 'tcg' },
+  });
+  const client = new VireoClient({ baseUrl: engine.url, ca: engine.caPem });
+  const waitOp = async (id: string, what: string) => {
+    const op = await client.waitForOperation(id, { timeoutMs: 600_000 });
+    if (op.state !== 'succeeded') throw new Error(`${what} failed: ${JSON.stringify(op.error)}`);
+  };
+  try {
+    await client.login('admin@internal', engine.adminPassword as string);
+    let host: Json | undefined;
+    for (let i = 0; i < 300 && !host; i++) {
+      host = ((await client.request<Json>('GET', '/hosts')).body.items as Json[]).find(
+        (h) => h.state === 'up',
+      );
+      if (!host) await sleep(200);
+    }
+    if (!host) throw new Error('the local host never came up');
+    const dc = ((await client.request<Json>('GET', '/datacenters')).body.items as Json[]).find(
+      (d) => d.name === 'Default',
+    );
+    const cluster = ((await client.request<Json>('GET', '/clusters')).body.items as Json[]).find(
+      (c) => c.name === 'Default',
+    );
+    const domainDir = path.join(work, 'domain');
+    fs.mkdirSync(domainDir);
+    const domain = (
+      await client.request<Json>('POST', '/storage-domains', {
+        body: { name: 'bench-tpl', kind: 'data', backend: 'local', host_id: host.id, path: domainDir },
+      })
+    ).body;
+    for (const [action, body] of [
+      ['attach', { datacenter_id: dc?.id }],
+      ['activate', undefined],
+    ] as const) {
+      const res = await client.request<Json>('POST', `/storage-domains/${domain.id}/${action}`, {
+        ...(body ? { body } : {}),
+      });
+      await waitOp(res.body.operation.id, action);
+    }
+    const vm = (
+      await client.request<Json>('POST', '/vms', {
+        body: {
+          name: 'bench-tpl-src',
+          cluster_id: cluster?.id,
+          memory_mib: 128,
+          disks: [{ size_gib: 1, storage_domain_id: domain.id }],
+        },
+      })
+    ).body;
+    const made = (
+      await client.request<Json>('POST', '/templates', { body: { vm_id: vm.id, name: 'bench-tpl' } })
+    ).body;
+    await waitOp(made.operation.id, 'template.create');
+    const template = made.template as Json;
+    const base = template.disks[0] as Json;
+    const baseFile = path.join(domainDir, domain.id, 'images', base.disk_id, base.volume_id);
+    if (!fs.existsSync(baseFile)) throw new Error(`the template volume ${baseFile} is missing`);
+
+    // The clones through the API: CONCURRENCY requests in flight; each waits for its operation.
+    let next = 0;
+    let acceptedAt = 0;
+    const opIds: string[] = [];
+    const started = performance.now();
+    const worker = async () => {
+      while (next < CLONES) {
+        const i = next++;
+        const res = await client.request<Json>('POST', `/templates/${template.id}/vms`, {
+          body: { name: `bench-clone-${i}`, clone: 'thin' },
+        });
+        opIds.push(res.body.operation.id);
+        if (opIds.length === CLONES) acceptedAt = performance.now();
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    for (const id of opIds) await waitOp(id, 'vm.clone');
+    const cloneS = (performance.now() - started) / 1000;
+    const acceptS = (acceptedAt - started) / 1000;
+    const overlays = fs
+      .readdirSync(path.join(domainDir, domain.id, 'images'))
+      .filter((d) => d !== base.disk_id && d !== vm.disks[0].id);
+    if (overlays.length !== CLONES)
+      throw new Error(`expected ${CLONES} clone disks, found ${overlays.length}`);
+
+    // The floor: the same overlays made directly with qemu-img, one after another.
+    const floorDir = path.join(domainDir, domain.id, 'images', 'floor');
+    fs.mkdirSync(floorDir);
+    const floorStart = performance.now();
+    for (let i = 0; i < CLONES; i++) {
+      execFileSync('qemu-img', [
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-F',
+        base.format,
+        '-b',
+        `../${base.disk_id}/${base.volume_id}`,
+        path.join(floorDir, `overlay-${i}`),
+      ]);
+    }
+    const floorS = (performance.now() - floorStart) / 1000;
+
+    const vmsPerS = CLONES / cloneS;
+    const floorPerS = CLONES / floorS;
+    const rows = [
+      [
+        'thin clones via the API, until every overlay exists',
+        `${vmsPerS.toFixed(1)} VMs/s`,
+        `${cloneS.toFixed(2)} s`,
+        `target ${TARGET_VMS_PER_S} VMs/s (ratio ${(vmsPerS / TARGET_VMS_PER_S).toFixed(2)})`,
+      ],
+      [
+        'API answers only (VM + disks + operation queued)',
+        `${(CLONES / acceptS).toFixed(1)} VMs/s`,
+        `${acceptS.toFixed(2)} s`,
+        '',
+      ],
+      [
+        'floor: `qemu-img create -b` overlays, sequential',
+        `${floorPerS.toFixed(1)} overlays/s`,
+        `${floorS.toFixed(2)} s`,
+        `clones at ${(vmsPerS / floorPerS).toFixed(2)} of the floor`,
+      ],
+    ];
+    const section = [
+      '',
+      `## Templates: ${CLONES} thin clones (${new Date().toISOString()})`,
+      '',
+      '| what | rate | time | against |',
+      '| --- | --- | --- | --- |',
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      '',
+      `- ${os.cpus().length} cores; engine, local agent and a local data domain on one machine; ${CONCURRENCY} requests in flight`,
+      '- a clone is done when its `vm.clone` operation succeeded (its qcow2 overlay exists, backed by the template volume)',
+      '',
+    ].join('\n');
+    process.stdout.write(section);
+    fs.appendFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'RESULTS.md'), section);
+  } finally {
+    await client.close();
+    await engine.stop();
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (cmd.includes('serve') && cmd.includes(path.join(dataDir, 'local-agent'))) {
+          process.kill(Number(entry), 'SIGKILL');
+        }
+      } catch {
+        // gone
+      }
+    }
+    await removeDataDir(dataDir);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.env[CHILD_FLAG]) {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+} else {
+  const self = fileURLToPath(import.meta.url);
+  const result = spawnSync(process.execPath, ['--conditions=vireo-source', '--import', 'tsx', self], {
+    stdio: 'inherit',
+    env: { ...process.env, [CHILD_FLAG]: '1' },
+  });
+  process.exitCode = result.status ?? 1;
+}
