@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -218,5 +219,12 @@ describe('encrypted disks end to end (engine + agent + QEMU)', () => {
     await until('QEMU gone', async () => (await qemuPidsFor(vmId as string)).length === 0, 15_000);
     await settled(await call('DELETE', `/vms/${vmId}`));
     vmId = undefined;
+
+    // No disk key in any log: a key is 32 bytes, i.e. 43 base64 characters and one '='.
+    const keyShape = /[A-Za-z0-9+/]{43}=/;
+    expect(keyShape.test(randomBytes(32).toString('base64'))).toBe(true);
+    const logs = [engine!.stdout(), engine!.stderr(), agent!.stderr()].join('\n');
+    expect(logs).toContain(diskId);
+    expect(logs.match(keyShape)).toBeNull();
   }, 400_000);
 });
