@@ -1,12 +1,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentRpcClient } from '../../packages/agent/src/rpc/client';
 import {
@@ -25,8 +23,7 @@ import {
   testGuest,
   waitForText,
 } from '../../packages/agent/test/support/guest';
-import { type EngineProcess, startEngine } from '../support/engine';
-import { freePort } from '../support/net';
+import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
 import { testGuest as sharedGuest } from '../support/test-guest';
 
 const run = promisify(execFile);
@@ -179,9 +176,6 @@ describe('live merge across an agent SIGKILL (agent binary, real QEMU)', () => {
   });
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
-
 /**
  * Snapshots through the engine: real engine binary, an enrolled agent, the test guest on a disk in a
  * local data domain. A live snapshot while the guest writes, a live merge (the snapshot deleted)
@@ -189,45 +183,13 @@ type Json = Record<string, any>;
  * down, a cold snapshot, preview (the guest sees the old bytes), undo, revert, and a cold merge.
  */
 describe('snapshots end to end (engine + agent + QEMU)', () => {
-  let engine: EngineProcess | undefined;
-  let agent: AgentProcess | undefined;
+  let platform: Platform | undefined;
   let dir: string;
-  let dispatcher: Agent;
-  let token: string;
   let vmId: string | undefined;
   let domain: { id: string; parent: string };
-  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
-
-  const call = async (method: string, p: string, body?: unknown) => {
-    const h: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(`${engine!.url}/api/v1${p}`, {
-      method,
-      headers: h,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher,
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) => {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      if (await fn()) return;
-      await sleep(200);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
-  const settled = async (res: { status: number; json: Json }, waitS = 120) => {
-    expect(res.status, JSON.stringify(res.json)).toBe(202);
-    const end = Date.now() + waitS * 1000;
-    let op: Json;
-    do {
-      op = (await call('GET', `/operations/${res.json.operation.id}?wait=30`)).json;
-    } while ((op.state === 'pending' || op.state === 'running') && Date.now() < end);
-    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
-    return op;
-  };
+  const call = (method: string, p: string, body?: unknown) =>
+    (platform as Platform).api.call(method, p, body);
+  const settled = (res: ApiAnswer, waitS = 120) => (platform as Platform).api.settled(res, waitS);
   const serialSocket = () => join(dir, 'vms', vmId as string, 'serial.sock');
   const diskDir = (diskId: string) => join(domain.parent, domain.id, 'images', diskId);
   const volumes = (diskId: string) =>
@@ -252,70 +214,19 @@ describe('snapshots end to end (engine + agent + QEMU)', () => {
   };
 
   beforeAll(async () => {
-    await ensureAgentBinary();
-    dir = await mkdtemp(join(tmpdir(), 'vireo-snap-'));
-    const port = await freePort();
-    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '300', VIREO_ISO_DIR: sharedGuest.dir } });
-    dispatcher = new Agent({ connect: { ca: engine.caPem } });
-    const login = await fetch(`${engine.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin@internal', password: engine.adminPassword }),
-      dispatcher,
+    platform = await startPlatform({
+      prefix: 'vireo-snap-',
+      hostName: 'snap-host',
+      engineEnv: { VIREO_ISO_DIR: sharedGuest.dir },
+      agentImageDirs: [sharedGuest.dir],
     });
-    token = ((await login.json()) as Json).token;
-    const cluster = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default');
-    const joined = await call('POST', '/hosts/join-tokens', { cluster_id: cluster.id });
-    const tokenFile = join(dir, 'join-token');
-    writeFileSync(tokenFile, joined.json.token, { mode: 0o600 });
-    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
-    const out = await runAgentCommand([
-      'join',
-      '--engine',
-      engine.url,
-      '--token-file',
-      tokenFile,
-      '--ca-fingerprint',
-      joined.json.ca_fingerprint,
-      '--address',
-      '127.0.0.1',
-      '--name',
-      'snap-host',
-      ...common,
-    ]);
-    const hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
-    process.env.VIREO_AGENT_IMAGE_DIRS = sharedGuest.dir;
-    agent = await spawnAgent([...common, '--accel', 'tcg']);
-    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
-    const parent = join(dir, 'data');
-    mkdirSync(parent);
-    const sd = await call('POST', '/storage-domains', {
-      name: 'snap-data',
-      kind: 'data',
-      backend: 'local',
-      host_id: hostId,
-      path: parent,
-    });
-    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
-    domain = { id: sd.json.id, parent };
-    await settled(
-      await call('POST', `/storage-domains/${sd.json.id}/attach`, { datacenter_id: cluster.datacenter_id }),
-    );
-    await settled(await call('POST', `/storage-domains/${sd.json.id}/activate`, {}));
-    await until(
-      'domain active',
-      async () => (await call('GET', `/storage-domains/${sd.json.id}`)).json.state === 'active',
-    );
+    dir = platform.dir;
+    domain = await platform.addLocalDataDomain('snap-data');
   }, 180_000);
 
   afterAll(async () => {
     if (vmId) await killQemusOf([vmId]);
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
-    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
-    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
-    await dispatcher?.close();
-    await engine?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('live snapshot while the guest writes, live merge; then cold snapshot, preview, undo, revert, cold merge', async () => {
