@@ -28,6 +28,7 @@ import type { StorageDomainRow } from '../db/tables/storage';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
 import type { Actor } from './actor';
 import type { AuditRecorder, OperationCreator } from './ports';
+import { refuseTemplateDisk } from './templates-guard';
 import type { ExpectedVersion } from './versioning';
 import { createDiskKey, isDiskEncrypted } from '../secrets/disk-key-store';
 import type { MasterKey } from '../secrets/master-key';
@@ -398,6 +399,7 @@ export function createDiskService(deps: {
       return db.transaction().execute(async (tx) => {
         const disk = await lockOrThrow(tx, id);
         if (disk.state === 'locked') checkUsable(disk);
+        await refuseTemplateDisk(tx, disk, 'delete the template instead');
         await usedByRunningVm(tx, disk, 'stop it or detach the disk first');
         await updateDisk(tx, id, undefined, { state: 'locked' });
         const operationId = await queue(tx, actor, 'disk.delete', disk);
@@ -440,6 +442,7 @@ export function createDiskService(deps: {
           if (!vm) throw new NotFound('vm_not_found', `VM ${vmId} does not exist`, { details: { id: vmId } });
           const disk = await lockOrThrow(tx, input.disk_id);
           checkUsable(disk);
+          await refuseTemplateDisk(tx, disk, 'clone the template instead');
           if (await findAttachment(tx, vmId, disk.id)) {
             throw new Conflict('disk_attached', `disk ${disk.name} is already attached to VM ${vm.name}`, {
               details: { disk_id: disk.id, vm_id: vmId },

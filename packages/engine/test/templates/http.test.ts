@@ -243,6 +243,13 @@ describe('templates over HTTP', () => {
     expect(taken.statusCode).toBe(409);
     expect(taken.json().error.code).toBe('vm_name_taken');
 
+    // The base disks are not for direct use: no attaching (a VM would write them), no deleting.
+    const attach = await req('POST', `/vms/${clone.id}/disk-attachments`, { disk_id: tdisks[1]?.disk_id });
+    expect(attach.statusCode).toBe(409);
+    expect(attach.json().error).toMatchObject({ code: 'disk_in_use', details: { template_id: id } });
+    const delDisk = await req('DELETE', `/disks/${tdisks[0]?.disk_id}`);
+    expect(delDisk.statusCode).toBe(409);
+    expect(delDisk.json().error.code).toBe('disk_in_use');
     const refused = await req('DELETE', `/templates/${id}`);
     expect(refused.statusCode).toBe(409);
     expect(refused.json().error).toMatchObject({

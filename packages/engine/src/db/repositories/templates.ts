@@ -137,3 +137,14 @@ export async function deleteTemplateWithDisks(ex: Executor, templateId: string):
     await sql`DELETE FROM disks WHERE id IN (${sql.join(rows.map((r) => r.disk_id))})`.execute(ex);
   }
 }
+
+/** The template a disk is the base of, if any. */
+export async function templateOfDisk(
+  ex: Executor,
+  diskId: string,
+): Promise<{ id: string; name: string } | undefined> {
+  const { rows } = await sql<{ id: string; name: string }>`
+    SELECT t.id, t.name FROM template_disks td JOIN templates t ON t.id = td.template_id
+    WHERE td.disk_id = ${diskId}`.execute(ex);
+  return rows[0];
+}
