@@ -1,26 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, fetch } from 'undici';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AgentProcess,
-  ensureAgentBinary,
-  runAgentCommand,
-  spawnAgent,
-  stopProcess,
-} from '../../packages/agent/test/support/binary';
-import { type EngineProcess, startEngine } from '../support/engine';
+import type { EngineProcess } from '../support/engine';
+import { type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
-import { freePort } from '../support/net';
 import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
 
 /** Opens the engine's console WebSocket; resolves with the socket, or rejects with the HTTP status. */
 function openConsole(url: string, ca: string, headers: Record<string, string> = {}): Promise<WebSocket> {
@@ -92,47 +79,16 @@ function vncAuthResponse(password: string, challenge: Buffer): Buffer {
  * directory, with a blank qcow2 disk in a local data domain, created on the VM's first start.
  */
 describe('VMs end to end (engine + agent + QEMU)', () => {
-  let engine: EngineProcess | undefined;
-  let agent: AgentProcess | undefined;
+  let platform: Platform | undefined;
+  let engine: EngineProcess;
   let dir: string;
-  let dispatcher: Agent;
-  let adminToken: string;
   let clusterId: string;
   let hostId: string;
   let vmId: string;
   let dataParent: string;
   let domainId: string;
-  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
-
-  const call = async (method: string, p: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${engine!.url}/api/v1${p}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher,
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const login = async () => {
-    const res = await fetch(`${engine!.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin@internal', password: engine!.adminPassword }),
-      dispatcher,
-    });
-    adminToken = ((await res.json()) as Json).token;
-  };
-  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 30_000) => {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      if (await fn()) return;
-      await sleep(150);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
+  const call = (method: string, p: string, body?: unknown) =>
+    (platform as Platform).api.call(method, p, body);
   /** Runs an action and waits for its operation to finish. */
   const act = async (action: string) => {
     const res = await call('POST', `/vms/${vmId}/${action}`);
@@ -143,71 +99,16 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
 
   beforeAll(async () => {
     assertTestGuestBuilt();
-    await ensureAgentBinary();
-    dir = await mkdtemp(join(tmpdir(), 'vireo-vms-'));
-    const images = join(dir, 'images');
-    fs.mkdirSync(images);
-    const port = await freePort();
-    engine = await startEngine({
-      env: {
-        VIREO_HOST_HEARTBEAT_MS: '300',
-        VIREO_ISO_DIR: testGuest.dir,
-        VIREO_HOST_IMAGE_DIR: images,
-        VIREO_CONSOLE_TICKET_TTL_MS: '5000',
-      },
+    platform = await startPlatform({
+      prefix: 'vireo-vms-',
+      hostName: 'vm-host',
+      engineEnv: { VIREO_ISO_DIR: testGuest.dir, VIREO_CONSOLE_TICKET_TTL_MS: '5000' },
+      agentImageDirs: [testGuest.dir],
     });
-    dispatcher = new Agent({ connect: { ca: engine.caPem } });
-    await login();
-    clusterId = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default').id;
-    const token = await call('POST', '/hosts/join-tokens', { cluster_id: clusterId });
-    const tokenFile = join(dir, 'join-token');
-    fs.writeFileSync(tokenFile, token.json.token, { mode: 0o600 });
-    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
-    const out = await runAgentCommand([
-      'join',
-      '--engine',
-      engine.url,
-      '--token-file',
-      tokenFile,
-      '--ca-fingerprint',
-      token.json.ca_fingerprint,
-      '--address',
-      '127.0.0.1',
-      '--name',
-      'vm-host',
-      ...common,
-    ]);
-    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
-    // The agent may create disks in its image directory and read ISOs from the engine's ISO directory.
-    process.env.VIREO_AGENT_IMAGE_DIRS = `${images}:${testGuest.dir}`;
-    agent = await spawnAgent([...common, '--accel', 'tcg']);
-    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
+    ({ engine, dir, hostId } = platform);
+    clusterId = platform.cluster.id;
     // Disks live in a data domain: a local one on this host, attached to Default and active.
-    dataParent = join(dir, 'data');
-    fs.mkdirSync(dataParent);
-    const cluster = (await call('GET', `/clusters/${clusterId}`)).json;
-    const sd = await call('POST', '/storage-domains', {
-      name: 'vm-data',
-      kind: 'data',
-      backend: 'local',
-      host_id: hostId,
-      path: dataParent,
-    });
-    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
-    domainId = sd.json.id;
-    for (const [action, body] of [
-      ['attach', { datacenter_id: cluster.datacenter_id }],
-      ['activate', {}],
-    ] as const) {
-      const res = await call('POST', `/storage-domains/${domainId}/${action}`, body);
-      expect(res.status, JSON.stringify(res.json)).toBe(202);
-      const op = await call('GET', `/operations/${res.json.operation.id}?wait=60`);
-      expect(op.json.state, JSON.stringify(op.json.error)).toBe('succeeded');
-    }
-    await until(
-      'the data domain active',
-      async () => (await call('GET', `/storage-domains/${domainId}`)).json.state === 'active',
-    );
+    ({ id: domainId, parent: dataParent } = await platform.addLocalDataDomain('vm-data'));
   }, 120_000);
 
   afterAll(async () => {
@@ -215,12 +116,7 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
       // Best effort: never leave a QEMU behind, whatever failed above.
       await killQemusOf([vmId]);
     }
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
-    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
-    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
-    await dispatcher?.close();
-    await engine?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('creates a VM, starts it from the ISO (disk created, guest boots), serial and VNC consoles through the proxy with one-time tickets, survives an engine restart, shuts it down and deletes it', async () => {
@@ -265,29 +161,29 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
     // Serial console through the engine's proxy (engine → agent over mTLS → serial socket).
     const serial = await call('POST', `/vms/${vmId}/console`, { type: 'serial' });
     expect(serial.status, JSON.stringify(serial.json)).toBe(201);
-    const wsBase = engine!.url.replace(/^https:/, 'wss:');
-    const sws = await openConsole(`${wsBase}${serial.json.ws_url}`, engine!.caPem);
+    const wsBase = engine.url.replace(/^https:/, 'wss:');
+    const sws = await openConsole(`${wsBase}${serial.json.ws_url}`, engine.caPem);
     const reply = readUntil(sws, (all) => all.toString('latin1').includes('console-ok-42'));
     sws.send(Buffer.from('\necho console-ok-$((6*7))\n'));
     await reply;
     sws.close();
     // A ticket opens one connection only.
-    await expect(openConsole(`${wsBase}${serial.json.ws_url}`, engine!.caPem)).rejects.toThrow('HTTP 401');
+    await expect(openConsole(`${wsBase}${serial.json.ws_url}`, engine.caPem)).rejects.toThrow('HTTP 401');
     // Another site's page cannot use a ticket, even a fresh one.
     const other = await call('POST', `/vms/${vmId}/console`, { type: 'serial' });
     await expect(
-      openConsole(`${wsBase}${other.json.ws_url}`, engine!.caPem, { origin: 'https://evil.example' }),
+      openConsole(`${wsBase}${other.json.ws_url}`, engine.caPem, { origin: 'https://evil.example' }),
     ).rejects.toThrow('HTTP 403');
 
     // An unused ticket expires (5 s in this test, 120 s by default).
     const stale = await call('POST', `/vms/${vmId}/console`, { type: 'serial' });
     await sleep(5100);
-    await expect(openConsole(`${wsBase}${stale.json.ws_url}`, engine!.caPem)).rejects.toThrow('HTTP 401');
+    await expect(openConsole(`${wsBase}${stale.json.ws_url}`, engine.caPem)).rejects.toThrow('HTTP 401');
 
     // VNC through the proxy: RFB handshake, and QEMU asks for the VNC password the ticket set.
     const vnc = await call('POST', `/vms/${vmId}/console`, { type: 'vnc' });
     expect(vnc.status, JSON.stringify(vnc.json)).toBe(201);
-    const vws = await openConsole(`${wsBase}${vnc.json.ws_url}`, engine!.caPem);
+    const vws = await openConsole(`${wsBase}${vnc.json.ws_url}`, engine.caPem);
     const version = await readUntil(vws, (all) => all.length >= 12);
     expect(version.subarray(0, 12).toString('latin1')).toBe('RFB 003.008\n');
     const types = readUntil(vws, (all) => all.length >= 1 && all.length >= 1 + (all[0] ?? 0));
@@ -311,8 +207,7 @@ describe('VMs end to end (engine + agent + QEMU)', () => {
 
     // Engine restart: the VM monitor re-reads the host on reconnect; still one QEMU, still up.
     const before = await qemuPidsFor(vmId);
-    engine = await engine!.restart('SIGTERM');
-    await login();
+    engine = await (platform as Platform).restartEngine('SIGTERM');
     await until('the host up again', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
     await until('the VM up again', async () => (await call('GET', `/vms/${vmId}`)).json.state === 'up');
     expect(await qemuPidsFor(vmId)).toEqual(before);

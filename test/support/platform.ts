@@ -49,7 +49,7 @@ export class EngineApi {
   readonly dispatcher: Agent;
   private token = '';
 
-  constructor(readonly engine: EngineProcess) {
+  constructor(public engine: EngineProcess) {
     this.dispatcher = new Agent({ connect: { ca: engine.caPem } });
   }
 
@@ -133,6 +133,8 @@ export interface Platform {
   dir: string;
   /** Arguments that restart the same agent with `spawnAgent` (after a kill, say). */
   serveArgs: string[];
+  /** Restarts the engine process (same data directory) and logs the API helper in again. */
+  restartEngine(signal: 'SIGTERM' | 'SIGKILL'): Promise<EngineProcess>;
   /** A local data domain on the host, attached to Default and active. */
   addLocalDataDomain(name: string): Promise<{ id: string; parent: string }>;
   stop(): Promise<void>;
@@ -192,7 +194,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       async () => (await theApi.call('GET', `/hosts/${hostId}`)).json.state === 'up',
     );
     const platform: Platform = {
-      engine,
+      get engine() {
+        return engine as EngineProcess;
+      },
+      set engine(e: EngineProcess) {
+        engine = e;
+      },
       api,
       get agent() {
         return agent as AgentProcess;
@@ -204,6 +211,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       cluster,
       dir,
       serveArgs,
+      async restartEngine(signal) {
+        engine = await (engine as EngineProcess).restart(signal);
+        theApi.engine = engine;
+        await theApi.login();
+        return engine;
+      },
       async addLocalDataDomain(name) {
         const parent = join(dir, `domain-${name}`);
         fs.mkdirSync(parent);
