@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import {
   stopProcess,
 } from '../../packages/agent/test/support/binary';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { runCli } from '../cli/support/cli';
 import { type EngineProcess, startEngine } from '../support/engine';
 import { freePort } from '../support/net';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -150,14 +151,39 @@ describe('encrypted disks end to end (engine + agent + QEMU)', () => {
     expect(raw.status).toBe(400);
     expect(raw.json.error.code).toBe('invalid_input');
 
-    const made = await call('POST', '/disks', {
-      name: 'secret1',
-      storage_domain_id: domain.id,
-      size_bytes: 64 * MiB,
-      encrypted: true,
-    });
-    await settled(made);
-    const diskId = made.json.disk.id as string;
+    // Through the CLI: vireo disk create --encrypted.
+    const home = join(dir, 'cli-home');
+    fs.mkdirSync(home);
+    const cli = (args: string[], input?: string) => runCli(args, home, input === undefined ? {} : { input });
+    const login = await cli(
+      [
+        'login',
+        engine!.url,
+        '-u',
+        'admin@internal',
+        '--password-stdin',
+        '--accept-ca-fingerprint',
+        new X509Certificate(engine!.caPem).fingerprint256,
+      ],
+      `${engine!.adminPassword}\n`,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    const made = await cli([
+      'disk',
+      'create',
+      'secret1',
+      '--storage-domain',
+      'enc-data',
+      '--size',
+      '64M',
+      '--encrypted',
+      '--wait',
+      '-o',
+      'json',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const diskId = JSON.parse(made.stdout).id as string;
+    expect((await call('GET', `/disks/${diskId}`)).json).toMatchObject({ encrypted: true, state: 'ok' });
     const diskDir = join(domain.parent, domain.id, 'images', diskId);
     const [volume] = fs.readdirSync(diskDir).map((f) => join(diskDir, f));
     const info = JSON.parse(

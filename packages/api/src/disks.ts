@@ -36,6 +36,8 @@ export const Disk = Type.Object(
     format: lit(DISK_FORMATS, 'Image format.'),
     preallocation: lit(DISK_PREALLOCATIONS, 'How the image reserves space.'),
     shareable: Type.Boolean(),
+    /** LUKS-encrypted with a key the engine keeps (docs/disks.md "Encryption"). */
+    encrypted: Type.Boolean(),
     state: lit(DISK_STATES, 'ok; locked while an operation works on it; illegal when unusable.'),
     /** Number of volumes in its chain (1 without snapshots). */
     volumes: Type.Integer(),

@@ -17,6 +17,7 @@ export const diskCreate: CommandSpec = {
     { flags: '--format <qcow2|raw>', description: 'image format (default qcow2)' },
     { flags: '--preallocation <off|metadata|falloc|full>', description: 'space reservation (default off)' },
     { flags: '--shareable', description: 'may be attached to several VMs (raw only)' },
+    { flags: '--encrypted', description: 'LUKS-encrypt it with a key the engine keeps (qcow2 only)' },
     { flags: '-d, --description <text>', description: 'free-text description' },
     ...WAIT_OPTIONS,
   ],
@@ -39,6 +40,7 @@ export const diskCreate: CommandSpec = {
     if (o.format !== undefined) body.format = String(o.format);
     if (o.preallocation !== undefined) body.preallocation = String(o.preallocation);
     if (o.shareable) body.shareable = true;
+    if (o.encrypted) body.encrypted = true;
     if (o.description !== undefined) body.description = String(o.description);
     return createObject(ctx, diskKind, body);
   },

@@ -17,6 +17,8 @@ export interface DisksTable {
   format: ColumnType<DiskFormat, DiskFormat, never>;
   preallocation: ColumnType<DiskPreallocation, DiskPreallocation | undefined, never>;
   shareable: ColumnType<boolean, boolean | undefined, never>;
+  /** LUKS in qcow2 (0014); set only with its `disk_keys` row, by secrets/disk-key-store.ts. */
+  encrypted: ColumnType<boolean, never, never>;
   state: Generated<DiskState>;
   version: Generated<number>;
   created_at: ColumnType<Date, never, never>;

@@ -42,6 +42,7 @@ export function toDisk(row: DiskView): Disk {
     format: row.format,
     preallocation: row.preallocation,
     shareable: row.shareable,
+    encrypted: row.encrypted,
     state: row.state,
     volumes: row.volume_count,
     vm_ids: row.vm_ids,
