@@ -323,6 +323,7 @@ export function createDiskService(deps: {
         const disk = await lockOrThrow(tx, id);
         await refuseEncrypted(tx, id, 'moved');
         checkUsable(disk);
+        await refuseTemplateDisk(tx, disk, 'thin clones name its volume by a path inside its domain');
         if (disk.storage_domain_id === req.storage_domain_id) {
           throw new InvalidInput('invalid_input', `disk ${disk.name} is already in that storage domain`, {
             details: { field: 'storage_domain_id' },

@@ -247,6 +247,9 @@ describe('templates over HTTP', () => {
     const attach = await req('POST', `/vms/${clone.id}/disk-attachments`, { disk_id: tdisks[1]?.disk_id });
     expect(attach.statusCode).toBe(409);
     expect(attach.json().error).toMatchObject({ code: 'disk_in_use', details: { template_id: id } });
+    const move = await req('POST', `/disks/${tdisks[0]?.disk_id}/move`, { storage_domain_id: domA });
+    expect(move.statusCode).toBe(409);
+    expect(move.json().error.code).toBe('disk_in_use');
     const delDisk = await req('DELETE', `/disks/${tdisks[0]?.disk_id}`);
     expect(delDisk.statusCode).toBe(409);
     expect(delDisk.json().error.code).toBe('disk_in_use');
