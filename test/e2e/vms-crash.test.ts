@@ -1,24 +1,8 @@
-import fs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AgentProcess,
-  ensureAgentBinary,
-  runAgentCommand,
-  spawnAgent,
-  stopProcess,
-} from '../../packages/agent/test/support/binary';
-import { type EngineProcess, startEngine } from '../support/engine';
+import { spawnAgent, stopProcess } from '../../packages/agent/test/support/binary';
+import { type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
-import { freePort } from '../support/net';
 import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
 
 /**
  * Crashes around running VMs, with real processes: the engine binary (embedded PostgreSQL, HTTPS),
@@ -26,16 +10,10 @@ type Json = Record<string, any>;
  * is SIGKILLed and started again; the engine must converge on the agent's truth without a second QEMU.
  */
 describe('VMs through crashes (engine + agent + QEMU)', () => {
-  let engine: EngineProcess | undefined;
-  let agent: AgentProcess | undefined;
-  let dir: string;
-  let dispatcher: Agent;
-  let adminToken: string;
+  let platform: Platform | undefined;
   let clusterId: string;
   let hostId: string;
-  let agentArgs: string[];
   const vmIds: string[] = [];
-  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
   const engineEnv = {
     VIREO_HOST_HEARTBEAT_MS: '200',
     VIREO_HOST_HEARTBEAT_TIMEOUT_MS: '1000',
@@ -43,37 +21,8 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
     VIREO_ISO_DIR: testGuest.dir,
   };
 
-  const call = async (method: string, p: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${engine!.url}/api/v1${p}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher,
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const login = async () => {
-    const res = await fetch(`${engine!.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin@internal', password: engine!.adminPassword }),
-      dispatcher,
-    });
-    adminToken = ((await res.json()) as Json).token;
-  };
-  /** Polls `fn` until it returns a value; fails with the last value seen. */
-  const until = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await sleep(150);
-    }
-  };
+  const call = (method: string, p: string, body?: unknown) =>
+    (platform as Platform).api.call(method, p, body);
   const vmState = async (id: string) => (await call('GET', `/vms/${id}`)).json;
   const hostState = async () => (await call('GET', `/hosts/${hostId}`)).json.state as string;
   const createVm = async (name: string) => {
@@ -95,47 +44,20 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
 
   beforeAll(async () => {
     assertTestGuestBuilt();
-    await ensureAgentBinary();
-    dir = await mkdtemp(join(tmpdir(), 'vireo-vms-crash-'));
-    const port = await freePort();
-    engine = await startEngine({ env: engineEnv });
-    dispatcher = new Agent({ connect: { ca: engine.caPem } });
-    await login();
-    clusterId = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default').id;
-    const token = await call('POST', '/hosts/join-tokens', { cluster_id: clusterId });
-    const tokenFile = join(dir, 'join-token');
-    fs.writeFileSync(tokenFile, token.json.token, { mode: 0o600 });
-    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
-    const out = await runAgentCommand([
-      'join',
-      '--engine',
-      engine.url,
-      '--token-file',
-      tokenFile,
-      '--ca-fingerprint',
-      token.json.ca_fingerprint,
-      '--address',
-      '127.0.0.1',
-      '--name',
-      'crash-host',
-      ...common,
-    ]);
-    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
-    process.env.VIREO_AGENT_IMAGE_DIRS = testGuest.dir;
-    agentArgs = [...common, '--accel', 'tcg'];
-    agent = await spawnAgent(agentArgs);
-    await until('the host up', async () => ((await hostState()) === 'up' ? true : undefined));
+    platform = await startPlatform({
+      prefix: 'vireo-vms-crash-',
+      hostName: 'crash-host',
+      engineEnv,
+      agentImageDirs: [testGuest.dir],
+    });
+    ({ hostId } = platform);
+    clusterId = platform.cluster.id;
   }, 120_000);
 
   afterAll(async () => {
     // Best effort: never leave a QEMU behind, whatever failed above.
     await killQemusOf(vmIds);
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
-    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
-    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
-    await dispatcher?.close();
-    await engine?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('agent SIGKILLed under a running VM: host non_responsive and VM unknown, then both up again with the same single QEMU', async () => {
@@ -148,8 +70,7 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
     const before = await qemuPidsFor(vmId);
     expect(before).toHaveLength(1);
 
-    await stopProcess(agent!.proc, 'SIGKILL');
-    agent = undefined;
+    await stopProcess((platform as Platform).agent.proc, 'SIGKILL');
     await until('the host non_responsive', async () =>
       (await hostState()) === 'non_responsive' ? true : undefined,
     );
@@ -161,7 +82,7 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
     // QEMU does not depend on the agent: the guest kept running meanwhile.
     expect(await qemuPidsFor(vmId)).toEqual(before);
 
-    agent = await spawnAgent(agentArgs);
+    (platform as Platform).agent = await spawnAgent((platform as Platform).serveArgs);
     await until('the host up again', async () => ((await hostState()) === 'up' ? true : undefined));
     await until('the VM up again', async () => ((await vmState(vmId)).state === 'up' ? true : undefined));
     expect(await qemuPidsFor(vmId)).toEqual(before);
@@ -179,8 +100,7 @@ describe('VMs through crashes (engine + agent + QEMU)', () => {
     const start = await call('POST', `/vms/${vmId}/start`);
     expect(start.status, JSON.stringify(start.json)).toBe(202);
     const opId: string = start.json.operation.id;
-    engine = await engine!.restart('SIGKILL', { env: engineEnv });
-    await login();
+    await (platform as Platform).restartEngine('SIGKILL');
     await until('the host up after the restart', async () =>
       (await hostState()) === 'up' ? true : undefined,
     );

@@ -159,9 +159,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await engine?.stop();
     await rm(dir, { recursive: true, force: true });
   };
+  const engineEnvAll = { VIREO_HOST_HEARTBEAT_MS: '300', ...opts.engineEnv };
   try {
     const port = await freePort();
-    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '300', ...opts.engineEnv } });
+    engine = await startEngine({ env: engineEnvAll });
     api = new EngineApi(engine);
     await api.login();
     const cluster = await api.defaultCluster();
@@ -212,7 +213,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       dir,
       serveArgs,
       async restartEngine(signal) {
-        engine = await (engine as EngineProcess).restart(signal);
+        engine = await (engine as EngineProcess).restart(signal, { env: engineEnvAll });
         theApi.engine = engine;
         await theApi.login();
         return engine;
