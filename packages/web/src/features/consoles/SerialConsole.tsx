@@ -1,20 +1,18 @@
-import { Alert, Button, Toolbar, ToolbarContent, ToolbarItem } from '@patternfly/react-core';
+import { Toolbar, ToolbarContent, ToolbarItem } from '@patternfly/react-core';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { FormattedMessage } from 'react-intl';
 import { api } from '../../api';
 import { ConsolePage } from './ConsolePage';
+import { ConnectionAlert, type ConsoleStatus, ConsoleStatusText } from './ConnectionState';
 import { mirrorStyleElements } from './cspStyles';
 import { consoleSocketUrl, frameBytes, requestTicket } from './ticket';
-
-type Status = 'connecting' | 'connected' | 'disconnected' | 'failed';
 
 /** The guest's first serial port in xterm.js, raw bytes both ways over the ticketed WebSocket. */
 function SerialTerminal({ vmId }: { vmId: string }) {
   const box = useRef<HTMLDivElement>(null);
-  const [status, setStatus] = useState<Status>('connecting');
+  const [status, setStatus] = useState<ConsoleStatus>('connecting');
   const [error, setError] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
 
@@ -78,26 +76,11 @@ function SerialTerminal({ vmId }: { vmId: string }) {
       <Toolbar>
         <ToolbarContent>
           <ToolbarItem>
-            <span data-testid="serial-status" data-status={status}>
-              <FormattedMessage id={`consoles.status.${status}`} />
-            </span>
+            <ConsoleStatusText status={status} testId="serial-status" />
           </ToolbarItem>
         </ToolbarContent>
       </Toolbar>
-      {status === 'disconnected' || status === 'failed' ? (
-        <Alert
-          isInline
-          variant={status === 'failed' ? 'danger' : 'warning'}
-          title={<FormattedMessage id={`consoles.${status}.title`} />}
-          actionLinks={
-            <Button variant="link" isInline onClick={reconnect} data-testid="console-reconnect">
-              <FormattedMessage id="consoles.reconnect" />
-            </Button>
-          }
-        >
-          {error}
-        </Alert>
-      ) : null}
+      <ConnectionAlert status={status} error={error} onReconnect={reconnect} />
       <div ref={box} className="vireo-serial-screen" data-testid="serial-screen" />
     </>
   );

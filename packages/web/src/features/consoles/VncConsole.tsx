@@ -1,19 +1,18 @@
 import RFB from '@novnc/novnc';
-import { Alert, Button, Switch, Toolbar, ToolbarContent, ToolbarItem } from '@patternfly/react-core';
+import { Button, Switch, Toolbar, ToolbarContent, ToolbarItem } from '@patternfly/react-core';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { api } from '../../api';
 import { ConsolePage } from './ConsolePage';
+import { ConnectionAlert, type ConsoleStatus, ConsoleStatusText } from './ConnectionState';
 import { consoleSocketUrl, requestTicket, vncPassword } from './ticket';
-
-type Status = 'connecting' | 'connected' | 'disconnected' | 'failed';
 
 /** The VM's screen through noVNC over the engine's ticketed WebSocket proxy. */
 function VncScreen({ vmId }: { vmId: string }) {
   const intl = useIntl();
   const screen = useRef<HTMLDivElement>(null);
   const rfb = useRef<RFB | null>(null);
-  const [status, setStatus] = useState<Status>('connecting');
+  const [status, setStatus] = useState<ConsoleStatus>('connecting');
   const [error, setError] = useState<string | null>(null);
   const [scale, setScale] = useState(true);
   const [attempt, setAttempt] = useState(0);
@@ -98,26 +97,11 @@ function VncScreen({ vmId }: { vmId: string }) {
             />
           </ToolbarItem>
           <ToolbarItem>
-            <span data-testid="vnc-status" data-status={status}>
-              <FormattedMessage id={`consoles.status.${status}`} />
-            </span>
+            <ConsoleStatusText status={status} testId="vnc-status" />
           </ToolbarItem>
         </ToolbarContent>
       </Toolbar>
-      {status === 'disconnected' || status === 'failed' ? (
-        <Alert
-          isInline
-          variant={status === 'failed' ? 'danger' : 'warning'}
-          title={<FormattedMessage id={`consoles.${status}.title`} />}
-          actionLinks={
-            <Button variant="link" isInline onClick={reconnect} data-testid="console-reconnect">
-              <FormattedMessage id="consoles.reconnect" />
-            </Button>
-          }
-        >
-          {error}
-        </Alert>
-      ) : null}
+      <ConnectionAlert status={status} error={error} onReconnect={reconnect} />
       <div ref={screen} className="vireo-vnc-screen" data-testid="vnc-screen" />
     </>
   );
