@@ -1,27 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AgentProcess,
-  ensureAgentBinary,
-  runAgentCommand,
-  spawnAgent,
-  stopProcess,
-} from '../../packages/agent/test/support/binary';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
 import { runCli } from '../cli/support/cli';
-import { type EngineProcess, startEngine } from '../support/engine';
-import { freePort } from '../support/net';
+import type { EngineProcess } from '../support/engine';
+import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
 const MiB = 1024 ** 2;
 /** What the source VM's guest writes at the start of its disk; every clone must read it back. */
 const STAMP = 'vireo-template-stamp';
@@ -33,47 +20,16 @@ const STAMP = 'vireo-template-stamp';
  * under them; a full clone is an independent image.
  */
 describe('templates end to end (engine + agent + QEMU)', () => {
-  let engine: EngineProcess | undefined;
-  let agent: AgentProcess | undefined;
+  let platform: Platform | undefined;
+  let engine: EngineProcess;
   let dir: string;
-  let dispatcher: Agent;
-  let token: string;
-  let hostId: string;
   let clusterId: string;
   const domain = { id: '', parent: '' };
   const vmIds = new Set<string>();
-  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
 
-  const call = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const h: Record<string, string> = { authorization: `Bearer ${token}`, ...headers };
-    if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(`${engine!.url}/api/v1${p}`, {
-      method,
-      headers: h,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher,
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) => {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      if (await fn()) return;
-      await sleep(200);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
-  const settled = async (res: { status: number; json: Json }, waitS = 90) => {
-    expect(res.status, JSON.stringify(res.json)).toBe(202);
-    const end = Date.now() + waitS * 1000;
-    let op: Json;
-    do {
-      op = (await call('GET', `/operations/${res.json.operation.id}?wait=30`)).json;
-    } while ((op.state === 'pending' || op.state === 'running') && Date.now() < end);
-    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
-    return op;
-  };
+  const call = (method: string, p: string, body?: unknown, headers?: Record<string, string>) =>
+    (platform as Platform).api.call(method, p, body, headers);
+  const settled = (res: ApiAnswer, waitS = 90) => (platform as Platform).api.settled(res, waitS);
   const volumeFile = (diskId: string, volumeId: string) =>
     join(domain.parent, domain.id, 'images', diskId, volumeId);
   const activeVolumeOf = async (vmId: string): Promise<{ disk: string; file: string }> => {
@@ -117,72 +73,21 @@ describe('templates end to end (engine + agent + QEMU)', () => {
 
   beforeAll(async () => {
     assertTestGuestBuilt();
-    await ensureAgentBinary();
-    dir = await mkdtemp(join(tmpdir(), 'vireo-templates-'));
-    const port = await freePort();
-    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '300', VIREO_ISO_DIR: testGuest.dir } });
-    dispatcher = new Agent({ connect: { ca: engine.caPem } });
-    const login = await fetch(`${engine.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin@internal', password: engine.adminPassword }),
-      dispatcher,
+    platform = await startPlatform({
+      prefix: 'vireo-templates-',
+      hostName: 'template-host',
+      engineEnv: { VIREO_ISO_DIR: testGuest.dir },
+      agentImageDirs: [testGuest.dir],
     });
-    token = ((await login.json()) as Json).token;
-    const cluster = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default');
-    clusterId = cluster.id;
-    const join_ = await call('POST', '/hosts/join-tokens', { cluster_id: cluster.id });
-    const tokenFile = join(dir, 'join-token');
-    fs.writeFileSync(tokenFile, join_.json.token, { mode: 0o600 });
-    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
-    const out = await runAgentCommand([
-      'join',
-      '--engine',
-      engine.url,
-      '--token-file',
-      tokenFile,
-      '--ca-fingerprint',
-      join_.json.ca_fingerprint,
-      '--address',
-      '127.0.0.1',
-      '--name',
-      'template-host',
-      ...common,
-    ]);
-    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
-    process.env.VIREO_AGENT_IMAGE_DIRS = testGuest.dir;
-    agent = await spawnAgent([...common, '--accel', 'tcg']);
-    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
-    domain.parent = join(dir, 'data');
-    fs.mkdirSync(domain.parent);
-    const sd = await call('POST', '/storage-domains', {
-      name: 'templates-data',
-      kind: 'data',
-      backend: 'local',
-      host_id: hostId,
-      path: domain.parent,
-    });
-    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
-    domain.id = sd.json.id;
-    await settled(
-      await call('POST', `/storage-domains/${sd.json.id}/attach`, { datacenter_id: cluster.datacenter_id }),
-    );
-    await settled(await call('POST', `/storage-domains/${sd.json.id}/activate`, {}));
-    await until(
-      'domain active',
-      async () => (await call('GET', `/storage-domains/${sd.json.id}`)).json.state === 'active',
-    );
+    ({ engine, dir } = platform);
+    clusterId = platform.cluster.id;
+    Object.assign(domain, await platform.addLocalDataDomain('templates-data'));
   }, 180_000);
 
   afterAll(async () => {
     // Whatever failed above, no QEMU and no agent outlive the test.
     await killQemusOf([...vmIds]);
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
-    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
-    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
-    await dispatcher?.close();
-    await engine?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('VM → template → two thin clones boot on overlays of it, delete refused; a full clone is independent', async () => {
@@ -266,18 +171,18 @@ describe('templates end to end (engine + agent + QEMU)', () => {
     const home = join(dir, 'cli-home');
     fs.mkdirSync(home);
     const cli = (args: string[], input?: string) => runCli(args, home, input === undefined ? {} : { input });
-    const fingerprint = new X509Certificate(engine!.caPem).fingerprint256;
+    const fingerprint = new X509Certificate(engine.caPem).fingerprint256;
     const login = await cli(
       [
         'login',
-        engine!.url,
+        engine.url,
         '-u',
         'admin@internal',
         '--password-stdin',
         '--accept-ca-fingerprint',
         fingerprint,
       ],
-      `${engine!.adminPassword}\n`,
+      `${engine.adminPassword}\n`,
     );
     expect(login.code, login.stderr).toBe(0);
     const vm = await call('POST', '/vms', {
