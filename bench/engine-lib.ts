@@ -160,3 +160,27 @@ function toMs(m: RegExpExecArray | null): number {
   const v = Number(m[1]);
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
+
+/**
+ * Runs `main` in a child Node with the `vireo-source` condition and tsx, so a benchmark imports the
+ * workspace packages from their sources exactly as the tests do (plain `npx tsx` has no custom
+ * conditions). The child is recognised by `childFlag` in its environment.
+ */
+export function runUnderSourceCondition(childFlag: string, selfUrl: string, main: () => Promise<void>): void {
+  if (process.env[childFlag]) {
+    main().catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
+    return;
+  }
+  const result = spawnSync(
+    process.execPath,
+    ['--conditions=vireo-source', '--import', 'tsx', fileURLToPath(selfUrl)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, [childFlag]: '1' },
+    },
+  );
+  process.exitCode = result.status ?? 1;
+}

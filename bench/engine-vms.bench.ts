@@ -11,13 +11,13 @@
  * The bare spawn imports the agent's argv builder from source, which needs Node's `vireo-source`
  * export condition: without it this file re-runs itself in a child Node that has it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { runUnderSourceCondition } from './engine-lib';
 
 const SINGLE_RUNS = Number(process.env.BENCH_VM_RUNS ?? 5);
 const BURST = Number(process.env.BENCH_VM_BURST ?? 50);
@@ -360,16 +360,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.env[CHILD_FLAG]) {
-  main().catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-} else {
-  const self = fileURLToPath(import.meta.url);
-  const result = spawnSync(process.execPath, ['--conditions=vireo-source', '--import', 'tsx', self], {
-    stdio: 'inherit',
-    env: { ...process.env, [CHILD_FLAG]: '1' },
-  });
-  process.exitCode = result.status ?? 1;
-}
+runUnderSourceCondition(CHILD_FLAG, import.meta.url, main);

@@ -9,12 +9,12 @@
  * Run with `npx tsx bench/templates.bench.ts` or `npm run bench`; appends to bench/RESULTS.md.
  * `BENCH_CLONES` sets the count (default 100), `BENCH_CLONE_CONCURRENCY` the requests in flight (8).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { runUnderSourceCondition } from './engine-lib';
 
 const CLONES = Number(process.env.BENCH_CLONES ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CLONE_CONCURRENCY ?? 8);
@@ -27,7 +27,7 @@ type Json = Record<string, any>;
 async function main(): Promise<void> {
   // Workspace sources load only in the child that has the `vireo-source` export condition.
   const { VireoClient } = await import('@vireo/client');
-  const { ensureAgentBinary } = await import('../packages/agent/test/support/binary');
+  const { agentPids, ensureAgentBinary } = await import('../packages/agent/test/support/binary');
   const { makeDataDir, removeDataDir, startEngine } = await import('../test/support/engine');
   const { freePort } = await import('../test/support/net');
   await ensureAgentBinary();
@@ -177,32 +177,10 @@ async function main(): Promise<void> {
   } finally {
     await client.close();
     await engine.stop();
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        if (cmd.includes('serve') && cmd.includes(path.join(dataDir, 'local-agent'))) {
-          process.kill(Number(entry), 'SIGKILL');
-        }
-      } catch {
-        // gone
-      }
-    }
+    for (const pid of agentPids(path.join(dataDir, 'local-agent'))) process.kill(pid, 'SIGKILL');
     await removeDataDir(dataDir);
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-if (process.env[CHILD_FLAG]) {
-  main().catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-} else {
-  const self = fileURLToPath(import.meta.url);
-  const result = spawnSync(process.execPath, ['--conditions=vireo-source', '--import', 'tsx', self], {
-    stdio: 'inherit',
-    env: { ...process.env, [CHILD_FLAG]: '1' },
-  });
-  process.exitCode = result.status ?? 1;
-}
+runUnderSourceCondition(CHILD_FLAG, import.meta.url, main);

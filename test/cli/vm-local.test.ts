@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureAgentBinary } from '../../packages/agent/test/support/binary';
+import { ensureAgentBinary, agentPids } from '../../packages/agent/test/support/binary';
 import { qemuPidsFor } from '../../packages/agent/test/support/guest';
 import { type EngineProcess, makeDataDir, removeDataDir, startEngine } from '../support/engine';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -16,20 +16,6 @@ import { Tmux } from './support/tmux';
 import { freePort } from '../support/net';
 
 /** Pids of `vireo-agent serve` processes whose command line names this state directory. */
-function agentPids(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd.includes('serve') && cmd.includes(stateDir)) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 const dataDir = makeDataDir();
 let engine: EngineProcess | undefined;
 let home: string;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureAgentBinary } from '../../packages/agent/test/support/binary';
+import { ensureAgentBinary, agentPids } from '../../packages/agent/test/support/binary';
 import { type EngineProcess, makeDataDir, removeDataDir, startEngine } from '../support/engine';
 import { freePort } from '../support/net';
 
@@ -20,20 +20,6 @@ function alive(pid: number): boolean {
 }
 
 /** Pids of `vireo-agent serve` processes whose command line names this state directory. */
-function agentPids(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd.includes('serve') && cmd.includes(stateDir)) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 /** `npm start` mode: the engine enrolls and supervises this machine's own agent. */
 describe('hosts: the local host in all-in-one mode (VIREO_LOCAL_HOST=1)', () => {
   const dataDir = makeDataDir();

@@ -15,7 +15,7 @@ import {
   VireoClient,
 } from '@vireo/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureAgentBinary } from '../../packages/agent/test/support/binary';
+import { ensureAgentBinary, agentPids } from '../../packages/agent/test/support/binary';
 import { runCli } from '../cli/support/cli';
 import { type EngineProcess, makeDataDir, removeDataDir, startEngine } from '../support/engine';
 import { freePort } from '../support/net';
@@ -25,20 +25,6 @@ type Json = Record<string, any>;
 const MiB = 1024 * 1024;
 
 /** Pids of `vireo-agent serve` processes whose command line names this state directory. */
-function agentPids(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd.includes('serve') && cmd.includes(stateDir)) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 /** Every path under `dir`, sorted: "nothing was written" is checked against it. */
 function listTree(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureAgentBinary } from '../../packages/agent/test/support/binary';
+import { ensureAgentBinary, agentPids } from '../../packages/agent/test/support/binary';
 import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
 import { makeDataDir, removeDataDir, startEngine } from '../support/engine';
 import { runCli } from '../cli/support/cli';
@@ -16,20 +16,6 @@ import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 type Json = Record<string, any>;
 
 /** Pids of `vireo-agent serve` processes whose command line names this state directory. */
-function agentPids(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd.includes('serve') && cmd.includes(stateDir)) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 /** An all-in-one engine (its own local agent) and a small API client for it. */
 async function allInOne(dataDir: string) {
   const port = await freePort();

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RECOMMENDED_NODE_FLAGS } from '../../src/cli/serve';
@@ -102,4 +102,22 @@ export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise
     proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1));
     proc.kill(signal);
   });
+}
+
+/**
+ * PIDs of every `vireo-agent serve` whose command line names `stateDir` — e.g. the local agent an
+ * all-in-one engine supervises, which by design outlives the engine (its VMs keep running).
+ */
+export function agentPids(stateDir: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes('serve') && cmd.includes(stateDir)) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
