@@ -1,27 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AgentProcess,
-  ensureAgentBinary,
-  runAgentCommand,
-  spawnAgent,
-  stopProcess,
-} from '../../packages/agent/test/support/binary';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
 import { runCli } from '../cli/support/cli';
-import { type EngineProcess, startEngine } from '../support/engine';
-import { freePort } from '../support/net';
+import type { EngineProcess } from '../support/engine';
+import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
 const MiB = 1024 ** 2;
 
 /**
@@ -31,113 +18,31 @@ const MiB = 1024 ** 2;
  * again) and never appear in the volume file.
  */
 describe('encrypted disks end to end (engine + agent + QEMU)', () => {
-  let engine: EngineProcess | undefined;
-  let agent: AgentProcess | undefined;
+  let platform: Platform | undefined;
+  let engine: EngineProcess;
   let dir: string;
-  let dispatcher: Agent;
-  let token: string;
-  let hostId: string;
   let domain = { id: '', parent: '' };
   let vmId: string | undefined;
-  const savedImageDirs = process.env.VIREO_AGENT_IMAGE_DIRS;
 
-  const call = async (method: string, p: string, body?: unknown) => {
-    const h: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(`${engine!.url}/api/v1${p}`, {
-      method,
-      headers: h,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher,
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) => {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      if (await fn()) return;
-      await sleep(200);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
-  const settled = async (res: { status: number; json: Json }, waitS = 90) => {
-    expect(res.status, JSON.stringify(res.json)).toBe(202);
-    const end = Date.now() + waitS * 1000;
-    let op: Json;
-    do {
-      op = (await call('GET', `/operations/${res.json.operation.id}?wait=30`)).json;
-    } while ((op.state === 'pending' || op.state === 'running') && Date.now() < end);
-    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
-    return op;
-  };
+  const call = (method: string, p: string, body?: unknown) =>
+    (platform as Platform).api.call(method, p, body);
+  const settled = (res: ApiAnswer, waitS = 90) => (platform as Platform).api.settled(res, waitS);
 
   beforeAll(async () => {
     assertTestGuestBuilt();
-    await ensureAgentBinary();
-    dir = await mkdtemp(join(tmpdir(), 'vireo-enc-'));
-    const port = await freePort();
-    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '300', VIREO_ISO_DIR: testGuest.dir } });
-    dispatcher = new Agent({ connect: { ca: engine.caPem } });
-    const login = await fetch(`${engine.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin@internal', password: engine.adminPassword }),
-      dispatcher,
+    platform = await startPlatform({
+      prefix: 'vireo-enc-',
+      hostName: 'enc-host',
+      engineEnv: { VIREO_ISO_DIR: testGuest.dir },
+      agentImageDirs: [testGuest.dir],
     });
-    token = ((await login.json()) as Json).token;
-    const cluster = (await call('GET', '/clusters')).json.items.find((c: Json) => c.name === 'Default');
-    const join_ = await call('POST', '/hosts/join-tokens', { cluster_id: cluster.id });
-    const tokenFile = join(dir, 'join-token');
-    fs.writeFileSync(tokenFile, join_.json.token, { mode: 0o600 });
-    const common = ['--state-dir', dir, '--listen', `127.0.0.1:${port}`];
-    const out = await runAgentCommand([
-      'join',
-      '--engine',
-      engine.url,
-      '--token-file',
-      tokenFile,
-      '--ca-fingerprint',
-      join_.json.ca_fingerprint,
-      '--address',
-      '127.0.0.1',
-      '--name',
-      'enc-host',
-      ...common,
-    ]);
-    hostId = /joined as host ([0-9a-f-]{36})/.exec(out)![1]!;
-    process.env.VIREO_AGENT_IMAGE_DIRS = testGuest.dir;
-    agent = await spawnAgent([...common, '--accel', 'tcg']);
-    await until('the host up', async () => (await call('GET', `/hosts/${hostId}`)).json.state === 'up');
-    const parent = join(dir, 'data');
-    fs.mkdirSync(parent);
-    const sd = await call('POST', '/storage-domains', {
-      name: 'enc-data',
-      kind: 'data',
-      backend: 'local',
-      host_id: hostId,
-      path: parent,
-    });
-    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
-    domain = { id: sd.json.id, parent };
-    await settled(
-      await call('POST', `/storage-domains/${sd.json.id}/attach`, { datacenter_id: cluster.datacenter_id }),
-    );
-    await settled(await call('POST', `/storage-domains/${sd.json.id}/activate`, {}));
-    await until(
-      'domain active',
-      async () => (await call('GET', `/storage-domains/${sd.json.id}`)).json.state === 'active',
-    );
+    ({ engine, dir } = platform);
+    domain = await platform.addLocalDataDomain('enc-data');
   }, 180_000);
 
   afterAll(async () => {
     if (vmId) await killQemusOf([vmId]);
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
-    if (savedImageDirs === undefined) delete process.env.VIREO_AGENT_IMAGE_DIRS;
-    else process.env.VIREO_AGENT_IMAGE_DIRS = savedImageDirs;
-    await dispatcher?.close();
-    await engine?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('an encrypted disk holds only ciphertext, opens again after a restart, and refuses what it cannot do yet', async () => {
@@ -158,14 +63,14 @@ describe('encrypted disks end to end (engine + agent + QEMU)', () => {
     const login = await cli(
       [
         'login',
-        engine!.url,
+        engine.url,
         '-u',
         'admin@internal',
         '--password-stdin',
         '--accept-ca-fingerprint',
-        new X509Certificate(engine!.caPem).fingerprint256,
+        new X509Certificate(engine.caPem).fingerprint256,
       ],
-      `${engine!.adminPassword}\n`,
+      `${engine.adminPassword}\n`,
     );
     expect(login.code, login.stderr).toBe(0);
     const made = await cli([
@@ -193,7 +98,7 @@ describe('encrypted disks end to end (engine + agent + QEMU)', () => {
     );
     expect(info.encrypted).toBe(true);
     // The master key exists, owner-only, in the engine's secrets directory.
-    const master = fs.statSync(join(engine!.dataDir, 'secrets', 'disk-master.key'));
+    const master = fs.statSync(join(engine.dataDir, 'secrets', 'disk-master.key'));
     expect(master.mode & 0o777).toBe(0o600);
 
     const created = await call('POST', '/vms', {
@@ -249,7 +154,7 @@ describe('encrypted disks end to end (engine + agent + QEMU)', () => {
     // No disk key in any log: a key is 32 bytes, i.e. 43 base64 characters and one '='.
     const keyShape = /[A-Za-z0-9+/]{43}=/;
     expect(keyShape.test(randomBytes(32).toString('base64'))).toBe(true);
-    const logs = [engine!.stdout(), engine!.stderr(), agent!.stderr()].join('\n');
+    const logs = [engine.stdout(), engine.stderr(), (platform as Platform).agent.stderr()].join('\n');
     expect(logs).toContain(diskId);
     expect(logs.match(keyShape)).toBeNull();
   }, 400_000);
