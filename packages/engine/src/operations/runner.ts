@@ -4,7 +4,7 @@ import {
   OPERATIONS_CHANNEL,
   type Outcome,
   type OperationRow,
-  claimNextPending,
+  claimPending,
   finishOperation,
   lockExpiredLeases,
   notifyOperation,
@@ -50,8 +50,8 @@ export interface OperationRunnerOptions {
 
 /** Why a handler's signal was aborted; decides what the runner records. */
 const DEFAULT_CONCURRENCY = 32;
-/** Claim transactions run at once when several operations are pending. */
-const CLAIM_PARALLELISM = 4;
+/** Most operations one claim transaction takes (keeps each transaction short). */
+const CLAIM_BATCH = 16;
 
 export class RunAbort extends Error {
   constructor(readonly why: 'cancelled' | 'shutdown' | 'lease_lost') {
@@ -204,22 +204,12 @@ export class OperationRunner {
         this.claimAgain = false;
         const cap = this.opts.concurrency ?? DEFAULT_CONCURRENCY;
         while (this.active && this.running.size < cap) {
-          // A few claims at once: each is a short transaction of several round trips, and one at a
-          // time they kept a burst of 50 VM starts waiting seconds for their turn (SKIP LOCKED
-          // gives each claimer a different row).
-          const want = Math.min(cap - this.running.size, CLAIM_PARALLELISM);
-          const results = await Promise.allSettled(Array.from({ length: want }, () => this.claim()));
-          let claimed = 0;
-          for (const r of results) {
-            if (r.status === 'fulfilled' && r.value) {
-              this.launch(r.value);
-              claimed++;
-            }
-          }
-          // Rows claimed beside a failed claim were launched above; then retry like before.
-          const failed = results.find((r) => r.status === 'rejected');
-          if (failed) throw failed.reason;
-          if (claimed < want) break;
+          // Claimed in batches: one at a time kept a burst of 50 VM starts waiting seconds for
+          // their turn (each claim is a transaction of several round trips).
+          const want = Math.min(cap - this.running.size, CLAIM_BATCH);
+          const rows = await this.claim(want);
+          for (const row of rows) this.launch(row);
+          if (rows.length < want) break;
         }
       } while (this.claimAgain && this.active);
     } catch (err) {
@@ -229,13 +219,14 @@ export class OperationRunner {
     }
   }
 
-  private claim(): Promise<OperationRow | undefined> {
+  private claim(limit: number): Promise<OperationRow[]> {
     return this.opts.db.transaction().execute(async (trx) => {
-      const row = await claimNextPending(trx, this.holder, this.opts.registry.types(), this.leaseMs);
-      if (!row) return undefined;
-      await this.opts.audit.record(trx, operationEvent(row, 'started'));
-      await notifyOperation(trx, row.id, 'running');
-      return row;
+      const rows = await claimPending(trx, this.holder, this.opts.registry.types(), this.leaseMs, limit);
+      for (const row of rows) {
+        await this.opts.audit.record(trx, operationEvent(row, 'started'));
+        await notifyOperation(trx, row.id, 'running');
+      }
+      return rows;
     });
   }
 
