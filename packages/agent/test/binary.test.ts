@@ -61,7 +61,10 @@ describe('the bundled vireo-agent binary', () => {
     const cmdline = (await readFile(`/proc/${agent.proc.pid}/cmdline`, 'utf8')).split('\0');
     expect(cmdline[0]).toMatch(/node$/);
     expect(cmdline).toEqual(expect.arrayContaining([...RECOMMENDED_NODE_FLAGS, bin, 'serve']));
-    expect(await stopProcess(agent.proc, 'SIGTERM')).toBe(0);
+    // Exit 0 means the SIGTERM handler ran and the agent closed cleanly. Seen once in CI: killed by
+    // SIGTERM instead (not reproduced in isolation); the agent's log says how far it got.
+    const running = agent;
+    expect(await stopProcess(running.proc, 'SIGTERM'), running.stderr()).toBe(0);
     agent = undefined;
   });
 });
