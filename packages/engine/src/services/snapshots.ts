@@ -129,6 +129,30 @@ export function createSnapshotService(deps: {
     }
   }
 
+  /**
+   * Preview and revert both switch a VM that is down onto a snapshot's volumes: same checks, then
+   * an operation of `what.type`.
+   */
+  function bootFromSnapshot(
+    actor: Actor,
+    vmId: string,
+    id: string,
+    what: { type: string; doing: string; message: (vm: VmRow, s: SnapshotView) => string },
+  ) {
+    return db.transaction().execute(async (tx) => {
+      const vm = await vmOrThrow(tx, vmId);
+      const s = await snapshotOrThrow(tx, vmId, id, true);
+      mustBeDown(vm, what.doing);
+      await notBusy(tx, vm);
+      await noPreview(tx, vm);
+      if (s.state !== 'ok')
+        throw new Conflict('snapshot_busy', `snapshot ${s.id} is ${s.state}`, {
+          details: { state: s.state },
+        });
+      return queue(tx, actor, what.type, vm, s, `${what.type}_requested`, what.message(vm, s));
+    });
+  }
+
   async function queue(
     tx: Executor,
     actor: Actor,
@@ -253,47 +277,17 @@ export function createSnapshotService(deps: {
       }),
 
     preview: (actor, vmId, id) =>
-      db.transaction().execute(async (tx) => {
-        const vm = await vmOrThrow(tx, vmId);
-        const s = await snapshotOrThrow(tx, vmId, id, true);
-        mustBeDown(vm, 'preview a snapshot');
-        await notBusy(tx, vm);
-        await noPreview(tx, vm);
-        if (s.state !== 'ok')
-          throw new Conflict('snapshot_busy', `snapshot ${s.id} is ${s.state}`, {
-            details: { state: s.state },
-          });
-        return queue(
-          tx,
-          actor,
-          'snapshot.preview',
-          vm,
-          s,
-          'snapshot.preview_requested',
-          `a preview of snapshot ${s.id} of VM ${vm.name} was requested`,
-        );
+      bootFromSnapshot(actor, vmId, id, {
+        type: 'snapshot.preview',
+        doing: 'preview a snapshot',
+        message: (vm, s) => `a preview of snapshot ${s.id} of VM ${vm.name} was requested`,
       }),
 
     revert: (actor, vmId, id) =>
-      db.transaction().execute(async (tx) => {
-        const vm = await vmOrThrow(tx, vmId);
-        const s = await snapshotOrThrow(tx, vmId, id, true);
-        mustBeDown(vm, 'revert to a snapshot');
-        await notBusy(tx, vm);
-        await noPreview(tx, vm);
-        if (s.state !== 'ok')
-          throw new Conflict('snapshot_busy', `snapshot ${s.id} is ${s.state}`, {
-            details: { state: s.state },
-          });
-        return queue(
-          tx,
-          actor,
-          'snapshot.revert',
-          vm,
-          s,
-          'snapshot.revert_requested',
-          `reverting VM ${vm.name} to snapshot ${s.id} was requested`,
-        );
+      bootFromSnapshot(actor, vmId, id, {
+        type: 'snapshot.revert',
+        doing: 'revert to a snapshot',
+        message: (vm, s) => `reverting VM ${vm.name} to snapshot ${s.id} was requested`,
       }),
 
     endPreview: (actor, vmId, how) =>
