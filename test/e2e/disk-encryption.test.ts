@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
-import { runCli } from '../cli/support/cli';
+import { runCli, loginCli } from '../cli/support/cli';
 import type { EngineProcess } from '../support/engine';
 import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -60,18 +60,7 @@ describe('encrypted disks end to end (engine + agent + QEMU)', () => {
     const home = join(dir, 'cli-home');
     fs.mkdirSync(home);
     const cli = (args: string[], input?: string) => runCli(args, home, input === undefined ? {} : { input });
-    const login = await cli(
-      [
-        'login',
-        engine.url,
-        '-u',
-        'admin@internal',
-        '--password-stdin',
-        '--accept-ca-fingerprint',
-        new X509Certificate(engine.caPem).fingerprint256,
-      ],
-      `${engine.adminPassword}\n`,
-    );
+    const login = await loginCli(home, engine);
     expect(login.code, login.stderr).toBe(0);
     const made = await cli([
       'disk',

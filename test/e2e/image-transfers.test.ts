@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import {
 } from '@vireo/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgentBinary, agentPids } from '../../packages/agent/test/support/binary';
-import { runCli } from '../cli/support/cli';
+import { runCli, loginCli } from '../cli/support/cli';
 import { type EngineProcess, makeDataDir, removeDataDir, startEngine } from '../support/engine';
 import { freePort } from '../support/net';
 
@@ -352,20 +352,7 @@ describe('image transfers through the engine and the agent', () => {
   it('vireo image upload (new disk, resume by id, refusal) and download', async () => {
     const home = fs.mkdtempSync(path.join(work, 'cli-home-'));
     const cli = (args: string[]) => runCli(args, home, { timeoutMs: 120_000 });
-    const fingerprint = new X509Certificate(engine?.caPem as string).fingerprint256;
-    const login = await runCli(
-      [
-        'login',
-        engine?.url as string,
-        '-u',
-        'admin@internal',
-        '--password-stdin',
-        '--accept-ca-fingerprint',
-        fingerprint,
-      ],
-      home,
-      { input: `${engine?.adminPassword}\n` },
-    );
+    const login = await loginCli(home, engine as EngineProcess);
     expect(login.code, login.stderr).toBe(0);
 
     const file = path.join(work, 'cli.qcow2');

@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ensureAgentBinary, agentPids } from '../../packages/agent/test/support/binary';
 import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
 import { makeDataDir, removeDataDir, startEngine } from '../support/engine';
-import { runCli } from '../cli/support/cli';
+import { runCli, loginCli } from '../cli/support/cli';
 import { freePort } from '../support/net';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
@@ -256,20 +255,7 @@ describe('storage domains end to end (real engine, enrolled local agent)', () =>
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vireo-cli-sd-'));
     closers.push(async () => fs.rmSync(home, { recursive: true, force: true }));
     const cli = (args: string[]) => runCli(args, home, { timeoutMs: 120_000 });
-    const fingerprint = new X509Certificate(a.engine.caPem).fingerprint256;
-    const login = await runCli(
-      [
-        'login',
-        a.engine.url,
-        '-u',
-        'admin@internal',
-        '--password-stdin',
-        '--accept-ca-fingerprint',
-        fingerprint,
-      ],
-      home,
-      { input: `${a.engine.adminPassword}\n` },
-    );
+    const login = await loginCli(home, a.engine);
     expect(login.code, login.stderr).toBe(0);
 
     const listed = await cli(['storage-domain', 'list', '--kind', 'iso', '-o', 'json']);

@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
-import { runCli } from '../cli/support/cli';
+import { runCli, loginCli } from '../cli/support/cli';
 import type { EngineProcess } from '../support/engine';
 import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -171,19 +170,7 @@ describe('templates end to end (engine + agent + QEMU)', () => {
     const home = join(dir, 'cli-home');
     fs.mkdirSync(home);
     const cli = (args: string[], input?: string) => runCli(args, home, input === undefined ? {} : { input });
-    const fingerprint = new X509Certificate(engine.caPem).fingerprint256;
-    const login = await cli(
-      [
-        'login',
-        engine.url,
-        '-u',
-        'admin@internal',
-        '--password-stdin',
-        '--accept-ca-fingerprint',
-        fingerprint,
-      ],
-      `${engine.adminPassword}\n`,
-    );
+    const login = await loginCli(home, engine);
     expect(login.code, login.stderr).toBe(0);
     const vm = await call('POST', '/vms', {
       name: 'cli-src',

@@ -1,5 +1,6 @@
 // Runs the `vireo` CLI from source as a child process, with its own config directory.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
@@ -63,4 +64,20 @@ export async function runCli(
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/**
+ * `vireo login` as admin@internal into `configHome`, pinning the engine's CA by its fingerprint
+ * (the password goes on stdin, never on the command line).
+ */
+export async function loginCli(
+  configHome: string,
+  engine: { url: string; caPem: string; adminPassword: string | null | undefined },
+): Promise<CliResult> {
+  const fingerprint = new X509Certificate(engine.caPem).fingerprint256;
+  return runCli(
+    ['login', engine.url, '-u', 'admin@internal', '--password-stdin', '--accept-ca-fingerprint', fingerprint],
+    configHome,
+    { input: `${engine.adminPassword ?? ''}\n` },
+  );
 }
