@@ -13,16 +13,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runUnderSourceCondition } from './engine-lib';
 
 const MIB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BENCH_TRANSFER_MIB ?? 512);
 const RUNS = 3;
 const CHILD_FLAG = 'VIREO_BENCH_IMAGE_TRANSFER_CHILD';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers
-type Json = Record<string, any>;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -32,50 +28,11 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   // Workspace sources load only in the child that has the `vireo-source` export condition.
-  const { uploadImage, VireoClient } = await import('@vireo/client');
-  const { agentPids, ensureAgentBinary } = await import('../packages/agent/test/support/binary');
-  const { makeDataDir, removeDataDir, startEngine } = await import('../test/support/engine');
-  const { freePort } = await import('../test/support/net');
-  await ensureAgentBinary();
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vireo-bench-transfer-'));
-  const dataDir = makeDataDir();
-  const port = await freePort();
-  const engine = await startEngine({
-    dataDir,
-    env: { VIREO_LOCAL_HOST: '1', VIREO_LOCAL_AGENT_PORT: String(port), VIREO_LOCAL_AGENT_ACCEL: 'tcg' },
-  });
-  const client = new VireoClient({ baseUrl: engine.url, ca: engine.caPem });
+  const { uploadImage } = await import('@vireo/client');
+  const { startAllInOne } = await import('./all-in-one');
+  const aio = await startAllInOne('vireo-bench-transfer-', 'bench-data');
+  const { client, work, domain, domainDir } = aio;
   try {
-    await client.login('admin@internal', engine.adminPassword as string);
-    let host: Json | undefined;
-    for (let i = 0; i < 300 && !host; i++) {
-      host = ((await client.request<Json>('GET', '/hosts')).body.items as Json[]).find(
-        (h) => h.state === 'up',
-      );
-      if (!host) await sleep(200);
-    }
-    if (!host) throw new Error('the local host never came up');
-    const dc = ((await client.request<Json>('GET', '/datacenters')).body.items as Json[]).find(
-      (d) => d.name === 'Default',
-    );
-    const domainDir = path.join(work, 'domain');
-    fs.mkdirSync(domainDir);
-    const domain = (
-      await client.request<Json>('POST', '/storage-domains', {
-        body: { name: 'bench-data', kind: 'data', backend: 'local', host_id: host.id, path: domainDir },
-      })
-    ).body;
-    for (const [action, body] of [
-      ['attach', { datacenter_id: dc?.id }],
-      ['activate', undefined],
-    ] as const) {
-      const res = await client.request<Json>('POST', `/storage-domains/${domain.id}/${action}`, {
-        ...(body ? { body } : {}),
-      });
-      const op = await client.waitForOperation(res.body.operation.id, { timeoutMs: 60_000 });
-      if (op.state !== 'succeeded') throw new Error(`${action} failed: ${JSON.stringify(op.error)}`);
-    }
-
     const file = path.join(work, 'image.raw');
     const fd = fs.openSync(file, 'w');
     for (let i = 0; i < SIZE_MIB; i++) fs.writeSync(fd, randomBytes(MIB));
@@ -151,11 +108,7 @@ async function main(): Promise<void> {
     process.stdout.write(section);
     fs.appendFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'RESULTS.md'), section);
   } finally {
-    await client.close();
-    await engine.stop();
-    for (const pid of agentPids(path.join(dataDir, 'local-agent'))) process.kill(pid, 'SIGKILL');
-    await removeDataDir(dataDir);
-    fs.rmSync(work, { recursive: true, force: true });
+    await aio.stop();
   }
 }
 

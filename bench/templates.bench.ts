@@ -13,7 +13,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runUnderSourceCondition } from './engine-lib';
 
 const CLONES = Number(process.env.BENCH_CLONES ?? 100);
@@ -26,55 +25,13 @@ type Json = Record<string, any>;
 
 async function main(): Promise<void> {
   // Workspace sources load only in the child that has the `vireo-source` export condition.
-  const { VireoClient } = await import('@vireo/client');
-  const { agentPids, ensureAgentBinary } = await import('../packages/agent/test/support/binary');
-  const { makeDataDir, removeDataDir, startEngine } = await import('../test/support/engine');
-  const { freePort } = await import('../test/support/net');
-  await ensureAgentBinary();
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vireo-bench-templates-'));
-  const dataDir = makeDataDir();
-  const port = await freePort();
-  const engine = await startEngine({
-    dataDir,
-    env: { VIREO_LOCAL_HOST: '1', VIREO_LOCAL_AGENT_PORT: String(port), VIREO_LOCAL_AGENT_ACCEL: 'tcg' },
-  });
-  const client = new VireoClient({ baseUrl: engine.url, ca: engine.caPem });
-  const waitOp = async (id: string, what: string) => {
-    const op = await client.waitForOperation(id, { timeoutMs: 600_000 });
-    if (op.state !== 'succeeded') throw new Error(`${what} failed: ${JSON.stringify(op.error)}`);
-  };
+  const { startAllInOne } = await import('./all-in-one');
+  const aio = await startAllInOne('vireo-bench-templates-', 'bench-tpl');
+  const { client, domain, domainDir, waitOp } = aio;
   try {
-    await client.login('admin@internal', engine.adminPassword as string);
-    let host: Json | undefined;
-    for (let i = 0; i < 300 && !host; i++) {
-      host = ((await client.request<Json>('GET', '/hosts')).body.items as Json[]).find(
-        (h) => h.state === 'up',
-      );
-      if (!host) await sleep(200);
-    }
-    if (!host) throw new Error('the local host never came up');
-    const dc = ((await client.request<Json>('GET', '/datacenters')).body.items as Json[]).find(
-      (d) => d.name === 'Default',
-    );
     const cluster = ((await client.request<Json>('GET', '/clusters')).body.items as Json[]).find(
       (c) => c.name === 'Default',
     );
-    const domainDir = path.join(work, 'domain');
-    fs.mkdirSync(domainDir);
-    const domain = (
-      await client.request<Json>('POST', '/storage-domains', {
-        body: { name: 'bench-tpl', kind: 'data', backend: 'local', host_id: host.id, path: domainDir },
-      })
-    ).body;
-    for (const [action, body] of [
-      ['attach', { datacenter_id: dc?.id }],
-      ['activate', undefined],
-    ] as const) {
-      const res = await client.request<Json>('POST', `/storage-domains/${domain.id}/${action}`, {
-        ...(body ? { body } : {}),
-      });
-      await waitOp(res.body.operation.id, action);
-    }
     const vm = (
       await client.request<Json>('POST', '/vms', {
         body: {
@@ -175,11 +132,7 @@ async function main(): Promise<void> {
     process.stdout.write(section);
     fs.appendFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'RESULTS.md'), section);
   } finally {
-    await client.close();
-    await engine.stop();
-    for (const pid of agentPids(path.join(dataDir, 'local-agent'))) process.kill(pid, 'SIGKILL');
-    await removeDataDir(dataDir);
-    fs.rmSync(work, { recursive: true, force: true });
+    await aio.stop();
   }
 }
 
