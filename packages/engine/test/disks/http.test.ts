@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerDiskOperations } from '../../src/controllers/disk-operations';
 import { createOpsApp, type OpsApp } from '../operations/support';
@@ -25,19 +24,9 @@ describe('disks over HTTP', () => {
 
   beforeAll(async () => {
     hub = new FakeHub();
-    const shared = {
-      db: undefined as unknown as OpsApp['t']['db'],
-      hub: hub.asHub(),
-      log: pino({ level: 'silent' }),
-    };
-    const audit = {
-      record: (ex: Parameters<OpsApp['events']['audit']['record']>[0], e: never) =>
-        t.events.audit.record(ex, e),
-    };
     t = await createOpsApp({
-      register: (ops) => registerDiskOperations(ops.registry, Object.assign(shared, { audit })),
+      register: (ops, ctx) => registerDiskOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
     });
-    shared.db = t.t.db;
     clusterId = (
       await t.t.db.selectFrom('clusters').select('id').where('name', '=', 'Default').executeTakeFirstOrThrow()
     ).id;

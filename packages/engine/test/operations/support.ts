@@ -25,13 +25,22 @@ export interface OpsApp {
   close(): Promise<void>;
 }
 
+export interface RegisterContext {
+  db: TestDb['db'];
+  audit: Events['audit'];
+  log: pino.Logger;
+}
+
 export interface OpsAppOptions {
   runner?: OperationsOptions['runner'];
   purgeBatchSize?: number;
   /** Test-only operation types to insert into the types table. */
   types?: string[];
-  /** Set up handlers before the runner starts. */
-  register?(ops: Operations): void;
+  /**
+   * Set up handlers before the runner starts. `ctx` carries what operation handlers depend on (the
+   * test database, the real audit log, a silent logger), so tests need no late-bound copies.
+   */
+  register?(ops: Operations, ctx: RegisterContext): void;
 }
 
 /**
@@ -58,7 +67,7 @@ export async function createOpsApp(opts: OpsAppOptions = {}): Promise<OpsApp> {
         .values(opts.types.map((name) => ({ name, description: `test-only type ${name}` })))
         .execute();
     }
-    opts.register?.(operations);
+    opts.register?.(operations, { db: t.db, audit: events.audit, log });
     await events.start();
     operations.start();
     const services = createServices({ db: t.db, log, audit: events.audit, operations });

@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerSnapshotOperations } from '../../src/controllers/snapshot-operations';
 import { volumePath } from '../../src/domain/storage/paths';
@@ -31,18 +30,9 @@ describe('snapshots through the API (real database and operations, recorded fake
 
   beforeAll(async () => {
     hub = new FakeHub();
-    const log = pino({ level: 'silent' });
-    const shared = { db: undefined as unknown as OpsApp['t']['db'], hub: hub.asHub(), log };
-    const audit = {
-      record: (ex: Parameters<OpsApp['events']['audit']['record']>[0], e: never) =>
-        t.events.audit.record(ex, e),
-    };
     t = await createOpsApp({
-      register(ops) {
-        registerSnapshotOperations(ops.registry, Object.assign(shared, { audit }));
-      },
+      register: (ops, ctx) => registerSnapshotOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
     });
-    shared.db = t.t.db;
     const db = t.t.db;
     const cluster = await db
       .selectFrom('clusters')
