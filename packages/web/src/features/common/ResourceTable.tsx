@@ -1,5 +1,4 @@
 import {
-  Button,
   EmptyState,
   EmptyStateBody,
   FormSelect,
@@ -19,6 +18,7 @@ import { ActionsColumn, type ISortBy, Table, Tbody, Td, Th, Thead, Tr } from '@p
 import type { ListQuery } from '@vireo/client';
 import { type ReactNode, useEffect, useMemo, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
+import { PageButtons } from './PageButtons';
 import { type Collection, useLiveList } from '../../api';
 import { type ObjectAction, useActionRunner } from './actions';
 
@@ -198,20 +198,13 @@ export function ResourceTable<T extends { id: string; name?: string }>(props: Re
               </FormSelect>
             </ToolbarItem>
             <ToolbarItem>
-              <Button
-                variant="secondary"
-                isDisabled={cursors.length <= 1}
-                onClick={() => setCursors((c) => c.slice(0, -1))}
-              >
-                <FormattedMessage id="list.previous" />
-              </Button>{' '}
-              <Button
-                variant="secondary"
-                isDisabled={!nextCursor}
-                onClick={() => nextCursor && setCursors((c) => [...c, nextCursor])}
-              >
-                <FormattedMessage id="list.next" />
-              </Button>
+              <PageButtons
+                cursors={cursors}
+                setCursors={setCursors}
+                next={nextCursor}
+                backId="list.previous"
+                forwardId="list.next"
+              />
             </ToolbarItem>
           </ToolbarGroup>
         </ToolbarContent>

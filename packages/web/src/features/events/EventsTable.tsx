@@ -1,5 +1,4 @@
 import {
-  Button,
   FormSelect,
   FormSelectOption,
   Label,
@@ -13,6 +12,7 @@ import { EVENT_SEVERITIES } from '@vireo/api';
 import type { ListQuery, VireoEvent } from '@vireo/client';
 import { useEffect, useMemo, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
+import { PageButtons } from '../common/PageButtons';
 import { useLiveList } from '../../api';
 import { When } from '../common/format';
 
@@ -100,20 +100,13 @@ export function EventsTable({ objectId, pageSize = 50 }: { objectId?: string; pa
             </ToolbarItem>
           )}
           <ToolbarItem align={{ default: 'alignEnd' }}>
-            <Button
-              variant="secondary"
-              isDisabled={cursors.length <= 1}
-              onClick={() => setCursors((c) => c.slice(0, -1))}
-            >
-              <FormattedMessage id="list.newer" />
-            </Button>{' '}
-            <Button
-              variant="secondary"
-              isDisabled={!next}
-              onClick={() => next && setCursors((c) => [...c, next])}
-            >
-              <FormattedMessage id="list.older" />
-            </Button>
+            <PageButtons
+              cursors={cursors}
+              setCursors={setCursors}
+              next={next}
+              backId="list.newer"
+              forwardId="list.older"
+            />
           </ToolbarItem>
         </ToolbarContent>
       </Toolbar>
