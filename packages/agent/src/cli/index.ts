@@ -139,6 +139,23 @@ async function serve(args: string[], out: (line: string) => void): Promise<numbe
   });
   const config = loadConfig(values);
   const log = createRootLogger(config.logLevel);
+  // Handlers go in before anything is announced: a supervisor that reads the "listening" line may
+  // send TERM before this process runs again, and Node's default action would kill it uncleanly.
+  // A TERM during start-up stops the agent as soon as it has started; repeats while stopping are
+  // ignored (SIGKILL is the way to force it).
+  const stopRequested = new Promise<string>((resolve) => {
+    let requested = false;
+    const onSignal = (signal: string) => {
+      if (requested) {
+        log.info({ signal }, 'already stopping');
+        return;
+      }
+      requested = true;
+      resolve(signal);
+    };
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+  });
   // Resolved here (not inside startAgent) because the capabilities report the same decision.
   const accel = await resolveAccelerator(config.accel, {
     stateDir: config.stateDir,
@@ -150,14 +167,7 @@ async function serve(args: string[], out: (line: string) => void): Promise<numbe
     resolveAccel: async () => accel.accel,
   });
   out(`vireo-agent listening on ${agent.address} (agent ${agent.agentId})`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'stopping; VMs keep running');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  log.info({ signal: await stopRequested }, 'stopping; VMs keep running');
   await agent.close();
   log.flush();
   return 0;
