@@ -91,3 +91,22 @@ export const OperationListQuery = ListQuery(OPERATION_SORT_FIELDS, {
 export type OperationListQuery = Static<typeof OperationListQuery>;
 export const OperationPage = Page(Type.Ref(Operation), 'OperationPage');
 export type OperationPage = Static<typeof OperationPage>;
+
+/**
+ * The data of an `operation.progress` frame on `GET /events/stream`. These frames are ephemeral:
+ * they carry no SSE `id:`, are not audit events, are never stored in the event log and are never
+ * replayed on resume. The operation row holds the same progress for anyone who missed a frame.
+ */
+export interface OperationProgressFrame {
+  /** The operation's id (not an event id). */
+  id: string;
+  type: string;
+  target_kind: string | null;
+  target_id: string | null;
+  /** Fraction done, 0..1. */
+  progress: number;
+  message: string | null;
+}
+
+/** SSE event name of {@link OperationProgressFrame}s. */
+export const OPERATION_PROGRESS_EVENT = 'operation.progress';

@@ -38,6 +38,7 @@ export {
   type LoginResult,
   type MutationResult,
   type Operation,
+  type OperationProgressFrame,
   type OperationState,
   type Page,
   type Resource,

@@ -3,6 +3,7 @@ import type {
   DataCenter as ApiDataCenter,
   Event as ApiEvent,
   Operation as ApiOperation,
+  OperationProgressFrame as ApiOperationProgressFrame,
   OperationState as ApiOperationState,
   HealthReport,
   Host as ApiHost,
@@ -41,6 +42,9 @@ export type OperationState = ApiOperationState;
 
 /** Long-running work (design.md "Operation"; schema in `@vireo/api`). */
 export type Operation = ApiOperation;
+
+/** Data of an ephemeral `operation.progress` stream frame (no event id; never replayed). */
+export type OperationProgressFrame = ApiOperationProgressFrame;
 
 export const TERMINAL_OPERATION_STATES: readonly OperationState[] = ['succeeded', 'failed', 'cancelled'];
 

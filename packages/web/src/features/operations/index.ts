@@ -1,0 +1,2 @@
+export { OperationsButton, OperationRow } from './OperationsDrawer';
+export { OperationProgress, type OperationProgressProps } from './OperationProgress';
