@@ -6,6 +6,7 @@ export * from './host';
 export * from './image';
 export * from './jsonrpc';
 export * from './methods';
+export * from './registration';
 export * from './storage';
 export * from './snapshot';
 export * from './transfer';

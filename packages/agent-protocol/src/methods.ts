@@ -24,6 +24,7 @@ import {
   VmSnapshotResultSchema,
   VolumeMergeParamsSchema,
 } from './snapshot';
+import { StorageScanDisksParamsSchema, StorageScanDisksResultSchema } from './registration';
 import {
   StorageActivateParamsSchema,
   StorageActivateResultSchema,
@@ -130,6 +131,8 @@ export const AgentMethods = {
   'storage.list_isos': { params: StorageDomainIdParamsSchema, result: StorageListIsosResultSchema },
   /** Reads the metadata of the domains found under a location (import); changes nothing. */
   'storage.probe': { params: StorageProbeParamsSchema, result: StorageProbeResultSchema },
+  /** Disk directories of an active domain with their checked volume chains (registration.ts). */
+  'storage.scan_disks': { params: StorageScanDisksParamsSchema, result: StorageScanDisksResultSchema },
   /** Volumes of disks inside active storage domains (see volume.ts). */
   'volume.create': { params: VolumeCreateParamsSchema, result: VolumeInfoSchema },
   'volume.delete': { params: VolumeDeleteParamsSchema, result: VolumeDeleteResultSchema },

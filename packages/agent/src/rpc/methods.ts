@@ -1,6 +1,7 @@
 import type { ImageCreateParams, ImageInfo, ImageInfoParams } from '@vireo/agent-protocol';
 import { createImage, createOverlay, imageInfo } from '../storage';
 import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
+import { registrationHandlers } from '../storage/registration/handlers';
 import { volumeHandlers } from '../storage/volumes/handlers';
 import { AgentError } from '../util/errors';
 import type { VmRuntime } from '../vm/runtime';
@@ -60,6 +61,7 @@ export function createMethodHandlers(
     'image.info': (p) => imageInfoChecked(runtime, p),
   };
   if (domains) Object.assign(handlers, storageDomainHandlers(domains));
+  if (domains) Object.assign(handlers, registrationHandlers(domains));
   if (domains)
     Object.assign(
       handlers,
