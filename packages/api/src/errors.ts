@@ -120,6 +120,13 @@ export const ERROR_CODES = [
   'template_locked',
   'template_in_use',
   'seal_unsupported',
+  // Export and import (export)
+  'ovf_invalid',
+  'ova_invalid',
+  'export_not_found',
+  'export_exists',
+  'name_in_use',
+  'id_in_use',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

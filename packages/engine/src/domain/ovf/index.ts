@@ -1,0 +1,15 @@
+export { parseOvf } from './parse';
+export {
+  OVF_LIMITS,
+  type OvfCdrom,
+  type OvfDisk,
+  type OvfDiskFormat,
+  type OvfDiskInterface,
+  type OvfDocument,
+  type OvfEntity,
+  type OvfKind,
+  type OvfNic,
+  type OvfNicModel,
+  ovfDiskHref,
+} from './types';
+export { writeOvf } from './write';
