@@ -6,7 +6,9 @@ import { ClusterDetailPage, DataCenterDetailPage, HostDetailPage } from './datac
 import { DataCentersPage } from './datacenters/DataCentersPage';
 import { EventsPage } from './events/EventsPage';
 import { HostsPage } from './hosts/HostsPage';
-import { DisksPage, StorageDomainsPage } from './storage/StoragePages';
+import { DisksPage, StorageDomainDetailPage, StorageDomainsPage } from './storage';
+import { TemplateDetailPage } from './templates/TemplateDetailPage';
+import { TemplatesPage } from './templates/TemplatesPage';
 import { CreateVmWizard } from './vms/CreateVmWizard';
 import { VmDetailPage } from './vms/VmDetailPage';
 import { VmsPage } from './vms/VmsPage';
@@ -42,11 +44,16 @@ export function featureRoutes(): RouteObject[] {
       { path: 'new', element: <CreateVmWizard />, handle: crumb('vm.create') },
       { path: ':id', element: <VmDetailPage />, handle: objectCrumb('vms') },
     ]),
+    section('templates', 'nav.templates', <TemplatesPage />, [
+      { path: ':id', element: <TemplateDetailPage />, handle: objectCrumb('templates') },
+    ]),
     {
       path: 'storage',
       handle: crumb('nav.storage'),
       children: [
-        { path: 'domains', element: <StorageDomainsPage />, handle: crumb('nav.storageDomains') },
+        section('domains', 'nav.storageDomains', <StorageDomainsPage />, [
+          { path: ':id', element: <StorageDomainDetailPage />, handle: objectCrumb('storage-domains') },
+        ]),
         { path: 'disks', element: <DisksPage />, handle: crumb('nav.disks') },
       ],
     },

@@ -1,0 +1,257 @@
+import {
+  Alert,
+  Button,
+  Checkbox,
+  Form,
+  FormGroup,
+  FormSelect,
+  FormSelectOption,
+  Modal,
+  ModalBody,
+  ModalFooter,
+  ModalHeader,
+  TextArea,
+  TextInput,
+} from '@patternfly/react-core';
+import { useQueryClient } from '@tanstack/react-query';
+import { type Disk, type StorageDomain, VM_DISK_INTERFACES } from '@vireo/api';
+import { type FormEvent, useEffect, useState } from 'react';
+import { FormattedMessage, useIntl } from 'react-intl';
+import { api, fieldErrors, refresh, useLiveList } from '../../api';
+import { FieldError, validated } from '../common/FieldError';
+import { diskCreateBody, type DiskFormValues, EMPTY_DISK_FORM } from './diskForm';
+
+/** Active data domains, the places a new disk can go. */
+export function useDataDomains(): StorageDomain[] {
+  const list = useLiveList<StorageDomain>('storage-domains', {
+    kind: 'data',
+    state: 'active',
+    limit: 200,
+    sort: 'name',
+  });
+  return list.data?.items ?? [];
+}
+
+const FIELDS = [
+  'name',
+  'storage_domain_id',
+  'size_gib',
+  'format',
+  'preallocation',
+  'shareable',
+  'encrypted',
+  'description',
+];
+
+/**
+ * Creates a floating disk (`POST /disks`, an operation). With `vmId` the disk is then attached to
+ * that VM (after its creation operation ends, since a disk being created is locked) — the VM page's
+ * Disks tab uses it that way. The engine's messages appear under the fields they name.
+ */
+export function DiskCreateDialog(props: {
+  storageDomainId?: string;
+  vmId?: string;
+  onClose(): void;
+  onCreated?(disk: Disk, operationId: string | undefined): void;
+}) {
+  const intl = useIntl();
+  const queries = useQueryClient();
+  const domains = useDataDomains();
+  const [v, setV] = useState<DiskFormValues>({
+    ...EMPTY_DISK_FORM,
+    storage_domain_id: props.storageDomainId ?? '',
+  });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [general, setGeneral] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [iface, setIface] = useState('virtio');
+  const [bootable, setBootable] = useState(false);
+
+  // The first active data domain until the user picks one.
+  useEffect(() => {
+    if (!v.storage_domain_id && domains[0]) setV((o) => ({ ...o, storage_domain_id: domains[0]!.id }));
+  }, [domains, v.storage_domain_id]);
+
+  const set = <K extends keyof DiskFormValues>(k: K, x: DiskFormValues[K]) => setV((o) => ({ ...o, [k]: x }));
+  const submit = async (e?: FormEvent) => {
+    e?.preventDefault();
+    setBusy(true);
+    setErrors({});
+    setGeneral(null);
+    try {
+      const res = await api.request<{ disk: Disk; operation?: { id: string } }>('POST', '/disks', {
+        body: diskCreateBody(v),
+      });
+      const { disk, operation } = res.body;
+      if (props.vmId) {
+        if (operation) {
+          const op = await api.waitForOperation(operation.id);
+          if (op.state !== 'succeeded') throw new Error(op.error?.message ?? op.state);
+        }
+        await api.create(`/vms/${props.vmId}/disk-attachments`, {
+          disk_id: disk.id,
+          interface: iface,
+          bootable,
+        });
+        await refresh(queries, 'vms');
+      }
+      await refresh(queries, 'disks');
+      props.onCreated?.(disk, operation?.id);
+      props.onClose();
+    } catch (err) {
+      const f = fieldErrors(err);
+      if (f.preallocation && !f.allocation) f.allocation = f.preallocation;
+      setErrors(f);
+      if (!FIELDS.some((k) => f[k])) setGeneral(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const label = (id: string) => intl.formatMessage({ id });
+  return (
+    <Modal variant="medium" isOpen onClose={props.onClose} aria-labelledby="disk-form-title">
+      <ModalHeader title={label('storage.disk.create')} labelId="disk-form-title" />
+      <ModalBody>
+        {general && <Alert isInline variant="danger" title={general} data-testid="form-error" />}
+        {domains.length === 0 && (
+          <Alert
+            isInline
+            variant="warning"
+            title={label('storage.noDataDomain')}
+            data-testid="no-data-domain"
+          />
+        )}
+        <Form id="disk-form" onSubmit={submit}>
+          <FormGroup label={label('field.name')} fieldId="disk-name" isRequired>
+            <TextInput
+              id="disk-name"
+              value={v.name}
+              onChange={(_e, x) => set('name', x)}
+              validated={validated(errors.name)}
+            />
+            <FieldError message={errors.name} />
+          </FormGroup>
+          <FormGroup label={label('storage.field.domain')} fieldId="disk-domain" isRequired>
+            <FormSelect
+              id="disk-domain"
+              value={v.storage_domain_id}
+              onChange={(_e, x) => set('storage_domain_id', x)}
+              validated={validated(errors.storage_domain_id)}
+            >
+              {domains.map((d) => (
+                <FormSelectOption key={d.id} value={d.id} label={d.name} />
+              ))}
+            </FormSelect>
+            <FieldError message={errors.storage_domain_id} />
+          </FormGroup>
+          <FormGroup label={label('field.sizeGib')} fieldId="disk-size" isRequired>
+            <TextInput
+              id="disk-size"
+              inputMode="numeric"
+              value={v.size_gib}
+              onChange={(_e, x) => set('size_gib', x)}
+              validated={validated(errors.size_gib)}
+            />
+            <FieldError message={errors.size_gib} />
+          </FormGroup>
+          <FormGroup label={label('field.format')} fieldId="disk-format">
+            <FormSelect
+              id="disk-format"
+              value={v.format}
+              onChange={(_e, x) => set('format', x as 'qcow2' | 'raw')}
+              validated={validated(errors.format)}
+            >
+              <FormSelectOption value="qcow2" label={label('storage.format.qcow2')} />
+              <FormSelectOption value="raw" label={label('storage.format.raw')} />
+            </FormSelect>
+            <FieldError message={errors.format} />
+          </FormGroup>
+          <FormGroup label={label('storage.field.allocation')} fieldId="disk-allocation">
+            <FormSelect
+              id="disk-allocation"
+              value={v.allocation}
+              onChange={(_e, x) => set('allocation', x as 'thin' | 'preallocated')}
+              validated={validated(errors.allocation)}
+            >
+              <FormSelectOption value="thin" label={label('storage.allocation.thin')} />
+              <FormSelectOption value="preallocated" label={label('storage.allocation.preallocated')} />
+            </FormSelect>
+            <FieldError message={errors.allocation} />
+          </FormGroup>
+          <FormGroup fieldId="disk-shareable">
+            <Checkbox
+              id="disk-shareable"
+              label={label('storage.field.shareable')}
+              isChecked={v.shareable}
+              onChange={(_e, x) => set('shareable', x)}
+            />
+            <FieldError message={errors.shareable} />
+            <Checkbox
+              id="disk-encrypted"
+              label={label('storage.field.encrypted')}
+              isChecked={v.encrypted}
+              onChange={(_e, x) => set('encrypted', x)}
+            />
+            <FieldError message={errors.encrypted} />
+          </FormGroup>
+          {props.vmId && (
+            <>
+              <FormGroup label={label('field.interface')} fieldId="disk-interface">
+                <InterfaceSelect id="disk-interface" value={iface} onChange={setIface} />
+              </FormGroup>
+              <Checkbox
+                id="disk-bootable"
+                label={label('field.bootable')}
+                isChecked={bootable}
+                onChange={(_e, x) => setBootable(x)}
+              />
+            </>
+          )}
+          <FormGroup label={label('field.description')} fieldId="disk-description">
+            <TextArea
+              id="disk-description"
+              value={v.description}
+              onChange={(_e, x) => set('description', x)}
+              validated={validated(errors.description)}
+            />
+            <FieldError message={errors.description} />
+          </FormGroup>
+        </Form>
+      </ModalBody>
+      <ModalFooter>
+        <Button
+          id="disk-submit"
+          variant="primary"
+          onClick={() => void submit()}
+          isLoading={busy}
+          isDisabled={busy}
+        >
+          <FormattedMessage id="common.create" />
+        </Button>
+        <Button variant="link" onClick={props.onClose}>
+          <FormattedMessage id="common.cancel" />
+        </Button>
+      </ModalFooter>
+    </Modal>
+  );
+}
+
+/** The bus a VM sees a disk on. */
+export function InterfaceSelect({
+  id,
+  value,
+  onChange,
+}: {
+  id: string;
+  value: string;
+  onChange(v: string): void;
+}) {
+  return (
+    <FormSelect id={id} value={value} onChange={(_e, x) => onChange(x)}>
+      {VM_DISK_INTERFACES.map((i) => (
+        <FormSelectOption key={i} value={i} label={i} />
+      ))}
+    </FormSelect>
+  );
+}

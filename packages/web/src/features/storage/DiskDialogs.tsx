@@ -1,0 +1,284 @@
+import {
+  Alert,
+  Button,
+  Checkbox,
+  Form,
+  FormGroup,
+  FormSelect,
+  FormSelectOption,
+  Modal,
+  ModalBody,
+  ModalFooter,
+  ModalHeader,
+  TextInput,
+} from '@patternfly/react-core';
+import { useQueryClient } from '@tanstack/react-query';
+import type { Disk } from '@vireo/api';
+import type { MutationResult } from '@vireo/client';
+import { type FormEvent, type ReactNode, useState } from 'react';
+import { FormattedMessage, useIntl } from 'react-intl';
+import { api, fieldErrors, refresh } from '../../api';
+import { FieldError, validated } from '../common/FieldError';
+import { useOptions } from '../common/lookups';
+import { InterfaceSelect, useDataDomains } from './DiskCreateDialog';
+import { extendProblem, numberOrRaw } from './diskForm';
+import { OperationStatus } from './OperationStatus';
+
+/**
+ * The frame of the small disk dialogs: fields, the engine's messages under them (or above the form),
+ * and — once the engine accepted the work as an operation — that operation's live progress.
+ */
+function DiskDialog(props: {
+  id: string;
+  titleId: string;
+  submitId: string;
+  fieldNames: string[];
+  onClose(): void;
+  submit(): Promise<MutationResult<unknown> | undefined>;
+  children(errors: Record<string, string>): ReactNode;
+}) {
+  const intl = useIntl();
+  const queries = useQueryClient();
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [general, setGeneral] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [operationId, setOperationId] = useState<string | null>(null);
+
+  const submit = async (e?: FormEvent) => {
+    e?.preventDefault();
+    setBusy(true);
+    setErrors({});
+    setGeneral(null);
+    try {
+      const r = await props.submit();
+      await Promise.all([refresh(queries, 'disks'), refresh(queries, 'vms')]);
+      if (r?.kind === 'accepted') setOperationId(r.operation.id);
+      else props.onClose();
+    } catch (err) {
+      const f = fieldErrors(err);
+      setErrors(f);
+      if (!props.fieldNames.some((k) => f[k])) setGeneral(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal variant="small" isOpen onClose={props.onClose} aria-labelledby={`${props.id}-title`}>
+      <ModalHeader title={intl.formatMessage({ id: props.titleId })} labelId={`${props.id}-title`} />
+      <ModalBody>
+        {general && <Alert isInline variant="danger" title={general} data-testid="form-error" />}
+        {operationId ? (
+          <div data-testid="dialog-operation">
+            <OperationStatus operationId={operationId} />
+          </div>
+        ) : (
+          <Form id={`${props.id}-form`} onSubmit={submit}>
+            {props.children(errors)}
+          </Form>
+        )}
+      </ModalBody>
+      <ModalFooter>
+        {!operationId && (
+          <Button
+            id={`${props.id}-submit`}
+            variant="primary"
+            onClick={() => void submit()}
+            isLoading={busy}
+            isDisabled={busy}
+          >
+            <FormattedMessage id={props.submitId} />
+          </Button>
+        )}
+        <Button id={`${props.id}-close`} variant="link" onClick={props.onClose}>
+          <FormattedMessage id={operationId ? 'storage.close' : 'common.cancel'} />
+        </Button>
+      </ModalFooter>
+    </Modal>
+  );
+}
+
+/** Grows a disk (`PATCH size_gib` with If-Match; online when its VM runs). */
+export function DiskExtendDialog({ disk, onClose }: { disk: Disk; onClose(): void }) {
+  const intl = useIntl();
+  const [size, setSize] = useState(String(disk.size_gib + 1));
+  const [local, setLocal] = useState<string | null>(null);
+  return (
+    <DiskDialog
+      id="disk-extend"
+      titleId="storage.disk.extend"
+      submitId="storage.disk.extend"
+      fieldNames={['size_gib', 'size_bytes']}
+      onClose={onClose}
+      submit={async () => {
+        const problem = extendProblem(disk.size_gib, size);
+        setLocal(problem && intl.formatMessage({ id: `storage.extend.${problem}` }, { size: disk.size_gib }));
+        if (problem) return undefined;
+        const current = await api.request<Disk>('GET', `/disks/${disk.id}`);
+        return api.update(`/disks/${disk.id}`, { size_gib: numberOrRaw(size) }, { ifMatch: current.etag });
+      }}
+    >
+      {(errors) => (
+        <FormGroup
+          label={intl.formatMessage({ id: 'storage.field.newSize' }, { size: disk.size_gib })}
+          fieldId="disk-new-size"
+          isRequired
+        >
+          <TextInput
+            id="disk-new-size"
+            inputMode="numeric"
+            value={size}
+            onChange={(_e, x) => setSize(x)}
+            validated={validated(local ?? errors.size_gib)}
+          />
+          <FieldError message={local ?? errors.size_gib ?? errors.size_bytes} />
+        </FormGroup>
+      )}
+    </DiskDialog>
+  );
+}
+
+/** Moves or copies a disk to another active data domain; shows the operation's progress. */
+export function DiskMoveDialog({ disk, onClose }: { disk: Disk; onClose(): void }) {
+  const intl = useIntl();
+  const targets = useDataDomains().filter((d) => d.id !== disk.storage_domain_id);
+  const [mode, setMode] = useState<'move' | 'copy'>('move');
+  const [target, setTarget] = useState('');
+  const [name, setName] = useState(`${disk.name}-copy`);
+  const chosen = target || targets[0]?.id || '';
+  return (
+    <DiskDialog
+      id="disk-move"
+      titleId="storage.disk.moveCopy"
+      submitId={mode === 'move' ? 'storage.disk.move' : 'storage.disk.copy'}
+      fieldNames={['storage_domain_id', 'name']}
+      onClose={onClose}
+      submit={() =>
+        api.action(`/disks/${disk.id}`, mode, {
+          storage_domain_id: chosen,
+          ...(mode === 'copy' && name.trim() ? { name: name.trim() } : {}),
+        })
+      }
+    >
+      {(errors) => (
+        <>
+          {targets.length === 0 && (
+            <Alert isInline variant="warning" title={intl.formatMessage({ id: 'storage.noOtherDomain' })} />
+          )}
+          <FormGroup label={intl.formatMessage({ id: 'storage.field.operation' })} fieldId="disk-move-mode">
+            <FormSelect id="disk-move-mode" value={mode} onChange={(_e, x) => setMode(x as 'move' | 'copy')}>
+              <FormSelectOption value="move" label={intl.formatMessage({ id: 'storage.disk.move' })} />
+              <FormSelectOption value="copy" label={intl.formatMessage({ id: 'storage.disk.copy' })} />
+            </FormSelect>
+          </FormGroup>
+          <FormGroup
+            label={intl.formatMessage({ id: 'storage.field.target' })}
+            fieldId="disk-move-target"
+            isRequired
+          >
+            <FormSelect
+              id="disk-move-target"
+              value={chosen}
+              onChange={(_e, x) => setTarget(x)}
+              validated={validated(errors.storage_domain_id)}
+            >
+              {targets.map((d) => (
+                <FormSelectOption key={d.id} value={d.id} label={d.name} />
+              ))}
+            </FormSelect>
+            <FieldError message={errors.storage_domain_id} />
+          </FormGroup>
+          {mode === 'copy' && (
+            <FormGroup label={intl.formatMessage({ id: 'field.name' })} fieldId="disk-copy-name">
+              <TextInput
+                id="disk-copy-name"
+                value={name}
+                onChange={(_e, x) => setName(x)}
+                validated={validated(errors.name)}
+              />
+              <FieldError message={errors.name} />
+            </FormGroup>
+          )}
+        </>
+      )}
+    </DiskDialog>
+  );
+}
+
+/**
+ * Attaches a disk to a VM (`POST /vms/{id}/disk-attachments`; hot-plug when the VM runs). Give
+ * `disk` to pick the VM (the disk list) or `vmId` and `disks` to pick the disk (a VM's Disks tab).
+ */
+export function DiskAttachDialog(props: {
+  disk?: Disk;
+  vmId?: string;
+  disks?: { value: string; label: string }[];
+  onClose(): void;
+}) {
+  const intl = useIntl();
+  const vms = useOptions('vms');
+  const [vmId, setVmId] = useState(props.vmId ?? '');
+  const [diskId, setDiskId] = useState(props.disk?.id ?? '');
+  const [iface, setIface] = useState('virtio');
+  const [bootable, setBootable] = useState(false);
+  const vm = vmId || vms[0]?.value || '';
+  const disk = diskId || props.disks?.[0]?.value || '';
+  return (
+    <DiskDialog
+      id="disk-attach"
+      titleId="storage.disk.attach"
+      submitId="storage.disk.attach"
+      fieldNames={['disk_id', 'interface', 'bootable']}
+      onClose={props.onClose}
+      submit={() => api.create(`/vms/${vm}/disk-attachments`, { disk_id: disk, interface: iface, bootable })}
+    >
+      {(errors) => (
+        <>
+          {!props.vmId && (
+            <FormGroup
+              label={intl.formatMessage({ id: 'storage.field.vm' })}
+              fieldId="disk-attach-vm"
+              isRequired
+            >
+              <FormSelect id="disk-attach-vm" value={vm} onChange={(_e, x) => setVmId(x)}>
+                {vms.map((o) => (
+                  <FormSelectOption key={o.value} value={o.value} label={o.label} />
+                ))}
+              </FormSelect>
+            </FormGroup>
+          )}
+          {!props.disk && (
+            <FormGroup
+              label={intl.formatMessage({ id: 'storage.field.disk' })}
+              fieldId="disk-attach-disk"
+              isRequired
+            >
+              <FormSelect
+                id="disk-attach-disk"
+                value={disk}
+                onChange={(_e, x) => setDiskId(x)}
+                validated={validated(errors.disk_id)}
+              >
+                {(props.disks ?? []).map((o) => (
+                  <FormSelectOption key={o.value} value={o.value} label={o.label} />
+                ))}
+              </FormSelect>
+              <FieldError message={errors.disk_id} />
+            </FormGroup>
+          )}
+          <FormGroup label={intl.formatMessage({ id: 'field.interface' })} fieldId="disk-attach-interface">
+            <InterfaceSelect id="disk-attach-interface" value={iface} onChange={setIface} />
+            <FieldError message={errors.interface} />
+          </FormGroup>
+          <Checkbox
+            id="disk-attach-bootable"
+            label={intl.formatMessage({ id: 'field.bootable' })}
+            isChecked={bootable}
+            onChange={(_e, x) => setBootable(x)}
+          />
+          <FieldError message={errors.bootable} />
+        </>
+      )}
+    </DiskDialog>
+  );
+}
