@@ -4,10 +4,12 @@ import type { Db } from '../db/schema';
 import { type Audit, createAudit } from './audit';
 import { PgListener } from './listener';
 import { EventNotifier } from './notifier';
+import { ProgressFeed } from './progress';
 
 export type { Audit, AuditInput, RecordedEvent } from './audit';
 export { EventNotifier } from './notifier';
 export { PgListener } from './listener';
+export { ProgressFeed, type ProgressSink } from './progress';
 
 export interface EventsOptions {
   db: Db;
@@ -20,6 +22,8 @@ export interface EventsOptions {
   maxBufferedBytes?: number;
   /** Notifier safety-net poll. Default 5 s. */
   pollMs?: number;
+  /** Least time between two live progress frames of one operation. Default 250 ms. */
+  progressIntervalMs?: number;
 }
 
 /** The audit log, the shared LISTEN connection and the live event fan-out. */
@@ -27,6 +31,8 @@ export interface Events {
   audit: Audit;
   listener: PgListener;
   notifier: EventNotifier;
+  /** Live operation progress: ephemeral stream frames, published through NOTIFY. */
+  progress: ProgressFeed;
   stream: { heartbeatMs: number; maxBufferedBytes: number };
   /** Connects the listener and starts the notifier; call before serving requests. */
   start(): Promise<void>;
@@ -41,19 +47,29 @@ export function createEvents(opts: EventsOptions): Events {
     listener,
     ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
   });
+  const progress = new ProgressFeed({
+    db: opts.db,
+    listener,
+    log: opts.log,
+    ...(opts.progressIntervalMs === undefined ? {} : { minIntervalMs: opts.progressIntervalMs }),
+  });
   return {
     audit: createAudit(),
     listener,
     notifier,
+    progress,
     stream: {
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       maxBufferedBytes: opts.maxBufferedBytes ?? 1024 * 1024,
     },
     async start() {
+      // Registered first so the listener's connect LISTENs to its channel before serving.
+      progress.start();
       await listener.start();
       await notifier.start();
     },
     async stop() {
+      progress.stop();
       await notifier.stop();
       await listener.stop();
     },

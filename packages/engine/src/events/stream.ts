@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { OperationProgressFrame } from '@vireo/api';
 import type { Logger } from 'pino';
 import type { Db } from '../db/schema';
 import {
@@ -8,6 +9,7 @@ import {
   firstEventIdAtOrAfter,
 } from '../db/repositories/events';
 import type { EventNotifier } from './notifier';
+import { type ProgressFeed, progressFrameText, progressMatches } from './progress';
 import { toEventJson } from './wire';
 
 export interface EventStreamOptions {
@@ -27,11 +29,15 @@ export interface EventStreamOptions {
   endAt?: Date;
   /** Suggested reconnect delay sent as `retry:`. */
   retryMs?: number;
+  /** Whether the client may see this operation's live progress; none: no progress frames. */
+  visibleProgress?(frame: OperationProgressFrame): boolean;
 }
 
 export interface EventStreamDeps {
   db: Db;
   notifier: EventNotifier;
+  /** Live operation progress (ephemeral frames without `id:`); none: no progress frames. */
+  progress?: Pick<ProgressFeed, 'subscribe'>;
   log: Logger;
 }
 
@@ -113,6 +119,22 @@ export async function serveEventStream(
     cursor = row.id;
     send(row);
   });
+
+  // Progress frames are ephemeral: sent only once live (never during the replay), never counted
+  // by the cursor, so a resume replays none of them.
+  const visibleProgress = opts.visibleProgress;
+  if (deps.progress && visibleProgress) {
+    const unsubscribeEvents = unsubscribe;
+    const unsubscribeProgress = deps.progress.subscribe((frame) => {
+      if (live && !closed && progressMatches(frame, opts.filter) && visibleProgress(frame)) {
+        write(progressFrameText(frame));
+      }
+    });
+    unsubscribe = () => {
+      unsubscribeEvents();
+      unsubscribeProgress();
+    };
+  }
 
   try {
     if (opts.lastEventId !== undefined) cursor = opts.lastEventId;

@@ -19,9 +19,11 @@ export interface OperationsOptions {
   db: Db;
   log: Logger;
   /** Provides the audit log and the shared LISTEN connection. */
-  events: Pick<Events, 'audit' | 'listener'>;
+  events: Pick<Events, 'audit' | 'listener'> & Partial<Pick<Events, 'progress'>>;
   /** Runner tuning (lease, poll, concurrency…); mostly for tests. */
-  runner?: Partial<Omit<OperationRunnerOptions, 'db' | 'log' | 'registry' | 'audit' | 'listener'>>;
+  runner?: Partial<
+    Omit<OperationRunnerOptions, 'db' | 'log' | 'registry' | 'audit' | 'listener' | 'progress'>
+  >;
   /** Rows deleted per transaction by `events.purge`. Default 1000. */
   purgeBatchSize?: number;
 }
@@ -66,6 +68,7 @@ export function createOperations(opts: OperationsOptions): Operations {
     registry,
     audit,
     listener,
+    ...(opts.events.progress ? { progress: opts.events.progress } : {}),
   });
   return {
     registry,

@@ -17,6 +17,7 @@ import type { OperationErrorJson } from '../db/tables/operations';
 import { isVireoError } from '../errors';
 import type { Audit } from '../events/audit';
 import type { PgListener } from '../events/listener';
+import type { ProgressSink } from '../events/progress';
 import { operationEvent } from './audit-events';
 import type { OperationRegistry } from './registry';
 import { parseNotification } from './service';
@@ -28,6 +29,8 @@ export interface OperationRunnerOptions {
   registry: OperationRegistry;
   audit: Audit;
   listener: PgListener;
+  /** Where live progress goes (ephemeral `operation.progress` stream frames); none: only the row. */
+  progress?: ProgressSink;
   /** Lease holder name; default unique per process. */
   holder?: string;
   /** How long a claim lasts without renewal (renewed every third of it). Default 30 s. */
@@ -248,7 +251,7 @@ export class OperationRunner {
     const signal = controller.signal;
     // A cancel requested between the claim and now (or before a resume) still counts.
     if (row.cancel_requested) controller.abort(new RunAbort('cancelled'));
-    const progress = this.progressWriter(row.id, controller, log);
+    const progress = this.progressWriter(row, controller, log);
     let outcome: Outcome;
     try {
       const result = await handler.run({ op: toOperationJson(row), signal, progress: progress.write, log });
@@ -271,6 +274,8 @@ export class OperationRunner {
       }
     }
     await progress.settled();
+    // No progress frame after the final event (a late frame would not move a finished bar anyway).
+    this.opts.progress?.forget(row.id);
     if (signal.aborted && signal.reason instanceof RunAbort && signal.reason.why === 'lease_lost') return;
     await this.record(row.id, outcome);
   }
@@ -305,7 +310,8 @@ export class OperationRunner {
   }
 
   /** Coalesces progress writes: at most one in flight, the latest value wins. */
-  private progressWriter(id: string, controller: AbortController, log: Logger) {
+  private progressWriter(row: OperationRow, controller: AbortController, log: Logger) {
+    const id = row.id;
     let next: { fraction: number; message: string | null } | undefined;
     let writing: Promise<void> | undefined;
     const flush = async () => {
@@ -316,6 +322,17 @@ export class OperationRunner {
           const status = await updateProgress(this.opts.db, id, this.holder, fraction, message);
           if (!controller.signal.aborted && status !== 'held') {
             controller.abort(new RunAbort(status === 'lost' ? 'lease_lost' : 'cancelled'));
+          }
+          // Published after the row holds it, so a reader refetching on a frame sees at least it.
+          if (status === 'held') {
+            this.opts.progress?.publish({
+              id,
+              type: row.type,
+              target_kind: row.target_kind,
+              target_id: row.target_id,
+              progress: fraction,
+              message,
+            });
           }
         } catch (err) {
           log.warn({ err }, 'recording progress failed');

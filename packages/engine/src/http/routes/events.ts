@@ -7,6 +7,7 @@ import {
   EventStreamQuery,
   EventsPurgeRequest,
   OperationAccepted,
+  type OperationProgressFrame,
 } from '@vireo/api';
 import type { ServerResponse } from 'node:http';
 import type { FastifyRequest } from 'fastify';
@@ -52,6 +53,15 @@ function visibleTo(principal: Principal) {
     isAuthorized(principal, 'event.read', {
       kind: row.object_kind ?? 'event',
       ...(row.object_id ? { id: row.object_id } : {}),
+    });
+}
+
+/** The same check as for the operation's events: may the principal read events of its target? */
+function progressVisibleTo(principal: Principal) {
+  return (frame: OperationProgressFrame) =>
+    isAuthorized(principal, 'event.read', {
+      kind: frame.target_kind ?? 'event',
+      ...(frame.target_id ? { id: frame.target_id } : {}),
     });
 }
 
@@ -145,7 +155,10 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
           'A `text/event-stream`: each event has `id:` (the event id), `event:` (its kind) and `data:` ' +
           '(the event as JSON). Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get what was ' +
           'missed first, in order; `?since=` starts at a time. A comment line is sent every 15 s. ' +
-          'Clients that do not keep up are disconnected and should reconnect with Last-Event-ID.',
+          'Clients that do not keep up are disconnected and should reconnect with Last-Event-ID. ' +
+          'Running operations also send ephemeral `operation.progress` frames (data: `{id, type, ' +
+          'target_kind, target_id, progress, message}`, `id` being the operation id) with no `id:` ' +
+          'line: they do not move Last-Event-ID and are never replayed.',
         querystring: EventStreamQuery,
         produces: ['text/event-stream'],
         response: {
@@ -170,12 +183,13 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
       try {
         await serveEventStream(
           res,
-          { db: deps.db, notifier: events.notifier, log: request.log as Logger },
+          { db: deps.db, notifier: events.notifier, progress: events.progress, log: request.log as Logger },
           {
             filter,
             ...(resumeAfter === undefined ? {} : { lastEventId: resumeAfter }),
             ...(since ? { since: new Date(since) } : {}),
             visible: visibleTo(principal),
+            visibleProgress: progressVisibleTo(principal),
             heartbeatMs: events.stream.heartbeatMs,
             maxBufferedBytes: events.stream.maxBufferedBytes,
             endAt: principal.expiresAt,
