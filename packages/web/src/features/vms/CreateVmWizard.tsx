@@ -1,40 +1,55 @@
 import {
   Alert,
   Button,
-  Checkbox,
   DescriptionList,
   Form,
   FormGroup,
   FormSelect,
   FormSelectOption,
-  Grid,
-  GridItem,
   PageSection,
+  Radio,
   TextInput,
   Title,
   useWizardContext,
   Wizard,
   WizardStep,
 } from '@patternfly/react-core';
-import { VM_DISK_INTERFACES, VM_MAX_DISKS, VM_MAX_NICS, VM_OS_TYPES } from '@vireo/api';
-import type { Vm } from '@vireo/client';
+import { VM_MAX_DISKS, VM_MAX_NICS, VM_OS_TYPES } from '@vireo/api';
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
-import { useNavigate } from 'react-router';
+import { useNavigate, useSearchParams } from 'react-router';
 import { api, fieldErrors, refresh } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
 import { useOptions } from '../common/lookups';
 import { useNotify } from '../common/notify';
+import { IsoPicker } from './IsoPicker';
+import { useDataCenterOf, useDomainOptions, useTemplateOptions } from './lookups';
+import { DiskRow, NicRow } from './rows';
 import { Field } from './VmDetailPage';
-import { BOOT_ORDERS, emptyVmForm, stepOfField, toVmCreate, type VmForm } from './vmForm';
+import {
+  BOOT_ORDERS,
+  emptyVmForm,
+  newDiskRow,
+  newNicRow,
+  stepOfField,
+  toCdrom,
+  toSubmission,
+  type VmForm,
+} from './vmForm';
 
 type Errors = Record<string, string>;
 
-function Review({ form, errors, general }: { form: VmForm; errors: Errors; general: string | null }) {
+function Review(props: {
+  form: VmForm;
+  errors: Errors;
+  general: string | null;
+  templateName: string | undefined;
+}) {
+  const { form, errors, general } = props;
   const intl = useIntl();
   const { goToStepById } = useWizardContext();
-  const body = toVmCreate(form);
+  const cdrom = toCdrom(form);
   return (
     <>
       {general && <Alert isInline variant="danger" title={general} data-testid="wizard-error" />}
@@ -47,22 +62,38 @@ function Review({ form, errors, general }: { form: VmForm; errors: Errors; gener
       ))}
       <DescriptionList isHorizontal>
         <Field id="field.name">{form.name}</Field>
-        <Field id="field.cpus">{form.cpus}</Field>
-        <Field id="field.memoryMib">{form.memory_mib}</Field>
-        <Field id="field.osType">{form.os_type}</Field>
-        <Field id="tab.disks">
-          {form.disks.map((d) => `${d.size_gib} GiB ${d.format} ${d.interface}`).join('; ') || '—'}
-        </Field>
-        <Field id="tab.nics">{intl.formatNumber(form.nics.length)}</Field>
-        <Field id="field.cdrom">{form.cdrom || '—'}</Field>
-        <Field id="field.bootOrder">{(body.boot_order as string[]).join(' → ')}</Field>
+        {form.source === 'template' ? (
+          <>
+            <Field id="vmx.field.template">{props.templateName ?? '—'}</Field>
+            <Field id="vmx.field.clone">
+              <FormattedMessage id={`vmx.clone.${form.clone}`} />
+            </Field>
+          </>
+        ) : (
+          <>
+            <Field id="field.cpus">{form.cpus}</Field>
+            <Field id="field.memoryMib">{form.memory_mib}</Field>
+            <Field id="field.osType">{form.os_type}</Field>
+            <Field id="tab.disks">
+              {form.disks.map((d) => `${d.size_gib} GiB ${d.format} ${d.interface}`).join('; ') || '—'}
+            </Field>
+            <Field id="tab.nics">
+              {form.nics
+                .map((n) => (n.kind === 'bridge' ? n.bridge : intl.formatMessage({ id: 'nic.user' })))
+                .join('; ') || '—'}
+            </Field>
+            <Field id="field.cdrom">{cdrom?.file ?? cdrom?.image ?? '—'}</Field>
+            <Field id="field.bootOrder">{form.boot_order.split(',').join(' → ')}</Field>
+          </>
+        )}
       </DescriptionList>
     </>
   );
 }
 
 /**
- * Create a VM: general → disks → NICs → CD/boot → review. Nothing is second-guessed in the
+ * Create a VM: general (blank or from a template) → disks → NICs → CD/boot → review; a clone of a
+ * template skips the hardware steps (it gets the template's). Nothing is second-guessed in the
  * browser: the engine validates, and its messages appear next to the fields they name (and the
  * steps holding them are marked), so the rules live in one place.
  */
@@ -71,17 +102,29 @@ export function CreateVmWizard() {
   const navigate = useNavigate();
   const notify = useNotify();
   const queries = useQueryClient();
+  const [params] = useSearchParams();
   const clusters = useOptions('clusters');
-  const [form, setForm] = useState<VmForm>(() => emptyVmForm());
+  const templates = useTemplateOptions();
+  const [form, setForm] = useState<VmForm>(() => {
+    const template = params.get('template');
+    return template ? { ...emptyVmForm(), source: 'template', template_id: template } : emptyVmForm();
+  });
   const [errors, setErrors] = useState<Errors>({});
   const [general, setGeneral] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const datacenterId = useDataCenterOf(form.cluster_id);
+  const dataDomains = useDomainOptions(datacenterId, 'data');
   const t = (id: string) => intl.formatMessage({ id });
+  const fromTemplate = form.source === 'template';
 
   useEffect(() => {
     const first = clusters[0];
     if (!form.cluster_id && first) setForm((f) => ({ ...f, cluster_id: first.value }));
   }, [clusters, form.cluster_id]);
+  useEffect(() => {
+    const first = templates[0];
+    if (fromTemplate && !form.template_id && first) setForm((f) => ({ ...f, template_id: first.value }));
+  }, [templates, fromTemplate, form.template_id]);
 
   const set = <K extends keyof VmForm>(k: K, v: VmForm[K]) => setForm((f) => ({ ...f, [k]: v }));
   const stepStatus = (step: string) =>
@@ -92,11 +135,13 @@ export function CreateVmWizard() {
     setGeneral(null);
     setErrors({});
     try {
-      const res = await api.create<Vm>('/vms', toVmCreate(form));
+      const { path, body } = toSubmission(form);
+      // POST /vms answers 201 with the VM; a clone 202 with {operation, vm}: both name the VM.
+      const res = await api.request<{ id?: string; vm?: { id: string } }>('POST', path, { body });
+      const id = res.body?.vm?.id ?? res.body?.id;
       await refresh(queries, 'vms');
-      const vm = res.kind === 'done' ? res.value : undefined;
       notify({ variant: 'success', title: intl.formatMessage({ id: 'vm.created' }, { name: form.name }) });
-      navigate(vm ? `/vms/${vm.id}` : '/vms');
+      navigate(id ? `/vms/${id}` : '/vms');
     } catch (err) {
       const fields = fieldErrors(err);
       setErrors(fields);
@@ -122,6 +167,55 @@ export function CreateVmWizard() {
       <Wizard onClose={() => navigate('/vms')} onSave={submit} height={560} navAriaLabel={t('vm.create')}>
         <WizardStep name={t('wizard.general')} id="general" status={stepStatus('general')}>
           <Form>
+            <FormGroup label={t('vmx.field.source')} fieldId="vm-source" role="radiogroup" isInline>
+              <Radio
+                id="vm-source-blank"
+                name="vm-source"
+                label={t('vmx.source.blank')}
+                isChecked={!fromTemplate}
+                onChange={() => set('source', 'blank')}
+              />
+              <Radio
+                id="vm-source-template"
+                name="vm-source"
+                label={t('vmx.source.template')}
+                isChecked={fromTemplate}
+                onChange={() => set('source', 'template')}
+              />
+            </FormGroup>
+            {fromTemplate && (
+              <>
+                <FormGroup label={t('vmx.field.template')} fieldId="vm-template" isRequired>
+                  <FormSelect
+                    id="vm-template"
+                    value={form.template_id}
+                    onChange={(_e, v) => set('template_id', v)}
+                  >
+                    {templates.length === 0 && <FormSelectOption value="" label={t('vmx.noTemplates')} />}
+                    {templates.map((o) => (
+                      <FormSelectOption key={o.value} value={o.value} label={o.label} />
+                    ))}
+                  </FormSelect>
+                </FormGroup>
+                <FormGroup label={t('vmx.field.clone')} fieldId="vm-clone" role="radiogroup" isInline>
+                  <Radio
+                    id="vm-clone-thin"
+                    name="vm-clone"
+                    label={t('vmx.clone.thin')}
+                    isChecked={form.clone === 'thin'}
+                    onChange={() => set('clone', 'thin')}
+                  />
+                  <Radio
+                    id="vm-clone-full"
+                    name="vm-clone"
+                    label={t('vmx.clone.full')}
+                    isChecked={form.clone === 'full'}
+                    onChange={() => set('clone', 'full')}
+                  />
+                  <FieldError message={errors.clone} />
+                </FormGroup>
+              </>
+            )}
             <FormGroup label={t('field.name')} fieldId="vm-name" isRequired>
               <TextInput
                 id="vm-name"
@@ -131,196 +225,133 @@ export function CreateVmWizard() {
               />
               <FieldError message={errors.name} />
             </FormGroup>
-            <FormGroup label={t('field.cluster')} fieldId="vm-cluster" isRequired>
-              <FormSelect
-                id="vm-cluster"
-                value={form.cluster_id}
-                onChange={(_e, v) => set('cluster_id', v)}
-                validated={validated(errors.cluster_id)}
-              >
-                {clusters.map((c) => (
-                  <FormSelectOption key={c.value} value={c.value} label={c.label} />
-                ))}
-              </FormSelect>
-              <FieldError message={errors.cluster_id} />
-            </FormGroup>
-            <FormGroup label={t('field.cpus')} fieldId="vm-cpus">
-              <TextInput
-                id="vm-cpus"
-                inputMode="numeric"
-                value={form.cpus}
-                onChange={(_e, v) => set('cpus', v)}
-                validated={validated(errors.cpus)}
-              />
-              <FieldError message={errors.cpus} />
-            </FormGroup>
-            <FormGroup label={t('field.memoryMib')} fieldId="vm-memory">
-              <TextInput
-                id="vm-memory"
-                inputMode="numeric"
-                value={form.memory_mib}
-                onChange={(_e, v) => set('memory_mib', v)}
-                validated={validated(errors.memory_mib)}
-              />
-              <FieldError message={errors.memory_mib} />
-            </FormGroup>
-            <FormGroup label={t('field.osType')} fieldId="vm-os">
-              <FormSelect id="vm-os" value={form.os_type} onChange={(_e, v) => set('os_type', v)}>
-                {VM_OS_TYPES.map((o) => (
-                  <FormSelectOption key={o} value={o} label={o} />
-                ))}
-              </FormSelect>
-              <FieldError message={errors.os_type} />
-            </FormGroup>
+            {!fromTemplate && (
+              <>
+                <FormGroup label={t('field.cluster')} fieldId="vm-cluster" isRequired>
+                  <FormSelect
+                    id="vm-cluster"
+                    value={form.cluster_id}
+                    onChange={(_e, v) => set('cluster_id', v)}
+                    validated={validated(errors.cluster_id)}
+                  >
+                    {clusters.map((c) => (
+                      <FormSelectOption key={c.value} value={c.value} label={c.label} />
+                    ))}
+                  </FormSelect>
+                  <FieldError message={errors.cluster_id} />
+                </FormGroup>
+                <FormGroup label={t('field.cpus')} fieldId="vm-cpus">
+                  <TextInput
+                    id="vm-cpus"
+                    inputMode="numeric"
+                    value={form.cpus}
+                    onChange={(_e, v) => set('cpus', v)}
+                    validated={validated(errors.cpus)}
+                  />
+                  <FieldError message={errors.cpus} />
+                </FormGroup>
+                <FormGroup label={t('field.memoryMib')} fieldId="vm-memory">
+                  <TextInput
+                    id="vm-memory"
+                    inputMode="numeric"
+                    value={form.memory_mib}
+                    onChange={(_e, v) => set('memory_mib', v)}
+                    validated={validated(errors.memory_mib)}
+                  />
+                  <FieldError message={errors.memory_mib} />
+                </FormGroup>
+                <FormGroup label={t('field.osType')} fieldId="vm-os">
+                  <FormSelect id="vm-os" value={form.os_type} onChange={(_e, v) => set('os_type', v)}>
+                    {VM_OS_TYPES.map((o) => (
+                      <FormSelectOption key={o} value={o} label={o} />
+                    ))}
+                  </FormSelect>
+                  <FieldError message={errors.os_type} />
+                </FormGroup>
+              </>
+            )}
           </Form>
         </WizardStep>
-        <WizardStep name={t('tab.disks')} id="disks" status={stepStatus('disks')}>
+        <WizardStep name={t('tab.disks')} id="disks" status={stepStatus('disks')} isHidden={fromTemplate}>
           <Form>
             <FieldError message={errors.disks} />
             {form.disks.map((d, i) => (
-              // biome-ignore lint/suspicious/noArrayIndexKey: new disks have no id yet; position is identity
-              <Grid hasGutter key={i}>
-                <GridItem span={3}>
-                  <FormGroup label={t('field.sizeGib')} fieldId={`disk-${i}-size`}>
-                    <TextInput
-                      id={`disk-${i}-size`}
-                      inputMode="numeric"
-                      value={d.size_gib}
-                      onChange={(_e, v) => disk(i, { size_gib: v })}
-                      validated={validated(errors[`disks.${i}.size_gib`])}
-                    />
-                    <FieldError message={errors[`disks.${i}.size_gib`]} />
-                  </FormGroup>
-                </GridItem>
-                <GridItem span={3}>
-                  <FormGroup label={t('field.format')} fieldId={`disk-${i}-format`}>
-                    <FormSelect
-                      id={`disk-${i}-format`}
-                      value={d.format}
-                      onChange={(_e, v) => disk(i, { format: v as 'qcow2' | 'raw' })}
-                    >
-                      <FormSelectOption value="qcow2" label="qcow2" />
-                      <FormSelectOption value="raw" label="raw" />
-                    </FormSelect>
-                  </FormGroup>
-                </GridItem>
-                <GridItem span={3}>
-                  <FormGroup label={t('field.interface')} fieldId={`disk-${i}-if`}>
-                    <FormSelect
-                      id={`disk-${i}-if`}
-                      value={d.interface}
-                      onChange={(_e, v) => disk(i, { interface: v as VmForm['disks'][number]['interface'] })}
-                    >
-                      {VM_DISK_INTERFACES.map((x) => (
-                        <FormSelectOption key={x} value={x} label={x} />
-                      ))}
-                    </FormSelect>
-                  </FormGroup>
-                </GridItem>
-                <GridItem span={2}>
-                  <Checkbox
-                    id={`disk-${i}-boot`}
-                    label={t('field.bootable')}
-                    isChecked={d.bootable}
-                    onChange={(_e, v) => disk(i, { bootable: v })}
-                  />
-                </GridItem>
-                <GridItem span={1}>
-                  <Button
-                    variant="link"
-                    isDanger
-                    onClick={() =>
-                      set(
-                        'disks',
-                        form.disks.filter((_, j) => j !== i),
-                      )
-                    }
-                  >
-                    <FormattedMessage id="common.remove" />
-                  </Button>
-                </GridItem>
-              </Grid>
+              <DiskRow
+                // biome-ignore lint/suspicious/noArrayIndexKey: new disks have no id yet; position is identity
+                key={i}
+                id={`disk-${i}`}
+                value={d}
+                onChange={(patch) => disk(i, patch)}
+                onRemove={() =>
+                  set(
+                    'disks',
+                    form.disks.filter((_, j) => j !== i),
+                  )
+                }
+                dataDomains={dataDomains}
+                errors={errors}
+                prefix={`disks.${i}.`}
+              />
             ))}
             <Button
               variant="secondary"
               id="add-disk"
               isDisabled={form.disks.length >= VM_MAX_DISKS}
-              onClick={() =>
-                set('disks', [
-                  ...form.disks,
-                  { size_gib: '10', format: 'qcow2', interface: 'virtio', bootable: false },
-                ])
-              }
+              onClick={() => set('disks', [...form.disks, newDiskRow()])}
             >
               <FormattedMessage id="wizard.addDisk" />
             </Button>
           </Form>
         </WizardStep>
-        <WizardStep name={t('tab.nics')} id="nics" status={stepStatus('nics')}>
+        <WizardStep name={t('tab.nics')} id="nics" status={stepStatus('nics')} isHidden={fromTemplate}>
           <Form>
             <FieldError message={errors.nics} />
             {form.nics.map((n, i) => (
-              // biome-ignore lint/suspicious/noArrayIndexKey: new NICs have no id; position is identity
-              <Grid hasGutter key={i}>
-                <GridItem span={3}>
-                  <FormGroup label={t('field.nicType')} fieldId={`nic-${i}-type`}>
-                    <TextInput id={`nic-${i}-type`} value={t('nic.user')} readOnlyVariant="plain" />
-                  </FormGroup>
-                </GridItem>
-                <GridItem span={6}>
-                  <FormGroup label={t('field.macOptional')} fieldId={`nic-${i}-mac`}>
-                    <TextInput
-                      id={`nic-${i}-mac`}
-                      value={n.mac}
-                      onChange={(_e, v) =>
-                        set(
-                          'nics',
-                          form.nics.map((x, j) => (j === i ? { mac: v } : x)),
-                        )
-                      }
-                      validated={validated(errors[`nics.${i}.mac`])}
-                    />
-                    <FieldError message={errors[`nics.${i}.mac`]} />
-                  </FormGroup>
-                </GridItem>
-                <GridItem span={3}>
-                  <Button
-                    variant="link"
-                    isDanger
-                    onClick={() =>
-                      set(
-                        'nics',
-                        form.nics.filter((_, j) => j !== i),
-                      )
-                    }
-                  >
-                    <FormattedMessage id="common.remove" />
-                  </Button>
-                </GridItem>
-              </Grid>
+              <NicRow
+                // biome-ignore lint/suspicious/noArrayIndexKey: new NICs have no id; position is identity
+                key={i}
+                id={`nic-${i}`}
+                value={n}
+                onChange={(patch) =>
+                  set(
+                    'nics',
+                    form.nics.map((x, j) => (j === i ? { ...x, ...patch } : x)),
+                  )
+                }
+                onRemove={() =>
+                  set(
+                    'nics',
+                    form.nics.filter((_, j) => j !== i),
+                  )
+                }
+                errors={errors}
+                prefix={`nics.${i}.`}
+              />
             ))}
             <Button
               variant="secondary"
               id="add-nic"
               isDisabled={form.nics.length >= VM_MAX_NICS}
-              onClick={() => set('nics', [...form.nics, { mac: '' }])}
+              onClick={() => set('nics', [...form.nics, newNicRow()])}
             >
               <FormattedMessage id="wizard.addNic" />
             </Button>
           </Form>
         </WizardStep>
-        <WizardStep name={t('wizard.boot')} id="boot" status={stepStatus('boot')}>
+        <WizardStep name={t('wizard.boot')} id="boot" status={stepStatus('boot')} isHidden={fromTemplate}>
           <Form>
-            <FormGroup label={t('field.cdromImage')} fieldId="vm-cdrom">
-              <TextInput
-                id="vm-cdrom"
-                value={form.cdrom}
-                placeholder="debian-12.iso"
-                onChange={(_e, v) => set('cdrom', v)}
-                validated={validated(errors['cdrom.image'] ?? errors.cdrom)}
-              />
-              <FieldError message={errors['cdrom.image'] ?? errors.cdrom} />
-            </FormGroup>
+            <IsoPicker
+              datacenterId={datacenterId}
+              domainId={form.iso_domain_id}
+              file={form.cdrom}
+              onChange={(iso_domain_id, cdrom) => setForm((f) => ({ ...f, iso_domain_id, cdrom }))}
+              error={
+                errors['cdrom.file'] ??
+                errors['cdrom.image'] ??
+                errors['cdrom.storage_domain_id'] ??
+                errors.cdrom
+              }
+            />
             <FormGroup label={t('field.bootOrder')} fieldId="vm-boot">
               <FormSelect
                 id="vm-boot"
@@ -345,7 +376,12 @@ export function CreateVmWizard() {
             nextButtonProps: { id: 'wizard-create' } as never,
           }}
         >
-          <Review form={form} errors={errors} general={general} />
+          <Review
+            form={form}
+            errors={errors}
+            general={general}
+            templateName={templates.find((o) => o.value === form.template_id)?.label}
+          />
         </WizardStep>
       </Wizard>
     </PageSection>

@@ -13,7 +13,6 @@ import {
   TabTitleText,
   Title,
 } from '@patternfly/react-core';
-import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import type { Vm } from '@vireo/client';
 import type { ReactNode } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
@@ -25,7 +24,11 @@ import { MemorySize, When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
 import { StateLabel } from '../common/StateLabel';
 import { EventsTable } from '../events/EventsTable';
+import { SnapshotsTab } from '../snapshots/SnapshotsTab';
+import { NewTemplateButton } from '../templates/NewTemplate';
 import { VM_ACTIONS } from './actions';
+import { VmDisksTab } from './VmDisksTab';
+import { VmNicsTab } from './VmNicsTab';
 
 export function Field({ id, children }: { id: string; children: ReactNode }) {
   return (
@@ -46,20 +49,16 @@ function cdromLabel(cdrom: object | null): string {
   return '—';
 }
 
-function whereIs(d: object): string {
-  const o = d as { path?: unknown; name?: unknown };
-  if (typeof o.path === 'string') return o.path;
-  if (typeof o.name === 'string') return o.name;
-  return '—';
-}
-
 /** The breadcrumb of a VM page: its name. */
 export function VmCrumb({ id }: { id: string }) {
   const vm = useLiveObject<Vm>('vms', id);
   return <>{vm.data?.name ?? '…'}</>;
 }
 
-/** A VM: state and power actions on top; tabs General, Disks, NICs, Monitoring, Events. */
+/**
+ * A VM: state, power actions and "make template" on top; tabs General, Disks, NICs, Snapshots,
+ * Monitoring, Events.
+ */
 export function VmDetailPage() {
   const { id = '' } = useParams();
   const intl = useIntl();
@@ -112,6 +111,7 @@ export function VmDetailPage() {
               <FormattedMessage id={a.titleId} />
             </Button>
           ))}
+          <NewTemplateButton vm={v} />
           {console && (
             <Button
               id="vm-console"
@@ -175,54 +175,16 @@ export function VmDetailPage() {
           </DescriptionList>
         </Tab>
         <Tab eventKey="disks" title={<TabTitleText>{intl.formatMessage({ id: 'tab.disks' })}</TabTitleText>}>
-          <Table variant="compact" aria-label={intl.formatMessage({ id: 'tab.disks' })}>
-            <Thead>
-              <Tr>
-                <Th>#</Th>
-                <Th>{intl.formatMessage({ id: 'field.size' })}</Th>
-                <Th>{intl.formatMessage({ id: 'field.format' })}</Th>
-                <Th>{intl.formatMessage({ id: 'field.interface' })}</Th>
-                <Th>{intl.formatMessage({ id: 'field.bootable' })}</Th>
-                <Th>{intl.formatMessage({ id: 'field.path' })}</Th>
-              </Tr>
-            </Thead>
-            <Tbody>
-              {v.disks.map((d, i) => (
-                <Tr key={d.id}>
-                  <Td>{i + 1}</Td>
-                  <Td>
-                    <MemorySize mib={d.size_gib * 1024} />
-                  </Td>
-                  <Td>{d.format}</Td>
-                  <Td>{d.interface}</Td>
-                  <Td>{intl.formatMessage({ id: d.bootable ? 'common.yes' : 'common.no' })}</Td>
-                  {/* Where the image is: a path (host images) or a disk name (storage domains). */}
-                  <Td className="vireo-mono">{whereIs(d)}</Td>
-                </Tr>
-              ))}
-            </Tbody>
-          </Table>
+          <VmDisksTab vm={v} />
         </Tab>
         <Tab eventKey="nics" title={<TabTitleText>{intl.formatMessage({ id: 'tab.nics' })}</TabTitleText>}>
-          <Table variant="compact" aria-label={intl.formatMessage({ id: 'tab.nics' })}>
-            <Thead>
-              <Tr>
-                <Th>#</Th>
-                <Th>{intl.formatMessage({ id: 'field.nicType' })}</Th>
-                <Th>{intl.formatMessage({ id: 'field.mac' })}</Th>
-              </Tr>
-            </Thead>
-            <Tbody>
-              {v.nics.map((n, i) => (
-                // biome-ignore lint/suspicious/noArrayIndexKey: NICs have no id; their order is their identity
-                <Tr key={i}>
-                  <Td>{i + 1}</Td>
-                  <Td>{n.type}</Td>
-                  <Td className="vireo-mono">{n.mac ?? '—'}</Td>
-                </Tr>
-              ))}
-            </Tbody>
-          </Table>
+          <VmNicsTab vm={v} />
+        </Tab>
+        <Tab
+          eventKey="snapshots"
+          title={<TabTitleText>{intl.formatMessage({ id: 'tab.snapshots' })}</TabTitleText>}
+        >
+          <SnapshotsTab vm={v} />
         </Tab>
         {VmGraphs && (
           <Tab

@@ -1,0 +1,79 @@
+import { Progress, ProgressMeasureLocation, ProgressVariant } from '@patternfly/react-core';
+import { useQueryClient } from '@tanstack/react-query';
+import type { MutationResult, Operation } from '@vireo/client';
+import { useCallback, useState } from 'react';
+import { useIntl } from 'react-intl';
+import { useLiveObject } from '../../api';
+import { useNotify } from '../common/notify';
+
+/**
+ * Runs one API call for a tab's action: a refusal becomes a danger toast with the engine's message;
+ * an accepted operation is remembered so the tab can show its progress ({@link OperationState}).
+ */
+export function useOperationCall() {
+  const intl = useIntl();
+  const notify = useNotify();
+  const queries = useQueryClient();
+  const [operationId, setOperationId] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const run = useCallback(
+    async <T,>(
+      titleId: string,
+      call: () => Promise<MutationResult<T>>,
+    ): Promise<MutationResult<T> | null> => {
+      setBusy(true);
+      try {
+        const res = await call();
+        if (res.kind === 'accepted') setOperationId(res.operation.id);
+        return res;
+      } catch (err) {
+        notify({
+          variant: 'danger',
+          title: intl.formatMessage(
+            { id: 'vmx.actionFailed' },
+            { action: intl.formatMessage({ id: titleId }) },
+          ),
+          detail: err instanceof Error ? err.message : String(err),
+        });
+        return null;
+      } finally {
+        setBusy(false);
+        void queries.invalidateQueries({ queryKey: ['object'] });
+        void queries.invalidateQueries({ queryKey: ['list'] });
+      }
+    },
+    [intl, notify, queries],
+  );
+  return { run, busy, operationId, setOperationId };
+}
+
+/** An accepted operation's progress and outcome, live from the event stream (no polling). */
+export function OperationState({ operationId }: { operationId: string }) {
+  const intl = useIntl();
+  const op = useLiveObject<Operation>('operations', operationId);
+  if (!op.data) return null;
+  const o = op.data;
+  const variant =
+    o.state === 'failed'
+      ? ProgressVariant.danger
+      : o.state === 'succeeded'
+        ? ProgressVariant.success
+        : o.state === 'cancelled'
+          ? ProgressVariant.warning
+          : undefined;
+  const stateText = intl.formatMessage({ id: `operation.state.${o.state}`, defaultMessage: o.state });
+  return (
+    <div data-testid="operation-state" data-state={o.state} className="vireo-tab-body">
+      <Progress
+        value={Math.round((o.state === 'succeeded' ? 1 : o.progress) * 100)}
+        title={`${o.type}: ${stateText}`}
+        size="sm"
+        measureLocation={ProgressMeasureLocation.outside}
+        variant={variant}
+        helperText={o.error?.message ?? o.progress_message ?? undefined}
+        aria-label={o.type}
+      />
+    </div>
+  );
+}
