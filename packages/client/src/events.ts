@@ -1,7 +1,7 @@
 import type { VireoClient } from './client';
 import { ApiError, isAbortError, VireoClientError } from './errors';
 import { SseParser } from './sse';
-import type { ListQuery, MutationResult, Page, VireoEvent } from './types';
+import type { ListQuery, MutationResult, OperationProgressFrame, Page, VireoEvent } from './types';
 
 export interface StreamEventsOptions {
   /** Start after this event id (sent as Last-Event-ID). */
@@ -19,6 +19,46 @@ export interface StreamEventsOptions {
   retryMs?: number;
   /** Told about each reconnect attempt (after a dropped stream or a network error). */
   onReconnect?: (info: { attempt: number; delayMs: number; error?: unknown }) => void;
+  /**
+   * Also yield the stream's ephemeral frames (those without an SSE `id:`, such as
+   * `operation.progress`) as {@link EphemeralFrame}s. Without it they are skipped. Either way
+   * they never move the resume id.
+   */
+  ephemeral?: boolean;
+}
+
+/**
+ * A stream frame that is not an audit event: it has no event id, is not stored and is never
+ * replayed (e.g. `operation.progress`). Tell it from a {@link VireoEvent} by `ephemeral`.
+ */
+export interface EphemeralFrame {
+  ephemeral: true;
+  /** The SSE `event:` name, e.g. `operation.progress`. */
+  kind: string;
+  /** The parsed `data:` JSON (unchecked: use a parser such as {@link operationProgressOf}). */
+  data: unknown;
+}
+
+/** Whether a streamed item is an {@link EphemeralFrame} rather than an audit event. */
+export function isEphemeral(item: VireoEvent | EphemeralFrame): item is EphemeralFrame {
+  return (item as Partial<EphemeralFrame>).ephemeral === true;
+}
+
+/** The operation progress an `operation.progress` frame carries, checked; else undefined. */
+export function operationProgressOf(item: VireoEvent | EphemeralFrame): OperationProgressFrame | undefined {
+  if (!isEphemeral(item) || item.kind !== 'operation.progress') return undefined;
+  const d = item.data as Partial<OperationProgressFrame> | null;
+  if (!d || typeof d !== 'object' || typeof d.id !== 'string' || typeof d.type !== 'string') return undefined;
+  if (typeof d.progress !== 'number' || !Number.isFinite(d.progress)) return undefined;
+  const orNull = (v: unknown) => (typeof v === 'string' ? v : null);
+  return {
+    id: d.id,
+    type: d.type,
+    target_kind: orNull(d.target_kind),
+    target_id: orNull(d.target_id),
+    progress: Math.min(1, Math.max(0, d.progress)),
+    message: orNull(d.message),
+  };
 }
 
 const MAX_RETRY_MS = 30_000;
@@ -40,7 +80,9 @@ export class EventsApi {
     return this.client.create('/events/purge', { before }, { signal });
   }
 
-  stream(options: StreamEventsOptions = {}): AsyncGenerator<VireoEvent> {
+  stream(options: StreamEventsOptions & { ephemeral: true }): AsyncGenerator<VireoEvent | EphemeralFrame>;
+  stream(options?: StreamEventsOptions): AsyncGenerator<VireoEvent>;
+  stream(options: StreamEventsOptions = {}): AsyncGenerator<VireoEvent | EphemeralFrame> {
     return streamEvents(this.client, options);
   }
 }
@@ -72,16 +114,30 @@ function toEvent(data: string, sseId: string | undefined, sseEvent: string): Vir
   return { ...ev, id, kind } as VireoEvent;
 }
 
+function toEphemeral(data: string, sseEvent: string): EphemeralFrame | undefined {
+  try {
+    return { ephemeral: true, kind: sseEvent, data: JSON.parse(data) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Yields live events from `GET /events/stream` until `signal` aborts. When the stream drops it
  * reconnects with `Last-Event-ID`, so no event is lost or repeated across reconnects (as far as
  * the engine keeps its backlog). Authentication and other 4xx answers end the iteration with an
- * {@link ApiError}; 5xx and network errors are retried.
+ * {@link ApiError}; 5xx and network errors are retried. Frames without an SSE `id:` are ephemeral
+ * (live progress): yielded as {@link EphemeralFrame}s with `ephemeral: true`, else skipped.
  */
+export function streamEvents(
+  client: VireoClient,
+  options: StreamEventsOptions & { ephemeral: true },
+): AsyncGenerator<VireoEvent | EphemeralFrame>;
+export function streamEvents(client: VireoClient, options?: StreamEventsOptions): AsyncGenerator<VireoEvent>;
 export async function* streamEvents(
   client: VireoClient,
   options: StreamEventsOptions = {},
-): AsyncGenerator<VireoEvent> {
+): AsyncGenerator<VireoEvent | EphemeralFrame> {
   const { signal, kinds, onReconnect } = options;
   let lastEventId = options.lastEventId;
   let since = options.since;
@@ -116,9 +172,14 @@ export async function* streamEvents(
             // The consumer may abort while handling the previous event of the same chunk.
             if (signal?.aborted) return;
             attempt = 0;
+            if (m.id === undefined) {
+              // Ephemeral: its data's `id` (an operation id) must never become the resume id.
+              const frame = options.ephemeral ? toEphemeral(m.data, m.event) : undefined;
+              if (frame) yield frame;
+              continue;
+            }
             const ev = toEvent(m.data, m.id, m.event);
-            if (m.id !== undefined) lastEventId = m.id;
-            else if (ev) lastEventId = ev.id;
+            lastEventId = m.id;
             if (ev) yield ev;
           }
         }

@@ -8,7 +8,14 @@ export {
   VireoClient,
   type VireoClientOptions,
 } from './client';
-export { EventsApi, type StreamEventsOptions, streamEvents } from './events';
+export {
+  type EphemeralFrame,
+  EventsApi,
+  isEphemeral,
+  operationProgressOf,
+  type StreamEventsOptions,
+  streamEvents,
+} from './events';
 export { isTerminal, OperationsApi, type WaitOptions, waitForOperation } from './operations';
 export { isUuid, ResourceApi, type Versioned } from './resources';
 export { type SseMessage, SseParser } from './sse';

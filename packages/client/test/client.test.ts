@@ -1,5 +1,12 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, type Operation, VireoClient, VireoClientError } from '../src/index';
+import {
+  ApiError,
+  isEphemeral,
+  type Operation,
+  operationProgressOf,
+  VireoClient,
+  VireoClientError,
+} from '../src/index';
 import {
   makeTlsFixture,
   sendJson,
@@ -221,5 +228,68 @@ describe('streamEvents', () => {
     client.setToken('bad');
     const it = client.events.stream({ signal: AbortSignal.timeout(5000) });
     await expect(it.next()).rejects.toMatchObject({ code: 'unauthenticated', status: 401 });
+  });
+
+  it('yields id-less progress frames only when asked, and never resumes from them', async () => {
+    const OP = '0b3c54d4-29a5-4c7a-9f0e-2c8f6a1d7e01';
+    const progress = (p: number) =>
+      `event: operation.progress\ndata: ${JSON.stringify({ id: OP, type: 'vm.start', target_kind: 'vm', target_id: null, progress: p, message: 'booting' })}\n\n`;
+    const { server, client } = await setup((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const last = Number(req.headers['last-event-id'] ?? 0);
+      res.write('retry: 20\n\n');
+      res.write(progress(0.25));
+      res.write(
+        `id: ${last + 1}\nevent: vm.started\ndata: ${JSON.stringify({ id: String(last + 1), kind: 'vm.started' })}\n\n`,
+      );
+      res.write(progress(0.5));
+      res.write('event: something.new\ndata: not json\n\n');
+      res.end();
+    }, 't');
+
+    const seen: string[] = [];
+    const ac = new AbortController();
+    for await (const item of client.events.stream({ signal: ac.signal, ephemeral: true })) {
+      if (isEphemeral(item)) seen.push(`${item.kind} ${operationProgressOf(item)?.progress}`);
+      else seen.push(`${item.kind} #${item.id}`);
+      if (seen.length === 6) ac.abort();
+    }
+    expect(seen).toEqual([
+      'operation.progress 0.25',
+      'vm.started #1',
+      'operation.progress 0.5',
+      'operation.progress 0.25',
+      'vm.started #2',
+      'operation.progress 0.5',
+    ]);
+    // The resume id is the last audit event's, never the operation id in a progress frame's data.
+    expect(server.requests[1]?.headers['last-event-id']).toBe('1');
+
+    // Without `ephemeral` the same stream yields only the audit events.
+    const plain: string[] = [];
+    const ac2 = new AbortController();
+    for await (const ev of client.events.stream({ signal: ac2.signal })) {
+      plain.push(ev.id);
+      if (plain.length === 2) ac2.abort();
+    }
+    expect(plain).toEqual(['1', '2']);
+    expect(server.requests.at(-1)?.headers['last-event-id']).toBe('1');
+  });
+
+  it('operationProgressOf checks the frame', () => {
+    const frame = (kind: string, data: unknown) => ({ ephemeral: true as const, kind, data });
+    expect(operationProgressOf(frame('operation.progress', { id: 'a', type: 't', progress: 2 }))).toEqual({
+      id: 'a',
+      type: 't',
+      target_kind: null,
+      target_id: null,
+      progress: 1,
+      message: null,
+    });
+    expect(
+      operationProgressOf(frame('operation.progress', { id: 'a', type: 't', progress: 'x' })),
+    ).toBeUndefined();
+    expect(operationProgressOf(frame('other', { id: 'a', type: 't', progress: 0.5 }))).toBeUndefined();
+    expect(operationProgressOf(frame('operation.progress', null))).toBeUndefined();
   });
 });
