@@ -63,6 +63,10 @@ export const AGENT_ERROR_CODES = [
   'merge_failed',
   // Disk encryption: the key given does not open the LUKS header.
   'encryption_key_invalid',
+  // Domain files and OVA archives (export.ts).
+  'file_not_found',
+  'file_too_large',
+  'ova_invalid',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

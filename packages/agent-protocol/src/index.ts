@@ -1,6 +1,7 @@
 export * from './certificate';
 export * from './errors';
 export * from './events';
+export * from './export';
 export * from './hello';
 export * from './host';
 export * from './image';

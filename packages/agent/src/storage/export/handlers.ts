@@ -1,0 +1,22 @@
+import type { MethodHandlers } from '../../rpc/handlers';
+import type { VmRuntime } from '../../vm/runtime';
+import type { DomainRootResolver } from '../volumes/layout';
+import { DomainFiles } from './files';
+import { OvaService } from './ova';
+
+/** `storage.file_*` and `export.*`, bound to the host's active storage domains. */
+export function exportHandlers(runtime: VmRuntime, resolveRoot: DomainRootResolver): MethodHandlers {
+  const files = new DomainFiles(resolveRoot);
+  const ova = new OvaService(resolveRoot, runtime.emit, runtime.log.child({ module: 'agent:export' }));
+  return {
+    'storage.file_write': (p) => files.write(p),
+    'storage.file_read': (p) => files.read(p),
+    'storage.file_list': (p) => files.list(p),
+    'storage.file_delete': (p) => files.delete(p),
+    'export.ova_pack': (p) => ova.pack(p),
+    'export.ova_list': (p) => ova.list(p.domain_id),
+    'export.ova_read': (p) => ova.read(p),
+    'export.ova_extract': (p) => ova.extract(p),
+    'export.check_volume': (p) => ova.checkVolume(p),
+  };
+}

@@ -1,0 +1,425 @@
+import { constants } from 'node:fs';
+import {
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  statfs,
+  unlink,
+} from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type {
+  AgentEventName,
+  AgentEventParams,
+  ExportCheckVolumeParams,
+  OvaExtractParams,
+  OvaExtractResult,
+  OvaPackParams,
+  OvaPackResult,
+  OvaReadParams,
+  OvaReadResult,
+  VolumeInfo,
+} from '@vireo/agent-protocol';
+import { DOMAIN_FILE_MAX_BYTES } from '@vireo/agent-protocol';
+import type { Logger } from 'pino';
+import { AgentError, toAgentError } from '../../util/errors';
+import { Reverter } from '../../util/reverter';
+import { inspectUntrustedImage } from '../inspect';
+import { startConvert } from '../volumes/copy';
+import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
+import { BLOCK, parseTarHeader, TAR_END, TarError, type TarMember, tarHeader, tarPadding } from './tar';
+
+type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
+
+const OVA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const OVF_MEMBER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.ovf$/;
+const DISK_MEMBER =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAX_MEMBERS = 17;
+const PROGRESS_INTERVAL_MS = 500;
+const CHUNK = 1024 * 1024;
+
+function invalid(name: string, why: string, cause?: unknown): AgentError {
+  return new AgentError('ova_invalid', `OVA ${name}: ${why}`, {
+    details: { name },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** An OVA opened for reading: its handle and the checked member index (OVF first). */
+interface OpenOva {
+  fh: FileHandle;
+  path: string;
+  size: number;
+  mtime: Date;
+  members: TarMember[];
+}
+
+/**
+ * OVA archives on an export domain (`<domain root>/ova/<name>.ova`) and the image gate for exported
+ * volumes. Packing flattens each volume to a temporary qcow2 (qemu-img convert, progress), then
+ * streams OVF + images into a temporary tar that is renamed into place. Reading and extracting treat
+ * the archive as hostile: strict ustar headers, only regular-file members with the names we write,
+ * data inside the file, free space checked first, every image through the hostile-image gate, and
+ * every volume written is removed again if anything fails.
+ */
+export class OvaService {
+  constructor(
+    private readonly resolveRoot: DomainRootResolver,
+    private readonly emit: Emit,
+    private readonly log: Logger,
+  ) {}
+
+  private async ovaDir(domainId: string, create: boolean): Promise<string | undefined> {
+    const layout = await DomainLayout.open(this.resolveRoot, domainId);
+    const dir = join(layout.root, 'ova');
+    let st = await lstat(dir).catch(() => undefined);
+    if (!st && create) {
+      await mkdir(dir, { mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      st = await lstat(dir);
+    }
+    if (!st) return undefined;
+    if (!st.isDirectory())
+      throw new AgentError('path_not_allowed', "the domain's ova entry is not a directory");
+    return dir;
+  }
+
+  private progress(
+    jobId: string,
+    kind: string,
+  ): (state: 'running' | 'succeeded' | 'failed', p: number, err?: AgentError) => void {
+    let lastAt = 0;
+    return (state, progress, err) => {
+      const now = Date.now();
+      if (state === 'running' && now - lastAt < PROGRESS_INTERVAL_MS) return;
+      lastAt = now;
+      this.emit('job.progress', {
+        job_id: jobId,
+        kind,
+        state,
+        progress: Math.min(1, Math.max(0, progress)),
+        ...(err ? { error: { code: err.code, message: err.message } } : {}),
+      });
+    };
+  }
+
+  /** `export.ova_list`: names (without `.ova`) of the regular `.ova` files, sorted. */
+  async list(domainId: string): Promise<{ names: string[] }> {
+    const dir = await this.ovaDir(domainId, false);
+    if (!dir) return { names: [] };
+    const items = await readdir(dir, { withFileTypes: true });
+    return {
+      names: items
+        .filter((i) => i.isFile() && i.name.endsWith('.ova') && OVA_NAME.test(i.name.slice(0, -4)))
+        .map((i) => i.name.slice(0, -4))
+        .sort(),
+    };
+  }
+
+  /** `export.ova_pack`. */
+  async pack(p: OvaPackParams): Promise<OvaPackResult> {
+    const jobId = idSegment(p.job_id, 'job_id');
+    if (!OVA_NAME.test(p.name)) throw new AgentError('invalid_params', 'invalid OVA name');
+    if (Buffer.byteLength(p.ovf) > DOMAIN_FILE_MAX_BYTES)
+      throw new AgentError('file_too_large', 'the OVF is too large');
+    const dir = (await this.ovaDir(p.domain_id, true)) as string;
+    const final = join(dir, `${p.name}.ova`);
+    const existing = await lstat(final).catch(() => undefined);
+    if (existing && (!p.overwrite || !existing.isFile())) {
+      throw new AgentError('image_exists', `OVA ${p.name} already exists`, { details: { name: p.name } });
+    }
+    const report = this.progress(jobId, 'export.ova_pack');
+    const work = join(dir, `.pack-${jobId}`);
+    const tmp = join(dir, `.${p.name}.ova.tmp-${jobId}`);
+    const steps = p.disks.length * 2 + 1;
+    let done = 0;
+    try {
+      await mkdir(work, { mode: 0o700 });
+      const images: { member: string; path: string }[] = [];
+      for (const [i, d] of p.disks.entries()) {
+        const from = await DomainLayout.open(this.resolveRoot, d.from.domain_id);
+        const source = await from.volume(d.from.disk_id, d.from.volume_id);
+        const target = join(work, `${i}.qcow2`);
+        const job = startConvert({
+          source,
+          sourceFormat: d.from.format,
+          target,
+          targetFormat: 'qcow2',
+          onProgress: (x) => report('running', (done + x) / steps),
+        });
+        await job.done;
+        done += 1;
+        images.push({
+          member: `${idSegment(d.member.disk_id, 'disk_id')}/${idSegment(d.member.volume_id, 'volume_id')}`,
+          path: target,
+        });
+      }
+      const members: { name: string; size_bytes: number }[] = [];
+      const fh = await open(
+        tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o640,
+      );
+      try {
+        const mtime = Date.now() / 1000;
+        const ovf = Buffer.from(p.ovf, 'utf8');
+        await fh.write(tarHeader(`${p.name}.ovf`, ovf.length, mtime));
+        await fh.write(ovf);
+        await fh.write(tarPadding(ovf.length));
+        members.push({ name: `${p.name}.ovf`, size_bytes: ovf.length });
+        done += 1;
+        for (const img of images) {
+          const src = await open(img.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+          try {
+            const { size } = await src.stat();
+            await fh.write(tarHeader(img.member, size, mtime));
+            const buf = Buffer.alloc(CHUNK);
+            let pos = 0;
+            while (pos < size) {
+              const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK, size - pos), pos);
+              if (bytesRead === 0) throw new AgentError('internal_error', `${img.path} shrank while packing`);
+              await fh.write(buf.subarray(0, bytesRead));
+              pos += bytesRead;
+              report('running', (done + pos / size) / steps);
+            }
+            await fh.write(tarPadding(size));
+            members.push({ name: img.member, size_bytes: size });
+          } finally {
+            await src.close();
+          }
+          done += 1;
+        }
+        await fh.write(TAR_END);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, final);
+      const dh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      await dh.sync().finally(() => dh.close());
+      const { size } = await lstat(final);
+      report('succeeded', 1);
+      return { name: p.name, size_bytes: size, members };
+    } catch (err) {
+      const error = toAgentError(err, `packing OVA ${p.name}`);
+      await unlink(tmp).catch(() => undefined);
+      report('failed', done / steps, error);
+      this.log.warn({ err: error, job_id: jobId }, 'OVA pack failed');
+      throw error;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Opens `<name>.ova` and checks its index; the caller closes `fh`. */
+  private async openOva(domainId: string, name: string): Promise<OpenOva> {
+    if (!OVA_NAME.test(name)) throw new AgentError('invalid_params', 'invalid OVA name');
+    const dir = await this.ovaDir(domainId, false);
+    const missing = () =>
+      new AgentError('file_not_found', `OVA ${name} does not exist`, { details: { name } });
+    if (!dir) throw missing();
+    const path = join(dir, `${name}.ova`);
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw missing();
+        if (err.code === 'ELOOP') throw new AgentError('path_not_allowed', `OVA ${name} is a symlink`);
+        throw err;
+      },
+    );
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new AgentError('path_not_allowed', `OVA ${name} is not a regular file`);
+      const members = await readIndex(fh, st.size, name);
+      return { fh, path, size: st.size, mtime: st.mtime, members };
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  /** `export.ova_read`: the OVF text and the member list (nothing else is read). */
+  async read(p: OvaReadParams): Promise<OvaReadResult> {
+    const ova = await this.openOva(p.domain_id, p.name);
+    try {
+      const first = ova.members[0] as TarMember;
+      const buf = Buffer.alloc(first.size);
+      await ova.fh.read(buf, 0, first.size, first.offset);
+      let ovf: string;
+      try {
+        ovf = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+      } catch (err) {
+        throw invalid(p.name, 'the OVF is not UTF-8 text', err);
+      }
+      return {
+        name: p.name,
+        ovf,
+        members: ova.members.map((m) => ({ name: m.name, size_bytes: m.size })),
+        size_bytes: ova.size,
+        modified_at: ova.mtime.toISOString(),
+      };
+    } finally {
+      await ova.fh.close();
+    }
+  }
+
+  /** `export.ova_extract`: members to new volumes, each through the image gate; all or nothing. */
+  async extract(p: OvaExtractParams): Promise<OvaExtractResult> {
+    const jobId = idSegment(p.job_id, 'job_id');
+    const report = this.progress(jobId, 'export.ova_extract');
+    const ova = await this.openOva(p.domain_id, p.name);
+    const r = new Reverter(this.log);
+    try {
+      const plan = p.disks.map((d) => {
+        const memberName = `${idSegment(d.member.disk_id, 'disk_id')}/${idSegment(d.member.volume_id, 'volume_id')}`;
+        const member = ova.members.find((m) => m.name === memberName);
+        if (!member) throw invalid(p.name, `it has no member ${memberName}`);
+        if (d.to.format !== 'qcow2')
+          throw new AgentError('invalid_params', 'OVA images are qcow2: extract to qcow2');
+        return { d, member };
+      });
+      // Free space per target domain, before writing anything.
+      const need = new Map<string, number>();
+      for (const { d, member } of plan)
+        need.set(d.to.domain_id.toLowerCase(), (need.get(d.to.domain_id.toLowerCase()) ?? 0) + member.size);
+      for (const [domainId, bytes] of need) {
+        const layout = await DomainLayout.open(this.resolveRoot, domainId);
+        const s = await statfs(layout.root);
+        const free = s.bavail * s.bsize;
+        if (bytes > free) {
+          throw new AgentError(
+            'image_too_large',
+            `the OVA's images need ${bytes} bytes; domain ${domainId} has ${free} free`,
+            {
+              details: { domain_id: domainId, needed_bytes: bytes, free_bytes: free },
+            },
+          );
+        }
+      }
+      const total = plan.reduce((a, x) => a + x.member.size, 0) || 1;
+      let copied = 0;
+      const volumes: VolumeInfo[] = [];
+      for (const { d, member } of plan) {
+        const layout = await DomainLayout.open(this.resolveRoot, d.to.domain_id);
+        const target = await layout.newVolume(d.to.disk_id, d.to.volume_id);
+        r.add(async () => {
+          await unlink(target).catch(() => undefined);
+          await rmdir(dirname(target)).catch(() => undefined);
+        }, `remove ${target}`);
+        const out = await open(
+          target,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o640,
+        );
+        try {
+          const buf = Buffer.alloc(CHUNK);
+          let pos = 0;
+          while (pos < member.size) {
+            const { bytesRead } = await ova.fh.read(
+              buf,
+              0,
+              Math.min(CHUNK, member.size - pos),
+              member.offset + pos,
+            );
+            if (bytesRead === 0) throw invalid(p.name, `member ${member.name} is truncated`);
+            await out.write(buf.subarray(0, bytesRead));
+            pos += bytesRead;
+            report('running', ((copied + pos) / total) * 0.95);
+          }
+          await out.sync();
+        } finally {
+          await out.close();
+        }
+        copied += member.size;
+        const inspected = await inspectUntrustedImage(target, {
+          expectedFormat: 'qcow2',
+          maxVirtualSize: d.max_virtual_size,
+          allowedDir: dirname(target),
+        }).catch((err: unknown) => {
+          throw toAgentError(err, `OVA ${p.name} member ${member.name} refused`);
+        });
+        volumes.push({
+          domain_id: layout.domainId,
+          disk_id: d.to.disk_id.toLowerCase(),
+          volume_id: d.to.volume_id.toLowerCase(),
+          path: inspected.path,
+          format: 'qcow2',
+          virtual_size: inspected.virtualSize,
+          actual_size: inspected.actualSize ?? member.size,
+          backing: null,
+        });
+      }
+      r.success();
+      report('succeeded', 1);
+      return { volumes };
+    } catch (err) {
+      const error = toAgentError(err, `extracting OVA ${p.name}`);
+      await r.revert();
+      report('failed', 0, error);
+      this.log.warn({ err: error, job_id: jobId }, 'OVA extract failed');
+      throw error;
+    } finally {
+      await ova.fh.close();
+    }
+  }
+
+  /** `export.check_volume`: the hostile-image gate on an exported volume. */
+  async checkVolume(p: ExportCheckVolumeParams): Promise<{ virtual_size: number; actual_size: number }> {
+    const layout = await DomainLayout.open(this.resolveRoot, p.domain_id);
+    const path = await layout.volume(p.disk_id, p.volume_id);
+    const inspected = await inspectUntrustedImage(path, {
+      expectedFormat: p.format,
+      maxVirtualSize: p.max_virtual_size,
+      allowedDir: dirname(path),
+    }).catch((err: unknown) => {
+      throw toAgentError(err, `exported volume ${p.volume_id} refused`);
+    });
+    return { virtual_size: inspected.virtualSize, actual_size: inspected.actualSize ?? 0 };
+  }
+}
+
+/** Reads and checks every header: the OVF first (≤ the file cap), then `<uuid>/<uuid>` images. */
+async function readIndex(fh: FileHandle, size: number, name: string): Promise<TarMember[]> {
+  const members: TarMember[] = [];
+  const header = Buffer.alloc(BLOCK);
+  let pos = 0;
+  let ended = false;
+  while (pos + BLOCK <= size) {
+    const { bytesRead } = await fh.read(header, 0, BLOCK, pos);
+    if (bytesRead !== BLOCK) throw invalid(name, 'truncated header');
+    let h: { name: string; size: number } | undefined;
+    try {
+      h = parseTarHeader(header);
+    } catch (err) {
+      if (err instanceof TarError) throw invalid(name, err.message, err);
+      throw err;
+    }
+    if (!h) {
+      ended = true;
+      break;
+    }
+    const offset = pos + BLOCK;
+    if (offset + h.size > size)
+      throw invalid(name, `member ${JSON.stringify(h.name.slice(0, 100))} runs past the end of the file`);
+    const first = members.length === 0;
+    if (first ? !OVF_MEMBER.test(h.name) : !DISK_MEMBER.test(h.name)) {
+      throw invalid(
+        name,
+        `member name ${JSON.stringify(h.name.slice(0, 100))} is not accepted${first ? ' (the OVF must come first)' : ''}`,
+      );
+    }
+    if (first && h.size > DOMAIN_FILE_MAX_BYTES) throw invalid(name, 'the OVF member is too large');
+    if (members.some((m) => m.name === h.name)) throw invalid(name, `member ${h.name} is repeated`);
+    members.push({ name: h.name, size: h.size, offset });
+    if (members.length > MAX_MEMBERS) throw invalid(name, `more than ${MAX_MEMBERS} members`);
+    pos = offset + h.size + tarPadding(h.size).length;
+  }
+  if (members.length === 0) throw invalid(name, 'no OVF member');
+  if (!ended && pos < size) throw invalid(name, 'trailing bytes after the last member');
+  return members;
+}
