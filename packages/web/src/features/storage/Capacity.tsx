@@ -4,7 +4,10 @@ import { usedPercent } from './domainForm';
 
 const GIB = 2 ** 30;
 
-/** A domain's used space as a bar (warning from 80 %, danger from 95 %); "—" while unknown. */
+/**
+ * A domain's used space as a bar (warning from 80 %, danger from 95 %); "—" while unknown. Lists
+ * show the short "used / total" label, the domain page the full sentence.
+ */
 export function Capacity({
   total,
   free,
@@ -27,7 +30,7 @@ export function Capacity({
       aria-label={intl.formatMessage({ id: 'storage.used' })}
       data-testid="capacity"
       label={intl.formatMessage(
-        { id: 'storage.capacityLabel' },
+        { id: size === 'sm' ? 'storage.capacityShort' : 'storage.capacityLabel' },
         { used: gib(total - free), total: gib(total), free: gib(free) },
       )}
     />

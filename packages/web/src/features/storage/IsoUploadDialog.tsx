@@ -20,7 +20,7 @@ import { useEffect, useRef, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { FieldError, validated } from '../common/FieldError';
 import { browserTransport, localResumeStore } from './transport';
-import { isoNameProblem, safeIsoName, uploadIso, webCryptoSha256 } from './upload';
+import { isoNameProblem, isRetryable, safeIsoName, uploadIso, webCryptoSha256 } from './upload';
 
 type Phase = 'pick' | 'hashing' | 'sending' | 'finalizing' | 'done' | 'failed' | 'cancelled';
 
@@ -40,12 +40,15 @@ export function IsoUploadDialog({ domainId, onClose }: { domainId: string; onClo
   const [error, setError] = useState<{ code: string; message: string } | null>(null);
   const abort = useRef<AbortController | null>(null);
   const transfer = useRef<ImageTransfer | null>(null);
+  const errorObj = useRef<unknown>(null);
   const transport = useRef(browserTransport());
 
   // Leaving the dialog stops sending; the transfer stays resumable (same file, same name).
   useEffect(() => () => abort.current?.abort(), []);
 
   const nameProblem = file ? isoNameProblem(name) : null;
+  // Only a broken connection can be resumed; a refused image starts a new transfer.
+  const resumable = phase === 'failed' && (error?.code === 'network' || isRetryable(errorObj.current));
   const running = phase === 'hashing' || phase === 'sending' || phase === 'finalizing';
 
   const start = async () => {
@@ -77,6 +80,7 @@ export function IsoUploadDialog({ domainId, onClose }: { domainId: string; onClo
       void queries.invalidateQueries({ queryKey: ['object', 'storage-domains', domainId] });
     } catch (err) {
       if (ctrl.signal.aborted || isAbortError(err)) return;
+      errorObj.current = err;
       setPhase('failed');
       setError(
         err instanceof ApiError
@@ -181,7 +185,7 @@ export function IsoUploadDialog({ domainId, onClose }: { domainId: string; onClo
             isDisabled={!file || nameProblem !== null}
             onClick={() => void start()}
           >
-            <FormattedMessage id={phase === 'failed' ? 'storage.iso.retry' : 'storage.iso.uploadAction'} />
+            <FormattedMessage id={resumable ? 'storage.iso.retry' : 'storage.iso.uploadAction'} />
           </Button>
         )}
         {running && (
