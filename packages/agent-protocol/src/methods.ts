@@ -4,6 +4,26 @@ import {
   InstallCertificateResultSchema,
   RenewCertificateResultSchema,
 } from './certificate';
+import {
+  ExportCheckVolumeParamsSchema,
+  ExportCheckVolumeResultSchema,
+  OvaExtractParamsSchema,
+  OvaExtractResultSchema,
+  OvaListParamsSchema,
+  OvaListResultSchema,
+  OvaPackParamsSchema,
+  OvaPackResultSchema,
+  OvaReadParamsSchema,
+  OvaReadResultSchema,
+  StorageFileDeleteParamsSchema,
+  StorageFileDeleteResultSchema,
+  StorageFileListParamsSchema,
+  StorageFileListResultSchema,
+  StorageFileReadParamsSchema,
+  StorageFileReadResultSchema,
+  StorageFileWriteParamsSchema,
+  StorageFileWriteResultSchema,
+} from './export';
 import { HelloParamsSchema, HelloResultSchema } from './hello';
 import { HostCapabilitiesSchema, HostStatsSchema } from './host';
 import {
@@ -142,6 +162,17 @@ export const AgentMethods = {
   /** Copy/convert with `job.progress` events; returns when done (the engine keeps the call open). */
   'volume.copy': { params: VolumeCopyParamsSchema, result: VolumeInfoSchema },
   'volume.cancel': { params: VolumeCancelParamsSchema, result: VolumeCancelResultSchema },
+  /** Small files under an active domain's `master/` (OVFs, VM configurations; see export.ts). */
+  'storage.file_write': { params: StorageFileWriteParamsSchema, result: StorageFileWriteResultSchema },
+  'storage.file_read': { params: StorageFileReadParamsSchema, result: StorageFileReadResultSchema },
+  'storage.file_list': { params: StorageFileListParamsSchema, result: StorageFileListResultSchema },
+  'storage.file_delete': { params: StorageFileDeleteParamsSchema, result: StorageFileDeleteResultSchema },
+  /** OVA archives on an export domain, and the image gate for exported volumes (see export.ts). */
+  'export.ova_pack': { params: OvaPackParamsSchema, result: OvaPackResultSchema },
+  'export.ova_list': { params: OvaListParamsSchema, result: OvaListResultSchema },
+  'export.ova_read': { params: OvaReadParamsSchema, result: OvaReadResultSchema },
+  'export.ova_extract': { params: OvaExtractParamsSchema, result: OvaExtractResultSchema },
+  'export.check_volume': { params: ExportCheckVolumeParamsSchema, result: ExportCheckVolumeResultSchema },
   /** Online growth of a running VM's disk (QMP `block_resize`). */
   'vm.resize_disk': { params: VmResizeDiskParamsSchema, result: VmResizeDiskResultSchema },
 } as const satisfies Record<string, { params: TSchema; result: TSchema }>;

@@ -1,6 +1,7 @@
 import type { ImageCreateParams, ImageInfo, ImageInfoParams } from '@vireo/agent-protocol';
 import { createImage, createOverlay, imageInfo } from '../storage';
 import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
+import { exportHandlers } from '../storage/export/handlers';
 import { registrationHandlers } from '../storage/registration/handlers';
 import { volumeHandlers } from '../storage/volumes/handlers';
 import { AgentError } from '../util/errors';
@@ -66,6 +67,11 @@ export function createMethodHandlers(
     Object.assign(
       handlers,
       volumeHandlers(runtime, (id) => domains.rootOf(id)),
+    );
+  if (domains)
+    Object.assign(
+      handlers,
+      exportHandlers(runtime, (id) => domains.rootOf(id)),
     );
   if (host) {
     handlers['host.capabilities'] = () => host.capabilities() as never;
