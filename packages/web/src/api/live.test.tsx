@@ -1,9 +1,9 @@
 // @vitest-environment jsdom
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { act, cleanup, render, screen } from '@testing-library/react';
-import type { VireoEvent } from '@vireo/client';
+import type { EphemeralFrame, Operation, VireoEvent } from '@vireo/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LiveContext, useLiveList } from './hooks';
+import { LiveContext, useLiveList, useLiveObject } from './hooks';
 import { invalidationsFor } from './keys';
 import { LiveUpdates } from './live';
 
@@ -28,10 +28,10 @@ function event(kind: string, object_kind: string | null, object_id: string | nul
 
 /** An event source the test pushes into, as the engine's stream would. */
 function pushSource() {
-  const queue: VireoEvent[] = [];
+  const queue: (VireoEvent | EphemeralFrame)[] = [];
   let wake: (() => void) | undefined;
   return {
-    push(e: VireoEvent) {
+    push(e: VireoEvent | EphemeralFrame) {
       queue.push(e);
       wake?.();
     },
@@ -133,5 +133,72 @@ describe('LiveUpdates', () => {
     expect(live.status).toBe('live');
     live.stop();
     expect(live.status).toBe('stopped');
+  });
+});
+
+const OP = '0b3c54d4-29a5-4c7a-9f0e-2c8f6a1d7e01';
+
+function OpProgress() {
+  const op = useLiveObject<Operation>('operations', OP);
+  return <p data-testid="op">{op.data ? `${op.data.state} ${op.data.progress}` : '…'}</p>;
+}
+
+describe('LiveUpdates and operation progress frames', () => {
+  afterEach(() => {
+    cleanup();
+    vi.unstubAllGlobals();
+  });
+
+  it('moves a cached operation with each frame without a fetch, and refetches on its final event', async () => {
+    let state = { state: 'running', progress: 0.1 };
+    const fetched: string[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string) => {
+        fetched.push(new URL(url).pathname);
+        return new Response(JSON.stringify({ id: OP, type: 'disk.copy', progress_message: null, ...state }), {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        });
+      }),
+    );
+    const queries = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });
+    const live = new LiveUpdates(queries);
+    const stream = pushSource();
+    live.start((signal) => stream.source(signal));
+    const heard: number[] = [];
+    live.subscribeProgress((f) => heard.push(f.progress));
+    const events: string[] = [];
+    live.subscribe((e) => events.push(e.kind));
+    render(
+      <QueryClientProvider client={queries}>
+        <LiveContext.Provider value={live}>
+          <OpProgress />
+        </LiveContext.Provider>
+      </QueryClientProvider>,
+    );
+    expect(await screen.findByText('running 0.1')).toBeTruthy();
+    const frame = (progress: number): EphemeralFrame => ({
+      ephemeral: true,
+      kind: 'operation.progress',
+      data: { id: OP, type: 'disk.copy', target_kind: 'disk', target_id: null, progress, message: 'copying' },
+    });
+    for (const p of [0.3, 0.6, 0.9]) {
+      await act(async () => stream.push(frame(p)));
+      expect(await screen.findByText(`running ${p}`)).toBeTruthy();
+    }
+    // Unknown frame kinds and malformed frames are ignored.
+    await act(async () => stream.push({ ephemeral: true, kind: 'something.else', data: { id: OP } }));
+    await act(async () => stream.push({ ephemeral: true, kind: 'operation.progress', data: { id: OP } }));
+    expect(fetched).toEqual([`/api/v1/operations/${OP}`]);
+    expect(heard).toEqual([0.3, 0.6, 0.9]);
+    expect(events).toEqual([]);
+
+    state = { state: 'succeeded', progress: 1 };
+    await act(async () => stream.push({ ...event('operation.succeeded', 'disk', VM), operation_id: OP }));
+    expect(await screen.findByText('succeeded 1')).toBeTruthy();
+    expect(fetched).toHaveLength(2);
+    expect(events).toEqual(['operation.succeeded']);
+    live.stop();
   });
 });
