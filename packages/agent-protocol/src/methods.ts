@@ -39,6 +39,8 @@ import {
   MergeResultSchema,
   MergeStatusParamsSchema,
   MergeStatusResultSchema,
+  VmBlockChainsParamsSchema,
+  VmBlockChainsResultSchema,
   VmMergeParamsSchema,
   VmSnapshotParamsSchema,
   VmSnapshotResultSchema,
@@ -135,6 +137,8 @@ export const AgentMethods = {
   'volume.merge': { params: VolumeMergeParamsSchema, result: MergeResultSchema },
   /** Whether a disk directory has an unfinished merge (its crash-safety marker). */
   'merge.status': { params: MergeStatusParamsSchema, result: MergeStatusResultSchema },
+  /** The volumes each disk of a VM runs on (QEMU's graph, or the spec when down); waits for the VM's lock. */
+  'vm.block_chains': { params: VmBlockChainsParamsSchema, result: VmBlockChainsResultSchema },
   'image.create': { params: ImageCreateParamsSchema, result: ImageInfoSchema },
   'image.info': { params: ImageInfoParamsSchema, result: ImageInfoSchema },
   /** Image uploads and downloads; the bytes use the HTTPS data endpoint (see transfer.ts). */

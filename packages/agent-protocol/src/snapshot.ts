@@ -121,3 +121,41 @@ export const MergeStatusResultSchema = Type.Object(
   strict,
 );
 export type MergeStatusResult = Static<typeof MergeStatusResultSchema>;
+
+/**
+ * `vm.block_chains`: what a VM's disks really run on. Taken under the VM's lock (it waits for a
+ * snapshot or merge in progress), so the answer is never a half-switched graph. The engine's
+ * snapshot reconciler compares it with the database after a crash.
+ */
+export const VmBlockChainsParamsSchema = Type.Object(
+  {
+    vm_id: UuidString,
+    /** Also report whether this memory-state file exists (and its size). */
+    memory_path: Type.Optional(HostPathString),
+  },
+  strict,
+);
+export type VmBlockChainsParams = Static<typeof VmBlockChainsParamsSchema>;
+
+export const VmBlockChainsResultSchema = Type.Object(
+  {
+    vm_id: UuidString,
+    /** True: the chains come from QEMU's block graph. False: the VM is not running; each chain is
+     * the active volume its stored spec names (what its next start would open). */
+    running: Type.Boolean(),
+    disks: Type.Array(
+      Type.Object(
+        {
+          disk_id: Type.String(),
+          /** Active layer first. */
+          chain: Type.Array(Type.Object({ path: Type.String(), format: Type.String() }, strict)),
+        },
+        strict,
+      ),
+    ),
+    /** Size of `memory_path` when asked for and present, else null. */
+    memory_bytes: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  },
+  strict,
+);
+export type VmBlockChainsResult = Static<typeof VmBlockChainsResultSchema>;

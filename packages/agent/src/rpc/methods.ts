@@ -6,7 +6,7 @@ import { registrationHandlers } from '../storage/registration/handlers';
 import { volumeHandlers } from '../storage/volumes/handlers';
 import { AgentError } from '../util/errors';
 import type { VmRuntime } from '../vm/runtime';
-import { mergeStatus, mergeVm, mergeVolume, snapshotVm } from '../vm/snapshots';
+import { blockChains, mergeStatus, mergeVm, mergeVolume, snapshotVm } from '../vm/snapshots';
 import type { MethodHandlers } from './handlers';
 
 /** Host facts (capabilities, stats): provided by the host module when the agent runs for real. */
@@ -58,6 +58,7 @@ export function createMethodHandlers(
     'vm.merge': (p) => mergeVm(runtime, p),
     'volume.merge': (p) => mergeVolume(runtime, p),
     'merge.status': (p) => mergeStatus(runtime, p),
+    'vm.block_chains': (p) => blockChains(runtime, p),
     'image.create': (p) => createImageChecked(runtime, p),
     'image.info': (p) => imageInfoChecked(runtime, p),
   };

@@ -39,6 +39,15 @@ interface Deps {
   log: Logger;
 }
 
+/**
+ * Test-only knob (`VIREO_TEST_SNAPSHOT_RECORD_DELAY_MS`): wait this long between the agent's answer
+ * to a live `vm.snapshot` and recording it, so a crash test can kill the engine in that window.
+ */
+function testRecordDelay(): Promise<void> {
+  const ms = Number(process.env.VIREO_TEST_SNAPSHOT_RECORD_DELAY_MS);
+  return Number.isInteger(ms) && ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}
+
 /** Merges copy whole volumes: the agent replies when the job is done. */
 const MERGE_TIMEOUT_MS = 24 * 3600_000;
 /** A memory snapshot streams the guest's RAM. */
@@ -195,10 +204,15 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
           await dropSnapshot();
           throw err;
         });
+      // Whether the VM may have switched to the overlays without the database knowing: then only
+      // the snapshot reconciler, which asks the agent what the VM runs on, may decide.
+      let unsure = false;
+      const madeCold: { part: DiskPart; id: string; host: string }[] = [];
       try {
         const host = runningOn(vm);
         let pausedMs: number | null = null;
         if (host) {
+          unsure = true;
           await ctx.progress(0.3, 'switching the running VM to new overlays');
           const first = parts[0] as DiskPart;
           const result = await hub.call(
@@ -218,6 +232,8 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
             { timeoutMs: SNAPSHOT_TIMEOUT_MS },
           );
           pausedMs = result.paused_ms;
+          await ctx.progress(0.9, 'recording the new active volumes');
+          await testRecordDelay();
         } else {
           if (snapshot.memory) {
             throw new Conflict('vm_invalid_state', `VM ${vm.name} is down: no memory to save`, {
@@ -229,7 +245,10 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
             hub,
             parts.map((p) => p.domain),
           );
-          for (const c of created) await createOverlay(host2, c.part, c.id, c.part.volume);
+          for (const c of created) {
+            madeCold.push({ part: c.part, id: c.id, host: host2 });
+            await createOverlay(host2, c.part, c.id, c.part.volume);
+          }
         }
         await deps.db.transaction().execute(async (tx) => {
           for (const c of created) {
@@ -252,7 +271,24 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         });
         return { snapshot_id: snapshot.id, live: host !== null, paused_ms: pausedMs };
       } catch (err) {
-        // The agent undid its part (files and QEMU nodes); the rows go too.
+        // An agent that answered a disk-only snapshot with an error undid its part (files and QEMU
+        // nodes). No answer (engine↔agent link lost, timeout), a memory snapshot (the disks switch
+        // before the RAM is saved) or a failure after the answer: the VM may run on the overlays.
+        if (unsure && (agentCodeOf(err) === undefined || snapshot.memory)) {
+          // The operation's failure wakes the snapshot reconciler.
+          ctx.log.warn({ err, snapshot_id: snapshot.id }, 'snapshot left to the reconciler');
+          throw err;
+        }
+        // A cold snapshot: remove the overlays it made (the VM is down, nothing uses them).
+        for (const m of madeCold) {
+          try {
+            await deleteVolumeFile(m.host, m.part, m.id);
+          } catch (e) {
+            ctx.log.warn({ err: e, snapshot_id: snapshot.id }, 'snapshot left to the reconciler');
+            throw err;
+          }
+        }
+        // The rows go too.
         await deps.db
           .transaction()
           .execute(async (tx) => {
@@ -392,7 +428,11 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         format: 'qcow2',
         size_bytes: part.volume.size_bytes,
       });
-      await createOverlay(host, part, id, part.volume);
+      await createOverlay(host, part, id, part.volume).catch(async (err) => {
+        // A leftover child row would make the snapshot's volume look branched (delete refuses it).
+        await deleteVolumeRow(deps.db, id).catch(() => undefined);
+        throw err;
+      });
       await deps.db.transaction().execute(async (tx) => {
         await activateVolume(tx, part.diskId, id);
         await setSnapshotPreview(tx, snapshot.id, part.diskId, id, previous.id);

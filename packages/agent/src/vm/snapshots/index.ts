@@ -14,6 +14,7 @@ import { mergeLocked, resumeLiveMergeLocked } from './live-merge';
 import { readMarker } from './marker';
 import { snapshotLocked } from './live-snapshot';
 
+export { blockChains } from './chains';
 export { refusePendingMerges } from './marker';
 
 /** `vm.snapshot` under the VM's lock. */
