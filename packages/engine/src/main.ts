@@ -7,6 +7,7 @@ import { ConsoleTickets, consoleTicketTtlMs } from './console/tickets';
 import { createConsoleService } from './console/service';
 import { localStorageWaitMsFromEnv, startLocalStorageSetup } from './controllers/local-storage';
 import { StorageDomainController, storageRefreshMsFromEnv } from './controllers/storage-domain-controller';
+import { SnapshotReconciler, snapshotReconcileMsFromEnv } from './controllers/snapshot-reconciler';
 import { createVmManagement, hostPathsFromEnv } from './controllers/vm-runtime';
 import { openDb } from './db/connection';
 import { loadMigrations } from './db/migrate';
@@ -157,6 +158,20 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       audit: events.audit,
       log: root,
       paths: hostPathsFromEnv(process.env, config.dataDir),
+    });
+    // Snapshots a crashed or failed operation left half made: completed or rolled back.
+    const snapshotReconciler = new SnapshotReconciler({
+      db: handle.db,
+      hub: hostManagement.hub,
+      audit: events.audit,
+      log: root,
+      listener: events.listener,
+      intervalMs: snapshotReconcileMsFromEnv(process.env),
+    });
+    background.push({
+      name: 'the snapshot reconciler',
+      start: () => snapshotReconciler.start(),
+      stop: () => snapshotReconciler.stop(),
     });
     const stats = new StatsHistory(
       root.child({ module: 'engine:stats' }),
