@@ -23,7 +23,11 @@ export const vmCreate: CommandSpec = {
       repeatable: true,
     },
     { flags: '--cdrom <image>', description: 'ISO image file name in the engine’s ISO directory' },
-    { flags: '--nic <user[:mac]>', description: 'a network interface (repeatable)', repeatable: true },
+    {
+      flags: '--nic <user|bridge=NAME[,mac=MAC][,model=M]>',
+      description: 'a network interface: user-mode, or a tap on an existing host bridge (repeatable)',
+      repeatable: true,
+    },
     {
       flags: '--template <name|id>',
       description: 'create from a template: thin clone (overlays), or --full-clone to copy its disks',

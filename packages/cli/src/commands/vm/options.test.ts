@@ -12,10 +12,39 @@ describe('vm hardware flags', () => {
     }
   });
 
-  it('parses --nic user[:MAC] and --boot lists', () => {
+  it('parses --nic user[:MAC], user,… and bridge=NAME,… and --boot lists', () => {
     expect(parseNic('user')).toEqual({ type: 'user' });
     expect(parseNic('user:52:54:00:00:00:01')).toEqual({ type: 'user', mac: '52:54:00:00:00:01' });
-    expect(() => parseNic('bridge:br0')).toThrow(/--nic expects user/);
+    expect(parseNic('user,model=e1000')).toEqual({ type: 'user', model: 'e1000' });
+    expect(parseNic('bridge=br0')).toEqual({ bridge: 'br0' });
+    expect(parseNic('bridge=vireo_br-1.2,mac=52:54:00:ab:cd:ef,model=virtio')).toEqual({
+      bridge: 'vireo_br-1.2',
+      mac: '52:54:00:ab:cd:ef',
+      model: 'virtio',
+    });
+    expect(parseNic('bridge=br0,model=rtl8139,mac=02:00:00:00:00:01')).toEqual({
+      bridge: 'br0',
+      model: 'rtl8139',
+      mac: '02:00:00:00:00:01',
+    });
+    const bad: Array<[string, RegExp]> = [
+      ['bridge:br0', /starts with user or bridge=NAME/],
+      ['tap', /starts with user or bridge=NAME/],
+      ['bridge=', /bridge name/],
+      ['bridge=a-name-longer-than-15', /bridge name/],
+      ['bridge=br 0', /bridge name/],
+      ['bridge=br0,mac=01:00:00:00:00:01', /unicast MAC/],
+      ['bridge=br0,mac=52:54:00', /unicast MAC/],
+      ['user:zz', /unicast MAC/],
+      ['bridge=br0,model=ne2k', /model is one of virtio, e1000, rtl8139/],
+      ['bridge=br0,vlan=3', /unknown setting "vlan"/],
+      ['bridge=br0,model=virtio,model=e1000', /model given twice/],
+      ['bridge=br0,', /unknown setting ""/],
+    ];
+    for (const [value, why] of bad) {
+      expect(() => parseNic(value), value).toThrow(expect.objectContaining({ exitCode: 2 }));
+      expect(() => parseNic(value), value).toThrow(why);
+    }
     expect(parseBoot('cdrom,disk')).toEqual(['cdrom', 'disk']);
     expect(parseBoot('network')).toEqual(['network']);
     expect(() => parseBoot('cdrom,floppy')).toThrow(/unknown device "floppy"/);

@@ -1,4 +1,4 @@
-import { VM_BOOT_DEVICES, VM_DISK_INTERFACES, VM_OS_TYPES } from '@vireo/api';
+import { VM_BOOT_DEVICES, VM_DISK_INTERFACES, VM_NIC_MODELS, VM_OS_TYPES } from '@vireo/api';
 import { usageError } from '../../framework/errors';
 import type { CommandContext, OptionSpec } from '../../framework/spec';
 
@@ -50,12 +50,44 @@ export function parseDisk(value: string): Record<string, unknown> {
   return disk;
 }
 
-/** `--nic user[:MAC]` → a VmNic body (user-mode networking is what the API offers today). */
+const NIC_USAGE = 'user[:MAC] | user[,mac=MAC][,model=M] | bridge=NAME[,mac=MAC][,model=M]';
+// The same shapes the API checks (it stays the authority); caught here to name the flag.
+const MAC_RE = /^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$/;
+const BRIDGE_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/**
+ * `--nic` → a VmNic body: user-mode networking (`user`, `user:MAC`, `user,mac=…,model=…`) or a tap
+ * on an existing host bridge (`bridge=br0[,mac=…][,model=…]`).
+ */
 export function parseNic(value: string): Record<string, unknown> {
-  const colon = value.indexOf(':');
-  const type = colon < 0 ? value : value.slice(0, colon);
-  if (type !== 'user') throw usageError(`--nic expects user[:MAC], not ${JSON.stringify(value)}`);
-  return colon < 0 ? { type } : { type, mac: value.slice(colon + 1) };
+  const bad = (why: string) => usageError(`--nic ${JSON.stringify(value)}: ${why} (expects ${NIC_USAGE})`);
+  // The first form, kept from before: user:MAC.
+  if (value.startsWith('user:')) {
+    const mac = value.slice('user:'.length);
+    if (!MAC_RE.test(mac)) throw bad('not a unicast MAC address');
+    return { type: 'user', mac };
+  }
+  const [head = '', ...rest] = value.split(',');
+  const nic: Record<string, unknown> = {};
+  if (head === 'user') nic.type = 'user';
+  else if (head.startsWith('bridge=')) {
+    const bridge = head.slice('bridge='.length);
+    if (!BRIDGE_RE.test(bridge)) throw bad('a bridge name is 1-15 letters, digits, ".", "_" or "-"');
+    nic.bridge = bridge;
+  } else throw bad('it starts with user or bridge=NAME');
+  for (const item of rest) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    const v = eq < 0 ? '' : item.slice(eq + 1);
+    if (key !== 'mac' && key !== 'model') throw bad(`unknown setting ${JSON.stringify(key)}`);
+    if (key in nic) throw bad(`${key} given twice`);
+    if (key === 'mac' && !MAC_RE.test(v)) throw bad('not a unicast MAC address');
+    if (key === 'model' && !(VM_NIC_MODELS as readonly string[]).includes(v)) {
+      throw bad(`model is one of ${VM_NIC_MODELS.join(', ')}`);
+    }
+    nic[key] = v;
+  }
+  return nic;
 }
 
 /** Fills cpus, memory_mib, os_type and boot_order from the hardware options that were given. */
