@@ -1,50 +1,16 @@
 // @vitest-environment jsdom
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
-import type { Operation, OperationProgressFrame } from '@vireo/client';
+import type { Operation } from '@vireo/client';
 import type { ReactNode } from 'react';
 import { IntlProvider } from 'react-intl';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { listKey, objectKey } from '../../api';
 import { applyProgress, applyProgressToCache } from '../../api/progress';
 import { OperationProgress } from './OperationProgress';
+import { frame, OPERATION_ID, operation, TARGET_ID as VM } from './testing';
 
-const OP = '0b3c54d4-29a5-4c7a-9f0e-2c8f6a1d7e01';
-const VM = '6f1c2a50-5b4e-4b8e-9a53-8f0f8b2f0d11';
-
-export function operation(over: Partial<Operation> = {}): Operation {
-  const now = new Date().toISOString();
-  return {
-    id: OP,
-    type: 'vm.start',
-    state: 'running',
-    progress: 0,
-    progress_message: null,
-    target: { kind: 'vm', id: VM },
-    input: {},
-    result: null,
-    error: null,
-    cancel_requested: false,
-    created_by: null,
-    created_at: now,
-    updated_at: now,
-    started_at: now,
-    finished_at: null,
-    ...over,
-  };
-}
-
-export function frame(over: Partial<OperationProgressFrame> = {}): OperationProgressFrame {
-  return {
-    id: OP,
-    type: 'vm.start',
-    target_kind: 'vm',
-    target_id: VM,
-    progress: 0.4,
-    message: 'booting',
-    ...over,
-  };
-}
+const OP = OPERATION_ID;
 
 function seeded(...ops: Operation[]) {
   const queries = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });

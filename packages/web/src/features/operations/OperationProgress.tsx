@@ -61,7 +61,6 @@ export function OperationProgress({
   hideWhenDone = false,
   onSettled,
 }: OperationProgressProps) {
-  const intl = useIntl();
   const query = useLiveObject<Operation>('operations', operationId);
   const op = query.data;
   const settled = useRef<string | undefined>(undefined);
@@ -74,22 +73,37 @@ export function OperationProgress({
 
   if (!op) return null;
   if (hideWhenDone && op.state === 'succeeded') return null;
+  return <OperationBar op={op} title={title} size={size} inline={inline} />;
+}
+
+/** Props of {@link OperationBar}: an operation already at hand (e.g. a list item). */
+export interface OperationBarProps {
+  op: Operation;
+  title?: ReactNode | undefined;
+  size?: 'sm' | 'md' | 'lg' | undefined;
+  inline?: boolean | undefined;
+}
+
+/** The bar of one operation object (no fetching); {@link OperationProgress} fetches by id. */
+export function OperationBar({ op, title, size = 'sm', inline = false }: OperationBarProps) {
+  const intl = useIntl();
   const name = operationTitle(intl, op.type);
   const detail = operationDetail(intl, op);
   const label = typeof title === 'string' ? title : name;
+  const percent = percentOf(op);
   return (
     <Progress
       data-testid="operation-progress"
       data-operation-id={op.id}
       data-state={op.state}
-      data-progress={percentOf(op)}
-      value={percentOf(op)}
+      data-progress={percent}
+      value={percent}
       title={inline ? undefined : (title ?? name)}
       size={size}
       measureLocation={inline ? ProgressMeasureLocation.outside : ProgressMeasureLocation.top}
       variant={variantOf(op)}
       helperText={inline ? undefined : detail}
-      label={inline ? `${detail} ${percentOf(op)} %` : undefined}
+      label={inline ? `${detail} ${percent} %` : undefined}
       aria-label={inline ? `${label}: ${detail}` : undefined}
     />
   );

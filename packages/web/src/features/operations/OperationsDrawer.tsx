@@ -1,51 +1,28 @@
-import {
-  Badge,
-  Button,
-  Popover,
-  Progress,
-  ProgressMeasureLocation,
-  ProgressVariant,
-  Stack,
-  StackItem,
-} from '@patternfly/react-core';
+import { Badge, Button, Divider, Popover, Stack, StackItem, Title } from '@patternfly/react-core';
 import type { Operation } from '@vireo/client';
 import { FormattedMessage, FormattedRelativeTime, useIntl } from 'react-intl';
-import { useLiveList } from '../../api';
-
-const RECENT = { limit: 8, sort: '-created_at' };
-
-function variantOf(op: Operation): ProgressVariant | undefined {
-  if (op.state === 'failed') return ProgressVariant.danger;
-  if (op.state === 'cancelled') return ProgressVariant.warning;
-  if (op.state === 'succeeded') return ProgressVariant.success;
-  return undefined;
-}
+import { useActiveOperations, useOperationOn } from './active';
+import { OperationBar } from './OperationProgress';
 
 function secondsAgo(iso: string): number {
   return Math.round((Date.parse(iso) - Date.now()) / 1000);
 }
 
-/** One operation: what, on what, how far (the engine's progress fraction), and its outcome. */
+/**
+ * One operation: what (localized type), on what, how far (moving with the live progress frames),
+ * and its outcome. Takes the operation object; see {@link OperationProgress} to follow one by id.
+ */
 export function OperationRow({ op }: { op: Operation }) {
-  const intl = useIntl();
-  const done = op.state === 'succeeded' ? 1 : op.progress;
-  const title = `${op.type}${op.target ? ` · ${op.target.kind}` : ''}`;
   return (
-    <div data-testid="operation" data-state={op.state}>
-      <Progress
-        value={Math.round(done * 100)}
-        title={title}
-        size="sm"
-        measureLocation={ProgressMeasureLocation.outside}
-        variant={variantOf(op)}
-        helperText={
-          op.error?.message ??
-          op.progress_message ??
-          intl.formatMessage({ id: `operation.state.${op.state}`, defaultMessage: op.state })
-        }
-        aria-label={title}
-      />
+    <div data-testid="operation" data-state={op.state} data-operation-id={op.id}>
+      <OperationBar op={op} />
       <small>
+        {op.target ? (
+          <>
+            <FormattedMessage id="operations.on" values={{ kind: op.target.kind }} />
+            {' · '}
+          </>
+        ) : null}
         <FormattedRelativeTime
           value={secondsAgo(op.created_at)}
           numeric="auto"
@@ -57,42 +34,89 @@ export function OperationRow({ op }: { op: Operation }) {
 }
 
 /**
- * The masthead's operations button: a badge with the number of unfinished operations, and the
- * recent ones with progress bars in a popover. It refreshes from the event stream (every
- * `operation.*` event invalidates the operations lists), never by polling.
+ * The progress of whatever operation is acting on an object right now, for list rows and detail
+ * headers ("Starting VM: 40 %"); renders nothing when no operation runs on it. Shares one query
+ * of running operations with the masthead, so a table of 50 rows costs no extra request.
+ */
+export function OperationProgressFor({
+  targetId,
+  inline = true,
+  size = 'sm',
+}: {
+  targetId: string;
+  inline?: boolean;
+  size?: 'sm' | 'md' | 'lg';
+}) {
+  const op = useOperationOn(targetId);
+  if (!op) return null;
+  return <OperationBar op={op} inline={inline} size={size} />;
+}
+
+/** The tasks list: what runs now (bars moving live), then the recently finished. */
+export function OperationsList({ active, recent }: { active: Operation[]; recent: Operation[] }) {
+  return (
+    <Stack hasGutter data-testid="operations-list">
+      <StackItem>
+        <Title headingLevel="h3" size="md">
+          <FormattedMessage id="operations.running" />
+        </Title>
+      </StackItem>
+      {active.length === 0 ? (
+        <StackItem data-testid="operations-none-running">
+          <FormattedMessage id="operations.noneRunning" />
+        </StackItem>
+      ) : (
+        active.map((op) => (
+          <StackItem key={op.id}>
+            <OperationRow op={op} />
+          </StackItem>
+        ))
+      )}
+      {recent.length > 0 ? (
+        <>
+          <Divider />
+          <StackItem>
+            <Title headingLevel="h3" size="md">
+              <FormattedMessage id="operations.recent" />
+            </Title>
+          </StackItem>
+          {recent.map((op) => (
+            <StackItem key={op.id}>
+              <OperationRow op={op} />
+            </StackItem>
+          ))}
+        </>
+      ) : null}
+    </Stack>
+  );
+}
+
+/**
+ * The masthead's tasks indicator: a badge with the number of unfinished operations, and a popover
+ * listing them with progress bars that move from the event stream, then the recent ones. Nothing
+ * polls: operation events refresh the lists, progress frames move the bars in place.
  */
 export function OperationsButton() {
   const intl = useIntl();
-  const recent = useLiveList<Operation>('operations', RECENT);
-  const items = recent.data?.items ?? [];
-  const running = items.filter((o) => o.state === 'pending' || o.state === 'running').length;
+  const { active, recent, more } = useActiveOperations();
+  const count = active.length;
+  const shown = more ? intl.formatMessage({ id: 'operations.more' }, { count }) : String(count);
   return (
     <Popover
       aria-label={intl.formatMessage({ id: 'operations.title' })}
       headerContent={<FormattedMessage id="operations.title" />}
       minWidth="28rem"
-      bodyContent={
-        items.length === 0 ? (
-          <FormattedMessage id="operations.none" />
-        ) : (
-          <Stack hasGutter>
-            {items.map((op) => (
-              <StackItem key={op.id}>
-                <OperationRow op={op} />
-              </StackItem>
-            ))}
-          </Stack>
-        )
-      }
+      maxWidth="36rem"
+      bodyContent={<OperationsList active={active} recent={recent} />}
     >
       <Button
         variant="plain"
         id="operations-button"
-        aria-label={intl.formatMessage({ id: 'operations.title' })}
+        aria-label={intl.formatMessage({ id: 'operations.badge' }, { count })}
       >
         <FormattedMessage id="operations.short" />{' '}
-        <Badge isRead={running === 0} data-testid="operations-running">
-          {running}
+        <Badge isRead={count === 0} data-testid="operations-running" data-count={count}>
+          {shown}
         </Badge>
       </Button>
     </Popover>

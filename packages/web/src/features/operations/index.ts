@@ -1,2 +1,8 @@
-export { OperationsButton, OperationRow } from './OperationsDrawer';
-export { OperationProgress, type OperationProgressProps } from './OperationProgress';
+export { RECENT_QUERY, RUNNING_QUERY, useActiveOperations, useOperationOn } from './active';
+export {
+  OperationBar,
+  type OperationBarProps,
+  OperationProgress,
+  type OperationProgressProps,
+} from './OperationProgress';
+export { OperationProgressFor, OperationRow, OperationsButton, OperationsList } from './OperationsDrawer';
