@@ -7,7 +7,6 @@ import { DetailPage } from '../common/DetailPage';
 import { MemorySize, When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
 import { StateLabel } from '../common/StateLabel';
-import { OperationState } from '../vms/operationCall';
 import { Field } from '../vms/VmDetailPage';
 import { useTemplateDelete } from './deleteTemplate';
 
@@ -34,7 +33,6 @@ function TemplateActions({ t }: { t: Template }) {
         <FormattedMessage id="common.delete" />
       </Button>
       {del.view}
-      {del.operationId && <OperationState operationId={del.operationId} />}
     </>
   );
 }

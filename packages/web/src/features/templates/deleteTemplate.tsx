@@ -1,8 +1,17 @@
-import { Alert, List, ListItem } from '@patternfly/react-core';
+import {
+  Alert,
+  Button,
+  List,
+  ListItem,
+  Modal,
+  ModalBody,
+  ModalFooter,
+  ModalHeader,
+} from '@patternfly/react-core';
 import type { Template } from '@vireo/api';
 import { ApiError } from '@vireo/client';
 import { type ReactNode, useState } from 'react';
-import { useIntl } from 'react-intl';
+import { FormattedMessage, useIntl } from 'react-intl';
 import { Link } from 'react-router';
 import { api } from '../../api';
 import { ConfirmModal } from '../common/ConfirmModal';
@@ -50,23 +59,43 @@ export function useTemplateDelete(after?: () => void) {
   const view: ReactNode = (
     <>
       {blocked && (
-        <Alert
-          isInline
-          variant="danger"
-          data-testid="template-in-use"
-          title={intl.formatMessage(
-            { id: 'template.inUse' },
-            { name: blocked.name, count: blocked.vms.length },
-          )}
+        <Modal
+          variant="small"
+          isOpen
+          onClose={() => setBlocked(null)}
+          aria-labelledby="template-in-use-title"
         >
-          <List>
-            {blocked.vms.map((v) => (
-              <ListItem key={v.id}>
-                <Link to={`/vms/${v.id}`}>{v.name}</Link>
-              </ListItem>
-            ))}
-          </List>
-        </Alert>
+          <ModalHeader
+            title={intl.formatMessage({ id: 'template.delete' })}
+            labelId="template-in-use-title"
+            titleIconVariant="danger"
+          />
+          <ModalBody>
+            <Alert
+              isInline
+              isPlain
+              variant="danger"
+              data-testid="template-in-use"
+              title={intl.formatMessage(
+                { id: 'template.inUse' },
+                { name: blocked.name, count: blocked.vms.length },
+              )}
+            >
+              <List>
+                {blocked.vms.map((v) => (
+                  <ListItem key={v.id}>
+                    <Link to={`/vms/${v.id}`}>{v.name}</Link>
+                  </ListItem>
+                ))}
+              </List>
+            </Alert>
+          </ModalBody>
+          <ModalFooter>
+            <Button variant="primary" onClick={() => setBlocked(null)}>
+              <FormattedMessage id="template.close" />
+            </Button>
+          </ModalFooter>
+        </Modal>
       )}
       {asking && (
         <ConfirmModal
