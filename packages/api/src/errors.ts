@@ -127,6 +127,9 @@ export const ERROR_CODES = [
   'export_exists',
   'name_in_use',
   'id_in_use',
+  // Domain registration (domain-import)
+  'unregistered_not_found',
+  'registration_refused',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

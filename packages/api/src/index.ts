@@ -8,6 +8,7 @@ export * from './health';
 export * from './image-transfers';
 export * from './events';
 export * from './operations';
+export * from './registration';
 export * from './snapshots';
 export * from './vms';
 export * from './hosts';

@@ -6,6 +6,7 @@ import { type EngineConfig, formatListen } from './config';
 import { ConsoleTickets, consoleTicketTtlMs } from './console/tickets';
 import { createConsoleService } from './console/service';
 import { localStorageWaitMsFromEnv, startLocalStorageSetup } from './controllers/local-storage';
+import { OvfStoreController, ovfStoreMsFromEnv } from './controllers/ovf-store';
 import { StorageDomainController, storageRefreshMsFromEnv } from './controllers/storage-domain-controller';
 import { SnapshotReconciler, snapshotReconcileMsFromEnv } from './controllers/snapshot-reconciler';
 import { createVmManagement, hostPathsFromEnv } from './controllers/vm-runtime';
@@ -20,6 +21,7 @@ import { EngineIdentity, engineCertValidityFromEnv } from './pki/engine-identity
 import { createOperations } from './operations';
 import { loadOrCreateMasterKey } from './secrets/master-key';
 import { createServices } from './services';
+import { createRegistrationService, registerRegistrationOperations } from './services/domain-registration';
 import { registerTransferOperations } from './transfers/operation';
 import { createTransferService } from './transfers/service';
 import { StatsHistory, statsHistorySettingsFromEnv } from './stats/history';
@@ -178,6 +180,13 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       statsHistorySettingsFromEnv(process.env),
     );
     hostManagement.hub.on('event', stats.onAgentEvent);
+    // Disk metadata and VM OVFs on data domains (master/), flushed before maintenance and detach.
+    const ovfStore = new OvfStoreController({
+      db: handle.db,
+      hub: hostManagement.hub,
+      log: root,
+      intervalMs: ovfStoreMsFromEnv(process.env),
+    });
     // Registers the storage_domain.* operations now (before the runner starts).
     const storageDomains = new StorageDomainController({
       db: handle.db,
@@ -186,7 +195,13 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       audit: events.audit,
       log: root,
       intervalMs: storageRefreshMsFromEnv(process.env),
+      beforeRelease: async (row, hostId, action) =>
+        void (await ovfStore.flush(row.id, hostId, { forget: action === 'detach' })),
     });
+    background.push({ name: 'the OVF store', start: () => ovfStore.start(), stop: () => ovfStore.stop() });
+    // disk.register / vm.register: what an imported data domain holds.
+    const registrationDeps = { db: handle.db, hub: hostManagement.hub, audit: events.audit, log: root };
+    registerRegistrationOperations(operations.registry, registrationDeps);
     background.push({
       name: 'the storage domain controller',
       start: () => storageDomains.start(),
@@ -242,6 +257,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       consoles,
       stats,
       transfers,
+      registration: createRegistrationService({ ...registrationDeps, operations }),
       webRoot: resolveWebRoot(process.env),
     });
     let appClosed: Promise<void> | undefined;

@@ -27,6 +27,11 @@ export interface StorageDomainControllerDeps {
   log: Logger;
   /** Capacity refresh / re-activation period. Default 30 s (`VIREO_STORAGE_REFRESH_S`). */
   intervalMs?: number;
+  /**
+   * Runs while the domain is still active on `hostId`, before maintenance or detach takes it away
+   * (the OVF store writes the current configurations there). Its failure is logged, not fatal.
+   */
+  beforeRelease?: (row: StorageDomainRow, hostId: string, action: 'maintenance' | 'detach') => Promise<void>;
 }
 
 /** Outcome of activating one domain on the hosts that should have it. */
@@ -347,6 +352,7 @@ export class StorageDomainController {
 
   private async maintenance(ctx: OperationContext, row: StorageDomainRow): Promise<Record<string, unknown>> {
     const hosts = await this.hostsFor(row);
+    if (hosts[0]) await this.runBeforeRelease(row, hosts[0], 'maintenance');
     await ctx.progress(0.2, `deactivating on ${hosts.length} host(s)`);
     await this.deactivateOn(row, hosts);
     await this.transition(
@@ -361,6 +367,18 @@ export class StorageDomainController {
     return { state: 'maintenance', hosts };
   }
 
+  private async runBeforeRelease(
+    row: StorageDomainRow,
+    hostId: string,
+    action: 'maintenance' | 'detach',
+  ): Promise<void> {
+    try {
+      await this.deps.beforeRelease?.(row, hostId, action);
+    } catch (err) {
+      this.log.warn({ err, domain_id: row.id, action }, 'updating the domain before release failed');
+    }
+  }
+
   /** detach: clear the owner in the metadata (so another engine may import it), then unattached. */
   private async detach(ctx: OperationContext, row: StorageDomainRow): Promise<Record<string, unknown>> {
     const hosts = await this.hostsFor(row);
@@ -370,6 +388,7 @@ export class StorageDomainController {
     const reach = await this.activateOn(row, [host]);
     if (reach.reached.length === 0)
       throw unreachable(row, reach.failed[0]?.message ?? 'activation failed', reach);
+    await this.runBeforeRelease(row, host, 'detach');
     await this.deactivateOn(row, [host], true);
     await this.transition(
       row,

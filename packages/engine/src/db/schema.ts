@@ -5,6 +5,7 @@ import type { EventTables } from './tables/events';
 import type { HostTables } from './tables/hosts';
 import type { InventoryTables } from './tables/inventory';
 import type { OperationTables } from './tables/operations';
+import type { OvfStoreTables } from './tables/ovf-store';
 import type { SnapshotTables } from './tables/snapshots';
 import type { StorageTables } from './tables/storage';
 import type { TransferTables } from './tables/transfers';
@@ -24,7 +25,8 @@ export interface Database
     StorageTables,
     DiskTables,
     SnapshotTables,
-    TransferTables {}
+    TransferTables,
+    OvfStoreTables {}
 
 export type Db = Kysely<Database>;
 /** Either the pool-backed database or an open transaction: repositories accept both. */

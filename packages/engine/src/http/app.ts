@@ -13,6 +13,7 @@ import { clusterRoutes } from './routes/clusters';
 import { vmRoutes } from './routes/vms';
 import { datacenterRoutes } from './routes/datacenters';
 import { diskRoutes } from './routes/disks';
+import { domainRegistrationRoutes } from './routes/domain-registration';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { hostRoutes } from './routes/hosts';
@@ -100,6 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(statsRoutes, { deps });
       await api.register(imageTransferRoutes, { deps });
       await api.register(storageDomainRoutes, { deps });
+      await api.register(domainRegistrationRoutes, { deps });
       await api.register(templateRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });

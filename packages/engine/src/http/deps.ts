@@ -4,6 +4,7 @@ import type { Db } from '../db/schema';
 import type { Events } from '../events';
 import type { Operations } from '../operations';
 import type { Services } from '../services';
+import type { RegistrationService } from '../services/domain-registration';
 import type { ConsoleService } from '../console/service';
 import type { StatsHistory } from '../stats/history';
 import type { TransferService } from '../transfers/service';
@@ -34,6 +35,8 @@ export interface AppDeps {
   stats?: StatsHistory;
   /** Image uploads and downloads (routes/image-transfers.ts); without it those routes answer `unavailable`. */
   transfers?: TransferService;
+  /** Registration of what imported data domains hold (routes/domain-registration.ts); without it: `unavailable`. */
+  registration?: RegistrationService;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** The built web portal served at `/` (plugins/web.ts); unset: no portal routes (tests). */

@@ -1,0 +1,173 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
+import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
+
+/** What the first engine's disk holds at its start (in the base volume, under a snapshot overlay). */
+const STAMP = 'vireo-domain-import-stamp';
+
+/**
+ * A data domain moves between engines with its VM: engine A has a VM whose disk is a chain (base +
+ * snapshot overlay, a stamp written into the base); the domain goes to maintenance (the OVF store
+ * writes the VM's OVF and the disk's metadata under master/) and is detached; A stops. Engine B,
+ * with its own database and agent, imports the domain from the same path, lists what is
+ * unregistered, registers the VM and starts it: the guest boots and reads A's stamp through the chain.
+ */
+describe('domain import with its VMs (two engines, real agents and QEMU)', () => {
+  let a: Platform | undefined;
+  let b: Platform | undefined;
+  let parent = '';
+  let vmId = '';
+
+  beforeAll(async () => {
+    assertTestGuestBuilt();
+    parent = await mkdtemp(join(tmpdir(), 'vireo-domain-import-sd-'));
+  });
+
+  afterAll(async () => {
+    if (vmId) await killQemusOf([vmId]);
+    await a?.stop();
+    await b?.stop();
+    if (parent) await rm(parent, { recursive: true, force: true });
+  });
+
+  const start = (prefix: string, hostName: string) =>
+    startPlatform({
+      prefix,
+      hostName,
+      engineEnv: { VIREO_ISO_DIR: testGuest.dir },
+      agentImageDirs: [testGuest.dir],
+    });
+  const call = (p: Platform, method: string, path: string, body?: unknown) => p.api.call(method, path, body);
+  const ok = (res: ApiAnswer, status: number) => {
+    expect(res.status, JSON.stringify(res.json)).toBe(status);
+    return res.json;
+  };
+
+  it('detach on A → import, list, register and start on B', async () => {
+    // --- Engine A: a VM with a two-volume disk on a local data domain.
+    a = await start('vireo-domain-import-a-', 'import-host-a');
+    const pa = a;
+    const dc = pa.cluster.datacenter_id as string;
+    const sd = ok(
+      await call(pa, 'POST', '/storage-domains', {
+        name: 'moving-data',
+        kind: 'data',
+        backend: 'local',
+        host_id: pa.hostId,
+        path: parent,
+      }),
+      201,
+    );
+    const domainId = sd.id as string;
+    await pa.api.settled(
+      await call(pa, 'POST', `/storage-domains/${domainId}/attach`, { datacenter_id: dc }),
+    );
+    await pa.api.settled(await call(pa, 'POST', `/storage-domains/${domainId}/activate`));
+    const created = ok(
+      await call(pa, 'POST', '/vms', {
+        name: 'traveller',
+        cluster_id: pa.cluster.id,
+        memory_mib: 256,
+        boot_order: ['cdrom', 'disk'],
+        cdrom: { image: 'test-guest.iso' },
+      }),
+      201,
+    );
+    vmId = created.id;
+    const disk = await call(pa, 'POST', '/disks', {
+      name: 'traveller-root',
+      size_gib: 1,
+      storage_domain_id: domainId,
+    });
+    const diskOp = await pa.api.settled(disk);
+    const diskId = (disk.json.disk?.id ?? diskOp.target.id) as string;
+    // The VM is down: the attachment is made at once (201).
+    ok(await call(pa, 'POST', `/vms/${vmId}/disk-attachments`, { disk_id: diskId, bootable: true }), 201);
+    const diskDir = join(parent, domainId, 'images', diskId);
+    const [baseVolume] = fs.readdirSync(diskDir);
+    // The stamp goes into the base volume; the snapshot's overlay then sits on top of it.
+    execFileSync(
+      'qemu-io',
+      ['-f', 'qcow2', '-c', `write -P 0x41 0 ${STAMP.length}`, join(diskDir, baseVolume as string)],
+      {
+        stdio: 'pipe',
+      },
+    );
+    await pa.api.settled(
+      await call(pa, 'POST', `/vms/${vmId}/snapshots`, { description: 'before the move' }),
+    );
+    expect(fs.readdirSync(diskDir).filter((f) => /^[0-9a-f-]{36}$/.test(f))).toHaveLength(2);
+
+    await pa.api.settled(await call(pa, 'POST', `/storage-domains/${domainId}/maintenance`));
+    await pa.api.settled(await call(pa, 'POST', `/storage-domains/${domainId}/detach`));
+    const master = join(parent, domainId, 'master');
+    const ovf = fs.readFileSync(join(master, 'vms', `${vmId}.ovf`), 'utf8');
+    expect(ovf).toContain('traveller');
+    const meta = JSON.parse(fs.readFileSync(join(master, 'disks', `${diskId}.json`), 'utf8')) as Json;
+    expect(meta).toMatchObject({ id: diskId, name: 'traveller-root', encrypted: false });
+    expect(meta.volumes).toHaveLength(2);
+    await pa.stop();
+    a = undefined;
+
+    // --- Engine B: its own database and agent, the same storage.
+    b = await start('vireo-domain-import-b-', 'import-host-b');
+    const pb = b;
+    const imported = ok(
+      await call(pb, 'POST', '/storage-domains/import', {
+        backend: 'local',
+        path: parent,
+        host_id: pb.hostId,
+      }),
+      201,
+    );
+    expect(imported.domains.map((d: Json) => d.id)).toEqual([domainId]);
+    await pb.api.settled(
+      await call(pb, 'POST', `/storage-domains/${domainId}/attach`, {
+        datacenter_id: pb.cluster.datacenter_id,
+      }),
+    );
+    await pb.api.settled(await call(pb, 'POST', `/storage-domains/${domainId}/activate`));
+
+    const list = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
+    expect(list.vms).toEqual([
+      expect.objectContaining({ id: vmId, name: 'traveller', kind: 'vm', disk_ids: [diskId], problem: null }),
+    ]);
+    expect(list.disks).toHaveLength(1);
+    expect(list.disks[0]).toMatchObject({ id: diskId, name: 'traveller-root', problem: null });
+    expect(list.disks[0].volumes.map((v: Json) => v.id)).toEqual(meta.volumes.map((v: Json) => v.id));
+
+    // A name clash is refused up front; with a free name the VM, its disk and its chain appear.
+    const reg = await call(pb, 'POST', `/storage-domains/${domainId}/unregistered/vms/${vmId}/register`, {
+      cluster_id: pb.cluster.id,
+    });
+    const op = await pb.api.settled(reg);
+    expect(op.result).toMatchObject({ vm_id: vmId, name: 'traveller', disk_ids: [diskId] });
+    const vm = ok(await call(pb, 'GET', `/vms/${vmId}`), 200);
+    expect(vm).toMatchObject({ name: 'traveller', memory_mib: 256, state: 'down' });
+    expect(vm.disks.map((d: Json) => d.id)).toEqual([diskId]);
+    const again = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
+    expect(again).toEqual({ disks: [], vms: [] });
+
+    await pb.api.settled(await call(pb, 'POST', `/vms/${vmId}/start`), 120);
+    await until(
+      'the VM up on B',
+      async () => (await call(pb, 'GET', `/vms/${vmId}`)).json.state === 'up',
+      120_000,
+    );
+    await waitForText(join(pb.dir, 'vms', vmId, 'serial.log'), testGuest.marker, 120_000);
+    const read = await guestShell(
+      join(pb.dir, 'vms', vmId, 'serial.sock'),
+      `dd if=/dev/vda bs=${STAMP.length} count=1 2>/dev/null`,
+      60_000,
+    );
+    expect(read.trim()).toBe('A'.repeat(STAMP.length));
+    await pb.api.settled(await call(pb, 'POST', `/vms/${vmId}/stop`));
+    await until('QEMU gone', async () => (await qemuPidsFor(vmId)).length === 0, 30_000);
+  }, 600_000);
+});
