@@ -77,6 +77,7 @@ export const ERROR_CODES = [
   'transfer_offset_mismatch',
   'transfer_busy',
   'transfer_incomplete',
+  'transfer_expired',
   'invalid_content_range',
   'checksum_mismatch',
   'iso_file_exists',

@@ -81,6 +81,13 @@ export interface TransferService {
   /** Upload: checksum + gate + move into place. Download: closes it. */
   finalize(actor: Actor, id: string): Promise<ImageTransferRow>;
   cancel(actor: Actor, id: string, reason?: string): Promise<ImageTransferRow>;
+  /**
+   * Ends an upload or download that has seen no data for `idleMs` (state `cancelled`, error
+   * `transfer_expired`): the host drops the staging file, a disk the transfer created goes, an
+   * existing disk is unlocked. Does nothing (undefined) when the transfer is not idle any more,
+   * not expirable (finalizing, ended), or its host cannot be reached to remove the partial file.
+   */
+  expire(id: string, idleMs: number): Promise<ImageTransferRow | undefined>;
   /** Bytes seen so far by a running upload request (progress between requests comes from the row). */
   liveBytes(id: string): number | undefined;
   /** Resolves when the transfer's row changes in this engine, or after `ms`. */
@@ -171,6 +178,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
     row: ImageTransferRow,
     state: 'failed' | 'cancelled',
     error: { code: string; message: string; details?: Record<string, unknown> } | null,
+    kind = `image_transfer.${state}`,
   ): Promise<ImageTransferRow> {
     secrets.delete(row.id);
     const updated = await db.transaction().execute(async (tx) => {
@@ -184,7 +192,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
       if (r.disk_id && r.created_disk) await deleteDisk(tx, r.disk_id);
       else if (r.disk_id) await setDiskState(tx, r.disk_id, 'ok');
       await audit.record(tx, {
-        kind: `image_transfer.${state}`,
+        kind,
         severity: state === 'failed' ? 'warning' : 'info',
         message: `image ${r.direction} ${r.iso_file ?? r.disk_id} ${state}${error ? `: ${error.message}` : ''}`,
         object: { kind: 'image_transfer', id: r.id },
@@ -461,6 +469,33 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
       await agentCancel(row);
       log.info({ transfer_id: id, user: actor.username }, 'transfer cancelled');
       return settle(row, 'cancelled', reason ? { code: 'cancelled', message: reason } : null);
+    },
+
+    async expire(id, idleMs) {
+      const row = await load(id);
+      const idle = Date.now() - row.updated_at.getTime();
+      if ((row.state !== 'initializing' && row.state !== 'transferring') || live.has(id) || idle < idleMs) {
+        return undefined;
+      }
+      if (row.host_id) {
+        // The partial file must go with the transfer: wait for the host rather than leak it.
+        if (!hub.isConnected(row.host_id)) return undefined;
+        // A restarted agent has forgotten the transfer: announcing it again finds the staging file.
+        if (row.state === 'transferring') await ensureAgent(row);
+        await hub.call(row.host_id, 'transfer.cancel', { transfer_id: row.id });
+      }
+      const minutes = Math.round((idleMs / 60_000) * 10) / 10;
+      log.info({ transfer_id: id, idle_ms: idle }, 'transfer expired');
+      return settle(
+        row,
+        'cancelled',
+        {
+          code: 'transfer_expired',
+          message: `no data arrived for ${minutes} min: the transfer expired (start a new one)`,
+          details: { idle_ms: idle, idle_timeout_ms: idleMs, bytes_done: row.bytes_done },
+        },
+        'image_transfer.expired',
+      );
     },
 
     liveBytes: (id) => live.get(id),
