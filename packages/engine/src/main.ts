@@ -22,6 +22,7 @@ import { createOperations } from './operations';
 import { loadOrCreateMasterKey } from './secrets/master-key';
 import { createServices } from './services';
 import { createRegistrationService, registerRegistrationOperations } from './services/domain-registration';
+import { TransferExpiry, transferIdleTimeoutMsFromEnv } from './transfers/expiry';
 import { registerTransferOperations } from './transfers/operation';
 import { createTransferService } from './transfers/service';
 import { StatsHistory, statsHistorySettingsFromEnv } from './stats/history';
@@ -224,6 +225,18 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       log: root,
     });
     registerTransferOperations(operations.registry, transfers);
+    // Uploads and downloads nobody feeds any more: expired, partial files removed.
+    const transferExpiry = new TransferExpiry({
+      db: handle.db,
+      transfers,
+      log: root,
+      idleMs: transferIdleTimeoutMsFromEnv(process.env),
+    });
+    background.push({
+      name: 'the transfer expiry',
+      start: () => transferExpiry.start(),
+      stop: () => transferExpiry.stop(),
+    });
     // Listening before the host monitor connects, so every first connect's vm.list is heard.
     background.push({
       name: 'the VM monitor',
