@@ -7,6 +7,7 @@ export * from './errors';
 export * from './health';
 export * from './image-transfers';
 export * from './events';
+export * from './exports';
 export * from './operations';
 export * from './registration';
 export * from './snapshots';

@@ -21,6 +21,8 @@ import { EngineIdentity, engineCertValidityFromEnv } from './pki/engine-identity
 import { createOperations } from './operations';
 import { loadOrCreateMasterKey } from './secrets/master-key';
 import { createServices } from './services';
+import { registerExportOperations } from './controllers/export-operations';
+import { createExportService } from './services/exports';
 import { createRegistrationService, registerRegistrationOperations } from './services/domain-registration';
 import { TransferExpiry, transferIdleTimeoutMsFromEnv } from './transfers/expiry';
 import { registerTransferOperations } from './transfers/operation';
@@ -203,6 +205,9 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
     // disk.register / vm.register: what an imported data domain holds.
     const registrationDeps = { db: handle.db, hub: hostManagement.hub, audit: events.audit, log: root };
     registerRegistrationOperations(operations.registry, registrationDeps);
+    // vm.export, template.export, vm.import, template.import (export domains, OVF/OVA).
+    const exportDeps = { db: handle.db, hub: hostManagement.hub, audit: events.audit, log: root };
+    registerExportOperations(operations.registry, exportDeps);
     background.push({
       name: 'the storage domain controller',
       start: () => storageDomains.start(),
@@ -271,6 +276,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       stats,
       transfers,
       registration: createRegistrationService({ ...registrationDeps, operations }),
+      exports: createExportService({ ...exportDeps, operations }),
       webRoot: resolveWebRoot(process.env),
     });
     let appClosed: Promise<void> | undefined;

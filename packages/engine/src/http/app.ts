@@ -22,6 +22,7 @@ import { operationRoutes } from './routes/operations';
 import { pkiRoutes } from './routes/pki';
 import { snapshotRoutes } from './routes/snapshots';
 import { templateRoutes } from './routes/templates';
+import { exportRoutes } from './routes/exports';
 import { statsRoutes } from './routes/stats';
 import { storageDomainRoutes } from './routes/storage-domains';
 import './types';
@@ -103,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(storageDomainRoutes, { deps });
       await api.register(domainRegistrationRoutes, { deps });
       await api.register(templateRoutes, { deps });
+      await api.register(exportRoutes, { deps });
       // engine-ops: operations and events routes register here.
       await api.register(operationRoutes, { deps });
       await api.register(eventRoutes, { deps });

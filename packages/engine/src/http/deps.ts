@@ -5,6 +5,7 @@ import type { Events } from '../events';
 import type { Operations } from '../operations';
 import type { Services } from '../services';
 import type { RegistrationService } from '../services/domain-registration';
+import type { ExportService } from '../services/exports';
 import type { ConsoleService } from '../console/service';
 import type { StatsHistory } from '../stats/history';
 import type { TransferService } from '../transfers/service';
@@ -37,6 +38,8 @@ export interface AppDeps {
   transfers?: TransferService;
   /** Registration of what imported data domains hold (routes/domain-registration.ts); without it: `unavailable`. */
   registration?: RegistrationService;
+  /** Export and import of VMs and templates (routes/exports.ts); without it those routes answer `unavailable`. */
+  exports?: ExportService;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** The built web portal served at `/` (plugins/web.ts); unset: no portal routes (tests). */

@@ -1,0 +1,228 @@
+import type { ExportEntry } from '@vireo/api';
+import type { Logger } from 'pino';
+import type { AgentHub } from '../agents/types';
+import { agentCodeOf } from '../controllers/vm-controller';
+import type { VmDiskView } from '../db/repositories/disks';
+import type { TemplateDiskRow, TemplateRow } from '../db/repositories/templates';
+import type { VmRow } from '../db/tables/vms';
+import { type OvfDisk, type OvfDocument, type OvfEntity, type OvfNic, parseOvf } from '../domain/ovf';
+import { NotFound, VireoError } from '../errors';
+
+/** Where an export domain keeps an OVF-format export: `master/vms/<id>/<id>.ovf` (as oVirt). */
+export function exportOvfPath(id: string): string {
+  return `vms/${id}/${id}.ovf`;
+}
+
+/** One export found on storage, with its parsed OVF. */
+export interface FoundExport {
+  doc: OvfDocument;
+  format: 'ovf' | 'ova';
+  ovaName: string | null;
+  exportedAt: string | null;
+}
+
+const OS_TYPES = new Set(['other', 'other_linux', 'debian', 'ubuntu', 'rhel', 'windows']);
+
+function ovfNics(nics: unknown[]): OvfNic[] {
+  return (nics as { type?: string; bridge?: string; mac: string; model?: OvfNic['model'] }[]).map((n) =>
+    n.type === 'bridge' || n.bridge
+      ? { type: 'bridge', bridge: n.bridge as string, mac: n.mac, model: n.model ?? 'virtio' }
+      : { type: 'user', mac: n.mac, model: n.model ?? 'virtio' },
+  );
+}
+
+/**
+ * The OVF description of a VM and its attached disks. `forOva`: the images travel as qcow2 (an OVA
+ * holds qcow2 only), so the OVF says qcow2 whatever the disks are.
+ */
+export function vmOvf(
+  vm: VmRow,
+  disks: VmDiskView[],
+  forOva: boolean,
+): { entity: OvfEntity; disks: OvfDisk[]; nics: OvfNic[] } {
+  const cdrom =
+    vm.cdrom_storage_domain_id && vm.cdrom_file
+      ? { storage_domain_id: vm.cdrom_storage_domain_id, file: vm.cdrom_file }
+      : vm.cdrom_image
+        ? { image: vm.cdrom_image }
+        : null;
+  return {
+    entity: {
+      kind: 'vm',
+      id: vm.id,
+      name: vm.name,
+      description: '',
+      cpus: vm.cpus,
+      memory_mib: vm.memory_mib,
+      os_type: (OS_TYPES.has(vm.os_type) ? vm.os_type : 'other') as OvfEntity['os_type'],
+      boot_order: vm.boot_order as OvfEntity['boot_order'],
+      console: 'vnc',
+      cdrom,
+      template: null,
+      created_at: vm.created_at.toISOString(),
+    },
+    disks: disks.map((d) => ({
+      disk_id: d.id,
+      volume_id: d.volume_id,
+      name: d.name,
+      description: '',
+      size_bytes: d.size_bytes,
+      format: forOva ? 'qcow2' : d.format,
+      interface: d.interface as OvfDisk['interface'],
+      bootable: d.bootable,
+      position: d.position,
+      file_bytes: null,
+    })),
+    nics: ovfNics(vm.nics as unknown[]),
+  };
+}
+
+/** The OVF description of a template (its disks are single flattened bases). */
+export function templateOvf(
+  t: TemplateRow,
+  disks: TemplateDiskRow[],
+  forOva: boolean,
+): { entity: OvfEntity; disks: OvfDisk[]; nics: OvfNic[] } {
+  return {
+    entity: {
+      kind: 'template',
+      id: t.id,
+      name: t.name,
+      description: t.description,
+      cpus: t.cpus,
+      memory_mib: t.memory_mib,
+      os_type: (OS_TYPES.has(t.os_type) ? t.os_type : 'other') as OvfEntity['os_type'],
+      boot_order: t.boot_order as OvfEntity['boot_order'],
+      console: 'vnc',
+      cdrom: null,
+      template: { version_of: t.version_of, version_number: t.version_number },
+      created_at: t.created_at.toISOString(),
+    },
+    disks: disks.map((d) => ({
+      disk_id: d.disk_id,
+      volume_id: d.volume_id,
+      name: d.name,
+      description: '',
+      size_bytes: d.size_bytes,
+      format: forOva ? 'qcow2' : d.format,
+      interface: d.interface as OvfDisk['interface'],
+      bootable: d.bootable,
+      position: d.position,
+      file_bytes: null,
+    })),
+    nics: ovfNics(t.nics),
+  };
+}
+
+/** Wire shape of one export. */
+export function toExportEntry(e: FoundExport): ExportEntry {
+  const d = e.doc;
+  return {
+    id: d.id,
+    kind: d.kind,
+    name: d.name,
+    description: d.description,
+    format: e.format,
+    ova_name: e.ovaName,
+    cpus: d.cpus,
+    memory_mib: d.memory_mib,
+    os_type: d.os_type,
+    disks: d.disks.map((x) => ({
+      disk_id: x.disk_id,
+      volume_id: x.volume_id,
+      name: x.name,
+      size_bytes: x.size_bytes,
+      format: x.format,
+      interface: x.interface,
+      bootable: x.bootable,
+    })),
+    nic_count: d.nics.length,
+    created_at: d.created_at,
+    exported_at: e.exportedAt,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Reads what an export domain holds, from the storage (so exports another engine wrote show too):
+ * every `master/vms/<id>/<id>.ovf` and every OVA's OVF, each through the hostile-input parser. Files
+ * that do not parse are reported in `invalid`, never imported.
+ */
+export async function readExports(
+  hub: AgentHub,
+  hostId: string,
+  domainId: string,
+  log: Logger,
+): Promise<{ items: FoundExport[]; invalid: { path: string; reason: string }[] }> {
+  const items: FoundExport[] = [];
+  const invalid: { path: string; reason: string }[] = [];
+  const refused = (path: string, err: unknown) => {
+    const reason =
+      err instanceof VireoError ? String(err.details.reason ?? err.message) : (err as Error).message;
+    log.warn({ path, domain_id: domainId, reason }, 'export domain file is not a valid export');
+    invalid.push({ path, reason });
+  };
+  const { entries } = await hub.call(hostId, 'storage.file_list', {
+    domain_id: domainId,
+    dir: 'vms',
+    recursive: true,
+  });
+  for (const e of entries) {
+    const m = /^vms\/([^/]+)\/([^/]+)\.ovf$/.exec(e.path);
+    if (e.kind !== 'file' || !m || m[1] !== m[2] || !UUID.test(m[1] as string)) continue;
+    try {
+      const { content } = await hub.call(hostId, 'storage.file_read', { domain_id: domainId, path: e.path });
+      const doc = parseOvf(content);
+      if (doc.id !== m[1]) throw new Error(`the OVF describes ${doc.id}, not ${m[1]}`);
+      items.push({ doc, format: 'ovf', ovaName: null, exportedAt: e.modified_at });
+    } catch (err) {
+      refused(`master/${e.path}`, err);
+    }
+  }
+  const { names } = await hub.call(hostId, 'export.ova_list', { domain_id: domainId });
+  for (const name of names) {
+    try {
+      const ova = await hub.call(hostId, 'export.ova_read', { domain_id: domainId, name });
+      const doc = parseOvf(ova.ovf);
+      const expected = new Set(doc.disks.map((d) => `${d.disk_id}/${d.volume_id}`));
+      const members = ova.members.slice(1).map((m) => m.name);
+      if (members.length !== expected.size || members.some((n) => !expected.has(n))) {
+        throw new Error('its images do not match the disks its OVF lists');
+      }
+      if (doc.disks.some((d) => d.format !== 'qcow2')) throw new Error('an OVA image is not declared qcow2');
+      items.push({ doc, format: 'ova', ovaName: name, exportedAt: ova.modified_at });
+    } catch (err) {
+      if (agentCodeOf(err) === 'file_not_found') continue; // removed meanwhile
+      refused(`ova/${name}.ova`, err);
+    }
+  }
+  items.sort((a, b) => a.doc.name.localeCompare(b.doc.name) || a.format.localeCompare(b.format));
+  return { items, invalid };
+}
+
+/** The export of `entityId` on the domain (OVF preferred unless `source` says otherwise). */
+export async function findExport(
+  hub: AgentHub,
+  hostId: string,
+  domainId: string,
+  entityId: string,
+  source: 'ovf' | 'ova' | undefined,
+  log: Logger,
+): Promise<FoundExport> {
+  const { items } = await readExports(hub, hostId, domainId, log);
+  const matches = items.filter(
+    (i) => i.doc.id === entityId.toLowerCase() && (!source || i.format === source),
+  );
+  const found = matches.find((m) => m.format === 'ovf') ?? matches[0];
+  if (!found) {
+    throw new NotFound(
+      'export_not_found',
+      `storage domain ${domainId} holds no valid export of ${entityId}`,
+      {
+        details: { storage_domain_id: domainId, entity_id: entityId, ...(source ? { source } : {}) },
+      },
+    );
+  }
+  return found;
+}
