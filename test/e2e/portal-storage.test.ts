@@ -38,6 +38,17 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
       engineEnv: process.env.VIREO_WEB_ROOT ? { VIREO_WEB_ROOT: process.env.VIREO_WEB_ROOT } : {},
     });
     await platform.addLocalDataDomain('data-e2e');
+    await platform.addLocalDataDomain('data-e2e-2');
+    // A VM that stays down: only a target for attaching the disk (no QEMU runs in this file).
+    const vm = await platform.api.call('POST', '/vms', {
+      name: 'vm-e2e',
+      cluster_id: platform.cluster.id,
+      cpus: 1,
+      memory_mib: 256,
+      nics: [{ type: 'user' }],
+      boot_order: ['network'],
+    });
+    if (vm.status !== 201) throw new Error(`VM: ${vm.status} ${JSON.stringify(vm.json)}`);
     files = join(platform.dir, 'upload-files');
     fs.mkdirSync(join(files, 'content'), { recursive: true });
     fs.writeFileSync(join(files, 'content', 'hello.txt'), 'vireo storage e2e\n');
@@ -142,7 +153,7 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
     expect(stored.equals(fs.readFileSync(join(files, 'small.iso')))).toBe(true);
   }, 180_000);
 
-  it('creates a disk on the data domain, extends it and deletes it', async () => {
+  it('creates a disk on a data domain, extends it, moves it to another domain, attaches it to a VM and deletes it', async () => {
     await go('/storage/disks');
     await page().click('#create-disk');
     await page().fill('#disk-name', 'disk-e2e');
@@ -157,7 +168,7 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
     await page().click('#disk-extend-submit');
     await page()
       .getByTestId('dialog-operation')
-      .locator('[data-state="succeeded"]')
+      .locator('[data-testid="operation-progress"][data-state="succeeded"]')
       .waitFor({ timeout: 60_000 });
     await page().click('#disk-extend-close');
     await row('disk-e2e')
@@ -166,6 +177,31 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
       .waitFor({ timeout: UI_TIMEOUT });
     const disk = (await call('GET', '/disks')).json.items.find((d: Json) => d.name === 'disk-e2e');
     expect(disk.size_bytes).toBe(2 * 1024 ** 3);
+
+    // Move: the dialog follows the operation to its end.
+    await rowAction('disk-e2e', 'Move or copy');
+    await page().selectOption('#disk-move-target', { label: 'data-e2e-2' });
+    await page().click('#disk-move-submit');
+    await page()
+      .getByTestId('dialog-operation')
+      .locator('[data-testid="operation-progress"][data-state="succeeded"]')
+      .waitFor({ timeout: 90_000 });
+    await b!.screenshot('storage-disk-moved');
+    await page().click('#disk-move-close');
+    await row('disk-e2e').getByRole('link', { name: 'data-e2e-2' }).waitFor({ timeout: UI_TIMEOUT });
+    const domains = (await call('GET', '/storage-domains?kind=data')).json.items as Json[];
+    const moved = (await call('GET', `/disks/${disk.id}`)).json;
+    expect(moved.storage_domain_id).toBe(domains.find((d) => d.name === 'data-e2e-2')!.id);
+    expect(moved.size_bytes).toBe(2 * 1024 ** 3);
+
+    await rowAction('disk-e2e', 'Attach to VM');
+    await page().selectOption('#disk-attach-vm', { label: 'vm-e2e' });
+    await page().selectOption('#disk-attach-interface', 'scsi');
+    await page().click('#disk-attach-submit');
+    await row('disk-e2e').getByRole('link', { name: 'vm-e2e' }).waitFor({ timeout: UI_TIMEOUT });
+    const vm = (await call('GET', '/vms')).json.items.find((v: Json) => v.name === 'vm-e2e');
+    const attachments = (await call('GET', `/vms/${vm.id}/disk-attachments`)).json.items as Json[];
+    expect(attachments.map((a) => [a.disk_id, a.interface])).toEqual([[disk.id, 'scsi']]);
     await b!.screenshot('storage-disks');
 
     await rowAction('disk-e2e', 'Delete');
@@ -178,5 +214,5 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
     );
     expect(b!.dialogs).toEqual([]);
     expect(b!.cspViolations).toEqual([]);
-  }, 180_000);
+  }, 240_000);
 });

@@ -12,6 +12,8 @@ export interface ObjectAction<T> {
   /** Ask first (delete, power off): the modal names the objects. */
   confirm?: boolean;
   isDisabled?(item: T): boolean;
+  /** Only opens a dialog, which tells its own outcome: no toast from the runner. */
+  opensDialog?: boolean;
   run(item: T): Promise<unknown>;
 }
 
@@ -29,6 +31,10 @@ export function useActionRunner<T extends { id: string; name?: string }>() {
 
   const execute = useCallback(
     async (action: ObjectAction<T>, items: T[], after?: () => void) => {
+      if (action.opensDialog) {
+        for (const i of items) void action.run(i);
+        return;
+      }
       const title = intl.formatMessage({ id: action.titleId });
       const results = await Promise.allSettled(items.map((i) => action.run(i)));
       const failed = results.flatMap((r, i) =>

@@ -29,18 +29,21 @@ export function DisksTable({ query, storageDomainId }: { query?: ListQuery; stor
   const actions: ObjectAction<Disk>[] = [
     {
       id: 'extend',
+      opensDialog: true,
       titleId: 'storage.disk.extend',
       isDisabled: busy,
       run: async (disk) => setDialog({ kind: 'extend', disk }),
     },
     {
       id: 'move',
+      opensDialog: true,
       titleId: 'storage.disk.moveCopy',
       isDisabled: busy,
       run: async (disk) => setDialog({ kind: 'move', disk }),
     },
     {
       id: 'attach',
+      opensDialog: true,
       titleId: 'storage.disk.attach',
       isDisabled: busy,
       run: async (disk) => setDialog({ kind: 'attach', disk }),

@@ -1,13 +1,9 @@
-import type { Operation } from '@vireo/client';
-import { useLiveObject } from '../../api';
-import { OperationRow } from '../operations/OperationsDrawer';
+import { OperationProgress } from '../operations/OperationProgress';
 
 /**
- * An accepted operation's progress and outcome, live from the event stream (the engine emits an
- * event when an operation moves; nothing polls).
+ * An accepted operation's progress and outcome in a dialog, live from the event stream (progress
+ * frames and the final event; nothing polls): the shared bar of features/operations, medium size.
  */
 export function OperationStatus({ operationId }: { operationId: string }) {
-  const op = useLiveObject<Operation>('operations', operationId);
-  if (!op.data) return null;
-  return <OperationRow op={op.data} />;
+  return <OperationProgress operationId={operationId} size="md" />;
 }

@@ -20,6 +20,7 @@ export function domainActions(onAttach: (d: StorageDomain) => void): ObjectActio
   return [
     {
       id: 'attach',
+      opensDialog: true,
       titleId: 'storage.action.attach',
       isDisabled: (d) => !domainActionAllowed('attach', d.state),
       run: async (d) => onAttach(d),
