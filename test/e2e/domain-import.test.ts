@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { loginCli, runCli } from '../cli/support/cli';
 import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
@@ -142,14 +143,42 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     expect(list.disks[0]).toMatchObject({ id: diskId, name: 'traveller-root', problem: null });
     expect(list.disks[0].volumes.map((v: Json) => v.id)).toEqual(meta.volumes.map((v: Json) => v.id));
 
-    // A name clash is refused up front; with a free name the VM, its disk and its chain appear.
-    const reg = await call(pb, 'POST', `/storage-domains/${domainId}/unregistered/vms/${vmId}/register`, {
-      cluster_id: pb.cluster.id,
+    // Through the CLI: the listing, then a name clash refused up front (a VM of that name exists
+    // on B), then registration with --rename: the VM, its disk and its chain appear as traveller-1.
+    const home = join(pb.dir, 'cli-home');
+    fs.mkdirSync(home);
+    const login = await loginCli(home, pb.engine);
+    expect(login.code, login.stderr).toBe(0);
+    const listed = await runCli(['storage-domain', 'unregistered', 'moving-data'], home);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`vm\\s+${vmId}\\s+traveller\\s+1 disk`));
+    expect(listed.stdout).toMatch(new RegExp(`disk\\s+${diskId}\\s+traveller-root\\s+2 volume`));
+    ok(
+      await call(pb, 'POST', '/vms', {
+        name: 'Traveller',
+        cluster_id: pb.cluster.id,
+        memory_mib: 64,
+        boot_order: ['cdrom'],
+        cdrom: { image: 'test-guest.iso' },
+      }),
+      201,
+    );
+    const clash = await runCli(['storage-domain', 'register', 'moving-data', '--vm', vmId, '--wait'], home);
+    expect(clash.code).not.toBe(0);
+    expect(clash.stderr).toContain('name_in_use');
+    const reg = await runCli(
+      ['storage-domain', 'register', 'moving-data', '--vm', vmId, '--rename', '--wait', '-o', 'json'],
+      home,
+      { timeoutMs: 120_000 },
+    );
+    expect(reg.code, reg.stderr).toBe(0);
+    expect(JSON.parse(reg.stdout)).toMatchObject({
+      type: 'vm.register',
+      state: 'succeeded',
+      result: { vm_id: vmId, name: 'traveller-1', disk_ids: [diskId] },
     });
-    const op = await pb.api.settled(reg);
-    expect(op.result).toMatchObject({ vm_id: vmId, name: 'traveller', disk_ids: [diskId] });
     const vm = ok(await call(pb, 'GET', `/vms/${vmId}`), 200);
-    expect(vm).toMatchObject({ name: 'traveller', memory_mib: 256, state: 'down' });
+    expect(vm).toMatchObject({ name: 'traveller-1', memory_mib: 256, state: 'down' });
     expect(vm.disks.map((d: Json) => d.id)).toEqual([diskId]);
     const again = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
     expect(again).toEqual({ disks: [], vms: [] });
