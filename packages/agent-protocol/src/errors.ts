@@ -67,6 +67,8 @@ export const AGENT_ERROR_CODES = [
   'file_not_found',
   'file_too_large',
   'ova_invalid',
+  // A saved memory state QEMU refused to load (vm.start restore_memory).
+  'memory_restore_failed',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -142,6 +142,12 @@ export const VmStartParamsSchema = Type.Object(
      * files deleted once QEMU has opened the disks; never argv, never logs.
      */
     secrets: Type.Optional(Type.Record(SecretIdString, EncryptionSecretString)),
+    /**
+     * Resume the guest from this saved memory state (a memory snapshot's file) instead of booting:
+     * QEMU starts with `-incoming defer` and the agent streams the file in. The spec's devices and
+     * RAM must be those the state was saved with, and the disks must be where it was taken.
+     */
+    restore_memory: Type.Optional(Type.Object({ path: HostPathString }, strict)),
   },
   strict,
 );

@@ -38,6 +38,7 @@ export function createMethodHandlers(
         ...(p.console ? { console: p.console } : {}),
         ...(p.paused ? { paused: true } : {}),
         ...(p.secrets ? { secrets: p.secrets } : {}),
+        ...(p.restore_memory ? { restoreMemory: p.restore_memory.path } : {}),
       }),
     }),
     'vm.shutdown': (p) => runtime.shutdown(p.vm_id, p.timeout_s),

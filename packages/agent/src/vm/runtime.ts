@@ -112,11 +112,20 @@ export class VmRuntime {
       paused?: boolean;
       /** Disk keys by `encryption_secret_id` (base64). */
       secrets?: Record<string, string>;
+      /** Resume from this saved memory state instead of booting. */
+      restoreMemory?: string;
     } = {},
   ): Promise<VmInfo> {
     const id = spec.id.toLowerCase();
     return this.lock.run(id, 'vm.start', () =>
-      startVmLocked(this, { ...spec, id }, options.console, options.paused, options.secrets),
+      startVmLocked(
+        this,
+        { ...spec, id },
+        options.console,
+        options.paused,
+        options.secrets,
+        options.restoreMemory,
+      ),
     );
   }
 

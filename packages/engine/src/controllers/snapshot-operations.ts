@@ -30,6 +30,7 @@ import { diskDir, volumePath } from '../domain/storage/paths';
 import { Conflict, NotFound, Unavailable } from '../errors';
 import type { OperationContext, OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
+import { clearMemoryRestore, requestMemoryRestore } from './snapshot-memory';
 import { agentCodeOf } from './vm-controller';
 
 interface Deps {
@@ -438,7 +439,11 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         await setSnapshotPreview(tx, snapshot.id, part.diskId, id, previous.id);
       });
     }
-    await setSnapshotState(deps.db, snapshot.id, 'in_preview');
+    await deps.db.transaction().execute(async (tx) => {
+      await setSnapshotState(tx, snapshot.id, 'in_preview');
+      // The RAM saved with the snapshot matches these fresh overlays: the next start resumes it.
+      if (snapshot.memory) await requestMemoryRestore(tx, vm.id, snapshot.id);
+    });
     await ctx.progress(0.5, 'previewing');
   }
 
@@ -477,6 +482,8 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
   }
 
   async function undo(vm: VmRow, snapshot: SnapshotView): Promise<void> {
+    // Back on the latest volumes: the snapshot's RAM no longer matches the disks.
+    await clearMemoryRestore(deps.db, vm.id);
     const parts = await partsOf(deps.db, snapshot);
     const host = await hostForDomains(
       deps.db,

@@ -1,7 +1,8 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { QmpClient } from '../../qemu/qmp';
 import { AgentError } from '../../util/errors';
 
@@ -85,4 +86,59 @@ export async function saveMemoryState(qmp: QmpClient, vmDir: string, path: strin
     server.close();
     await rm(socketPath, { force: true });
   }
+}
+
+/**
+ * Loads a saved memory state into a QEMU started with `-S -incoming defer` (the caller `cont`s it
+ * afterwards). The mirror of {@link saveMemoryState}, for the same reasons: QEMU listens on a unix
+ * socket in the VM's state directory (`migrate-incoming`), the agent connects and streams the file
+ * in — no shell, no file descriptor passing. Resolves once QEMU has left `inmigrate`; a broken or
+ * foreign state file makes QEMU refuse it (it exits), which rejects with `memory_restore_failed`.
+ */
+export async function restoreMemoryState(qmp: QmpClient, vmDir: string, path: string): Promise<void> {
+  const socketPath = join(vmDir, 'mem-in.sock');
+  await rm(socketPath, { force: true });
+  const source = createReadStream(path);
+  let connection: Socket | undefined;
+  try {
+    await qmp.executeUntyped('migrate-incoming', { uri: `unix:${socketPath}` });
+    connection = await connectUnix(socketPath);
+    const sent = pipeline(source, connection);
+    sent.catch(() => undefined);
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const { status } = (await qmp.executeUntyped('query-status')) as { status: string };
+      if (status !== 'inmigrate') {
+        if (status === 'paused' || status === 'prelaunch' || status === 'running') break;
+        throw new AgentError('memory_restore_failed', `loading the memory state ended in state ${status}`, {
+          details: { status },
+        });
+      }
+      if (Date.now() > deadline) throw new AgentError('qmp_timeout', 'loading the memory state timed out');
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    await sent;
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    throw new AgentError('memory_restore_failed', `QEMU did not take the memory state ${path}`, {
+      cause: err,
+      details: { path },
+    });
+  } finally {
+    source.destroy();
+    connection?.destroy();
+    await rm(socketPath, { force: true });
+  }
+}
+
+/** Connects to a unix socket QEMU has just started listening on. */
+function connectUnix(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
 }
