@@ -9,6 +9,7 @@ import { AgentError, toAgentError } from '../util/errors';
 import { Reverter } from '../util/reverter';
 import { vmPaths } from './paths';
 import { refusePendingMerges } from './snapshots';
+import { restoreMemoryState } from './snapshots/memory';
 import type { VmRuntime } from './runtime';
 import { makeVmDir, type RuntimeRecord, writeOwner, writeRuntime, writeSpec } from './store';
 import { ensureTaps } from './taps';
@@ -26,6 +27,7 @@ export async function startVmLocked(
   console?: { password: string; valid_s: number },
   paused = false,
   secrets: Record<string, string> = {},
+  restoreMemory?: string,
 ): Promise<VmInfo> {
   const spec = validateVmSpec(input);
   for (const d of spec.disks) {
@@ -67,6 +69,9 @@ export async function startVmLocked(
     rt.transition(vm, 'starting', 'starting');
     await rt.images.checkSpec(spec);
     await refusePendingMerges(spec);
+    const memoryState = restoreMemory
+      ? await rt.images.checkFile(restoreMemory, '/restore_memory/path')
+      : undefined;
 
     if (createdDir) {
       await makeVmDir(paths);
@@ -114,7 +119,8 @@ export async function startVmLocked(
     log.debug({ argv }, 'launching QEMU');
     const launched = await launchQemu({
       binary: rt.cfg.qemuBinary,
-      argv,
+      // A memory restore waits for its state (migrate-incoming) instead of booting.
+      argv: memoryState ? [...argv, '-incoming', 'defer'] : argv,
       pidfile: paths.pidfile,
       qmpSocket: paths.qmpSocket,
       stderrLog: paths.qemuLog,
@@ -148,6 +154,7 @@ export async function startVmLocked(
       await qmp.execute('set_password', { protocol: 'vnc', password: console.password });
       await qmp.execute('expire_password', { protocol: 'vnc', time: `+${console.valid_s}` });
     }
+    if (memoryState) await restoreMemoryState(qmp, paths.dir, memoryState);
     if (paused) {
       rt.transition(vm, 'paused', 'paused');
     } else {
