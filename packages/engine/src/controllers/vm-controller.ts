@@ -16,6 +16,7 @@ import type { MasterKey } from '../secrets/master-key';
 import { createVolumeOn, diskSecretId, vmDiskSpec } from './disk-storage';
 import type { OperationContext } from '../operations';
 import { type VmAgentMethod, decideVmStep } from './vm-decide';
+import { takeMemoryRestore } from './snapshot-memory';
 
 export interface VmControllerOptions {
   db: Db;
@@ -124,11 +125,17 @@ export class VmController {
         const paths = cdromDomain ? { ...this.opts.paths, cdromDomain } : this.opts.paths;
         const secrets: Record<string, string> = {};
         const spec = buildVmSpec(vm, await this.resolveDisks(hostId, disks, secrets), paths);
+        // After a preview/revert of a memory snapshot: resume its RAM instead of booting.
+        const restore = await takeMemoryRestore(this.opts.db, vm.id, log);
         try {
           const { vm: info } = await hub.call(
             hostId,
             'vm.start',
-            { spec, ...(Object.keys(secrets).length ? { secrets } : {}) },
+            {
+              spec,
+              ...(Object.keys(secrets).length ? { secrets } : {}),
+              ...(restore ? { restore_memory: { path: restore } } : {}),
+            },
             { timeoutMs: 120_000 },
           );
           await monitor.observe(hostId, info);
