@@ -66,6 +66,8 @@ function renderTab(
   return calls;
 }
 
+/** Generous: CI runs this beside QEMU guests on two cores. */
+const WAIT = { timeout: 10_000 };
 const button = (row: HTMLElement, action: string) =>
   row.querySelector(`[data-action="${action}"]`) as HTMLButtonElement;
 
@@ -77,7 +79,7 @@ describe('SnapshotsTab', () => {
 
   it('a VM that is down: preview, revert and delete offered; descriptions shown as text', async () => {
     renderTab(vm('down'), [snap('s1', 'ok', XSS), snap('s2', 'ok', 'second')]);
-    const rows = await screen.findAllByTestId('snapshot-row');
+    const rows = await screen.findAllByTestId('snapshot-row', {}, WAIT);
     expect(rows).toHaveLength(2);
     expect(within(rows[0]!).getByText(XSS)).toBeTruthy();
     expect(document.querySelector('img')).toBeNull();
@@ -86,11 +88,11 @@ describe('SnapshotsTab', () => {
     for (const a of ['preview', 'revert', 'delete']) expect(button(rows[1]!, a).disabled, a).toBe(false);
     expect((screen.getByText('Take snapshot').closest('button') as HTMLButtonElement).disabled).toBe(false);
     expect(screen.queryByText('Commit preview')).toBeNull();
-  });
+  }, 30_000);
 
   it('a running VM: only delete (live merge); previewing: only commit and undo', async () => {
     renderTab(vm('up'), [snap('s1', 'ok', 'one')]);
-    const [row] = await screen.findAllByTestId('snapshot-row');
+    const [row] = await screen.findAllByTestId('snapshot-row', {}, WAIT);
     expect([
       button(row!, 'preview').disabled,
       button(row!, 'revert').disabled,
@@ -98,12 +100,12 @@ describe('SnapshotsTab', () => {
     ]).toEqual([true, true, false]);
     cleanup();
     renderTab(vm('down'), [snap('s1', 'in_preview', 'one')]);
-    const [previewing] = await screen.findAllByTestId('snapshot-row');
+    const [previewing] = await screen.findAllByTestId('snapshot-row', {}, WAIT);
     expect(button(previewing!, 'delete').disabled).toBe(true);
-    expect(await screen.findByText('Commit preview')).toBeTruthy();
+    expect(await screen.findByText('Commit preview', {}, WAIT)).toBeTruthy();
     expect(screen.getByText('Undo preview')).toBeTruthy();
     expect(screen.getByText('The VM runs on a preview: commit it or undo it first.')).toBeTruthy();
-  });
+  }, 30_000);
 
   it('delete asks first, then sends DELETE; a refusal shows the engine’s message', async () => {
     const calls = renderTab(vm('up'), [snap('s1', 'ok', 'one')], (method) =>
@@ -111,12 +113,12 @@ describe('SnapshotsTab', () => {
         ? json(409, { error: { code: 'snapshot_busy', message: 'another snapshot operation runs' } })
         : undefined,
     );
-    const [row] = await screen.findAllByTestId('snapshot-row');
+    const [row] = await screen.findAllByTestId('snapshot-row', {}, WAIT);
     fireEvent.click(button(row!, 'delete'));
-    expect(await screen.findByText(/a live merge while the VM runs/)).toBeTruthy();
+    expect(await screen.findByText(/a live merge while the VM runs/, {}, WAIT)).toBeTruthy();
     expect(calls.filter((c) => c.startsWith('DELETE'))).toEqual([]);
     fireEvent.click(document.getElementById('confirm-action')!);
-    await waitFor(() => expect(calls).toContain('DELETE /api/v1/vms/vm1/snapshots/s1'));
-    expect(await screen.findByText('another snapshot operation runs')).toBeTruthy();
-  });
+    await waitFor(() => expect(calls).toContain('DELETE /api/v1/vms/vm1/snapshots/s1'), WAIT);
+    expect(await screen.findByText('another snapshot operation runs', {}, WAIT)).toBeTruthy();
+  }, 30_000);
 });

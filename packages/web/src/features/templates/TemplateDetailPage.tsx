@@ -7,6 +7,7 @@ import { DetailPage } from '../common/DetailPage';
 import { MemorySize, When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
 import { StateLabel } from '../common/StateLabel';
+import { OperationProgressFor } from '../operations';
 import { Field } from '../vms/VmDetailPage';
 import { useTemplateDelete } from './deleteTemplate';
 
@@ -120,7 +121,11 @@ export function TemplateDetailPage() {
   return (
     <DetailPage<Template>
       collection="templates"
-      badge={(t) => <StateLabel state={t.state} />}
+      badge={(t) => (
+        <>
+          <StateLabel state={t.state} /> <OperationProgressFor targetId={t.id} />
+        </>
+      )}
       actions={(t) => <TemplateActions t={t} />}
       general={(t) => <General t={t} />}
       tabs={[

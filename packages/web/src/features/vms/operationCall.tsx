@@ -1,10 +1,10 @@
-import { Progress, ProgressMeasureLocation, ProgressVariant } from '@patternfly/react-core';
 import { useQueryClient } from '@tanstack/react-query';
 import type { MutationResult, Operation } from '@vireo/client';
 import { useCallback, useState } from 'react';
 import { useIntl } from 'react-intl';
 import { useLiveObject } from '../../api';
 import { useNotify } from '../common/notify';
+import { OperationProgress } from '../operations';
 
 /**
  * Runs one API call for a tab's action: a refusal becomes a danger toast with the engine's message;
@@ -48,32 +48,16 @@ export function useOperationCall() {
   return { run, busy, operationId, setOperationId };
 }
 
-/** An accepted operation's progress and outcome, live from the event stream (no polling). */
+/**
+ * An accepted operation's progress and outcome (the operations feature's bar, live from the event
+ * stream: no polling), marked with its state for tests and styles.
+ */
 export function OperationState({ operationId }: { operationId: string }) {
-  const intl = useIntl();
+  // The same cached query the bar reads: no extra request.
   const op = useLiveObject<Operation>('operations', operationId);
-  if (!op.data) return null;
-  const o = op.data;
-  const variant =
-    o.state === 'failed'
-      ? ProgressVariant.danger
-      : o.state === 'succeeded'
-        ? ProgressVariant.success
-        : o.state === 'cancelled'
-          ? ProgressVariant.warning
-          : undefined;
-  const stateText = intl.formatMessage({ id: `operation.state.${o.state}`, defaultMessage: o.state });
   return (
-    <div data-testid="operation-state" data-state={o.state} className="vireo-tab-body">
-      <Progress
-        value={Math.round((o.state === 'succeeded' ? 1 : o.progress) * 100)}
-        title={`${o.type}: ${stateText}`}
-        size="sm"
-        measureLocation={ProgressMeasureLocation.outside}
-        variant={variant}
-        helperText={o.error?.message ?? o.progress_message ?? undefined}
-        aria-label={o.type}
-      />
+    <div data-testid="operation-state" data-state={op.data?.state} className="vireo-tab-body">
+      <OperationProgress operationId={operationId} />
     </div>
   );
 }
