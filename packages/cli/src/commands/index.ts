@@ -39,6 +39,7 @@ import { hostRemove } from './host/remove';
 import { imageDownload } from './image/download';
 import { imageUpload } from './image/upload';
 import { events } from './event/follow';
+import { exportList, templateExport, vmExport, vmImport } from './export/export';
 import { eventList } from './event/list';
 import { eventPurge } from './event/purge';
 import { completeCommand, completion } from './misc/completion';
@@ -91,6 +92,7 @@ export const NOUNS: readonly NounSpec[] = [
   { name: 'image', summary: 'image uploads and downloads (ISO files, disk images)' },
   { name: 'snapshot', summary: 'VM snapshots: take, preview, revert, delete (merge)' },
   { name: 'template', summary: 'templates: VMs to clone (thin or full)' },
+  { name: 'export', summary: 'exports: VMs and templates on export domains (OVF / OVA)' },
   { name: 'operation', aliases: ['op'], summary: 'long-running work: follow, cancel' },
   { name: 'event', summary: 'the audit log' },
   { name: 'profile', summary: 'saved engine connections' },
@@ -127,6 +129,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   vmSuspend,
   vmResume,
   vmConsole,
+  vmExport,
+  vmImport,
   snapshotList,
   snapshotCreate,
   snapshotDelete,
@@ -166,6 +170,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   templateCreate,
   templateClone,
   templateDelete,
+  templateExport,
+  exportList,
   imageUpload,
   imageDownload,
   operationList,
