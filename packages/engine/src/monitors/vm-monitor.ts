@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
-import { findVmHost, listVmIdsOnHost, markVmsUnknownOnHost, setVmObserved } from '../db/repositories/vms';
+import { listVmIdsOnHost, markVmsUnknownOnHost, setVmObservedOnHost } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
 
 /**
@@ -68,10 +68,10 @@ export class VmMonitor {
    * ignored: a stale agent must not overwrite the state of a VM that moved.
    */
   async observe(hostId: string, info: { id: string; state: string; reason: string }): Promise<void> {
-    const changed = await this.deps.db.transaction().execute(async (tx) => {
-      const vm = await findVmHost(tx, info.id);
-      if (!vm || vm.host_id !== hostId) return undefined;
-      return setVmObserved(tx, info.id, { state: engineVmState(info.state), reason: info.reason });
+    // One conditional UPDATE (placed on this host, state differs) rather than read-then-write.
+    const changed = await setVmObservedOnHost(this.deps.db, info.id, hostId, {
+      state: engineVmState(info.state),
+      reason: info.reason,
     });
     if (changed) {
       this.log.debug({ vmId: info.id, hostId, state: changed.state, reason: info.reason }, 'VM state');

@@ -48,6 +48,7 @@ export interface OperationServiceOptions {
 /** Creating, reading, waiting for and cancelling operations; the runner does the running. */
 export class OperationService {
   private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly knownTypes = new Set<string>();
   private readonly unlisten: (() => void)[] = [];
 
   constructor(private readonly opts: OperationServiceOptions) {}
@@ -78,7 +79,12 @@ export class OperationService {
   async create(executor: Executor, input: CreateOperationInput): Promise<Operation> {
     // Checked first rather than left to the foreign key: a failed statement would abort the
     // caller's whole transaction with an unhelpful database error.
-    if (!(await operationTypeExists(executor, input.type))) {
+    // Types only ever appear (migrations add them), so one that exists is remembered: the check
+    // was a round trip in every VM start's transaction while it holds its cluster's row lock.
+    if (!this.knownTypes.has(input.type)) {
+      if (await operationTypeExists(executor, input.type)) this.knownTypes.add(input.type);
+    }
+    if (!this.knownTypes.has(input.type)) {
       throw new InvalidInput('operation_type_unknown', `there is no operation type ${input.type}`, {
         details: { type: input.type },
       });

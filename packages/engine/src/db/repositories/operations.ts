@@ -53,6 +53,19 @@ export async function notifyOperation(executor: Executor, id: string, state: str
   await sql`SELECT pg_notify(${OPERATIONS_CHANNEL}, ${JSON.stringify({ id, state })})`.execute(executor);
 }
 
+/** {@link notifyOperation} for several operations in one statement (one NOTIFY each, in order). */
+export async function notifyOperations(
+  executor: Executor,
+  ids: readonly string[],
+  state: string,
+): Promise<void> {
+  if (ids.length === 0) return;
+  const payloads = ids.map((id) => JSON.stringify({ id, state }));
+  await sql`SELECT pg_notify(${OPERATIONS_CHANNEL}, p) FROM unnest(${payloads}::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n`.execute(
+    executor,
+  );
+}
+
 export async function operationTypeExists(executor: Executor, type: string): Promise<boolean> {
   const r = await executor
     .selectFrom('operation_types')

@@ -120,6 +120,28 @@ export async function setVmObserved(
     .executeTakeFirst();
 }
 
+/**
+ * `setVmObserved` for a report from `hostId`: changes nothing unless the VM is placed on that host.
+ * One statement (no transaction around a read and a write): a burst of VM starts reports three
+ * states per VM, and the four round trips each report took were a measurable part of the engine's
+ * and PostgreSQL's CPU in that burst.
+ */
+export async function setVmObservedOnHost(
+  ex: Executor,
+  id: string,
+  hostId: string,
+  observed: { state: string; reason: string },
+): Promise<VmRow | undefined> {
+  return ex
+    .updateTable('vms')
+    .set({ state: observed.state, state_reason: observed.reason, state_changed_at: sql`now()` })
+    .where('id', '=', id)
+    .where('host_id', '=', hostId)
+    .where((eb) => eb.or([eb('state', '!=', observed.state), eb('state_reason', '!=', observed.reason)]))
+    .returningAll()
+    .executeTakeFirst();
+}
+
 export async function deleteVm(ex: Executor, id: string): Promise<boolean> {
   const res = await ex.deleteFrom('vms').where('id', '=', id).executeTakeFirst();
   return res.numDeletedRows > 0n;
