@@ -4,7 +4,9 @@ import { SseParser, type SseMessage } from '@vireo/client';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvents } from '../../src/events';
-import { parseProgressFrame, progressFrameText } from '../../src/events/progress';
+import type { EventNotifier } from '../../src/events/notifier';
+import { parseProgressFrame, progressFrameText, type ProgressSubscriber } from '../../src/events/progress';
+import { serveEventStream } from '../../src/events/stream';
 import type { OperationHandler } from '../../src/operations';
 import { createOpsApp, type OpsApp, until } from '../operations/support';
 
@@ -94,16 +96,14 @@ describe('live operation progress (ephemeral stream frames, real PostgreSQL)', (
     await second.start();
     try {
       await until('streams subscribed', () => s.events.progress.subscriberCount >= 3);
-      const op = await s.t.db
-        .transaction()
-        .execute((trx) =>
-          s.operations.create(trx, {
-            type: 'test.stepped',
-            createdBy: null,
-            input: {},
-            target: { kind: 'vm', id: VM },
-          }),
-        );
+      const op = await s.t.db.transaction().execute((trx) =>
+        s.operations.create(trx, {
+          type: 'test.stepped',
+          createdBy: null,
+          input: {},
+          target: { kind: 'vm', id: VM },
+        }),
+      );
       for (const step of [0.1, 0.5, 0.9]) {
         stepper.push(step);
         await until(
@@ -199,5 +199,61 @@ describe('live operation progress (ephemeral stream frames, real PostgreSQL)', (
     expect(new SseParser().push(text)).toEqual([
       { event: 'operation.progress', data: JSON.stringify({ ...ok, message: 'line\nbreak' }) },
     ]);
+  });
+});
+
+describe('progress frames on one stream (no database: nothing to replay)', () => {
+  it('sends a frame only when the reader may read its target and the filters match', async () => {
+    const subscribers = new Set<ProgressSubscriber>();
+    const feed = {
+      subscribe(fn: ProgressSubscriber) {
+        subscribers.add(fn);
+        return () => subscribers.delete(fn);
+      },
+    };
+    const notifier = { watermark: 0, subscribe: () => () => {} } as unknown as EventNotifier;
+    const hidden = '3f2e1d0c-9b8a-4765-8432-10fedcba9876';
+    const server = http.createServer((req, res) => {
+      const objectId = new URL(req.url ?? '/', 'http://x').searchParams.get('object_id') ?? undefined;
+      void serveEventStream(
+        res,
+        { db: undefined as never, notifier, progress: feed, log: pino({ level: 'silent' }) },
+        {
+          filter: objectId ? { objectId } : {},
+          visible: () => true,
+          visibleProgress: (f) => f.target_id !== hidden,
+          heartbeatMs: 60_000,
+          maxBufferedBytes: 1024 * 1024,
+        },
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const all = await open(base, '/', {});
+    const one = await open(base, `/?object_id=${VM}`, {});
+    try {
+      await until('both streams subscribed', () => subscribers.size === 2);
+      const frame = (target_id: string, progress: number): OperationProgressFrame => ({
+        id: VM,
+        type: 'vm.start',
+        target_kind: 'vm',
+        target_id,
+        progress,
+        message: null,
+      });
+      for (const f of [frame(hidden, 0.1), frame(VM, 0.2), frame(hidden.replace('3f', '4f'), 0.3)]) {
+        for (const fn of subscribers) fn(f);
+      }
+      await until('the visible frames', () => all.messages.length === 2 && one.messages.length === 1);
+      expect(all.messages.map((m) => JSON.parse(m.data).progress)).toEqual([0.2, 0.3]);
+      expect(one.messages.map((m) => JSON.parse(m.data).progress)).toEqual([0.2]);
+      expect([...all.messages, ...one.messages].every((m) => m.id === undefined)).toBe(true);
+    } finally {
+      all.close();
+      one.close();
+      await Promise.all([all.ended, one.ended]);
+      await until('the streams to unsubscribe', () => subscribers.size === 0);
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
