@@ -133,19 +133,21 @@ export function SnapshotsTab({ vm }: { vm: Vm }) {
                     <FormattedMessage id={`snapshot.state.${s.state}`} defaultMessage={s.state} />
                   </Label>
                 </Td>
-                <Td isActionCell className="vireo-actions">
-                  {(['preview', 'revert', 'delete'] as const).map((kind) => (
-                    <Button
-                      key={kind}
-                      size="sm"
-                      variant={kind === 'delete' ? 'danger' : 'secondary'}
-                      data-action={kind}
-                      isDisabled={!a[kind] || call.busy}
-                      onClick={() => setPending({ kind, snapshot: s })}
-                    >
-                      <FormattedMessage id={`snapshot.action.${kind}`} />
-                    </Button>
-                  ))}
+                <Td>
+                  <div className="vireo-actions">
+                    {(['preview', 'revert', 'delete'] as const).map((kind) => (
+                      <Button
+                        key={kind}
+                        size="sm"
+                        variant={kind === 'delete' ? 'danger' : 'secondary'}
+                        data-action={kind}
+                        isDisabled={!a[kind] || call.busy}
+                        onClick={() => setPending({ kind, snapshot: s })}
+                      >
+                        <FormattedMessage id={`snapshot.action.${kind}`} />
+                      </Button>
+                    ))}
+                  </div>
                 </Td>
               </Tr>
             );

@@ -93,23 +93,25 @@ export function TemplatesPage() {
               <Td>
                 <When value={t.created_at} />
               </Td>
-              <Td isActionCell className="vireo-actions">
-                <Button
-                  size="sm"
-                  variant="secondary"
-                  isDisabled={t.state !== 'ok'}
-                  component={(p) => <Link {...p} to={`/vms/new?template=${t.id}`} />}
-                >
-                  <FormattedMessage id="template.newVm" />
-                </Button>
-                <Button
-                  size="sm"
-                  variant="danger"
-                  isDisabled={t.state === 'locked'}
-                  onClick={() => del.request(t)}
-                >
-                  <FormattedMessage id="common.delete" />
-                </Button>
+              <Td>
+                <div className="vireo-actions">
+                  <Button
+                    size="sm"
+                    variant="secondary"
+                    isDisabled={t.state !== 'ok'}
+                    component={(p) => <Link {...p} to={`/vms/new?template=${t.id}`} />}
+                  >
+                    <FormattedMessage id="template.newVm" />
+                  </Button>
+                  <Button
+                    size="sm"
+                    variant="danger"
+                    isDisabled={t.state === 'locked'}
+                    onClick={() => del.request(t)}
+                  >
+                    <FormattedMessage id="common.delete" />
+                  </Button>
+                </div>
               </Td>
             </Tr>
           ))}

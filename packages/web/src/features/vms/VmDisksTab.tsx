@@ -85,24 +85,26 @@ export function VmDisksTab({ vm }: { vm: Vm }) {
                 <Td>
                   {full ? <FormattedMessage id={`state.${full.state}`} defaultMessage={full.state} /> : '…'}
                 </Td>
-                <Td isActionCell className="vireo-actions">
-                  <Button
-                    size="sm"
-                    variant="secondary"
-                    data-action="extend"
-                    isDisabled={full?.state !== 'ok'}
-                    onClick={() => full && setDialog({ extend: full })}
-                  >
-                    <FormattedMessage id="vmx.disk.extend" />
-                  </Button>
-                  <Button
-                    size="sm"
-                    variant="danger"
-                    data-action="detach"
-                    onClick={() => setDialog({ detach: d })}
-                  >
-                    <FormattedMessage id="vmx.disk.detach" />
-                  </Button>
+                <Td>
+                  <div className="vireo-actions">
+                    <Button
+                      size="sm"
+                      variant="secondary"
+                      data-action="extend"
+                      isDisabled={full?.state !== 'ok'}
+                      onClick={() => full && setDialog({ extend: full })}
+                    >
+                      <FormattedMessage id="vmx.disk.extend" />
+                    </Button>
+                    <Button
+                      size="sm"
+                      variant="danger"
+                      data-action="detach"
+                      onClick={() => setDialog({ detach: d })}
+                    >
+                      <FormattedMessage id="vmx.disk.detach" />
+                    </Button>
+                  </div>
                 </Td>
               </Tr>
             );
