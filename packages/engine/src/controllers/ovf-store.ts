@@ -32,7 +32,7 @@ export interface OvfStoreSyncResult {
 
 /**
  * The OVF store (oVirt's name for it): keeps every data domain's `master/` tree describing the disks
- * and VMs on it, so a detached domain can be registered by another engine (ADR 023). Level-
+ * and VMs on it, so a detached domain can be registered by another engine (ADR 025). Level-
  * triggered: each pass computes the files the database implies (disk metadata JSON, VM OVF), compares
  * their digests with what it last wrote (`domain_metadata_files`), writes what changed through a host
  * that sees the domain (`storage.file_write`, atomic on the agent) and deletes files of disks and VMs

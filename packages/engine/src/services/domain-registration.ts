@@ -52,7 +52,7 @@ export interface RegistrationDeps {
   };
 }
 
-/** Registration of what an imported data domain holds (ADR 023). */
+/** Registration of what an imported data domain holds (ADR 025). */
 export interface RegistrationService {
   /**
    * Disks and VMs on an active data domain that this engine does not know, each with a `problem`

@@ -4,7 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 
 /**
  * A disk's description kept on its data domain (`master/disks/<disk_id>.json`), so another engine
- * that imports the domain can register the disk with its name and snapshot chain (ADR 023). Written
+ * that imports the domain can register the disk with its name and snapshot chain (ADR 025). Written
  * by the OVF-store controller from the database; read back as hostile input (the domain may have
  * been anywhere since).
  */
