@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runUnderSourceCondition } from './engine-lib';
@@ -74,16 +74,64 @@ function processStartMs(pid: number): number {
 type Mark = { t0: number; created: number; accepted: number; done: number; op: string };
 type Call = (method: string, p: string, body?: unknown) => Promise<{ status: number; json: Json }>;
 
+/** Per VM, what the agent's and the engine's JSON logs say about its start (ms since the epoch). */
+interface LogMarks {
+  /** The agent began `vm.start` (its `starting` transition, after the VM lock). */
+  agentStarting?: number;
+  /** The agent's `up` transition (after `cont`). */
+  agentUp?: number;
+  /** The agent's own split of the start: prepare, QEMU launch → QMP ready, QMP → running. */
+  agentMs?: { prepare: number; launch_to_qmp: number; qmp_to_running: number };
+  /** The engine's VM monitor recorded `up` (its debug line, written after the commit). */
+  engineUp?: number;
+}
+
+/** Reads the per-VM marks out of the agent's log (stderr) and the engine's log file. */
+function logMarks(agentLog: string, engineLog: string): Map<string, LogMarks> {
+  const out = new Map<string, LogMarks>();
+  const of = (id: string) => {
+    const m = out.get(id) ?? {};
+    out.set(id, m);
+    return m;
+  };
+  const lines = (text: string) =>
+    text.split('\n').flatMap((l) => {
+      if (!l.startsWith('{')) return [];
+      try {
+        return [JSON.parse(l) as Json];
+      } catch {
+        return [];
+      }
+    });
+  for (const l of lines(agentLog)) {
+    if (typeof l.vm_id !== 'string') continue;
+    if (l.msg === 'VM state' && l.state === 'starting') of(l.vm_id).agentStarting = l.time;
+    if (l.msg === 'VM state' && l.state === 'up') of(l.vm_id).agentUp ??= l.time;
+    if (l.msg === 'VM started' && l.ms) of(l.vm_id).agentMs = l.ms;
+  }
+  for (const l of lines(engineLog)) {
+    if (l.msg === 'VM state' && l.state === 'up' && typeof l.vmId === 'string')
+      of(l.vmId).engineUp ??= l.time;
+  }
+  return out;
+}
+
 /**
  * Where the time of each VM of the burst went, from the client's marks, the operation's own
- * timestamps and the QEMU process's start time: one row per phase with its median and maximum
- * (ms), and when the last VM crossed each mark (ms after the burst began).
+ * timestamps, the QEMU process's start time and the agent's and engine's logs: one row per phase
+ * with its median and maximum (ms), and when the last VM crossed each mark (ms after the burst
+ * began; for the agent's own splits, the last VM's end of that split).
  */
-async function phaseTable(marks: Map<string, Mark>, call: Call): Promise<Array<[string, string, string]>> {
+async function phaseTable(
+  marks: Map<string, Mark>,
+  call: Call,
+  logs: Map<string, LogMarks>,
+): Promise<Array<[string, string, string]>> {
   const t0 = Math.min(...[...marks.values()].map((m) => m.t0));
   const per: Record<string, number[]> = {};
   const last: Record<string, number> = {};
-  const add = (name: string, from: number, to: number) => {
+  const add = (name: string, from: number | undefined, to: number | undefined) => {
+    if (from === undefined || to === undefined || !Number.isFinite(from) || !Number.isFinite(to)) return;
     per[name] = [...(per[name] ?? []), to - from];
     last[name] = Math.max(last[name] ?? 0, to - t0);
   };
@@ -93,18 +141,49 @@ async function phaseTable(marks: Map<string, Mark>, call: Call): Promise<Array<[
     const finished = Date.parse(op.finished_at);
     const pid = qemuPids(vmId)[0];
     const spawned = pid ? processStartMs(pid) : Number.NaN;
+    const l = logs.get(vmId) ?? {};
+    const a = l.agentMs;
+    const launched = a && l.agentStarting !== undefined ? l.agentStarting + a.prepare : undefined;
+    const qmpReady = launched !== undefined && a ? launched + a.launch_to_qmp : undefined;
     add('POST /vms (create)', m.t0, m.created);
     add('POST /vms/{id}/start (placement, operation row)', m.created, m.accepted);
     add('operation pending → claimed by the runner', m.accepted, claimed);
-    add('claimed → QEMU process started (controller, agent prepare)', claimed, spawned);
-    add('QEMU started → operation succeeded (QMP, cont, monitor)', spawned, finished);
+    add('claimed → agent began vm.start (controller, RPC)', claimed, l.agentStarting);
+    add('agent: prepare (checks, state dir, ports, argv)', l.agentStarting, launched);
+    add('agent: QEMU spawn → QMP ready', launched, qmpReady);
+    add('agent: QMP ready → running (cont)', qmpReady, l.agentUp);
+    add('agent up → engine recorded up (event, DB write)', l.agentUp, l.engineUp);
+    add('engine up → operation succeeded (controller, outcome row)', l.engineUp, finished);
     add('operation succeeded → client saw it (long poll)', finished, m.done);
+    add('(claimed → QEMU process started, from /proc)', claimed, spawned);
   }
   return Object.entries(per).map(([name, xs]) => [
     `burst phase: ${name}`,
     `median ${median(xs).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`,
     `last VM done at ${last[name]?.toFixed(0)} ms`,
   ]);
+}
+
+/** PIDs of `pid` and all its descendants (from /proc). */
+function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -115,7 +194,7 @@ async function main(): Promise<void> {
     '../packages/agent/test/support/binary'
   );
   const { startEngine } = await import('../test/support/engine');
-  const { appendResults, freePort, report } = await import('./engine-lib');
+  const { appendResults, cpuSeconds, freePort, report } = await import('./engine-lib');
 
   const root = await mkdtemp(join(tmpdir(), 'vireo-bench-vms-'));
   // A CD with nothing to boot: the firmware finds no boot record and halts, so the guests use no
@@ -134,7 +213,7 @@ async function main(): Promise<void> {
   try {
     let bareN = 0;
     /** Bare QEMU: the agent's argv for a tiny spec, `-daemonize`, until QMP answers query-status. */
-    const bareSpawn = async (cont = false): Promise<number> => {
+    const bareSpawn = async (cont = false, vnc = false): Promise<number> => {
       const id = `bb${(bareN++).toString(16).padStart(6, '0')}-0000-4000-8000-${Date.now().toString(16).padStart(12, '0')}`;
       bareIds.push(id);
       const dir = join(root, 'bare', id);
@@ -144,6 +223,8 @@ async function main(): Promise<void> {
         serialSocket: join(dir, 'serial.sock'),
         serialLog: join(dir, 'serial.log'),
         pidfile: join(dir, 'qemu.pid'),
+        // The API VM's display without a TCP port to pick: the same devices (VGA, USB tablet).
+        ...(vnc ? { vncSocket: join(dir, 'vnc.sock') } : {}),
       };
       const spec = {
         id,
@@ -155,7 +236,7 @@ async function main(): Promise<void> {
         boot_order: ['cdrom' as const],
         cdrom: { path: blankIso, interface: 'sata' as const },
         nics: [],
-        display: { vnc: false },
+        display: { vnc },
         serial: true,
       };
       const argv = buildQemuArgv({ spec, accel: 'tcg', paths, sandbox: true, hotplugPorts: 4 } as never);
@@ -175,7 +256,22 @@ async function main(): Promise<void> {
 
     // Engine + one enrolled agent.
     await ensureAgentBinary();
-    engine = await startEngine({ env: { VIREO_HOST_HEARTBEAT_MS: '1000', VIREO_ISO_DIR: isoDir } });
+    // Debug level for the VM monitor's per-VM 'VM state' line (the phase table's "engine recorded
+    // up"); it adds one more line per request, which is noise next to a VM start.
+    const engineLog = join(root, 'engine.log');
+    // BENCH_VM_PROFILE=<preload script>: NODE_OPTIONS=--require it into the engine and the agent
+    // (e.g. one starting the inspector's profiler; Node refuses --cpu-prof in NODE_OPTIONS).
+    const profileDir = process.env.BENCH_VM_PROFILE;
+    const profile = (_who: string) => `--require ${profileDir}`;
+    engine = await startEngine({
+      env: {
+        VIREO_HOST_HEARTBEAT_MS: '1000',
+        VIREO_ISO_DIR: isoDir,
+        VIREO_LOG_LEVEL: 'debug',
+        ...(profileDir ? { NODE_OPTIONS: profile('engine') } : {}),
+      },
+      logFile: engineLog,
+    });
     dispatcher = new Agent({ connect: { ca: engine.caPem }, connections: 64 });
     const e = engine;
     const d = dispatcher;
@@ -222,7 +318,9 @@ async function main(): Promise<void> {
     ]);
     const hostId = /joined as host ([0-9a-f-]{36})/.exec(joined)![1]!;
     process.env.VIREO_AGENT_IMAGE_DIRS = isoDir;
+    if (profileDir) process.env.NODE_OPTIONS = profile('agent');
     agent = await spawnAgent([...common, '--accel', 'tcg']);
+    delete process.env.NODE_OPTIONS;
     for (let i = 0; ; i++) {
       if ((await call('GET', `/hosts/${hostId}`)).json.state === 'up') break;
       if (i > 300) throw new Error('the host never came up');
@@ -291,16 +389,76 @@ async function main(): Promise<void> {
       await Promise.all(Array.from({ length: BURST }, fn));
       return performance.now() - t0;
     };
+    // CPU seconds each party spent on a burst: on 2 cores, 50 starts are CPU-bound, so every
+    // CPU-millisecond the platform spends per VM delays the last VM.
+    const agentPid = agent.proc.pid!;
+    const cpuNow = () => {
+      const own = process.cpuUsage();
+      return {
+        engine: cpuSeconds([e.pid]),
+        postgres: cpuSeconds(processTree(e.pid).filter((p) => p !== e.pid)),
+        agent: cpuSeconds([agentPid]),
+        client: (own.user + own.system) / 1e6,
+      };
+    };
+    const loadBefore = os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ');
     const burstBare = await burst(() => bareSpawn());
+    const bareQemuCpu = cpuSeconds(bareIds.flatMap(qemuPids));
     killAll(bareIds.flatMap(qemuPids));
     await sleep(2000);
     // Like with like for the API's "up": bare guests that run (and boot) while the others start.
     const burstBareRunning = await burst(() => bareSpawn(true));
+    const bareRunningQemuCpu = cpuSeconds(bareIds.flatMap(qemuPids));
+    killAll(bareIds.flatMap(qemuPids));
+    await sleep(2000);
+    // The API's VMs always have a VNC console, so their QEMUs also get a VGA adapter and a USB
+    // tablet (xHCI), whose firmware set-up costs ≈ 0.1 CPU-s per guest under TCG right after
+    // `cont`: this floor has exactly the devices the API VM has.
+    const burstBareVnc = await burst(() => bareSpawn(true, true));
+    const bareVncQemuCpu = cpuSeconds(bareIds.flatMap(qemuPids));
     killAll(bareIds.flatMap(qemuPids));
     await sleep(2000);
     marks.clear();
+    const apiBefore = new Set(apiIds);
+    const cpu0 = cpuNow();
+    const window0 = Date.now();
     const burstApi = await burst(apiStart);
-    const phases = await phaseTable(marks, call);
+    const cpu1 = cpuNow();
+    if (profileDir) console.log(`API burst window (ms since the epoch): ${window0} ${Date.now()}`);
+    const apiQemuCpu = cpuSeconds(apiIds.filter((id) => !apiBefore.has(id)).flatMap(qemuPids));
+    const phases = await phaseTable(
+      marks,
+      call,
+      logMarks(agent.stderr(), fs.readFileSync(engineLog, 'utf8')),
+    );
+    const cpuRow = (k: keyof typeof cpu0) => `${k} ${((cpu1[k] - cpu0[k]) * 1000).toFixed(0)}`;
+    const cpuLine = [
+      `QEMUs ${(apiQemuCpu * 1000).toFixed(0)}`,
+      cpuRow('engine'),
+      cpuRow('postgres'),
+      cpuRow('agent'),
+      cpuRow('client'),
+    ].join(', ');
+    const cpuRows: Array<[string, string, string]> = [
+      [
+        `CPU of ${BURST} bare spawns (QEMUs), to QMP ready / to running`,
+        `${(bareQemuCpu * 1000).toFixed(0)} / ${(bareRunningQemuCpu * 1000).toFixed(0)} ms`,
+        'floor',
+      ],
+      [
+        `CPU of ${BURST} bare spawns with the API VM's devices (VNC, VGA, USB tablet), to running`,
+        `${(bareVncQemuCpu * 1000).toFixed(0)} ms`,
+        'floor',
+      ],
+      [`CPU of the ${BURST} API starts, by process`, `${cpuLine} ms`, 'information'],
+    ];
+    const load = os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ');
 
     const single = median(api) / median(bare);
     const burstRatio = burstApi / burstBare;
@@ -312,48 +470,59 @@ async function main(): Promise<void> {
     );
     report(`${BURST} bare spawns at once → all QMP ready`, `${burstBare.toFixed(0)} ms`, 'floor');
     report(`${BURST} bare spawns + cont at once → all running`, `${burstBareRunning.toFixed(0)} ms`, 'floor');
+    report(`${BURST} bare spawns + cont, API VM's devices`, `${burstBareVnc.toFixed(0)} ms`, 'floor');
     report(
       `${BURST} API create + start at once → all up`,
       `${burstApi.toFixed(0)} ms`,
       `ratio ${burstRatio.toFixed(2)}`,
     );
-    for (const [name, value, when] of phases) console.log(`${name}: ${value} (${when})`);
-    appendResults(
-      'VMs through the engine (bench/engine-vms.bench.ts)',
-      [
+    for (const [name, value, when] of [...cpuRows, ...phases]) console.log(`${name}: ${value} (${when})`);
+    console.log(`load average before the bursts: ${loadBefore}; after: ${load}`);
+    // BENCH_VM_RECORD=0: print only (experiments), RESULTS.md keeps the runs worth recording.
+    if (process.env.BENCH_VM_RECORD !== '0')
+      appendResults(
+        'VMs through the engine (bench/engine-vms.bench.ts)',
         [
-          `bare QEMU spawn (-daemonize) → QMP ready, median of ${SINGLE_RUNS}`,
-          `${median(bare).toFixed(0)} ms`,
-          'floor',
+          [
+            `bare QEMU spawn (-daemonize) → QMP ready, median of ${SINGLE_RUNS}`,
+            `${median(bare).toFixed(0)} ms`,
+            'floor',
+          ],
+          [
+            `API POST /vms + POST /vms/{id}/start → operation succeeded, VM up, median of ${SINGLE_RUNS}`,
+            `${median(api).toFixed(0)} ms`,
+            `ratio ${single.toFixed(2)} (≤ ${TARGET_RATIO.toFixed(1)})`,
+          ],
+          [`${BURST} bare spawns at once → all QMP ready`, `${burstBare.toFixed(0)} ms`, 'floor'],
+          [
+            `${BURST} bare spawns + \`cont\` at once → all running`,
+            `${burstBareRunning.toFixed(0)} ms`,
+            'floor',
+          ],
+          [
+            `${BURST} bare spawns + \`cont\` at once with the API VM's devices (VNC on a unix socket, VGA, USB tablet) → all running`,
+            `${burstBareVnc.toFixed(0)} ms`,
+            'floor',
+          ],
+          [
+            `${BURST} API create + start at once → all up`,
+            `${burstApi.toFixed(0)} ms`,
+            `ratio ${burstRatio.toFixed(2)} to QMP ready, ${(burstApi / burstBareRunning).toFixed(2)} to running, ${(burstApi / burstBareVnc).toFixed(2)} to running with the same devices (information)`,
+          ],
+          ...cpuRows,
+          ...phases,
         ],
         [
-          `API POST /vms + POST /vms/{id}/start → operation succeeded, VM up, median of ${SINGLE_RUNS}`,
-          `${median(api).toFixed(0)} ms`,
-          `ratio ${single.toFixed(2)} (≤ ${TARGET_RATIO.toFixed(1)})`,
+          'VMs: q35, 1 vCPU, 64 MiB, no disk, a blank 1 MiB CD-ROM image (nothing to boot: the firmware halts, so running guests use no CPU while the rest of the burst starts), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults, e.g. a VNC display)',
+          'the API figure includes HTTPS, validation, placement, the operation (PostgreSQL rows, NOTIFY, runner claim), the mTLS vm.start RPC and QEMU reaching `running`; the bare figure stops at QMP answering (paused, not running)',
+          'one engine (embedded PostgreSQL) and one agent on the same machine as the QEMUs',
+          "burst phases: per VM, from the client's marks, the operation's created/started/finished times and the QEMU process's start time (/proc); median and maximum over the 50 VMs, and when the last VM crossed each mark",
         ],
-        [`${BURST} bare spawns at once → all QMP ready`, `${burstBare.toFixed(0)} ms`, 'floor'],
-        [
-          `${BURST} bare spawns + \`cont\` at once → all running`,
-          `${burstBareRunning.toFixed(0)} ms`,
-          'floor',
-        ],
-        [
-          `${BURST} API create + start at once → all up`,
-          `${burstApi.toFixed(0)} ms`,
-          `ratio ${burstRatio.toFixed(2)} to QMP ready, ${(burstApi / burstBareRunning).toFixed(2)} to running (information)`,
-        ],
-        ...phases,
-      ],
-      [
-        'VMs: q35, 1 vCPU, 64 MiB, no disk, a blank 1 MiB CD-ROM image (nothing to boot: the firmware halts, so running guests use no CPU while the rest of the burst starts), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults, e.g. a VNC display)',
-        'the API figure includes HTTPS, validation, placement, the operation (PostgreSQL rows, NOTIFY, runner claim), the mTLS vm.start RPC and QEMU reaching `running`; the bare figure stops at QMP answering (paused, not running)',
-        'one engine (embedded PostgreSQL) and one agent on the same machine as the QEMUs',
-        "burst phases: per VM, from the client's marks, the operation's created/started/finished times and the QEMU process's start time (/proc); median and maximum over the 50 VMs, and when the last VM crossed each mark",
-      ],
-    );
+      );
   } finally {
     killAll([...bareIds, ...apiIds].flatMap(qemuPids));
-    if (agent) await stopProcess(agent.proc, 'SIGKILL');
+    // SIGTERM lets a profiled agent write its profile; it leaves the QEMUs (killed above) alone.
+    if (agent) await stopProcess(agent.proc, process.env.BENCH_VM_PROFILE ? 'SIGTERM' : 'SIGKILL');
     await dispatcher?.close();
     await engine?.stop();
     await rm(root, { recursive: true, force: true });
