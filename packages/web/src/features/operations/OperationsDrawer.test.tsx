@@ -4,6 +4,7 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testi
 import type { Operation } from '@vireo/client';
 import type { ReactNode } from 'react';
 import { IntlProvider } from 'react-intl';
+import { MemoryRouter } from 'react-router';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listKey } from '../../api';
 import { applyProgressToCache } from '../../api/progress';
@@ -49,7 +50,14 @@ describe('the tasks indicator and drawer', () => {
     const done = operation({ id: C, type: 'vm.start', state: 'succeeded', progress: 1, created_at: older });
     // The pending one is only in the recent page; the running one is in both: counted once.
     const queries = cache([copy], [copy, pending, done]);
-    render(wrap(queries, <OperationsButton />));
+    render(
+      wrap(
+        queries,
+        <MemoryRouter>
+          <OperationsButton />
+        </MemoryRouter>,
+      ),
+    );
     const badge = screen.getByTestId('operations-running');
     expect(badge.textContent).toBe('2');
     expect(screen.getByRole('button', { name: '2 operations running' })).toBeTruthy();
@@ -59,6 +67,10 @@ describe('the tasks indicator and drawer', () => {
     const rows = within(list).getAllByTestId('operation');
     expect(rows.map((r) => r.getAttribute('data-operation-id'))).toEqual([A, B, C]);
     expect(within(list).getByText('Copying disk')).toBeTruthy();
+    // Disks have no page of their own: plain text; a VM target links to its page.
+    expect(rows[0]!.textContent).toContain('on disk 9a8b7c6d');
+    expect(within(rows[0]!).queryByRole('link')).toBeNull();
+    expect(within(rows[1]!).getByRole('link').getAttribute('href')).toBe(`/vms/${pending.target!.id}`);
     expect(within(list).getByRole('heading', { name: 'Running' })).toBeTruthy();
     expect(within(list).getByRole('heading', { name: 'Recent' })).toBeTruthy();
 

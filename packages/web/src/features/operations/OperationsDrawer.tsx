@@ -1,8 +1,28 @@
 import { Badge, Button, Divider, Popover, Stack, StackItem, Title } from '@patternfly/react-core';
 import type { Operation } from '@vireo/client';
 import { FormattedMessage, FormattedRelativeTime, useIntl } from 'react-intl';
+import { Link, useInRouterContext } from 'react-router';
 import { useActiveOperations, useOperationOn } from './active';
 import { OperationBar } from './OperationProgress';
+
+/** Where the portal shows an object of each kind an operation may act on. */
+const PAGES: Record<string, string> = {
+  datacenter: 'datacenters',
+  cluster: 'clusters',
+  host: 'hosts',
+  vm: 'vms',
+  template: 'templates',
+  storage_domain: 'storage/domains',
+};
+
+/** "vm 6f1c2a50", a link to its page when it has one (and a router is there to follow it). */
+function TargetRef({ target }: { target: NonNullable<Operation['target']> }) {
+  const routed = useInRouterContext();
+  const text = `${target.kind} ${target.id.slice(0, 8)}`;
+  const page = PAGES[target.kind];
+  if (!routed || !page) return <>{text}</>;
+  return <Link to={`/${page}/${encodeURIComponent(target.id)}`}>{text}</Link>;
+}
 
 function secondsAgo(iso: string): number {
   return Math.round((Date.parse(iso) - Date.now()) / 1000);
@@ -19,7 +39,7 @@ export function OperationRow({ op }: { op: Operation }) {
       <small>
         {op.target ? (
           <>
-            <FormattedMessage id="operations.on" values={{ kind: op.target.kind }} />
+            <FormattedMessage id="operations.on" values={{ kind: <TargetRef target={op.target} /> }} />
             {' · '}
           </>
         ) : null}
