@@ -19,4 +19,16 @@ describe('SseParser', () => {
     expect(p.lastEventId).toBe('7');
     expect(p.push('data\n\n')).toEqual([{ event: 'message', data: '' }]);
   });
+
+  it('an id-less message after an identified one has no id and keeps the last event id', () => {
+    const p = new SseParser();
+    const out = p.push(
+      'id: 41\nevent: vm.started\ndata: {}\n\nevent: operation.progress\ndata: {"id":"op"}\n\n',
+    );
+    expect(out).toEqual([
+      { event: 'vm.started', data: '{}', id: '41' },
+      { event: 'operation.progress', data: '{"id":"op"}' },
+    ]);
+    expect(p.lastEventId).toBe('41');
+  });
 });
