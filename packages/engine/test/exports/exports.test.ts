@@ -1,0 +1,289 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { registerExportOperations } from '../../src/controllers/export-operations';
+import { writeOvf } from '../../src/domain/ovf';
+import { SYSTEM_ACTOR } from '../../src/services/actor';
+import { createExportService, type ExportService } from '../../src/services/exports';
+import { insertDataDomain } from '../disks/support';
+import { createOpsApp, type OpsApp } from '../operations/support';
+import { FakeAgentError, FakeHub } from '../vms/fake-hub';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
+type Json = Record<string, any>;
+const GiB = 1024 ** 3;
+
+const EXPORTED = {
+  id: '6f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5b',
+  disk: '11111111-2222-4333-8444-555555555555',
+  volume: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee',
+};
+
+function exportedOvf(name: string): string {
+  return writeOvf(
+    {
+      kind: 'vm',
+      id: EXPORTED.id,
+      name,
+      description: '',
+      cpus: 2,
+      memory_mib: 256,
+      os_type: 'debian',
+      boot_order: ['disk'],
+      console: 'vnc',
+      cdrom: null,
+      template: null,
+      created_at: null,
+    },
+    [
+      {
+        disk_id: EXPORTED.disk,
+        volume_id: EXPORTED.volume,
+        name: 'root',
+        description: '',
+        size_bytes: GiB,
+        format: 'qcow2',
+        interface: 'virtio',
+        bootable: true,
+        position: 0,
+        file_bytes: null,
+      },
+    ],
+    [{ type: 'user', mac: '56:6f:00:00:00:09', model: 'virtio' }],
+  );
+}
+
+/**
+ * The export service and its operations on a real database with the real operations runner; the
+ * agent side is a recorded fake hub. What the e2e test cannot easily force: the exact agent calls,
+ * the revert of a failed import, the refusals before any storage work.
+ */
+describe('export service and operations (fake agents)', () => {
+  let t: OpsApp;
+  let hub: FakeHub;
+  let service: ExportService;
+  let clusterId: string;
+  let hostA: string;
+  let dataId: string;
+  let expId: string;
+
+  beforeAll(async () => {
+    hub = new FakeHub();
+    t = await createOpsApp({
+      register: (ops, ctx) => registerExportOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
+    });
+    service = createExportService({
+      db: t.t.db,
+      hub: hub.asHub(),
+      audit: t.events.audit,
+      operations: t.operations,
+      log: (await import('pino')).default({ level: 'silent' }),
+    });
+    clusterId = (
+      await t.t.db.selectFrom('clusters').select('id').where('name', '=', 'Default').executeTakeFirstOrThrow()
+    ).id;
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO hosts (name, address, cluster_id, state, capabilities)
+      VALUES ('exp-a', 'exp-a.test', ${clusterId}, 'up', ${JSON.stringify({ memory_total_bytes: 8 * GiB })}::jsonb)
+      RETURNING id`.execute(t.t.db);
+    hostA = rows[0]?.id as string;
+    dataId = await insertDataDomain(t.t.db, { name: 'exp-data', path: '/srv/data', hostId: hostA });
+    expId = await insertDataDomain(t.t.db, {
+      name: 'exp-exports',
+      path: '/srv/exp',
+      hostId: hostA,
+      kind: 'export',
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  beforeEach(() => {
+    hub.calls.length = 0;
+    hub.handlers.clear();
+    hub.connected.clear();
+    hub.connected.add(hostA);
+    hub.handlers.set('storage.file_list', () => ({
+      entries: [
+        {
+          path: `vms/${EXPORTED.id}/${EXPORTED.id}.ovf`,
+          kind: 'file',
+          size_bytes: 1,
+          modified_at: '2026-11-24T00:00:00.000Z',
+        },
+      ],
+    }));
+    hub.handlers.set('storage.file_read', () => ({
+      path: 'x',
+      content: exportedOvf('imp-vm'),
+      size_bytes: 1,
+    }));
+    hub.handlers.set('export.ova_list', () => ({ names: [] }));
+    hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: 1 }));
+    hub.handlers.set('volume.copy', () => ({}));
+    hub.handlers.set('volume.delete', () => ({ deleted: true }));
+  });
+
+  const done = async (id: string): Promise<Json> =>
+    (
+      await t.app.inject({ method: 'GET', url: `/api/v1/operations/${id}?wait=10`, headers: t.auth() })
+    ).json();
+  const importBody = (extra: Json = {}) => ({ cluster_id: clusterId, storage_domain_id: dataId, ...extra });
+  const vmRow = (id: string) => t.t.db.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst();
+
+  it('imports under the exported ids: the image is checked, then copied; the disk ends ok', async () => {
+    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody());
+    expect(out).toMatchObject({ kind: 'vm', id: EXPORTED.id, name: 'imp-vm' });
+    const op = await done(out.operationId);
+    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
+    // The gate runs on the exported image before the copy reads it.
+    const methods = hub.methods().filter((m) => m === 'export.check_volume' || m === 'volume.copy');
+    expect(methods).toEqual(['export.check_volume', 'volume.copy']);
+    const copy = hub.calls.find((c) => c.method === 'volume.copy')?.params as Json;
+    expect(copy.from).toMatchObject({ domain_id: expId, disk_id: EXPORTED.disk, volume_id: EXPORTED.volume });
+    expect(copy.to).toMatchObject({ domain_id: dataId, disk_id: EXPORTED.disk, volume_id: EXPORTED.volume });
+    const disk = await t.t.db
+      .selectFrom('disks')
+      .selectAll()
+      .where('id', '=', EXPORTED.disk)
+      .executeTakeFirst();
+    expect(disk?.state).toBe('ok');
+    expect((await vmRow(EXPORTED.id))?.nics).toEqual([
+      { type: 'user', mac: '56:6f:00:00:00:09', model: 'virtio' },
+    ]);
+  });
+
+  it('a clash: name first (409 name_in_use), then ids (409 id_in_use), then rename with new ids', async () => {
+    await expect(service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody())).rejects.toMatchObject({
+      code: 'name_in_use',
+      status: 409,
+    });
+    await expect(
+      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ on_clash: 'rename' })),
+    ).rejects.toMatchObject({ code: 'id_in_use' });
+    const out = await service.importExport(
+      SYSTEM_ACTOR,
+      expId,
+      EXPORTED.id,
+      importBody({ on_clash: 'rename', new_ids: true }),
+    );
+    expect(out.name).toBe('imp-vm-1');
+    expect(out.id).not.toBe(EXPORTED.id);
+    expect((await done(out.operationId)).state).toBe('succeeded');
+    const row = await vmRow(out.id);
+    expect(row).toBeDefined();
+    expect(((row?.nics ?? []) as Json[])[0]?.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    expect(((row?.nics ?? []) as Json[])[0]?.mac).not.toBe('56:6f:00:00:00:09');
+    const again = await service.importExport(
+      SYSTEM_ACTOR,
+      expId,
+      EXPORTED.id,
+      importBody({ on_clash: 'rename', new_ids: true }),
+    );
+    expect(again.name).toBe('imp-vm-2');
+    await done(again.operationId);
+  });
+
+  it('a failed copy reverts everything: no VM row, no disk row, the partial volume deleted', async () => {
+    hub.handlers.set('storage.file_read', () => ({
+      path: 'x',
+      content: exportedOvf('doomed'),
+      size_bytes: 1,
+    }));
+    hub.handlers.set('volume.copy', () => {
+      throw new FakeAgentError('qemu_failed');
+    });
+    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
+    const op = await done(out.operationId);
+    expect(op.state).toBe('failed');
+    expect(await vmRow(out.id)).toBeUndefined();
+    const disks = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM disks d WHERE NOT EXISTS (SELECT 1 FROM vm_disk_attachments a WHERE a.disk_id = d.id)`.execute(
+      t.t.db,
+    );
+    expect(disks.rows[0]?.n).toBe(0);
+    const deletes = hub.calls.filter((c) => c.method === 'volume.delete').map((c) => c.params.domain_id);
+    expect(deletes).toContain(dataId);
+  });
+
+  it('a hostile image refused by the gate is never copied', async () => {
+    hub.handlers.set('storage.file_read', () => ({
+      path: 'x',
+      content: exportedOvf('hostile'),
+      size_bytes: 1,
+    }));
+    hub.handlers.set('export.check_volume', () => {
+      throw new FakeAgentError('image_has_backing_file');
+    });
+    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
+    expect((await done(out.operationId)).state).toBe('failed');
+    expect(hub.methods()).not.toContain('volume.copy');
+    expect(await vmRow(out.id)).toBeUndefined();
+  });
+
+  it('refuses before any storage work: wrong domain kinds, VM not down, unknown export, invalid OVF', async () => {
+    await expect(service.importExport(SYSTEM_ACTOR, dataId, EXPORTED.id, importBody())).rejects.toMatchObject(
+      { code: 'invalid_input' },
+    );
+    await expect(
+      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ storage_domain_id: expId })),
+    ).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(
+      service.importExport(SYSTEM_ACTOR, expId, '00000000-0000-4000-8000-000000000000', importBody()),
+    ).rejects.toMatchObject({ code: 'export_not_found', status: 404 });
+    hub.handlers.set('storage.file_read', () => ({
+      path: 'x',
+      content: '<!DOCTYPE x []><x/>',
+      size_bytes: 1,
+    }));
+    const listed = await service.list(expId);
+    expect(listed.items).toEqual([]);
+    expect(listed.invalid[0]?.reason).toMatch(/DOCTYPE/);
+
+    await sql`UPDATE vms SET state = 'up', desired_state = 'up' WHERE id = ${EXPORTED.id}`.execute(t.t.db);
+    await expect(
+      service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId }),
+    ).rejects.toMatchObject({
+      code: 'vm_not_down',
+    });
+    await sql`UPDATE vms SET state = 'down', desired_state = 'down' WHERE id = ${EXPORTED.id}`.execute(
+      t.t.db,
+    );
+    await expect(
+      service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: dataId }),
+    ).rejects.toMatchObject({
+      code: 'invalid_input',
+    });
+    expect(hub.methods().filter((m) => m.startsWith('volume.'))).toEqual([]);
+  });
+
+  it('exports as OVF: images copied first, the OVF written last, disks unlocked; again is export_exists', async () => {
+    hub.handlers.set('storage.file_read', () => {
+      throw new FakeAgentError('file_not_found');
+    });
+    hub.handlers.set('storage.file_write', (_h, p) => ({ path: p.path, size_bytes: 1 }));
+    const { operationId } = await service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId });
+    const op = await done(operationId);
+    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
+    expect(op.result).toMatchObject({ format: 'ovf', path: `master/vms/${EXPORTED.id}/${EXPORTED.id}.ovf` });
+    const storageCalls = hub.methods().filter((m) => m === 'volume.copy' || m === 'storage.file_write');
+    expect(storageCalls).toEqual(['volume.copy', 'storage.file_write']);
+    const written = hub.calls.find((c) => c.method === 'storage.file_write')?.params.content as string;
+    expect(written).toContain(`vireo:id="${EXPORTED.id}"`);
+    const disk = await t.t.db
+      .selectFrom('disks')
+      .selectAll()
+      .where('id', '=', EXPORTED.disk)
+      .executeTakeFirst();
+    expect(disk?.state).toBe('ok');
+
+    hub.handlers.set('storage.file_read', () => ({ path: 'x', content: written, size_bytes: 1 }));
+    const second = await service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId });
+    const failed = await done(second.operationId);
+    expect(failed.state).toBe('failed');
+    expect(failed.error.code).toBe('export_exists');
+    expect(
+      (await t.t.db.selectFrom('disks').selectAll().where('id', '=', EXPORTED.disk).executeTakeFirst())
+        ?.state,
+    ).toBe('ok');
+  });
+});
