@@ -105,7 +105,10 @@ export class VmController {
       }
       if (step.kind === 'call') {
         issued.add(step.method);
-        await ctx.progress(0.3, `${step.method} on the host`);
+        // Not awaited: the write (which the runner coalesces and waits for before recording the
+        // outcome) need not delay the agent call by a database round trip; in a burst of starts
+        // that round trip waited for a pool connection too.
+        void ctx.progress(0.3, `${step.method} on the host`).catch(() => undefined);
         await this.call(vm, action, step.method);
         continue;
       }
