@@ -231,7 +231,16 @@ export function CreateVmWizard() {
                   <FormSelect
                     id="vm-cluster"
                     value={form.cluster_id}
-                    onChange={(_e, v) => set('cluster_id', v)}
+                    onChange={(_e, v) =>
+                      // Domains belong to a data center: another cluster may mean other domains.
+                      setForm((f) => ({
+                        ...f,
+                        cluster_id: v,
+                        iso_domain_id: '',
+                        cdrom: f.iso_domain_id ? '' : f.cdrom,
+                        disks: f.disks.map((d) => ({ ...d, storage_domain_id: '' })),
+                      }))
+                    }
                     validated={validated(errors.cluster_id)}
                   >
                     {clusters.map((c) => (
