@@ -161,7 +161,10 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
     await page().fill('#disk-size', '1');
     await page().click('#disk-submit');
     await stateOf('disk-e2e', 'ok').waitFor({ timeout: 60_000 });
-    await expect.poll(async () => row('disk-e2e').getByTestId('disk-size').textContent()).toBe('1 GiB');
+    await row('disk-e2e')
+      .getByTestId('disk-size')
+      .filter({ hasText: /^1 GiB$/ })
+      .waitFor({ timeout: UI_TIMEOUT });
 
     await rowAction('disk-e2e', 'Extend');
     await page().fill('#disk-new-size', '2');
