@@ -90,6 +90,14 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     const diskId = (disk.json.disk?.id ?? diskOp.target.id) as string;
     // The VM is down: the attachment is made at once (201).
     ok(await call(pa, 'POST', `/vms/${vmId}/disk-attachments`, { disk_id: diskId, bootable: true }), 201);
+    // A floating disk (no VM) travels too and is registered on its own.
+    const spare = await call(pa, 'POST', '/disks', {
+      name: 'spare',
+      size_gib: 1,
+      storage_domain_id: domainId,
+    });
+    await pa.api.settled(spare);
+    const spareId = spare.json.disk.id as string;
     const diskDir = join(parent, domainId, 'images', diskId);
     const [baseVolume] = fs.readdirSync(diskDir);
     // The stamp goes into the base volume; the snapshot's overlay then sits on top of it.
@@ -139,9 +147,10 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     expect(list.vms).toEqual([
       expect.objectContaining({ id: vmId, name: 'traveller', kind: 'vm', disk_ids: [diskId], problem: null }),
     ]);
-    expect(list.disks).toHaveLength(1);
-    expect(list.disks[0]).toMatchObject({ id: diskId, name: 'traveller-root', problem: null });
-    expect(list.disks[0].volumes.map((v: Json) => v.id)).toEqual(meta.volumes.map((v: Json) => v.id));
+    expect(list.disks.map((d: Json) => d.id).sort()).toEqual([diskId, spareId].sort());
+    const root = list.disks.find((d: Json) => d.id === diskId);
+    expect(root).toMatchObject({ name: 'traveller-root', problem: null, base: null });
+    expect(root.volumes.map((v: Json) => v.id)).toEqual(meta.volumes.map((v: Json) => v.id));
 
     // Through the CLI: the listing, then a name clash refused up front (a VM of that name exists
     // on B), then registration with --rename: the VM, its disk and its chain appear as traveller-1.
@@ -180,6 +189,24 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     const vm = ok(await call(pb, 'GET', `/vms/${vmId}`), 200);
     expect(vm).toMatchObject({ name: 'traveller-1', memory_mib: 256, state: 'down' });
     expect(vm.disks.map((d: Json) => d.id)).toEqual([diskId]);
+    const left = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
+    expect(left.vms).toEqual([]);
+    expect(left.disks.map((d: Json) => d.id)).toEqual([spareId]);
+    const single = await runCli(
+      ['storage-domain', 'register', 'moving-data', '--disk', spareId, '--wait'],
+      home,
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(single.code, single.stderr).toBe(0);
+    expect(ok(await call(pb, 'GET', `/disks/${spareId}`), 200)).toMatchObject({
+      name: 'spare',
+      storage_domain_id: domainId,
+      size_bytes: 1024 ** 3,
+      volumes: 1,
+      vm_ids: [],
+    });
     const again = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
     expect(again).toEqual({ disks: [], vms: [] });
 
