@@ -77,6 +77,7 @@ Commands:
   setup          Set up or reconfigure the engine (asks questions; --answer-file FILE to replay answers)
   config show    Print the effective configuration and where each value came from (no secrets)
   pki status     Show the engine CA, HTTPS, agent-client and host certificates: validity, names, fingerprints
+  keys rotate    Re-wrap every disk key under a new disk master key (engine stopped; --json)
   version        Print the engine version
 
 Settings (flags > VIREO_* environment > <data>/engine.conf > defaults):
@@ -96,6 +97,6 @@ Setup:
   --reset-admin-password  set admin@internal's password again (VIREO_ADMIN_PASSWORD, or generated)
   VIREO_ADMIN_PASSWORD    admin@internal's password on first setup (generated and printed once if unset)
 
-config show, pki status:
+config show, pki status, keys rotate:
   --json                  machine-readable output
 `;

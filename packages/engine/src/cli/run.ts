@@ -6,6 +6,7 @@ import { SchemaTooNewError } from '../db/migrate';
 import { pkiStatus } from '../pki/status';
 import { acquirePidFile } from '../setup/pid-file';
 import { type ParsedFlags, USAGE, UsageError, parseFlags } from './flags';
+import { keysRotateCommand } from './keys-command';
 import { createLogger, loadConfig } from './load';
 import { SetupCancelled, needsSetup, setupCommand } from './setup-command';
 import { ENGINE_VERSION } from './version';
@@ -42,6 +43,13 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
         throw new UsageError('expected: vireo-engine pki status [--json]');
       }
       return pkiStatusCommand(flags, env, say);
+    }
+    if (command === 'keys') {
+      const flags = parseFlags(rest);
+      if (flags.positionals[0] !== 'rotate' || flags.positionals.length !== 1) {
+        throw new UsageError('expected: vireo-engine keys rotate [--json]');
+      }
+      return await keysRotateCommand(flags, env, say);
     }
     if (command === 'config') {
       const flags = parseFlags(rest);

@@ -24,6 +24,11 @@ function fingerprint(key: Buffer): string {
   return createHash('sha256').update('vireo-disk-master-key\0').update(key).digest('hex').slice(0, 16);
 }
 
+/** A master key from its 32 bytes (with its fingerprint). */
+export function masterKeyFrom(key: Buffer): MasterKey {
+  return { id: fingerprint(key), key };
+}
+
 /**
  * Loads `<secretsDir>/disk-master.key` (base64 of 32 bytes, mode 0600), creating it with fresh
  * random bytes when missing. A file that others can read, or that does not hold exactly 32 bytes,
@@ -31,6 +36,15 @@ function fingerprint(key: Buffer): string {
  */
 export function loadOrCreateMasterKey(secretsDir: string): MasterKey {
   const file = path.join(secretsDir, MASTER_KEY_FILE);
+  // A rotation that stopped half way (master-key-rotation.ts) may have re-wrapped some disk keys
+  // under the next key already: starting on either key alone could not open every disk.
+  if (fs.existsSync(`${file}.next`)) {
+    throw new VireoError(
+      500,
+      'internal_error',
+      `a disk master key rotation did not finish (${file}.next exists): run "vireo-engine keys rotate" to finish it`,
+    );
+  }
   if (!fs.existsSync(file)) {
     writeSecretFile(file, `${randomBytes(KEY_BYTES).toString('base64')}\n`);
   }
