@@ -276,18 +276,33 @@ async function importFrom(
         ),
       );
     } else {
-      for (const [i, d] of input.disks.entries()) {
-        ctx.signal.throwIfAborted();
-        const v = await activeVolume(deps.db, d.disk_id);
-        if (!v) throw new Error(`imported disk ${d.disk_id} lost its volume`);
-        // The export domain may come from anywhere: its images pass the hostile-image gate first.
-        await deps.hub.call(host, 'export.check_volume', {
+      // The export domain may come from anywhere: every image passes the hostile-image gate before
+      // anything reads it, and what they hold must fit in the target domain.
+      let needed = 0;
+      for (const d of input.disks) {
+        const checked = await deps.hub.call(host, 'export.check_volume', {
           domain_id: exportDomain.id,
           disk_id: d.src_disk_id,
           volume_id: d.src_volume_id,
           format: d.src_format,
           max_virtual_size: d.size_bytes,
         });
+        needed += checked.actual_size;
+      }
+      const { free_bytes: free } = await deps.hub.call(host, 'storage.capacity', { id: target.id });
+      if (needed > free) {
+        throw new Conflict(
+          'image_too_large',
+          `the images need ${needed} bytes; ${target.name} has ${free} free`,
+          {
+            details: { storage_domain_id: target.id, needed_bytes: needed, free_bytes: free },
+          },
+        );
+      }
+      for (const [i, d] of input.disks.entries()) {
+        ctx.signal.throwIfAborted();
+        const v = await activeVolume(deps.db, d.disk_id);
+        if (!v) throw new Error(`imported disk ${d.disk_id} lost its volume`);
         const span = 0.9 / Math.max(1, input.disks.length);
         await withJobProgress(
           deps,

@@ -121,6 +121,7 @@ describe('export service and operations (fake agents)', () => {
     hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: 1 }));
     hub.handlers.set('volume.copy', () => ({}));
     hub.handlers.set('volume.delete', () => ({ deleted: true }));
+    hub.handlers.set('storage.capacity', () => ({ total_bytes: 100 * GiB, free_bytes: 50 * GiB }));
   });
 
   const done = async (id: string): Promise<Json> =>
@@ -216,6 +217,22 @@ describe('export service and operations (fake agents)', () => {
     });
     const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
     expect((await done(out.operationId)).state).toBe('failed');
+    expect(hub.methods()).not.toContain('volume.copy');
+    expect(await vmRow(out.id)).toBeUndefined();
+  });
+
+  it('an import whose images do not fit in the target domain fails before copying and leaves nothing', async () => {
+    hub.handlers.set('storage.file_read', () => ({
+      path: 'x',
+      content: exportedOvf('too-big'),
+      size_bytes: 1,
+    }));
+    hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: GiB }));
+    hub.handlers.set('storage.capacity', () => ({ total_bytes: GiB, free_bytes: GiB / 2 }));
+    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
+    const op = await done(out.operationId);
+    expect(op.state).toBe('failed');
+    expect(op.error.code).toBe('image_too_large');
     expect(hub.methods()).not.toContain('volume.copy');
     expect(await vmRow(out.id)).toBeUndefined();
   });
