@@ -201,17 +201,8 @@ describe('authentication', () => {
   });
 
   it('throttles a username after 5 failures, across engines sharing the database, then lets it in', async () => {
-    for (let i = 0; i < 5; i++) {
-      const r = await login('admin@internal', `wrong-${i}`, '10.0.0.5');
-      expect(r.statusCode).toBe(401);
-    }
-    // Locked: even the right password is refused without being checked.
-    const locked = await login('admin@internal', TEST_ADMIN_PASSWORD, '10.0.0.6');
-    expect(locked.statusCode).toBe(429);
-    expect(locked.json()).toMatchObject({ error: { code: 'too_many_login_attempts' } });
-    expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-
-    // A second engine on the same database sees the same lock.
+    // The second engine is built first: building an app can take seconds on a loaded machine, and
+    // the lock must still hold when it is asked.
     const other = await buildApp({
       db: t.db.db,
       log: pino({ level: 'silent' }),
@@ -228,7 +219,19 @@ describe('authentication', () => {
       events: t.events,
       operations: t.operations,
     });
+    let locked: Awaited<ReturnType<typeof login>>;
     try {
+      for (let i = 0; i < 5; i++) {
+        const r = await login('admin@internal', `wrong-${i}`, '10.0.0.5');
+        expect(r.statusCode).toBe(401);
+      }
+      // Locked: even the right password is refused without being checked.
+      locked = await login('admin@internal', TEST_ADMIN_PASSWORD, '10.0.0.6');
+      expect(locked.statusCode).toBe(429);
+      expect(locked.json()).toMatchObject({ error: { code: 'too_many_login_attempts' } });
+      expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+
+      // The second engine on the same database sees the same lock.
       const r = await other.inject({
         method: 'POST',
         url: '/api/v1/auth/login',
