@@ -6,7 +6,7 @@ import type { AgentHub } from '../agents/types';
 import { findDatacenter } from '../db/repositories/datacenters';
 import { findHost } from '../db/repositories/hosts';
 import type { PageRequest, PageResult } from '../db/repositories/list';
-import { isUniqueViolation } from '../db/repositories/pg-errors';
+import { isForeignKeyViolation, isUniqueViolation } from '../db/repositories/pg-errors';
 import {
   datacenterOfHost,
   deleteStorageDomain,
@@ -21,6 +21,8 @@ import {
   storageDomainDisks,
   updateStorageDomain,
   upHostsInDatacenter,
+  forgetEndedTransfers,
+  storageDomainOtherUsers,
 } from '../db/repositories/storage-domains';
 import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow, StorageDomainState } from '../db/tables/storage';
@@ -229,7 +231,26 @@ export function createStorageDomainService(deps: {
             details: { blocking: users.map((u) => ({ kind: 'vm', id: u.id, name: u.name })) },
           });
         }
-        await deleteStorageDomain(tx, id);
+        const others = await storageDomainOtherUsers(tx, id, BLOCKING_LIST_MAX);
+        if (others.length > 0) {
+          throw new Conflict(
+            'storage_domain_in_use',
+            `storage domain ${row.name} is still used by ${others.map((o) => o.kind).join(', ')}`,
+            { details: { blocking: others } },
+          );
+        }
+        await forgetEndedTransfers(tx, id);
+        try {
+          await deleteStorageDomain(tx, id);
+        } catch (err) {
+          // Anything not checked above that still points at the domain: a coded refusal, not a 500.
+          if (isForeignKeyViolation(err)) {
+            throw new Conflict('storage_domain_in_use', `storage domain ${row.name} is still in use`, {
+              cause: err,
+            });
+          }
+          throw err;
+        }
         await audit.record(tx, {
           kind: 'storage_domain.deleted',
           severity: 'info',

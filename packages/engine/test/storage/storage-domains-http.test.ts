@@ -485,4 +485,42 @@ describe('storage domains over HTTP', () => {
       details: { blocking: [{ kind: 'disk', name: 'd1' }], blocking_total: 1 },
     });
   });
+
+  it('removal is refused (409) while an upload runs into the domain, and forgets ended ones', async () => {
+    const d = await create({ name: 'isos2', kind: 'iso', backend: 'posix', path: '/srv/isos2' });
+    const upload = (state: 'finished' | 'failed' | 'transferring', file: string) =>
+      t.t.db
+        .insertInto('image_transfers')
+        .values({
+          direction: 'upload',
+          storage_domain_id: d.id,
+          format: 'iso',
+          iso_file: file,
+          size_bytes: 1024,
+          state,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+    await upload('finished', 'done.iso');
+    await upload('failed', 'broken.iso');
+    const running = await upload('transferring', 'busy.iso');
+    const refused = await req('DELETE', `/storage-domains/${d.id}`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error).toMatchObject({
+      code: 'storage_domain_in_use',
+      details: { blocking: [{ kind: 'image_transfer', id: running.id }] },
+    });
+    await t.t.db
+      .updateTable('image_transfers')
+      .set({ state: 'cancelled' })
+      .where('id', '=', running.id)
+      .execute();
+    expect((await req('DELETE', `/storage-domains/${d.id}`)).statusCode).toBe(204);
+    const left = await t.t.db
+      .selectFrom('image_transfers')
+      .select('id')
+      .where('storage_domain_id', '=', d.id)
+      .execute();
+    expect(left).toEqual([]);
+  });
 });

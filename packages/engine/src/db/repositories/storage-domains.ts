@@ -103,6 +103,51 @@ export async function deleteStorageDomain(ex: Executor, id: string): Promise<boo
   return res.numDeletedRows > 0n;
 }
 
+/**
+ * What else keeps a domain from being removed: uploads or downloads still running against it and
+ * snapshots whose memory state it holds (at most `limit` of each).
+ */
+export async function storageDomainOtherUsers(
+  ex: Executor,
+  id: string,
+  limit: number,
+): Promise<{ kind: 'image_transfer' | 'snapshot'; id: string; name: string }[]> {
+  const transfers = await ex
+    .selectFrom('image_transfers')
+    .select(['id', 'direction'])
+    .where('storage_domain_id', '=', id)
+    .where('state', 'in', ['initializing', 'transferring', 'finalizing'])
+    .limit(limit)
+    .execute();
+  const snapshots = await ex
+    .selectFrom('snapshots')
+    .innerJoin('vms', 'vms.id', 'snapshots.vm_id')
+    .select(['snapshots.id', 'snapshots.description', 'vms.name as vm_name'])
+    .where('snapshots.memory_domain_id', '=', id)
+    .limit(limit)
+    .execute();
+  return [
+    ...transfers.map((t) => ({ kind: 'image_transfer' as const, id: t.id, name: t.direction })),
+    ...snapshots.map((s) => ({
+      kind: 'snapshot' as const,
+      id: s.id,
+      name: `${s.vm_name}: ${s.description}`,
+    })),
+  ];
+}
+
+/**
+ * Drops the records of uploads and downloads that ended (finished, failed, cancelled) on a domain
+ * being removed: they are history only, and the audit log keeps that history.
+ */
+export async function forgetEndedTransfers(ex: Executor, id: string): Promise<void> {
+  await ex
+    .deleteFrom('image_transfers')
+    .where('storage_domain_id', '=', id)
+    .where('state', 'in', ['finished', 'failed', 'cancelled'])
+    .execute();
+}
+
 /** Disks stored in the domain (at most `limit`) and their total: they keep it from being removed. */
 export async function storageDomainDisks(
   ex: Executor,
