@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,8 @@ const STAMP = 'vireo-domain-import-stamp';
  * writes the VM's OVF and the disk's metadata under master/) and is detached; A stops. Engine B,
  * with its own database and agent, imports the domain from the same path, lists what is
  * unregistered, registers the VM and starts it: the guest boots and reads A's stamp through the chain.
+ * A floating disk is registered alone; a disk planted in the detached domain (backed by a host file)
+ * is listed as refused and cannot be registered.
  */
 describe('domain import with its VMs (two engines, real agents and QEMU)', () => {
   let a: Platform | undefined;
@@ -122,6 +125,36 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     expect(meta).toMatchObject({ id: diskId, name: 'traveller-root', encrypted: false });
     expect(meta.volumes).toHaveLength(2);
     await pa.stop();
+    // Someone tampers with the detached domain: a disk whose volume is backed by a host file, with
+    // metadata that looks right. It must be listed as refused and never registered.
+    const hostileId = randomUUID();
+    const hostileVolume = randomUUID();
+    fs.mkdirSync(join(parent, domainId, 'images', hostileId));
+    const hostileFile = join(parent, domainId, 'images', hostileId, hostileVolume);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', hostileFile, '1G']);
+    execFileSync('qemu-img', [
+      'rebase',
+      '-q',
+      '-u',
+      '-f',
+      'qcow2',
+      '-b',
+      '/etc/shadow',
+      '-F',
+      'raw',
+      hostileFile,
+    ]);
+    fs.writeFileSync(
+      join(master, 'disks', `${hostileId}.json`),
+      JSON.stringify({
+        ...meta,
+        id: hostileId,
+        name: 'innocent',
+        volumes: [
+          { id: hostileVolume, parent_id: null, format: 'qcow2', size_bytes: 1024 ** 3, active: true },
+        ],
+      }),
+    );
     a = undefined;
 
     // --- Engine B: its own database and agent, the same storage.
@@ -147,7 +180,18 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     expect(list.vms).toEqual([
       expect.objectContaining({ id: vmId, name: 'traveller', kind: 'vm', disk_ids: [diskId], problem: null }),
     ]);
-    expect(list.disks.map((d: Json) => d.id).sort()).toEqual([diskId, spareId].sort());
+    expect(list.disks.map((d: Json) => d.id).sort()).toEqual([diskId, spareId, hostileId].sort());
+    expect(list.disks.find((d: Json) => d.id === hostileId)).toMatchObject({
+      volumes: [],
+      problem: { code: 'image_chain_invalid' },
+    });
+    const refused = await call(
+      pb,
+      'POST',
+      `/storage-domains/${domainId}/unregistered/disks/${hostileId}/register`,
+    );
+    expect(ok(refused, 409).error).toMatchObject({ code: 'registration_refused' });
+    expect((await call(pb, 'GET', `/disks/${hostileId}`)).status).toBe(404);
     const root = list.disks.find((d: Json) => d.id === diskId);
     expect(root).toMatchObject({ name: 'traveller-root', problem: null, base: null });
     expect(root.volumes.map((v: Json) => v.id)).toEqual(meta.volumes.map((v: Json) => v.id));
@@ -191,7 +235,7 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     expect(vm.disks.map((d: Json) => d.id)).toEqual([diskId]);
     const left = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
     expect(left.vms).toEqual([]);
-    expect(left.disks.map((d: Json) => d.id)).toEqual([spareId]);
+    expect(left.disks.map((d: Json) => d.id).sort()).toEqual([spareId, hostileId].sort());
     const single = await runCli(
       ['storage-domain', 'register', 'moving-data', '--disk', spareId, '--wait'],
       home,
@@ -208,7 +252,8 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
       vm_ids: [],
     });
     const again = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
-    expect(again).toEqual({ disks: [], vms: [] });
+    expect(again.vms).toEqual([]);
+    expect(again.disks.map((d: Json) => d.id)).toEqual([hostileId]);
 
     await pb.api.settled(await call(pb, 'POST', `/vms/${vmId}/start`), 120);
     await until(
