@@ -403,6 +403,18 @@ export function createExportService(deps: {
             details: { field: 'name' },
           });
         }
+        // A concurrent import of the same export took the ids first.
+        if (
+          ['vms_pkey', 'templates_pkey', 'disks_pkey', 'volumes_pkey'].some((c) => isUniqueViolation(err, c))
+        ) {
+          throw new Conflict(
+            'id_in_use',
+            `${doc.name} was just imported by another request; import with new_ids`,
+            {
+              details: { id: doc.id, hint: 'pass new_ids true' },
+            },
+          );
+        }
         throw err;
       }
     },

@@ -184,6 +184,27 @@ describe('export service and operations (fake agents)', () => {
     await done(again.operationId);
   });
 
+  it('two concurrent imports of one export: one wins, the other is a 409, never a 500', async () => {
+    hub.handlers.set('storage.file_read', () => ({
+      path: 'x',
+      content: exportedOvf('racer'),
+      size_bytes: 1,
+    }));
+    await sql`DELETE FROM vms WHERE id = ${EXPORTED.id}`.execute(t.t.db);
+    await sql`DELETE FROM disks WHERE id = ${EXPORTED.disk}`.execute(t.t.db);
+    const results = await Promise.allSettled([
+      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody()),
+      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody()),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]?.reason).toMatchObject({ status: 409 });
+    expect(['name_in_use', 'id_in_use']).toContain((lost[0]?.reason as { code: string }).code);
+    await done((won[0] as PromiseFulfilledResult<{ operationId: string }>).value.operationId);
+  });
+
   it('a failed copy reverts everything: no VM row, no disk row, the partial volume deleted', async () => {
     hub.handlers.set('storage.file_read', () => ({
       path: 'x',
