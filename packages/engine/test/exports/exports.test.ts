@@ -201,7 +201,8 @@ describe('export service and operations (fake agents)', () => {
     expect(won).toHaveLength(1);
     expect(lost).toHaveLength(1);
     expect(lost[0]?.reason).toMatchObject({ status: 409 });
-    expect(['name_in_use', 'id_in_use']).toContain((lost[0]?.reason as { code: string }).code);
+    const reason = lost[0]?.reason as { code?: string } | undefined;
+    expect(['name_in_use', 'id_in_use']).toContain(reason?.code);
     await done((won[0] as PromiseFulfilledResult<{ operationId: string }>).value.operationId);
   });
 
