@@ -99,6 +99,7 @@ export async function snapshotLocked(
     }));
     let pausedMs: number;
     let memoryBytes: number | undefined;
+    let memoryError: unknown;
     if (p.memory) {
       const memoryPath = await rt.images.checkNewFile(p.memory.path, '/memory/path');
       const wasRunning = vm.state === 'up';
@@ -106,7 +107,14 @@ export async function snapshotLocked(
       if (wasRunning) await qmp.execute('stop');
       try {
         await qmp.executeUntyped('transaction', { actions });
-        memoryBytes = await saveMemoryState(qmp, vm.paths.dir, memoryPath);
+        // Switched: QEMU writes to the overlays from here, so a failed RAM save must not remove
+        // them (the engine's snapshot reconciler keeps the snapshot as disk-only).
+        revert.success();
+        try {
+          memoryBytes = await saveMemoryState(qmp, vm.paths.dir, memoryPath);
+        } catch (err) {
+          memoryError = err;
+        }
       } finally {
         if (wasRunning) await qmp.execute('cont');
       }
@@ -127,6 +135,16 @@ export async function snapshotLocked(
       }),
     };
     await saveSpec(vm, next).catch((err) => log.error({ err }, 'recording the new active volumes failed'));
+    if (memoryError) {
+      throw new AgentError(
+        'qemu_failed',
+        'the disks switched to their overlays, but saving the memory failed',
+        {
+          cause: memoryError,
+          details: { disks_switched: true },
+        },
+      );
+    }
     log.info({ disks: planned.length, paused_ms: pausedMs, memory_bytes: memoryBytes }, 'snapshot taken');
     return {
       vm_id: vm.id,
