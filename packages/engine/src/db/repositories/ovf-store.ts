@@ -1,6 +1,8 @@
+import { sql } from 'kysely';
 import type { Executor } from '../schema';
 import type { DiskRow, VolumeRow } from '../tables/disks';
 import type { VmNicJson, VmRow } from '../tables/vms';
+import { findTemplate, type TemplateDiskRow, type TemplateRow, templateDisks } from './templates';
 
 /** A data domain's disk with its volumes (all of them, any order). */
 export interface DomainDiskRows {
@@ -26,6 +28,8 @@ export interface VmAttachmentRow {
 export interface DomainStoreRows {
   disks: DomainDiskRows[];
   vms: { vm: VmRow; attachments: VmAttachmentRow[] }[];
+  /** Templates with a disk on the domain (all their disks, base volumes). */
+  templates: { template: TemplateRow; disks: TemplateDiskRow[] }[];
 }
 
 /** Disks of the domain with their volumes, and the VMs that have at least one of them attached. */
@@ -70,7 +74,16 @@ export async function domainStoreRows(ex: Executor, domainId: string): Promise<D
         .orderBy('a.position')
         .execute()
     : [];
+  const { rows: templateIds } = await sql<{ template_id: string }>`
+    SELECT DISTINCT td.template_id FROM template_disks td JOIN disks d ON d.id = td.disk_id
+     WHERE d.storage_domain_id = ${domainId}`.execute(ex);
+  const templates: DomainStoreRows['templates'] = [];
+  for (const { template_id } of templateIds) {
+    const template = await findTemplate(ex, template_id);
+    if (template) templates.push({ template, disks: await templateDisks(ex, template_id) });
+  }
   return {
+    templates,
     disks: disks.map((disk) => ({ disk, volumes: byDisk.get(disk.id) ?? [] })),
     vms: vms.map((vm) => ({
       vm,

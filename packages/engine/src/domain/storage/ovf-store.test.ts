@@ -77,6 +77,7 @@ describe('domainFilesOf (what the OVF store writes)', () => {
     const leaf = volumeRow(disk.id, { parent_id: base.id });
     const vm = vmRow();
     const rows: DomainStoreRows = {
+      templates: [],
       disks: [{ disk, volumes: [leaf, base] }],
       vms: [
         {
@@ -123,6 +124,7 @@ describe('domainFilesOf (what the OVF store writes)', () => {
     const fresh = diskRow();
     const vm = vmRow();
     const set = domainFilesOf({
+      templates: [],
       disks: [
         { disk: locked, volumes: [volumeRow(locked.id)] },
         { disk: merging, volumes: [volumeRow(merging.id, { state: 'merging' })] },
@@ -164,6 +166,7 @@ describe('domainFilesOf (what the OVF store writes)', () => {
     const set = domainFilesOf({
       disks: [{ disk, volumes: [volumeRow(disk.id), volumeRow(disk.id, { active: false })] }],
       vms: [],
+      templates: [],
     });
     expect(set.files).toEqual([]);
     expect(set.keep).toEqual([`disks/${disk.id}.json`]);
@@ -171,5 +174,54 @@ describe('domainFilesOf (what the OVF store writes)', () => {
       path: `disks/${disk.id}.json`,
       message: expect.stringMatching(/root/),
     });
+  });
+  it('writes a settled template as a template OVF and keeps a locked one', () => {
+    const disk = diskRow();
+    const base = volumeRow(disk.id);
+    const template = {
+      id: randomUUID(),
+      name: 'base-debian',
+      description: 'golden',
+      cluster_id: randomUUID(),
+      version_of: null,
+      version_number: 1,
+      cpus: 1,
+      memory_mib: 128,
+      os_type: 'debian',
+      boot_order: ['disk'],
+      nics: [],
+      created_from_vm_id: null,
+      state: 'ok' as const,
+      version: 1,
+      created_at: now,
+      updated_at: now,
+    };
+    const tdisk = {
+      template_id: template.id,
+      disk_id: disk.id,
+      position: 0,
+      interface: 'virtio',
+      bootable: true,
+      name: disk.name,
+      storage_domain_id: disk.storage_domain_id,
+      size_bytes: disk.size_bytes,
+      format: 'qcow2' as const,
+      volume_id: base.id,
+      volume_format: 'qcow2' as const,
+      on_storage: true,
+    };
+    const set = domainFilesOf({
+      disks: [{ disk, volumes: [base] }],
+      vms: [],
+      templates: [
+        { template, disks: [tdisk] },
+        { template: { ...template, id: randomUUID(), state: 'locked' }, disks: [tdisk] },
+      ],
+    });
+    expect(set.errors).toEqual([]);
+    const ovf = parseOvf(set.files.find((f) => f.path === `vms/${template.id}.ovf`)?.text ?? '');
+    expect(ovf).toMatchObject({ kind: 'template', name: 'base-debian', template: { version_number: 1 } });
+    expect(ovf.disks[0]).toMatchObject({ disk_id: disk.id, volume_id: base.id });
+    expect(set.keep).toHaveLength(1);
   });
 });

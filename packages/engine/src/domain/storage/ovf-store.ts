@@ -5,7 +5,7 @@ import { diskMetadataOf, diskMetadataText } from './disk-metadata';
 
 /**
  * What a data domain should carry under `master/` (pure): one `disks/<id>.json` per disk and one
- * `vms/<id>.ovf` per VM with a disk on it. A disk or VM in the middle of a change (locked, a volume
+ * `vms/<id>.ovf` per VM or template with a disk on it (oVirt keeps both in one OVF store too). A disk or VM in the middle of a change (locked, a volume
  * not yet on storage or merging) is `kept`: its last file stays until it settles, rather than being
  * rewritten half-way or deleted.
  */
@@ -57,6 +57,46 @@ export function domainFilesOf(rows: DomainStoreRows): DomainFileSet {
         file_bytes: null,
       }));
       out.files.push({ path, text: writeOvf(vmEntityOf(vm), disks, vm.nics.map(nicOf)) });
+    } catch (err) {
+      out.keep.push(path);
+      out.errors.push({ path, message: (err as Error).message });
+    }
+  }
+  for (const { template, disks } of rows.templates) {
+    const path = vmFilePath(template.id);
+    if (template.state !== 'ok' || disks.some((d) => !d.on_storage)) {
+      out.keep.push(path);
+      continue;
+    }
+    try {
+      const entity: OvfEntity = {
+        kind: 'template',
+        id: template.id,
+        name: template.name,
+        description: template.description,
+        cpus: template.cpus,
+        memory_mib: template.memory_mib,
+        os_type: template.os_type as OvfEntity['os_type'],
+        boot_order: template.boot_order as OvfEntity['boot_order'],
+        console: 'vnc',
+        cdrom: null,
+        template: { version_of: template.version_of, version_number: template.version_number },
+        created_at: null,
+      };
+      const ovfDisks: OvfDisk[] = disks.map((d) => ({
+        disk_id: d.disk_id,
+        volume_id: d.volume_id,
+        name: d.name,
+        description: '',
+        size_bytes: d.size_bytes,
+        format: d.format,
+        interface: d.interface as OvfDisk['interface'],
+        bootable: d.bootable,
+        position: d.position,
+        file_bytes: null,
+      }));
+      const nics = (template.nics as VmRow['nics']).map(nicOf);
+      out.files.push({ path, text: writeOvf(entity, ovfDisks, nics) });
     } catch (err) {
       out.keep.push(path);
       out.errors.push({ path, message: (err as Error).message });
