@@ -1,0 +1,141 @@
+import { basename } from 'node:path';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerSnapshotOperations } from '../../src/controllers/snapshot-operations';
+import { SnapshotReconciler } from '../../src/controllers/snapshot-reconciler';
+import { createOpsApp, type OpsApp } from '../operations/support';
+import { FakeAgentError, FakeHub } from '../vms/fake-hub';
+
+/**
+ * How a failed live `vm.snapshot` ends, through the API and the real operation runner (agent hub
+ * faked): an agent that answers a disk-only snapshot with an error has undone its part, so the
+ * snapshot goes at once; with no answer (the link broke) the VM may already run on the overlay, so
+ * the snapshot stays `creating` until the reconciler asks the agent and completes it.
+ */
+describe('a failed live snapshot (real database and operations, fake hub)', () => {
+  let t: OpsApp;
+  let hub: FakeHub;
+  let hostId: string;
+  let vmId: string;
+  let diskId: string;
+  let v0: string;
+
+  beforeAll(async () => {
+    hub = new FakeHub();
+    t = await createOpsApp({
+      register: (ops, ctx) => registerSnapshotOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
+    });
+    const db = t.t.db;
+    const cluster = await db
+      .selectFrom('clusters')
+      .select(['id', 'datacenter_id'])
+      .where('name', '=', 'Default')
+      .executeTakeFirstOrThrow();
+    const host = await sql<{ id: string }>`
+      INSERT INTO hosts (name, address, cluster_id, state, capabilities)
+      VALUES ('fail-h1', 'h1.test', ${cluster.id}, 'up', '{}'::jsonb) RETURNING id`.execute(db);
+    hostId = host.rows[0]?.id ?? '';
+    hub.connected.add(hostId);
+    const dom = await sql<{ id: string }>`
+      INSERT INTO storage_domains (name, kind, backend, datacenter_id, host_id, path, state)
+      VALUES ('fail-data', 'data', 'local', ${cluster.datacenter_id}, ${hostId}, '/srv/data', 'active')
+      RETURNING id`.execute(db);
+    const domainId = dom.rows[0]?.id ?? '';
+    const vm = await sql<{ id: string }>`
+      INSERT INTO vms (name, cluster_id, cpus, memory_mib, state, desired_state, host_id)
+      VALUES ('fail-vm', ${cluster.id}, 1, 128, 'up', 'up', ${hostId}) RETURNING id`.execute(db);
+    vmId = vm.rows[0]?.id ?? '';
+    const disk = await sql<{ id: string }>`
+      INSERT INTO disks (name, storage_domain_id, size_bytes, format)
+      VALUES ('root', ${domainId}, ${64 * 1024 * 1024}, 'qcow2') RETURNING id`.execute(db);
+    diskId = disk.rows[0]?.id ?? '';
+    const vol = await sql<{ id: string }>`
+      INSERT INTO volumes (disk_id, format, size_bytes, active, on_storage)
+      VALUES (${diskId}, 'qcow2', ${64 * 1024 * 1024}, true, true) RETURNING id`.execute(db);
+    v0 = vol.rows[0]?.id ?? '';
+    await sql`INSERT INTO vm_disk_attachments (vm_id, disk_id, position, interface)
+      VALUES (${vmId}, ${diskId}, 0, 'virtio')`.execute(db);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function snapshotOp(): Promise<{ sid: string; op: { state: string } }> {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1/vms/${vmId}/snapshots`,
+      headers: t.auth(),
+      payload: { description: 'x' },
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    const body = JSON.parse(res.body) as { snapshot: { id: string }; operation: { id: string } };
+    for (;;) {
+      const op = JSON.parse(
+        (
+          await t.app.inject({
+            method: 'GET',
+            url: `/api/v1/operations/${body.operation.id}?wait=10`,
+            headers: t.auth(),
+          })
+        ).body,
+      ) as { state: string };
+      if (op.state !== 'pending' && op.state !== 'running') return { sid: body.snapshot.id, op };
+    }
+  }
+  const volumes = () =>
+    t.t.db
+      .selectFrom('volumes')
+      .select(['id', 'active'])
+      .where('disk_id', '=', diskId)
+      .orderBy('created_at')
+      .execute();
+  const snapshotRow = (id: string) =>
+    t.t.db.selectFrom('snapshots').select('state').where('id', '=', id).executeTakeFirst();
+
+  it('an agent error on a disk-only snapshot: the snapshot and its overlay row go at once', async () => {
+    hub.handlers.set('vm.snapshot', () => {
+      throw new FakeAgentError('qemu_failed');
+    });
+    const { sid, op } = await snapshotOp();
+    expect(op.state).toBe('failed');
+    expect(await snapshotRow(sid)).toBeUndefined();
+    expect(await volumes()).toEqual([{ id: v0, active: true }]);
+  });
+
+  it('no answer: left creating, then the reconciler completes it from what the agent runs', async () => {
+    let overlayPath = '';
+    hub.handlers.set('vm.snapshot', (_h, p) => {
+      overlayPath = (p.disks as { new_volume_path: string }[])[0]?.new_volume_path ?? '';
+      throw new Error('the connection to the agent closed');
+    });
+    const { sid, op } = await snapshotOp();
+    expect(op.state).toBe('failed');
+    expect(await snapshotRow(sid)).toEqual({ state: 'creating' });
+    const overlay = basename(overlayPath);
+    expect((await volumes()).map((v) => [v.id, v.active])).toEqual([
+      [v0, true],
+      [overlay, false],
+    ]);
+
+    hub.handlers.set('vm.block_chains', () => ({
+      vm_id: vmId,
+      running: true,
+      disks: [{ disk_id: diskId, chain: [{ path: overlayPath, format: 'qcow2' }] }],
+      memory_bytes: null,
+    }));
+    const reconciler = new SnapshotReconciler({
+      db: t.t.db,
+      hub: hub.asHub(),
+      audit: t.events.audit,
+      log: pino({ level: 'silent' }),
+    });
+    expect((await reconciler.pass()).get(sid)).toBe('completed');
+    expect(await snapshotRow(sid)).toEqual({ state: 'ok' });
+    expect((await volumes()).map((v) => [v.id, v.active])).toEqual([
+      [v0, false],
+      [overlay, true],
+    ]);
+  });
+});
