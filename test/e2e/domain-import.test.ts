@@ -115,6 +115,11 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
       await call(pa, 'POST', `/vms/${vmId}/snapshots`, { description: 'before the move' }),
     );
     expect(fs.readdirSync(diskDir).filter((f) => /^[0-9a-f-]{36}$/.test(f))).toHaveLength(2);
+    // A template made from the VM (its disk flattened into a base volume on the same domain).
+    const tpl = await call(pa, 'POST', '/templates', { vm_id: vmId, name: 'traveller-tpl' });
+    await pa.api.settled(tpl, 120);
+    const templateId = tpl.json.template.id as string;
+    const tplDiskId = ok(await call(pa, 'GET', `/templates/${templateId}`), 200).disks[0].disk_id as string;
 
     await pa.api.settled(await call(pa, 'POST', `/storage-domains/${domainId}/maintenance`));
     await pa.api.settled(await call(pa, 'POST', `/storage-domains/${domainId}/detach`));
@@ -177,10 +182,20 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     await pb.api.settled(await call(pb, 'POST', `/storage-domains/${domainId}/activate`));
 
     const list = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
-    expect(list.vms).toEqual([
-      expect.objectContaining({ id: vmId, name: 'traveller', kind: 'vm', disk_ids: [diskId], problem: null }),
-    ]);
-    expect(list.disks.map((d: Json) => d.id).sort()).toEqual([diskId, spareId, hostileId].sort());
+    expect(list.vms).toHaveLength(2);
+    expect(list.vms).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          id: vmId,
+          name: 'traveller',
+          kind: 'vm',
+          disk_ids: [diskId],
+          problem: null,
+        }),
+        expect.objectContaining({ id: templateId, kind: 'template', disk_ids: [tplDiskId], problem: null }),
+      ]),
+    );
+    expect(list.disks.map((d: Json) => d.id).sort()).toEqual([diskId, spareId, hostileId, tplDiskId].sort());
     expect(list.disks.find((d: Json) => d.id === hostileId)).toMatchObject({
       volumes: [],
       problem: { code: 'image_chain_invalid' },
@@ -234,8 +249,18 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     expect(vm).toMatchObject({ name: 'traveller-1', memory_mib: 256, state: 'down' });
     expect(vm.disks.map((d: Json) => d.id)).toEqual([diskId]);
     const left = ok(await call(pb, 'GET', `/storage-domains/${domainId}/unregistered`), 200);
-    expect(left.vms).toEqual([]);
-    expect(left.disks.map((d: Json) => d.id).sort()).toEqual([spareId, hostileId].sort());
+    expect(left.vms.map((v: Json) => v.id)).toEqual([templateId]);
+    expect(left.disks.map((d: Json) => d.id).sort()).toEqual([spareId, hostileId, tplDiskId].sort());
+    // The template, through the same store and endpoint.
+    const tplReg = await runCli(
+      ['storage-domain', 'register', 'moving-data', '--template', templateId, '--wait'],
+      home,
+      { timeoutMs: 120_000 },
+    );
+    expect(tplReg.code, tplReg.stderr).toBe(0);
+    const template = ok(await call(pb, 'GET', `/templates/${templateId}`), 200);
+    expect(template).toMatchObject({ name: 'traveller-tpl', state: 'ok', memory_mib: 256 });
+    expect(template.disks.map((d: Json) => d.disk_id)).toEqual([tplDiskId]);
     const single = await runCli(
       ['storage-domain', 'register', 'moving-data', '--disk', spareId, '--wait'],
       home,

@@ -7,11 +7,14 @@ import { findCluster } from '../db/repositories/clusters';
 import { datacenterOfCluster } from '../db/repositories/disks';
 import {
   existingDiskIds,
+  existingTemplateIds,
   existingVmIds,
   insertRegisteredDisk,
+  insertRegisteredTemplate,
   insertRegisteredVm,
   knownDiskIds,
   templateBaseVolumes,
+  templateNamesLike,
   vmNamesLike,
 } from '../db/repositories/registration';
 import { findStorageDomain } from '../db/repositories/storage-domains';
@@ -109,7 +112,7 @@ export function createRegistrationService(deps: RegistrationDeps): RegistrationS
       await checkCluster(db, domain, body.cluster_id);
       const { survey } = await surveyDomain(deps, domain, { vmIds: [vmId] });
       const vm = registrableVm(survey, vmId);
-      await chooseName(db, body.name ?? vm.name, body.on_clash ?? 'fail');
+      await chooseName(db, vm.kind, body.name ?? vm.name, body.on_clash ?? 'fail');
       return queue(deps, actor, 'vm.register', domain, {
         vm_id: vm.id,
         cluster_id: body.cluster_id,
@@ -207,7 +210,7 @@ async function surveyDomain(
       .map((e) => /^vms\/([0-9a-f-]{36})\.ovf$/.exec(e.path)?.[1])
       .filter((v): v is string => v !== undefined);
   }
-  const knownVms = await existingVmIds(db, vmIds);
+  const knownVms = new Set([...(await existingVmIds(db, vmIds)), ...(await existingTemplateIds(db, vmIds))]);
   const ovfs = new Map<string, OvfDocument | Error>();
   for (const id of vmIds.filter((v) => !knownVms.has(v)))
     ovfs.set(id, await readOvf(deps, host, domain.id, id));
@@ -243,7 +246,11 @@ async function surveyDomain(
     disks.set(d.id, d);
   }
   const vms = new Map<string, UnregisteredVm>();
-  for (const [id, ovf] of ovfs) vms.set(id, matchVm(id, ovf, disks));
+  const versionOf = [...ovfs.values()].flatMap((o) =>
+    o instanceof Error || !o.template?.version_of ? [] : [o.template.version_of],
+  );
+  const templates = await existingTemplateIds(db, versionOf);
+  for (const [id, ovf] of ovfs) vms.set(id, matchVm(id, ovf, disks, { templates }));
   return { survey: { disks, vms }, host };
 }
 
@@ -320,13 +327,22 @@ function registrableVm(survey: Survey, vmId: string): UnregisteredVm & { ovf: Ov
 }
 
 /** The name to use, or 409 `name_in_use` (on_clash fail). */
-async function chooseName(db: Executor, wanted: string, onClash: 'fail' | 'rename'): Promise<string> {
-  const taken = await vmNamesLike(db, wanted);
+async function chooseName(
+  db: Executor,
+  kind: 'vm' | 'template',
+  wanted: string,
+  onClash: 'fail' | 'rename',
+): Promise<string> {
+  const taken = kind === 'vm' ? await vmNamesLike(db, wanted) : await templateNamesLike(db, wanted);
   const name = freeName(wanted, taken);
   if (name !== wanted && onClash === 'fail') {
-    throw new Conflict('name_in_use', `a VM named ${wanted} exists already`, {
-      details: { name: wanted, suggestion: name },
-    });
+    throw new Conflict(
+      'name_in_use',
+      `a ${kind === 'vm' ? 'VM' : 'template'} named ${wanted} exists already`,
+      {
+        details: { name: wanted, suggestion: name },
+      },
+    );
   }
   return name;
 }
@@ -399,7 +415,11 @@ async function runRegisterVm(
     name: string;
     on_clash: 'fail' | 'rename';
   };
-  if ((await existingVmIds(deps.db, [input.vm_id])).has(input.vm_id))
+  // Resumed after the transaction committed: done already.
+  if (
+    (await existingVmIds(deps.db, [input.vm_id])).has(input.vm_id) ||
+    (await existingTemplateIds(deps.db, [input.vm_id])).has(input.vm_id)
+  )
     return { vm_id: input.vm_id, already_done: true };
   const domain = await domainOf(deps, ctx);
   await ctx.progress(0.2, 'checking the VM and its disks on storage');
@@ -408,13 +428,49 @@ async function runRegisterVm(
   const isoDomains = await existingIsoDomains(deps.db, vm.ovf);
   await ctx.progress(0.8, 'registering');
   const name = await deps.db.transaction().execute(async (tx) => {
-    const name = await chooseName(tx, input.name, input.on_clash);
+    const name = await chooseName(tx, vm.kind, input.name, input.on_clash);
     for (const id of vm.disk_ids) {
       const disk = registrableDisk(survey, id);
       await insertRegisteredDisk(tx, domain.id, disk as Parameters<typeof insertRegisteredDisk>[2]);
       await deps.audit.record(tx, diskAudit(domain, disk, ctx));
     }
     const ovf = vm.ovf;
+    const nics = ovf.nics.map(
+      (n): VmNicJson =>
+        n.type === 'bridge'
+          ? { type: 'bridge', bridge: n.bridge, mac: n.mac, model: n.model }
+          : { type: 'user', mac: n.mac, model: n.model },
+    );
+    if (ovf.kind === 'template') {
+      await insertRegisteredTemplate(tx, {
+        id: vm.id,
+        name,
+        description: ovf.description,
+        cluster_id: input.cluster_id,
+        version_of: ovf.template?.version_of ?? null,
+        version_number: ovf.template?.version_number ?? 1,
+        cpus: ovf.cpus,
+        memory_mib: ovf.memory_mib,
+        os_type: ovf.os_type,
+        boot_order: ovf.boot_order,
+        nics,
+        disks: ovf.disks.map((d) => ({
+          disk_id: d.disk_id,
+          position: d.position,
+          interface: d.interface,
+          bootable: d.bootable,
+        })),
+      });
+      await deps.audit.record(tx, {
+        kind: 'template.registered',
+        severity: 'info',
+        message: `template ${name} registered from storage domain ${domain.name} with ${vm.disk_ids.length} disk(s)`,
+        object: { kind: 'template', id: vm.id, name },
+        userId: ctx.op.created_by,
+        details: { operation_id: ctx.op.id, storage_domain_id: domain.id, disk_ids: vm.disk_ids },
+      });
+      return name;
+    }
     const cdrom = ovf.cdrom;
     await insertRegisteredVm(tx, {
       id: vm.id,
@@ -428,12 +484,7 @@ async function runRegisterVm(
       // An ISO domain this engine does not have is dropped: the VM boots without that CD-ROM.
       cdrom_storage_domain_id: cdrom && 'file' in cdrom && isoDomains ? cdrom.storage_domain_id : null,
       cdrom_file: cdrom && 'file' in cdrom && isoDomains ? cdrom.file : null,
-      nics: ovf.nics.map(
-        (n): VmNicJson =>
-          n.type === 'bridge'
-            ? { type: 'bridge', bridge: n.bridge, mac: n.mac, model: n.model }
-            : { type: 'user', mac: n.mac, model: n.model },
-      ),
+      nics,
       attachments: ovf.disks.map((d) => ({
         disk_id: d.disk_id,
         position: d.position,
@@ -451,7 +502,7 @@ async function runRegisterVm(
     });
     return name;
   });
-  return { vm_id: vm.id, name, disk_ids: vm.disk_ids };
+  return { vm_id: vm.id, kind: vm.kind, name, disk_ids: vm.disk_ids };
 }
 
 /** Whether the OVF's CD-ROM names an ISO domain this engine has. */

@@ -56,25 +56,27 @@ export const storageDomainUnregistered: CommandSpec = {
 
 export const storageDomainRegister: CommandSpec = {
   path: ['storage-domain', 'register'],
-  summary: 'register a disk (--disk ID) or a VM with its disks (--vm ID) found on an imported data domain',
+  summary: 'register a disk, or a VM or template with its disks, found on an imported data domain',
   args: [domainArg],
   options: [
     { flags: '--disk <id>', description: 'the unregistered disk to register' },
     { flags: '--vm <id>', description: 'the unregistered VM to register (with its disks)' },
+    { flags: '--template <id>', description: 'the unregistered template to register (with its base disks)' },
     {
       flags: '--cluster <name|id>',
-      description: 'with --vm: the cluster of the VM (default: the only one of the domain’s data center)',
+      description: 'with --vm/--template: its cluster (default: the only one of the domain’s data center)',
       complete: { kind: 'resource', resource: 'cluster' },
     },
-    { flags: '--name <name>', description: 'with --vm: a name other than the one in its OVF' },
-    { flags: '--rename', description: 'with --vm: on a name clash take name-1, name-2… instead of failing' },
+    { flags: '--name <name>', description: 'with --vm/--template: a name other than the one in its OVF' },
+    { flags: '--rename', description: 'with --vm/--template: on a name clash take name-1, name-2…' },
     ...WAIT_OPTIONS,
   ],
   async run(ctx) {
     const disk = ctx.opts.disk as string | undefined;
-    const vm = ctx.opts.vm as string | undefined;
-    if ((disk === undefined) === (vm === undefined))
-      throw usageError('give exactly one of --disk ID or --vm ID');
+    const given = [ctx.opts.disk, ctx.opts.vm, ctx.opts.template].filter((v) => v !== undefined);
+    if (given.length !== 1) throw usageError('give exactly one of --disk ID, --vm ID or --template ID');
+    // VMs and templates share one OVF store and one registration endpoint.
+    const vm = (ctx.opts.vm ?? ctx.opts.template) as string | undefined;
     const { client, object } = await resolveArg(ctx, storageDomainKind, ctx.args[0]);
     const base = `/storage-domains/${object.id}/unregistered`;
     if (disk !== undefined) {
@@ -100,6 +102,8 @@ export const storageDomainRegister: CommandSpec = {
     const result = await client.create(`${base}/vms/${encodeURIComponent(String(vm))}/register`, body, {
       signal: ctx.session.signal,
     });
-    return finishMutation(ctx, client, result, { done: `VM ${vm} registered` });
+    return finishMutation(ctx, client, result, {
+      done: `${ctx.opts.vm ? 'VM' : 'template'} ${vm} registered`,
+    });
   },
 };

@@ -111,3 +111,53 @@ export async function insertRegisteredVm(ex: Executor, vm: RegisteredVmFields): 
       .execute();
   }
 }
+
+/** Which of `ids` are templates here. */
+export async function existingTemplateIds(ex: Executor, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await sql<{ id: string }>`SELECT id FROM templates WHERE id = ANY(${ids}::uuid[])`.execute(
+    ex,
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Lower-cased template names starting like `name`. */
+export async function templateNamesLike(ex: Executor, name: string): Promise<Set<string>> {
+  const prefix = `${name
+    .toLowerCase()
+    .slice(0, 60)
+    .replaceAll(/[\\%_]/g, '\\$&')}%`;
+  const { rows } = await sql<{
+    name: string;
+  }>`SELECT name FROM templates WHERE lower(name) LIKE ${prefix}`.execute(ex);
+  return new Set(rows.map((r) => r.name.toLowerCase()));
+}
+
+export interface RegisteredTemplateFields {
+  id: string;
+  name: string;
+  description: string;
+  cluster_id: string;
+  version_of: string | null;
+  version_number: number;
+  cpus: number;
+  memory_mib: number;
+  os_type: string;
+  boot_order: string[];
+  nics: VmNicJson[];
+  disks: { disk_id: string; position: number; interface: string; bootable: boolean }[];
+}
+
+/** Inserts a template (ready: its base disks are on storage already) and its disks' rows. */
+export async function insertRegisteredTemplate(ex: Executor, t: RegisteredTemplateFields): Promise<void> {
+  await sql`
+    INSERT INTO templates (id, name, description, cluster_id, version_of, version_number, cpus, memory_mib,
+                           os_type, boot_order, nics, state)
+    VALUES (${t.id}, ${t.name}, ${t.description}, ${t.cluster_id}, ${t.version_of}, ${t.version_number},
+            ${t.cpus}, ${t.memory_mib}, ${t.os_type}, ${JSON.stringify(t.boot_order)}::jsonb,
+            ${JSON.stringify(t.nics)}::jsonb, 'ok')`.execute(ex);
+  for (const d of t.disks) {
+    await sql`INSERT INTO template_disks (template_id, disk_id, position, interface, bootable)
+              VALUES (${t.id}, ${d.disk_id}, ${d.position}, ${d.interface}, ${d.bootable})`.execute(ex);
+  }
+}

@@ -142,10 +142,19 @@ describe('matchVm', () => {
     expect(matchVm(randomUUID(), ovf, new Map([[disk.id, disk]])).problem?.code).toBe('ovf_invalid');
     const broken = matchDisk(scan, undefined, none);
     expect(matchVm(ovf.id, ovf, new Map([[disk.id, broken]])).problem?.code).toBe('disk_unusable');
+    // A template's disk must be one base volume; a version needs its base template registered.
     const tpl = ovfOf(scan.disk_id, leaf, 'template');
-    expect(matchVm(tpl.id, tpl, new Map([[disk.id, disk]])).problem?.code).toBe(
-      'template_registration_unsupported',
+    expect(matchVm(tpl.id, tpl, new Map([[disk.id, disk]])).problem?.code).toBe('disk_chain_mismatch');
+    const single = { ...disk, volumes: disk.volumes.slice(1).map((v) => ({ ...v, parent_id: null })) };
+    expect(matchVm(tpl.id, tpl, new Map([[disk.id, single]])).problem).toBeNull();
+    const baseId = randomUUID();
+    const version = { ...tpl, template: { version_of: baseId, version_number: 2 } };
+    expect(matchVm(tpl.id, version, new Map([[disk.id, single]])).problem?.code).toBe(
+      'template_base_not_registered',
     );
+    expect(
+      matchVm(tpl.id, version, new Map([[disk.id, single]]), { templates: new Set([baseId]) }).problem,
+    ).toBeNull();
     expect(matchVm(ovf.id, new Error('bad xml'), new Map()).problem?.code).toBe('ovf_invalid');
   });
 });

@@ -47,10 +47,12 @@ export interface UnregisteredVm {
   problem: RegistrationProblem | null;
 }
 
-/** The registered side: template base volumes a thin clone may lean on. */
+/** The registered side: template base volumes a thin clone may lean on, templates a version needs. */
 export interface RegisteredFacts {
   /** volume id → disk id, for volumes of registered template disks in this domain. */
   templateBaseVolumes: Map<string, string>;
+  /** Ids of the templates this engine has (a template version needs its base template). */
+  templates?: Set<string>;
 }
 
 const problem = (code: string, message: string): RegistrationProblem => ({ code, message });
@@ -135,12 +137,14 @@ function diskProblem(
 
 /**
  * One VM (or template) configuration: registrable when every disk it names is an unregistered disk
- * of this domain without a problem. Templates are listed but not registered yet.
+ * of this domain without a problem, naming its leaf. A template's disks must be single base volumes
+ * and a template version needs its base template registered here.
  */
 export function matchVm(
   id: string,
   ovf: OvfDocument | Error,
   disks: Map<string, UnregisteredDisk>,
+  facts: Pick<RegisteredFacts, 'templates'> = {},
 ): UnregisteredVm {
   if (ovf instanceof Error) {
     return {
@@ -155,10 +159,14 @@ export function matchVm(
   const base = { id, name: ovf.name, kind: ovf.kind, disk_ids: ovf.disks.map((d) => d.disk_id), ovf };
   if (ovf.id !== id)
     return { ...base, problem: problem('ovf_invalid', `the OVF describes ${ovf.id}, not ${id}`) };
-  if (ovf.kind === 'template')
+  const versionOf = ovf.template?.version_of;
+  if (ovf.kind === 'template' && versionOf && !facts.templates?.has(versionOf))
     return {
       ...base,
-      problem: problem('template_registration_unsupported', 'templates cannot be registered yet'),
+      problem: problem(
+        'template_base_not_registered',
+        `template ${versionOf} (its base version) is not registered here`,
+      ),
     };
   for (const d of ovf.disks) {
     const found = disks.get(d.disk_id);
@@ -174,6 +182,11 @@ export function matchVm(
           'disk_unusable',
           `disk ${d.disk_id}: ${found.problem.code}: ${found.problem.message}`,
         ),
+      };
+    if (ovf.kind === 'template' && (found.volumes.length !== 1 || found.base))
+      return {
+        ...base,
+        problem: problem('disk_chain_mismatch', `template disk ${d.disk_id} is not a single base volume`),
       };
     const leaf = found.volumes[found.volumes.length - 1];
     if (leaf?.id !== d.volume_id)

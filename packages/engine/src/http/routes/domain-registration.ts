@@ -69,7 +69,8 @@ export const domainRegistrationRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps
     {
       schema: {
         tags: TAGS,
-        summary: 'Register a VM found on the domain, with its disks (an operation of type vm.register)',
+        summary:
+          'Register a VM or template found on the domain, with its disks (an operation of type vm.register)',
         params: RegistrationParams,
         body: RegisterVmBody,
         response: { 202: Type.Ref(OperationAccepted), ...errorResponses(...AUTHED, 400, 404, 409, 503) },
