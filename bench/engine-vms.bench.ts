@@ -197,8 +197,9 @@ async function main(): Promise<void> {
   const { appendResults, cpuSeconds, freePort, report } = await import('./engine-lib');
 
   const root = await mkdtemp(join(tmpdir(), 'vireo-bench-vms-'));
-  // A CD with nothing to boot: the firmware finds no boot record and halts, so the guests use no
-  // CPU once they run. Booting 50 test guests under TCG on 2 cores (2-3 CPU-seconds each) would
+  // A CD with nothing to boot: the firmware finds no boot record and halts, so the guests use
+  // little CPU once they run (but see the like-for-like floor below: with a USB tablet the
+  // firmware first busy-waits on xHCI for ≈ 0.1 CPU-s per guest). Booting 50 test guests under TCG on 2 cores (2-3 CPU-seconds each) would
   // starve the engine, the agent and PostgreSQL while later VMs are still being started, and
   // `up` (QMP running) does not need a booted guest. Both sides of each ratio use it.
   const isoDir = join(root, 'iso');
@@ -513,7 +514,7 @@ async function main(): Promise<void> {
           ...phases,
         ],
         [
-          'VMs: q35, 1 vCPU, 64 MiB, no disk, a blank 1 MiB CD-ROM image (nothing to boot: the firmware halts, so running guests use no CPU while the rest of the burst starts), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults, e.g. a VNC display)',
+          'VMs: q35, 1 vCPU, 64 MiB, no disk, a blank 1 MiB CD-ROM image (nothing to boot: the firmware halts, after setting up its devices — with the USB tablet every API VM has, ≈ 0.1 CPU-s of busy-waiting on xHCI per guest under TCG, while the rest of the burst starts), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults: a VNC display with a VGA adapter and a USB tablet), and the "API VM\'s devices" floor adds those',
           'the API figure includes HTTPS, validation, placement, the operation (PostgreSQL rows, NOTIFY, runner claim), the mTLS vm.start RPC and QEMU reaching `running`; the bare figure stops at QMP answering (paused, not running)',
           'one engine (embedded PostgreSQL) and one agent on the same machine as the QEMUs',
           "burst phases: per VM, from the client's marks, the operation's created/started/finished times and the QEMU process's start time (/proc); median and maximum over the 50 VMs, and when the last VM crossed each mark",
