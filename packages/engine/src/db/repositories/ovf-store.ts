@@ -21,6 +21,8 @@ export interface VmAttachmentRow {
   size_bytes: number;
   format: 'qcow2' | 'raw';
   storage_domain_id: string;
+  /** The disk's state: a VM with a disk in flux keeps its last OVF. */
+  state: 'ok' | 'locked' | 'illegal';
   volume_id: string | null;
 }
 
@@ -68,6 +70,7 @@ export async function domainStoreRows(ex: Executor, domainId: string): Promise<D
           'd.size_bytes',
           'd.format',
           'd.storage_domain_id',
+          'd.state',
           'v.id as volume_id',
         ])
         .where('a.vm_id', 'in', vmIds)

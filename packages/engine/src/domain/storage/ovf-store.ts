@@ -39,7 +39,7 @@ export function domainFilesOf(rows: DomainStoreRows): DomainFileSet {
   }
   for (const { vm, attachments } of rows.vms) {
     const path = vmFilePath(vm.id);
-    if (attachments.some((a) => a.volume_id === null)) {
+    if (attachments.some((a) => a.volume_id === null || a.state !== 'ok')) {
       out.keep.push(path);
       continue;
     }
