@@ -28,6 +28,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     globalSetup: ['test/support/global-setup.ts'],
+    // Per-worker agent port slices (see the file for the race it removes).
+    setupFiles: ['test/support/worker-ports.ts'],
     reporters: ['default'],
   },
 });

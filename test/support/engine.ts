@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { workerPortEnv } from './worker-ports';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** The bundled binary `npm start` runs; tests use the same file. */
@@ -225,6 +226,8 @@ async function launch(dataDir: string, owned: boolean, opts: StartEngineOptions)
 function engineEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VIREO_')) env[k] = v;
+  // The worker's agent port slice reaches the engine's local agent (test/support/worker-ports.ts).
+  Object.assign(env, workerPortEnv());
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { workerPortEnv } from '../../../../test/support/worker-ports';
 import { loadConfig } from '../../src/config';
 import { createDevCa, DEV_CA_FILES } from '../../src/cli/dev-ca';
 import { type RunningAgent, startAgent } from '../../src/cli/serve';
@@ -39,7 +40,7 @@ export async function startTestAgent(
       'image-dir': [imageDir, testGuest().dir],
       ...(options.statsIntervalS ? { 'stats-interval': String(options.statsIntervalS) } : {}),
     },
-    {},
+    workerPortEnv(),
   );
   await mkdir(imageDir, { recursive: true });
   const tls = join(stateDir, 'tls');
