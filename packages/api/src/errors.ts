@@ -131,6 +131,8 @@ export const ERROR_CODES = [
   // Domain registration (domain-import)
   'unregistered_not_found',
   'registration_refused',
+  // Consoles (headless): the VM as it runs has no such console
+  'console_unavailable',
   // Engine health (503, 500)
   'database_unavailable',
   'unavailable',

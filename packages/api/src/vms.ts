@@ -30,6 +30,12 @@ export const VM_MAX_NICS = 8;
 export const VM_MAX_CPUS = 64;
 export const VM_MIN_MEMORY_MIB = 16;
 export const VM_MAX_MEMORY_MIB = 1_048_576;
+/**
+ * How users reach a VM: `vnc` gives it a VGA display, a USB tablet and a VNC listener (and a serial
+ * port); `serial` is headless — no display devices at all, the serial port is the way in.
+ */
+export const VM_CONSOLE_TYPES = ['vnc', 'serial'] as const;
+export type VmConsoleType = (typeof VM_CONSOLE_TYPES)[number];
 
 const lit = <T extends string>(values: readonly T[], description: string) =>
   Type.Union(
@@ -44,6 +50,10 @@ const MemoryMib = Type.Integer({
   description: 'Guest memory in MiB.',
 });
 const OsType = lit(VM_OS_TYPES, 'Guest OS family.');
+const ConsoleType = lit(
+  VM_CONSOLE_TYPES,
+  'Console: `vnc` (the default: a graphical display + the serial port) or `serial` (headless: no display, USB or VNC; changes apply at the next start).',
+);
 const BootOrder = Type.Array(lit(VM_BOOT_DEVICES, 'Boot device.'), {
   minItems: 1,
   maxItems: 3,
@@ -154,7 +164,7 @@ export const Vm = Type.Object(
     cdrom: Type.Union([CdromSpec, Type.Null()]),
     disks: Type.Array(VmDisk),
     nics: Type.Array(VmNic),
-    console: Type.Literal('vnc'),
+    console: ConsoleType,
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -173,7 +183,7 @@ export const VmCreate = Type.Object(
     cdrom: Type.Optional(Type.Union([CdromSpec, Type.Null()])),
     disks: Type.Optional(Type.Array(VmDiskCreate, { maxItems: VM_MAX_DISKS })),
     nics: Type.Optional(Type.Array(VmNic, { maxItems: VM_MAX_NICS })),
-    console: Type.Optional(Type.Literal('vnc')),
+    console: Type.Optional(ConsoleType),
   },
   { additionalProperties: false },
 );
@@ -188,6 +198,7 @@ export const VmUpdate = Type.Object(
     os_type: Type.Optional(OsType),
     boot_order: Type.Optional(BootOrder),
     cdrom: Type.Optional(Type.Union([CdromSpec, Type.Null()])),
+    console: Type.Optional(ConsoleType),
   },
   { additionalProperties: false, minProperties: 1 },
 );

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
+import { AgentCallFailed } from '../agents/hub';
 import type { AgentHub } from '../agents/types';
 import { findAgentEndpoint } from '../db/repositories/vms-console';
 import { findVm } from '../db/repositories/vms';
@@ -23,7 +24,8 @@ export interface ConsoleOpened {
 export interface ConsoleService {
   /**
    * A ticket for one console of a running VM.
-   * @throws NotFound `vm_not_found`, Conflict `vm_invalid_state`, Unavailable `host_not_connected`
+   * @throws NotFound `vm_not_found`, Conflict `vm_invalid_state`, Conflict `console_unavailable`
+   *   (VNC on a VM running headless), Unavailable `host_not_connected`
    */
   open(userId: string, vmId: string, type: ConsoleType): Promise<ConsoleOpened>;
   /** Serves `CONSOLE_WS_PATH` upgrades on the app's server (see http/server.ts). */
@@ -120,12 +122,26 @@ export function createConsoleService(deps: {
       const { ticket, expiresAt } = deps.tickets.issue({ userId, vmId: vm.id, hostId: vm.host_id, type });
       if (type === 'vnc') {
         const validS = Math.max(1, Math.ceil((expiresAt.getTime() - Date.now()) / 1000));
-        await deps.hub.call(vm.host_id, 'vm.console', {
-          vm_id: vm.id,
-          type: 'vnc',
-          password: vncPasswordOf(ticket),
-          valid_s: validS,
-        });
+        try {
+          await deps.hub.call(vm.host_id, 'vm.console', {
+            vm_id: vm.id,
+            type: 'vnc',
+            password: vncPasswordOf(ticket),
+            valid_s: validS,
+          });
+        } catch (err) {
+          deps.tickets.consume(ticket); // never handed out: void it at once
+          // The agent knows how the VM runs: `console_type` may have changed since the start
+          // (console changes apply at the next start), so its answer decides, not the row.
+          if (err instanceof AgentCallFailed && err.agentCode === 'console_unavailable') {
+            throw new Conflict(
+              'console_unavailable',
+              `VM ${vm.name} runs headless (serial console only); VNC comes with console "vnc" at its next start`,
+              { cause: err, details: { id: vm.id, console: vm.console_type, available: ['serial'] } },
+            );
+          }
+          throw err;
+        }
       }
       return {
         type,

@@ -73,7 +73,13 @@ function nameTaken(name: string, cause: unknown): Conflict {
   return new Conflict('vm_name_taken', `a VM named "${name}" already exists`, { details: { name }, cause });
 }
 
-const DEFAULTS = { cpus: 1, memory_mib: 512, os_type: 'other_linux', boot_order: ['disk'] } as const;
+const DEFAULTS = {
+  cpus: 1,
+  memory_mib: 512,
+  os_type: 'other_linux',
+  boot_order: ['disk'],
+  console: 'vnc',
+} as const;
 
 /** Rules the schema cannot express. */
 function checkCreate(input: VmCreate): void {
@@ -268,6 +274,7 @@ export function createVmService(deps: {
         os_type: input.os_type ?? DEFAULTS.os_type,
         boot_order: [...(input.boot_order ?? DEFAULTS.boot_order)],
         ...cdromColumns(input.cdrom ?? null),
+        console_type: input.console ?? DEFAULTS.console,
       };
       checkBootable({
         boot_order: fields.boot_order,
@@ -306,10 +313,12 @@ export function createVmService(deps: {
     },
 
     async update(actor, id, expected, patch) {
-      const { cdrom, ...rest } = patch;
+      const { cdrom, console: consoleType, ...rest } = patch;
+      // Like all hardware, a console change reaches QEMU at the next start (spec.ts reads the row).
       const fields: Partial<VmFields> = {
         ...rest,
         ...(cdrom === undefined ? {} : cdromColumns(cdrom)),
+        ...(consoleType === undefined ? {} : { console_type: consoleType }),
       };
       try {
         return await db.transaction().execute(async (tx) => {

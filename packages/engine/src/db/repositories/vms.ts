@@ -23,6 +23,8 @@ export interface VmFields {
   /** An ISO domain's file as CD-ROM (0009_storage_domains.sql); both null or both set. */
   cdrom_storage_domain_id?: string | null;
   cdrom_file?: string | null;
+  /** `vnc` or `serial` (0018_headless_console.sql); the column defaults to `vnc`. */
+  console_type?: string;
 }
 
 export interface VmFilter {

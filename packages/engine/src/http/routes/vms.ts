@@ -52,7 +52,7 @@ export function toVm(row: VmWithDisks): Vm {
       storage_domain_id: d.storage_domain_id,
     })),
     nics: row.nics,
-    console: 'vnc',
+    console: row.console_type as Vm['console'],
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
   };
