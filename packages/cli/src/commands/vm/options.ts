@@ -1,4 +1,10 @@
-import { VM_BOOT_DEVICES, VM_DISK_INTERFACES, VM_NIC_MODELS, VM_OS_TYPES } from '@vireo/api';
+import {
+  VM_BOOT_DEVICES,
+  VM_CONSOLE_TYPES,
+  VM_DISK_INTERFACES,
+  VM_NIC_MODELS,
+  VM_OS_TYPES,
+} from '@vireo/api';
 import { usageError } from '../../framework/errors';
 import type { CommandContext, OptionSpec } from '../../framework/spec';
 
@@ -8,6 +14,11 @@ export const HARDWARE_OPTIONS: readonly OptionSpec[] = [
   { flags: '--memory <mib>', description: 'guest memory in MiB' },
   { flags: '--os-type <type>', description: 'guest OS family', choices: VM_OS_TYPES },
   { flags: '--boot <devices>', description: `boot order, comma-separated (${VM_BOOT_DEVICES.join(', ')})` },
+  {
+    flags: '--console <type>',
+    description: 'vnc (graphical display, the default) or serial (headless: no display, USB or VNC)',
+    choices: VM_CONSOLE_TYPES,
+  },
 ];
 
 function positiveInt(flag: string, value: unknown): number {
@@ -90,10 +101,11 @@ export function parseNic(value: string): Record<string, unknown> {
   return nic;
 }
 
-/** Fills cpus, memory_mib, os_type and boot_order from the hardware options that were given. */
+/** Fills cpus, memory_mib, os_type, boot_order and console from the hardware options that were given. */
 export function applyHardware(ctx: CommandContext, body: Record<string, unknown>): void {
   if (ctx.opts.cpus !== undefined) body.cpus = positiveInt('--cpus', ctx.opts.cpus);
   if (ctx.opts.memory !== undefined) body.memory_mib = positiveInt('--memory', ctx.opts.memory);
   if (ctx.opts.osType !== undefined) body.os_type = ctx.opts.osType;
   if (ctx.opts.boot !== undefined) body.boot_order = parseBoot(String(ctx.opts.boot));
+  if (ctx.opts.console !== undefined) body.console = ctx.opts.console;
 }
