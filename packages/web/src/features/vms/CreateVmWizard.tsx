@@ -14,7 +14,7 @@ import {
   Wizard,
   WizardStep,
 } from '@patternfly/react-core';
-import { VM_MAX_DISKS, VM_MAX_NICS, VM_OS_TYPES } from '@vireo/api';
+import { VM_CONSOLE_TYPES, VM_MAX_DISKS, VM_MAX_NICS, VM_OS_TYPES } from '@vireo/api';
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
@@ -74,6 +74,9 @@ function Review(props: {
             <Field id="field.cpus">{form.cpus}</Field>
             <Field id="field.memoryMib">{form.memory_mib}</Field>
             <Field id="field.osType">{form.os_type}</Field>
+            <Field id="vmx.field.console">
+              <FormattedMessage id={`vmx.console.${form.console}`} />
+            </Field>
             <Field id="tab.disks">
               {form.disks.map((d) => `${d.size_gib} GiB ${d.format} ${d.interface}`).join('; ') || '—'}
             </Field>
@@ -276,6 +279,19 @@ export function CreateVmWizard() {
                     ))}
                   </FormSelect>
                   <FieldError message={errors.os_type} />
+                </FormGroup>
+                <FormGroup label={t('vmx.field.console')} fieldId="vm-console-type">
+                  <FormSelect
+                    id="vm-console-type"
+                    value={form.console}
+                    onChange={(_e, v) => set('console', v as VmForm['console'])}
+                    validated={validated(errors.console)}
+                  >
+                    {VM_CONSOLE_TYPES.map((c) => (
+                      <FormSelectOption key={c} value={c} label={t(`vmx.console.${c}`)} />
+                    ))}
+                  </FormSelect>
+                  <FieldError message={errors.console} />
                 </FormGroup>
               </>
             )}

@@ -12,6 +12,7 @@ import {
   Tabs,
   TabTitleText,
   Title,
+  Tooltip,
 } from '@patternfly/react-core';
 import type { Vm } from '@vireo/client';
 import type { ReactNode } from 'react';
@@ -112,16 +113,24 @@ export function VmDetailPage() {
             </Button>
           ))}
           <NewTemplateButton vm={v} />
-          {console && (
-            <Button
-              id="vm-console"
-              variant="primary"
-              size="sm"
-              component={(p) => <Link {...p} to={console} />}
-            >
-              <FormattedMessage id="vm.console" />
-            </Button>
-          )}
+          {console &&
+            (v.console === 'serial' ? (
+              // aria-disabled (not disabled) so the tooltip still shows on hover and focus.
+              <Tooltip content={<FormattedMessage id="vmx.console.headless" />}>
+                <Button id="vm-console" variant="primary" size="sm" isAriaDisabled>
+                  <FormattedMessage id="vm.console" />
+                </Button>
+              </Tooltip>
+            ) : (
+              <Button
+                id="vm-console"
+                variant="primary"
+                size="sm"
+                component={(p) => <Link {...p} to={console} />}
+              >
+                <FormattedMessage id="vm.console" />
+              </Button>
+            ))}
           {serial && (
             <Button
               id="vm-serial"
@@ -166,6 +175,9 @@ export function VmDetailPage() {
             <Field id="field.osType">{v.os_type}</Field>
             <Field id="field.bootOrder">{v.boot_order.join(' → ')}</Field>
             <Field id="field.cdrom">{cdromLabel(v.cdrom)}</Field>
+            <Field id="vmx.field.console">
+              <FormattedMessage id={`vmx.console.${v.console}`} />
+            </Field>
             <Field id="field.id">
               <span className="vireo-mono">{v.id}</span>
             </Field>

@@ -1,4 +1,4 @@
-import type { VM_DISK_INTERFACES } from '@vireo/api';
+import type { VM_DISK_INTERFACES, VmConsoleType } from '@vireo/api';
 
 /** One new disk as typed in a disk row (wizard and the Disks tab share the row). */
 export interface DiskRowValue {
@@ -34,6 +34,8 @@ export interface VmForm {
   iso_domain_id: string;
   cdrom: string;
   boot_order: string;
+  /** `serial` = headless: no display, USB or VNC (cheaper to run; the serial console is the way in). */
+  console: VmConsoleType;
 }
 
 export const BOOT_ORDERS = ['cdrom,disk', 'disk', 'disk,cdrom', 'cdrom', 'network,disk'] as const;
@@ -63,6 +65,7 @@ export function emptyVmForm(clusterId = ''): VmForm {
     iso_domain_id: '',
     cdrom: '',
     boot_order: 'cdrom,disk',
+    console: 'vnc',
   };
 }
 
@@ -110,6 +113,8 @@ export function toVmCreate(f: VmForm): Record<string, unknown> {
     ...(cdrom ? { cdrom } : {}),
     disks: f.disks.map(toDiskCreate),
     nics: f.nics.map(toNic),
+    // `vnc` is the engine's default: sent only when the user chose otherwise.
+    ...(f.console === 'vnc' ? {} : { console: f.console }),
   };
 }
 
