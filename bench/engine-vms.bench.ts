@@ -2,7 +2,9 @@
  * VMs through the engine (issue 4), each beside its floor in the same run:
  *  - API create + start → VM `up` (the operation succeeded, QMP says running) against a bare QEMU
  *    spawn (`-daemonize`, the argv the agent builds for a like spec) until QMP answers: ratio ≤ 3.0;
- *  - 50 VMs created and started through the API at once → all `up`, against 50 bare spawns at once.
+ *  - 50 VMs created and started through the API at once → all `up`, against 50 bare spawns at once;
+ *  - then 50 headless API VMs (console "serial": no VGA, no USB, no VNC) at once, against the bare
+ *    spawns that have the same devices (the "running" floor).
  * The engine binary (embedded PostgreSQL, HTTPS) and one agent enrolled by join token are real;
  * the VMs are tiny (64 MiB, no disk, a blank CD-ROM image so the guests idle in the firmware, TCG).
  * Run with `npm run bench`; prints the figures (and, for the burst, where each VM's time went) and
@@ -335,7 +337,7 @@ async function main(): Promise<void> {
       { t0: number; created: number; accepted: number; done: number; op: string }
     >();
     /** API: POST /vms, POST /vms/{id}/start, long-poll the operation until succeeded (VM up). */
-    const apiStart = async (): Promise<number> => {
+    const apiStart = async (consoleType: 'vnc' | 'serial' = 'vnc'): Promise<number> => {
       const t0 = performance.now();
       const wall0 = Date.now();
       const created = await call('POST', '/vms', {
@@ -346,6 +348,8 @@ async function main(): Promise<void> {
         boot_order: ['cdrom'],
         cdrom: { image: 'blank.iso' },
         nics: [],
+        // Only the headless burst names it: the VNC runs keep the exact request they always sent.
+        ...(consoleType === 'vnc' ? {} : { console: consoleType }),
       });
       if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.json)}`);
       apiIds.push(created.json.id);
@@ -426,7 +430,7 @@ async function main(): Promise<void> {
     const apiBefore = new Set(apiIds);
     const cpu0 = cpuNow();
     const window0 = Date.now();
-    const burstApi = await burst(apiStart);
+    const burstApi = await burst(() => apiStart());
     const cpu1 = cpuNow();
     if (profileDir) console.log(`API burst window (ms since the epoch): ${window0} ${Date.now()}`);
     const apiQemuCpu = cpuSeconds(apiIds.filter((id) => !apiBefore.has(id)).flatMap(qemuPids));
@@ -435,14 +439,48 @@ async function main(): Promise<void> {
       call,
       logMarks(agent.stderr(), fs.readFileSync(engineLog, 'utf8')),
     );
-    const cpuRow = (k: keyof typeof cpu0) => `${k} ${((cpu1[k] - cpu0[k]) * 1000).toFixed(0)}`;
-    const cpuLine = [
-      `QEMUs ${(apiQemuCpu * 1000).toFixed(0)}`,
-      cpuRow('engine'),
-      cpuRow('postgres'),
-      cpuRow('agent'),
-      cpuRow('client'),
-    ].join(', ');
+    const cpuLineOf = (qemu: number, c0: typeof cpu0, c1: typeof cpu0) =>
+      [
+        `QEMUs ${(qemu * 1000).toFixed(0)}`,
+        ...(['engine', 'postgres', 'agent', 'client'] as const).map(
+          (k) => `${k} ${((c1[k] - c0[k]) * 1000).toFixed(0)}`,
+        ),
+      ].join(', ');
+    const cpuLine = cpuLineOf(apiQemuCpu, cpu0, cpu1);
+
+    // The headless burst: the VNC burst's VMs go first (killed; the engine sees them down), then
+    // 50 API VMs with console "serial", whose QEMUs have the devices of the "running" floor.
+    const vncBurstIds = apiIds.filter((id) => !apiBefore.has(id));
+    killAll(vncBurstIds.flatMap(qemuPids));
+    await sleep(3000);
+    marks.clear();
+    const headlessBefore = new Set(apiIds);
+    const loadBeforeHeadless = os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ');
+    const cpu2 = cpuNow();
+    const burstHeadless = await burst(() => apiStart('serial'));
+    const cpu3 = cpuNow();
+    const headlessIds = apiIds.filter((id) => !headlessBefore.has(id));
+    const headlessQemuCpu = cpuSeconds(headlessIds.flatMap(qemuPids));
+    // Every one of them really is headless: no VNC, VGA or USB in its QEMU's argv.
+    for (const id of headlessIds) {
+      for (const pid of qemuPids(id)) {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        if (argv.some((a) => a === '-vnc' || /^(VGA|qemu-xhci|usb-tablet)\b/.test(a))) {
+          throw new Error(`headless VM ${id} got display devices: ${argv.join(' ')}`);
+        }
+      }
+    }
+    const headlessPhases = (
+      await phaseTable(marks, call, logMarks(agent.stderr(), fs.readFileSync(engineLog, 'utf8')))
+    ).map(([name, value, when]): [string, string, string] => [
+      name.replace('burst phase:', 'headless burst phase:'),
+      value,
+      when,
+    ]);
+    const headlessCpuLine = cpuLineOf(headlessQemuCpu, cpu2, cpu3);
     const cpuRows: Array<[string, string, string]> = [
       [
         `CPU of ${BURST} bare spawns (QEMUs), to QMP ready / to running`,
@@ -455,6 +493,7 @@ async function main(): Promise<void> {
         'floor',
       ],
       [`CPU of the ${BURST} API starts, by process`, `${cpuLine} ms`, 'information'],
+      [`CPU of the ${BURST} headless API starts, by process`, `${headlessCpuLine} ms`, 'information'],
     ];
     const load = os
       .loadavg()
@@ -463,6 +502,7 @@ async function main(): Promise<void> {
 
     const single = median(api) / median(bare);
     const burstRatio = burstApi / burstBare;
+    const headlessRatio = burstHeadless / burstBareRunning;
     report('bare QEMU spawn → QMP ready (median)', `${median(bare).toFixed(0)} ms`, 'floor');
     report(
       'API create + start → VM up (median)',
@@ -477,8 +517,16 @@ async function main(): Promise<void> {
       `${burstApi.toFixed(0)} ms`,
       `ratio ${burstRatio.toFixed(2)}`,
     );
-    for (const [name, value, when] of [...cpuRows, ...phases]) console.log(`${name}: ${value} (${when})`);
-    console.log(`load average before the bursts: ${loadBefore}; after: ${load}`);
+    report(
+      `${BURST} headless API create + start at once → all up`,
+      `${burstHeadless.toFixed(0)} ms`,
+      `ratio ${headlessRatio.toFixed(2)} to the same devices running`,
+    );
+    for (const [name, value, when] of [...cpuRows, ...phases, ...headlessPhases])
+      console.log(`${name}: ${value} (${when})`);
+    console.log(
+      `load average before the bursts: ${loadBefore}; before the headless burst: ${loadBeforeHeadless}; after: ${load}`,
+    );
     // BENCH_VM_RECORD=0: print only (experiments), RESULTS.md keeps the runs worth recording.
     if (process.env.BENCH_VM_RECORD !== '0')
       appendResults(
@@ -510,14 +558,21 @@ async function main(): Promise<void> {
             `${burstApi.toFixed(0)} ms`,
             `ratio ${burstRatio.toFixed(2)} to QMP ready, ${(burstApi / burstBareRunning).toFixed(2)} to running, ${(burstApi / burstBareVnc).toFixed(2)} to running with the same devices (information)`,
           ],
+          [
+            `${BURST} headless API create + start at once (console "serial": no VGA, USB or VNC) → all up`,
+            `${burstHeadless.toFixed(0)} ms`,
+            `ratio ${headlessRatio.toFixed(2)} to the bare spawns with the same devices running (the "+ \`cont\`" floor); ${(burstHeadless / burstBare).toFixed(2)} to QMP ready`,
+          ],
           ...cpuRows,
           ...phases,
+          ...headlessPhases,
         ],
         [
           'VMs: q35, 1 vCPU, 64 MiB, no disk, a blank 1 MiB CD-ROM image (nothing to boot: the firmware halts, after setting up its devices — with the USB tablet every API VM has, ≈ 0.1 CPU-s of busy-waiting on xHCI per guest under TCG, while the rest of the burst starts), TCG; the bare spawn uses the argv the agent builds for a like spec (the API VM also gets the engine defaults: a VNC display with a VGA adapter and a USB tablet), and the "API VM\'s devices" floor adds those',
           'the API figure includes HTTPS, validation, placement, the operation (PostgreSQL rows, NOTIFY, runner claim), the mTLS vm.start RPC and QEMU reaching `running`; the bare figure stops at QMP answering (paused, not running)',
           'one engine (embedded PostgreSQL) and one agent on the same machine as the QEMUs',
           "burst phases: per VM, from the client's marks, the operation's created/started/finished times and the QEMU process's start time (/proc); median and maximum over the 50 VMs, and when the last VM crossed each mark",
+          `the headless burst runs after the VNC burst (whose VMs are killed first, 3 s before), so the database holds ${BURST} more VMs then; its VMs are the same but for console "serial"; load average before the bursts ${loadBefore}, before the headless burst ${loadBeforeHeadless}`,
         ],
       );
   } finally {
