@@ -145,7 +145,7 @@ describe('IsoUploadDialog', () => {
   it('shows the host’s refusal with its code and its message as text, and offers a fresh upload, not a resume', async () => {
     stub(async () => json(200, transfer({ bytes_done: 5 })));
     const fetchStub = globalThis.fetch as unknown as ReturnType<typeof vi.fn>;
-    const answer = fetchStub.getMockImplementation()!;
+    const answer = fetchStub.getMockImplementation() as (url: string, init: RequestInit) => Promise<Response>;
     fetchStub.mockImplementation(async (url: string, init: RequestInit = {}) =>
       url.endsWith('/finalize')
         ? json(400, {
