@@ -12,10 +12,10 @@ import {
   TextArea,
   TextInput,
 } from '@patternfly/react-core';
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
-import { fieldErrors } from '../../api';
 import { FieldError, validated } from './FieldError';
+import { useFormSubmit } from './formSubmit';
 
 export interface FormField {
   name: string;
@@ -43,27 +43,13 @@ export function FormModal(props: {
 }) {
   const intl = useIntl();
   const [values, setValues] = useState<FormValues>(props.initial);
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e?: FormEvent) => {
-    e?.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setGeneral(null);
-    try {
+  const { errors, general, busy, submit } = useFormSubmit(
+    props.fields.map((f) => f.name),
+    async () => {
       await props.onSubmit(values);
       props.onClose();
-    } catch (err) {
-      const f = fieldErrors(err);
-      setErrors(f);
-      const known = props.fields.some((x) => f[x.name]);
-      if (!known) setGeneral(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    },
+  );
 
   return (
     <Modal variant="medium" isOpen onClose={props.onClose} aria-labelledby="form-modal-title">

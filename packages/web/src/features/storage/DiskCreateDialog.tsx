@@ -15,10 +15,11 @@ import {
 } from '@patternfly/react-core';
 import { useQueryClient } from '@tanstack/react-query';
 import { type Disk, type StorageDomain, VM_DISK_INTERFACES } from '@vireo/api';
-import { type FormEvent, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
-import { api, fieldErrors, refresh, useLiveList } from '../../api';
+import { api, refresh, useLiveList } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
+import { useFormSubmit } from '../common/formSubmit';
 import { diskCreateBody, type DiskFormValues, EMPTY_DISK_FORM } from './diskForm';
 
 /** Active data domains, the places a new disk can go. */
@@ -61,9 +62,6 @@ export function DiskCreateDialog(props: {
     ...EMPTY_DISK_FORM,
     storage_domain_id: props.storageDomainId ?? '',
   });
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const [iface, setIface] = useState('virtio');
   const [bootable, setBootable] = useState(false);
 
@@ -73,12 +71,9 @@ export function DiskCreateDialog(props: {
   }, [domains, v.storage_domain_id]);
 
   const set = <K extends keyof DiskFormValues>(k: K, x: DiskFormValues[K]) => setV((o) => ({ ...o, [k]: x }));
-  const submit = async (e?: FormEvent) => {
-    e?.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setGeneral(null);
-    try {
+  const { errors, general, busy, submit } = useFormSubmit(
+    FIELDS,
+    async () => {
       const res = await api.request<{ disk: Disk; operation?: { id: string } }>('POST', '/disks', {
         body: diskCreateBody(v),
       });
@@ -98,15 +93,12 @@ export function DiskCreateDialog(props: {
       await refresh(queries, 'disks');
       props.onCreated?.(disk, operation?.id);
       props.onClose();
-    } catch (err) {
-      const f = fieldErrors(err);
+    },
+    // The form calls the engine's `preallocation` "allocation".
+    (f) => {
       if (f.preallocation && !f.allocation) f.allocation = f.preallocation;
-      setErrors(f);
-      if (!FIELDS.some((k) => f[k])) setGeneral(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    },
+  );
 
   const label = (id: string) => intl.formatMessage({ id });
   return (

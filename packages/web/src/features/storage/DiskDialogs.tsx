@@ -15,10 +15,11 @@ import {
 import { useQueryClient } from '@tanstack/react-query';
 import type { Disk } from '@vireo/api';
 import type { MutationResult } from '@vireo/client';
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
-import { api, fieldErrors, refresh } from '../../api';
+import { api, refresh } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
+import { useFormSubmit } from '../common/formSubmit';
 import { useOptions } from '../common/lookups';
 import { InterfaceSelect, useDataDomains } from './DiskCreateDialog';
 import { extendProblem, numberOrRaw } from './diskForm';
@@ -39,29 +40,13 @@ function DiskDialog(props: {
 }) {
   const intl = useIntl();
   const queries = useQueryClient();
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const [operationId, setOperationId] = useState<string | null>(null);
-
-  const submit = async (e?: FormEvent) => {
-    e?.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setGeneral(null);
-    try {
-      const r = await props.submit();
-      await Promise.all([refresh(queries, 'disks'), refresh(queries, 'vms')]);
-      if (r?.kind === 'accepted') setOperationId(r.operation.id);
-      else props.onClose();
-    } catch (err) {
-      const f = fieldErrors(err);
-      setErrors(f);
-      if (!props.fieldNames.some((k) => f[k])) setGeneral(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { errors, general, busy, submit } = useFormSubmit(props.fieldNames, async () => {
+    const r = await props.submit();
+    await Promise.all([refresh(queries, 'disks'), refresh(queries, 'vms')]);
+    if (r?.kind === 'accepted') setOperationId(r.operation.id);
+    else props.onClose();
+  });
 
   return (
     <Modal variant="small" isOpen onClose={props.onClose} aria-labelledby={`${props.id}-title`}>

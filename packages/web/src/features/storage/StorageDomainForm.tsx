@@ -16,10 +16,11 @@ import {
 } from '@patternfly/react-core';
 import { STORAGE_BACKENDS, STORAGE_DOMAIN_KINDS, type StorageDomain } from '@vireo/api';
 import { useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
+import { useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
-import { api, fieldErrors, refresh } from '../../api';
+import { api, refresh } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
+import { useFormSubmit } from '../common/formSubmit';
 import { useOptions } from '../common/lookups';
 import {
   backendFields,
@@ -51,9 +52,6 @@ export function StorageDomainForm({ mode, onClose }: { mode: 'create' | 'import'
   const queries = useQueryClient();
   const hosts = useOptions('hosts');
   const [v, setV] = useState<DomainFormValues>(EMPTY_DOMAIN_FORM);
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const [imported, setImported] = useState<StorageDomain[] | null>(null);
   const set = (k: keyof DomainFormValues) => (_e: unknown, x: string) => setV((o) => ({ ...o, [k]: x }));
 
@@ -65,33 +63,21 @@ export function StorageDomainForm({ mode, onClose }: { mode: 'create' | 'import'
     ...(mode === 'import' && v.backend !== 'local' ? (['host_id'] as const) : []),
   ];
 
-  const submit = async (e?: FormEvent) => {
-    e?.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setGeneral(null);
-    try {
-      if (mode === 'create') {
-        await api.create('/storage-domains', createBody(v));
-        await refresh(queries, 'storage-domains');
-        onClose();
-      } else {
-        const body = importBody(v);
-        if (v.backend !== 'local' && v.host_id) Object.assign(body, { host_id: v.host_id });
-        const res = await api.request<{ domains: StorageDomain[] }>('POST', '/storage-domains/import', {
-          body,
-        });
-        await refresh(queries, 'storage-domains');
-        setImported(res.body.domains);
-      }
-    } catch (err) {
-      const f = fieldErrors(err);
-      setErrors(f);
-      if (!shown.some((k) => f[k])) setGeneral(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
+  const { errors, general, busy, submit } = useFormSubmit(shown, async () => {
+    if (mode === 'create') {
+      await api.create('/storage-domains', createBody(v));
+      await refresh(queries, 'storage-domains');
+      onClose();
+    } else {
+      const body = importBody(v);
+      if (v.backend !== 'local' && v.host_id) Object.assign(body, { host_id: v.host_id });
+      const res = await api.request<{ domains: StorageDomain[] }>('POST', '/storage-domains/import', {
+        body,
+      });
+      await refresh(queries, 'storage-domains');
+      setImported(res.body.domains);
     }
-  };
+  });
 
   const input = (k: keyof DomainFormValues) => {
     const id = `sd-${k.replace(/_/g, '-')}`;
