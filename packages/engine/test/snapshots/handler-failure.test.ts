@@ -1,11 +1,11 @@
 import { basename } from 'node:path';
-import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerSnapshotOperations } from '../../src/controllers/snapshot-operations';
 import { SnapshotReconciler } from '../../src/controllers/snapshot-reconciler';
 import { createOpsApp, type OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
+import { insertActiveVolume, insertSnapshotVm } from './support';
 
 /**
  * How a failed live `vm.snapshot` ends, through the API and the real operation runner (agent hub
@@ -26,36 +26,9 @@ describe('a failed live snapshot (real database and operations, fake hub)', () =
     t = await createOpsApp({
       register: (ops, ctx) => registerSnapshotOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
     });
-    const db = t.t.db;
-    const cluster = await db
-      .selectFrom('clusters')
-      .select(['id', 'datacenter_id'])
-      .where('name', '=', 'Default')
-      .executeTakeFirstOrThrow();
-    const host = await sql<{ id: string }>`
-      INSERT INTO hosts (name, address, cluster_id, state, capabilities)
-      VALUES ('fail-h1', 'h1.test', ${cluster.id}, 'up', '{}'::jsonb) RETURNING id`.execute(db);
-    hostId = host.rows[0]?.id ?? '';
+    ({ hostId, vmId, diskId } = await insertSnapshotVm(t.t.db, { prefix: 'fail', running: true }));
     hub.connected.add(hostId);
-    const dom = await sql<{ id: string }>`
-      INSERT INTO storage_domains (name, kind, backend, datacenter_id, host_id, path, state)
-      VALUES ('fail-data', 'data', 'local', ${cluster.datacenter_id}, ${hostId}, '/srv/data', 'active')
-      RETURNING id`.execute(db);
-    const domainId = dom.rows[0]?.id ?? '';
-    const vm = await sql<{ id: string }>`
-      INSERT INTO vms (name, cluster_id, cpus, memory_mib, state, desired_state, host_id)
-      VALUES ('fail-vm', ${cluster.id}, 1, 128, 'up', 'up', ${hostId}) RETURNING id`.execute(db);
-    vmId = vm.rows[0]?.id ?? '';
-    const disk = await sql<{ id: string }>`
-      INSERT INTO disks (name, storage_domain_id, size_bytes, format)
-      VALUES ('root', ${domainId}, ${64 * 1024 * 1024}, 'qcow2') RETURNING id`.execute(db);
-    diskId = disk.rows[0]?.id ?? '';
-    const vol = await sql<{ id: string }>`
-      INSERT INTO volumes (disk_id, format, size_bytes, active, on_storage)
-      VALUES (${diskId}, 'qcow2', ${64 * 1024 * 1024}, true, true) RETURNING id`.execute(db);
-    v0 = vol.rows[0]?.id ?? '';
-    await sql`INSERT INTO vm_disk_attachments (vm_id, disk_id, position, interface)
-      VALUES (${vmId}, ${diskId}, 0, 'virtio')`.execute(db);
+    v0 = await insertActiveVolume(t.t.db, diskId);
   });
 
   afterAll(async () => {

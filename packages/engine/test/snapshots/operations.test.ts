@@ -4,6 +4,7 @@ import { registerSnapshotOperations } from '../../src/controllers/snapshot-opera
 import { volumePath } from '../../src/domain/storage/paths';
 import { createOpsApp, type OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
+import { insertActiveVolume, insertSnapshotVm } from './support';
 
 interface Op {
   id: string;
@@ -33,35 +34,8 @@ describe('snapshots through the API (real database and operations, recorded fake
     t = await createOpsApp({
       register: (ops, ctx) => registerSnapshotOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
     });
-    const db = t.t.db;
-    const cluster = await db
-      .selectFrom('clusters')
-      .select(['id', 'datacenter_id'])
-      .where('name', '=', 'Default')
-      .executeTakeFirstOrThrow();
-    const host = await sql<{ id: string }>`
-      INSERT INTO hosts (name, address, cluster_id, state, capabilities)
-      VALUES ('snap-h1', 'h1.test', ${cluster.id}, 'up', '{}'::jsonb) RETURNING id`.execute(db);
-    hostId = host.rows[0]?.id ?? '';
-    const dom = await sql<{ id: string; path: string }>`
-      INSERT INTO storage_domains (name, kind, backend, datacenter_id, host_id, path, state)
-      VALUES ('snap-data', 'data', 'local', ${cluster.datacenter_id}, ${hostId}, '/srv/data', 'active')
-      RETURNING id, path`.execute(db);
-    domain = dom.rows[0] as { id: string; path: string };
-    const vm = await sql<{ id: string }>`
-      INSERT INTO vms (name, cluster_id, cpus, memory_mib) VALUES ('snap-vm', ${cluster.id}, 1, 128)
-      RETURNING id`.execute(db);
-    vmId = vm.rows[0]?.id ?? '';
-    const disk = await sql<{ id: string }>`
-      INSERT INTO disks (name, storage_domain_id, size_bytes, format)
-      VALUES ('root', ${domain.id}, ${64 * 1024 * 1024}, 'qcow2') RETURNING id`.execute(db);
-    diskId = disk.rows[0]?.id ?? '';
-    const vol = await sql<{ id: string }>`
-      INSERT INTO volumes (disk_id, format, size_bytes, active) VALUES (${diskId}, 'qcow2', ${64 * 1024 * 1024}, true)
-      RETURNING id`.execute(db);
-    v0 = vol.rows[0]?.id ?? '';
-    await sql`INSERT INTO vm_disk_attachments (vm_id, disk_id, position, interface)
-      VALUES (${vmId}, ${diskId}, 0, 'virtio')`.execute(db);
+    ({ hostId, domain, vmId, diskId } = await insertSnapshotVm(t.t.db, { prefix: 'snap', running: false }));
+    v0 = await insertActiveVolume(t.t.db, diskId);
   });
 
   afterAll(async () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SnapshotReconciler } from '../../src/controllers/snapshot-reconciler';
 import { createOpsApp, type OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
+import { insertActiveVolume, insertSnapshotVm } from './support';
 
 /**
  * The snapshot reconciler on a real database with the agent hub faked at its boundary: snapshots
@@ -31,30 +32,9 @@ describe('snapshot reconciler (real database, fake hub)', () => {
       audit: t.events.audit,
       log: pino({ level: 'silent' }),
     });
-    const cluster = await db
-      .selectFrom('clusters')
-      .select(['id', 'datacenter_id'])
-      .where('name', '=', 'Default')
-      .executeTakeFirstOrThrow();
-    const host = await sql<{ id: string }>`
-      INSERT INTO hosts (name, address, cluster_id, state, capabilities)
-      VALUES ('rec-h1', 'h1.test', ${cluster.id}, 'up', '{}'::jsonb) RETURNING id`.execute(db);
-    hostId = host.rows[0]?.id ?? '';
-    const dom = await sql<{ id: string }>`
-      INSERT INTO storage_domains (name, kind, backend, datacenter_id, host_id, path, state)
-      VALUES ('rec-data', 'data', 'local', ${cluster.datacenter_id}, ${hostId}, '/srv/data', 'active')
-      RETURNING id`.execute(db);
-    domainId = dom.rows[0]?.id ?? '';
-    const vm = await sql<{ id: string }>`
-      INSERT INTO vms (name, cluster_id, cpus, memory_mib, state, desired_state, host_id)
-      VALUES ('rec-vm', ${cluster.id}, 1, 128, 'up', 'up', ${hostId}) RETURNING id`.execute(db);
-    vmId = vm.rows[0]?.id ?? '';
-    const disk = await sql<{ id: string }>`
-      INSERT INTO disks (name, storage_domain_id, size_bytes, format)
-      VALUES ('root', ${domainId}, ${64 * 1024 * 1024}, 'qcow2') RETURNING id`.execute(db);
-    diskId = disk.rows[0]?.id ?? '';
-    await sql`INSERT INTO vm_disk_attachments (vm_id, disk_id, position, interface)
-      VALUES (${vmId}, ${diskId}, 0, 'virtio')`.execute(db);
+    const rows = await insertSnapshotVm(db, { prefix: 'rec', running: true });
+    ({ hostId, vmId, diskId } = rows);
+    domainId = rows.domain.id;
   });
 
   afterAll(async () => {
@@ -72,10 +52,7 @@ describe('snapshot reconciler (real database, fake hub)', () => {
     await db.deleteFrom('volumes').execute();
     await db.updateTable('disks').set({ state: 'ok' }).execute();
     await db.updateTable('vms').set({ host_id: hostId, state: 'up', desired_state: 'up' }).execute();
-    const vol = await sql<{ id: string }>`
-      INSERT INTO volumes (disk_id, format, size_bytes, active, on_storage)
-      VALUES (${diskId}, 'qcow2', ${64 * 1024 * 1024}, true, true) RETURNING id`.execute(db);
-    frozen = vol.rows[0]?.id ?? '';
+    frozen = await insertActiveVolume(db, diskId);
   });
 
   /**
