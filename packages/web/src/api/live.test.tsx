@@ -2,6 +2,7 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { act, cleanup, render, screen } from '@testing-library/react';
 import type { EphemeralFrame, Operation, VireoEvent } from '@vireo/client';
+import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LiveContext, useLiveList, useLiveObject } from './hooks';
 import { invalidationsFor } from './keys';
@@ -43,6 +44,25 @@ function pushSource() {
       }
     },
   };
+}
+
+/** A JSON answer from the stubbed engine. */
+function json(body: unknown): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+}
+
+/** `ui` rendered under a LiveUpdates fed by a stream the test pushes into. */
+function renderLive(ui: ReactNode) {
+  const queries = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });
+  const live = new LiveUpdates(queries);
+  const stream = pushSource();
+  live.start((signal) => stream.source(signal));
+  render(
+    <QueryClientProvider client={queries}>
+      <LiveContext.Provider value={live}>{ui}</LiveContext.Provider>
+    </QueryClientProvider>,
+  );
+  return { live, stream };
 }
 
 function Names({ collection }: { collection: string }) {
@@ -98,27 +118,17 @@ describe('LiveUpdates', () => {
         const path = new URL(url).pathname;
         fetched.push(path);
         const items = path.endsWith('/vms') ? [{ id: VM, name: vmName }] : [{ id: 'c', name: 'Default' }];
-        return new Response(JSON.stringify({ items, next_cursor: null }), {
-          status: 200,
-          headers: { 'content-type': 'application/json' },
-        });
+        return json({ items, next_cursor: null });
       }),
     );
-    const queries = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });
-    const live = new LiveUpdates(queries);
-    const stream = pushSource();
-    live.start((signal) => stream.source(signal));
+    const { live, stream } = renderLive(
+      <>
+        <Names collection="vms" />
+        <Names collection="clusters" />
+      </>,
+    );
     const heard: string[] = [];
     live.subscribe((e) => heard.push(e.kind));
-
-    render(
-      <QueryClientProvider client={queries}>
-        <LiveContext.Provider value={live}>
-          <Names collection="vms" />
-          <Names collection="clusters" />
-        </LiveContext.Provider>
-      </QueryClientProvider>,
-    );
     expect(await screen.findByText('web1')).toBeTruthy();
     expect(await screen.findByText('Default')).toBeTruthy();
     expect(fetched.sort()).toEqual(['/api/v1/clusters', '/api/v1/vms']);
@@ -156,27 +166,14 @@ describe('LiveUpdates and operation progress frames', () => {
       'fetch',
       vi.fn(async (url: string) => {
         fetched.push(new URL(url).pathname);
-        return new Response(JSON.stringify({ id: OP, type: 'disk.copy', progress_message: null, ...state }), {
-          status: 200,
-          headers: { 'content-type': 'application/json' },
-        });
+        return json({ id: OP, type: 'disk.copy', progress_message: null, ...state });
       }),
     );
-    const queries = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });
-    const live = new LiveUpdates(queries);
-    const stream = pushSource();
-    live.start((signal) => stream.source(signal));
+    const { live, stream } = renderLive(<OpProgress />);
     const heard: number[] = [];
     live.subscribeProgress((f) => heard.push(f.progress));
     const events: string[] = [];
     live.subscribe((e) => events.push(e.kind));
-    render(
-      <QueryClientProvider client={queries}>
-        <LiveContext.Provider value={live}>
-          <OpProgress />
-        </LiveContext.Provider>
-      </QueryClientProvider>,
-    );
     expect(await screen.findByText('running 0.1')).toBeTruthy();
     const frame = (progress: number): EphemeralFrame => ({
       ephemeral: true,
