@@ -485,6 +485,7 @@ async function runRegisterVm(
       cdrom_storage_domain_id: cdrom && 'file' in cdrom && isoDomains ? cdrom.storage_domain_id : null,
       cdrom_file: cdrom && 'file' in cdrom && isoDomains ? cdrom.file : null,
       nics,
+      console_type: ovf.console,
       attachments: ovf.disks.map((d) => ({
         disk_id: d.disk_id,
         position: d.position,

@@ -56,7 +56,7 @@ export function vmOvf(
       memory_mib: vm.memory_mib,
       os_type: (OS_TYPES.has(vm.os_type) ? vm.os_type : 'other') as OvfEntity['os_type'],
       boot_order: vm.boot_order as OvfEntity['boot_order'],
-      console: 'vnc',
+      console: vm.console_type === 'serial' ? 'serial' : 'vnc',
       cdrom,
       template: null,
       created_at: vm.created_at.toISOString(),

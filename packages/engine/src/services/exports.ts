@@ -321,6 +321,7 @@ export function createExportService(deps: {
                 cdromDomain && doc.cdrom && 'file' in doc.cdrom ? cdromDomain.id : null,
               cdrom_file: cdromDomain && doc.cdrom && 'file' in doc.cdrom ? doc.cdrom.file : null,
               nics,
+              console_type: doc.console,
             });
           } else {
             const base = doc.template?.version_of

@@ -57,6 +57,8 @@ export interface ImportedVm {
   cdrom_storage_domain_id: string | null;
   cdrom_file: string | null;
   nics: VmNicJson[];
+  /** `vnc` or `serial` (0018_headless_console.sql). */
+  console_type: string;
 }
 
 export async function insertImportedVm(ex: Executor, vm: ImportedVm): Promise<VmRow> {

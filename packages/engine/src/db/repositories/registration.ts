@@ -89,6 +89,8 @@ export interface RegisteredVmFields {
   cdrom_storage_domain_id: string | null;
   cdrom_file: string | null;
   nics: VmNicJson[];
+  /** `vnc` or `serial` (0018_headless_console.sql). */
+  console_type: string;
   attachments: {
     disk_id: string;
     position: number;

@@ -161,7 +161,7 @@ function parseDocument(root: XmlElement): OvfDocument {
   if (systemId !== id) bad('VirtualSystem id and the Vireo entity id differ');
   const name = match(one(vs, NS.ovf, 'Name', 'VirtualSystem').text.trim(), NAME, 'name');
   const osType = oneOf(attr(ent, NS.vireo, 'osType', 'Entity'), OVF_OS_TYPES, 'os type');
-  const consoleType = oneOf(attr(ent, NS.vireo, 'console', 'Entity'), ['vnc'] as const, 'console');
+  const consoleType = oneOf(attr(ent, NS.vireo, 'console', 'Entity'), ['vnc', 'serial'] as const, 'console');
   const createdRaw = optionalAttr(ent, NS.vireo, 'createdAt');
   const createdAt = createdRaw === undefined ? null : match(createdRaw, RFC3339, 'createdAt');
   const desc = description(

@@ -62,7 +62,8 @@ export interface OvfEntity {
   memory_mib: number;
   os_type: (typeof OVF_OS_TYPES)[number];
   boot_order: (typeof OVF_BOOT_DEVICES)[number][];
-  console: 'vnc';
+  /** `serial`: a headless VM (no display devices); templates are always `vnc`. */
+  console: 'vnc' | 'serial';
   cdrom: OvfCdrom | null;
   /** Templates only (null for VMs): the base template's id and this version's number. */
   template: { version_of: string | null; version_number: number } | null;

@@ -119,7 +119,7 @@ function vmEntityOf(vm: VmRow): OvfEntity {
     memory_mib: vm.memory_mib,
     os_type: vm.os_type as OvfEntity['os_type'],
     boot_order: vm.boot_order as OvfEntity['boot_order'],
-    console: 'vnc',
+    console: vm.console_type === 'serial' ? 'serial' : 'vnc',
     cdrom,
     template: null,
     // Left out on purpose: the file's digest should change only with the configuration.
