@@ -8,7 +8,6 @@ import {
   deleteDisk,
   findAttachment,
   findDisk,
-  findDomain,
   listVmDisks,
   listVolumes,
   replaceVolume,
@@ -19,14 +18,13 @@ import {
 import { findVm } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
 import type { DiskRow } from '../db/tables/disks';
-import type { StorageDomainRow } from '../db/tables/storage';
 import { Conflict, NotFound } from '../errors';
 import type { OperationContext, OperationRegistry } from '../operations';
 import { vmIsDown } from '../services/disks';
 import type { AuditRecorder } from '../services/ports';
 import { diskKeyOf, isDiskEncrypted } from '../secrets/disk-key-store';
 import type { MasterKey } from '../secrets/master-key';
-import { createVolumeOn, hostForDomains, vmDiskSpec } from './disk-storage';
+import { createVolumeOn, domainOrThrow, followAgentJob, hostForDomains, vmDiskSpec } from './disk-storage';
 import { agentCodeOf } from './vm-controller';
 
 interface Deps {
@@ -46,15 +44,6 @@ function targetDisk(target: { kind: string; id: string } | null): string {
   return target.id;
 }
 
-async function domainOf(db: Db, id: string): Promise<StorageDomainRow> {
-  const d = await findDomain(db, id);
-  if (!d)
-    throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`, {
-      details: { id },
-    });
-  return d;
-}
-
 /**
  * Runs a `volume.copy` on `hostId`, turning its `job.progress` events into operation progress and
  * the operation's cancellation into `volume.cancel`.
@@ -68,23 +57,9 @@ async function copyWithProgress(
     to: { domain_id: string; disk_id: string; volume_id: string; format: 'qcow2' | 'raw' };
   },
 ): Promise<void> {
-  const jobId = randomUUID();
-  const onEvent = (host: string, name: string, p: Record<string, unknown>) => {
-    if (host !== hostId || name !== 'job.progress' || p.job_id !== jobId || p.state !== 'running') return;
-    const fraction = typeof p.progress === 'number' ? p.progress : 0;
-    ctx.progress(0.05 + fraction * 0.9, `copying: ${Math.round(fraction * 100)} %`).catch(() => undefined);
-  };
-  const onAbort = () => {
-    deps.hub.call(hostId, 'volume.cancel', { job_id: jobId }).catch(() => undefined);
-  };
-  deps.hub.on('event', onEvent);
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    await deps.hub.call(hostId, 'volume.copy', { job_id: jobId, ...params }, { timeoutMs: COPY_TIMEOUT_MS });
-  } finally {
-    deps.hub.off('event', onEvent);
-    ctx.signal.removeEventListener('abort', onAbort);
-  }
+  await followAgentJob(deps.hub, ctx, hostId, { range: [0.05, 0.95], label: 'copying' }, (jobId) =>
+    deps.hub.call(hostId, 'volume.copy', { job_id: jobId, ...params }, { timeoutMs: COPY_TIMEOUT_MS }),
+  );
 }
 
 /** On failure the disk must not stay `locked` forever: `state` tells the user what happened. */
@@ -119,7 +94,7 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
       return settle(deps.db, id, 'illegal', async () => {
         const volume = await activeVolume(deps.db, id);
         if (!volume) throw new Error(`disk ${id} has no active volume`);
-        const domain = await domainOf(deps.db, disk.storage_domain_id);
+        const domain = await domainOrThrow(deps.db, disk.storage_domain_id);
         const host = volume.on_storage ? null : await hostForDomains(deps.db, deps.hub, [domain]);
         await ctx.progress(0.2, 'creating the volume');
         const key = deps.masterKey ? await diskKeyOf(deps.db, deps.masterKey, id) : undefined;
@@ -169,7 +144,7 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
             }
           }
           if (!online) {
-            const domain = await domainOf(deps.db, disk.storage_domain_id);
+            const domain = await domainOrThrow(deps.db, disk.storage_domain_id);
             const host = await hostForDomains(deps.db, deps.hub, [domain]);
             await deps.hub.call(host, 'volume.resize', {
               domain_id: domain.id,
@@ -207,8 +182,8 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
       return settle(deps.db, id, 'ok', async () => {
         const volume = await activeVolume(deps.db, id);
         if (!volume) throw new Error(`disk ${id} has no active volume`);
-        const from = await domainOf(deps.db, disk.storage_domain_id);
-        const to = await domainOf(deps.db, targetId);
+        const from = await domainOrThrow(deps.db, disk.storage_domain_id);
+        const to = await domainOrThrow(deps.db, targetId);
         const newVolumeId = randomUUID();
         let host: string | null = null;
         if (volume.on_storage) {
@@ -271,8 +246,8 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
           const srcVol = await activeVolume(deps.db, sourceId);
           const dstVol = await activeVolume(deps.db, id);
           if (!srcVol || !dstVol) throw new Error('a disk without an active volume');
-          const from = await domainOf(deps.db, source.storage_domain_id);
-          const to = await domainOf(deps.db, disk.storage_domain_id);
+          const from = await domainOrThrow(deps.db, source.storage_domain_id);
+          const to = await domainOrThrow(deps.db, disk.storage_domain_id);
           if (srcVol.on_storage) {
             const host = await hostForDomains(deps.db, deps.hub, [from, to]);
             await deps.hub.call(host, 'volume.delete', { domain_id: to.id, disk_id: id });
@@ -366,7 +341,7 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
         const view = ((await listVmDisks(deps.db, [vmId])).get(vmId) ?? []).find((d) => d.id === id);
         const disk = await findDisk(deps.db, id);
         if (!view || !disk) throw new NotFound('disk_not_found', `disk ${id} does not exist`);
-        const domain = await domainOf(deps.db, disk.storage_domain_id);
+        const domain = await domainOrThrow(deps.db, disk.storage_domain_id);
         if (!view.on_storage) {
           await createVolumeOn(deps.hub, hostId, domain.id, disk, {
             id: view.volume_id,
@@ -412,7 +387,7 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
 export async function removeDiskFromStorage(deps: Pick<Deps, 'db' | 'hub'>, disk: DiskRow): Promise<void> {
   const volumes = await listVolumes(deps.db, disk.id);
   if (!volumes.some((v) => v.on_storage)) return;
-  const domain = await domainOf(deps.db, disk.storage_domain_id);
+  const domain = await domainOrThrow(deps.db, disk.storage_domain_id);
   const host = await hostForDomains(deps.db, deps.hub, [domain]);
   await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: disk.id });
 }

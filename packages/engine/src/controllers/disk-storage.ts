@@ -1,12 +1,24 @@
+import { randomUUID } from 'node:crypto';
 import type { VmDisk } from '@vireo/agent-protocol';
 import type { AgentHub } from '../agents/types';
-import { hostsSeeingDomain } from '../db/repositories/disks';
+import { findDomain, hostsSeeingDomain } from '../db/repositories/disks';
 import type { Executor } from '../db/schema';
 import type { DiskPreallocation } from '../db/tables/disks';
 import type { StorageDomainRow } from '../db/tables/storage';
 import { volumePath } from '../domain/storage/paths';
-import { Unavailable } from '../errors';
+import { NotFound, Unavailable } from '../errors';
+import type { OperationContext } from '../operations';
 import { agentCodeOf } from './vm-controller';
+
+/** The storage domain `id`, or NotFound `storage_domain_not_found` (it was removed meanwhile). */
+export async function domainOrThrow(ex: Executor, id: string): Promise<StorageDomainRow> {
+  const d = await findDomain(ex, id);
+  if (!d)
+    throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`, {
+      details: { id },
+    });
+  return d;
+}
 
 /**
  * A connected host that sees every one of `domains` (a local domain: only its host; shared ones:
@@ -32,6 +44,40 @@ export async function hostForDomains(
     );
   }
   return host;
+}
+
+/**
+ * Runs one long agent job (`volume.copy`, `export.ova_*`) on `hostId` under a fresh job id, mapping
+ * its `job.progress` events onto [from, to] of the operation's progress as `<label>: N %`, and
+ * sending `volume.cancel` when the operation is cancelled. The caller reports the job's start.
+ */
+export async function followAgentJob<T>(
+  hub: AgentHub,
+  ctx: OperationContext,
+  hostId: string,
+  progress: { range: [number, number]; label: string },
+  run: (jobId: string) => Promise<T>,
+): Promise<T> {
+  const jobId = randomUUID();
+  const [from, to] = progress.range;
+  const onEvent = (host: string, name: string, p: Record<string, unknown>) => {
+    if (host !== hostId || name !== 'job.progress' || p.job_id !== jobId || p.state !== 'running') return;
+    const f = typeof p.progress === 'number' ? p.progress : 0;
+    ctx
+      .progress(from + f * (to - from), `${progress.label}: ${Math.round(f * 100)} %`)
+      .catch(() => undefined);
+  };
+  const onAbort = () => {
+    hub.call(hostId, 'volume.cancel', { job_id: jobId }).catch(() => undefined);
+  };
+  hub.on('event', onEvent);
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await run(jobId);
+  } finally {
+    hub.off('event', onEvent);
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
 }
 
 /**

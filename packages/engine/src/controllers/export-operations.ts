@@ -1,18 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
-import {
-  activeVolume,
-  findDomain,
-  listVmDisks,
-  setVolumeOnStorage,
-  updateDisk,
-} from '../db/repositories/disks';
+import { activeVolume, listVmDisks, setVolumeOnStorage, updateDisk } from '../db/repositories/disks';
 import { deleteImported, setTemplateState } from '../db/repositories/exports';
 import { findTemplate, templateDisks } from '../db/repositories/templates';
 import { findVm } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
-import type { StorageDomainRow } from '../db/tables/storage';
 import { type OvfDisk, type OvfEntity, type OvfNic, parseOvf, writeOvf } from '../domain/ovf';
 import { Conflict, NotFound } from '../errors';
 import type { OperationContext, OperationRegistry } from '../operations';
@@ -20,7 +12,7 @@ import { Reverter } from '../setup/reverter';
 import { exportOvfPath, templateOvf, vmOvf } from '../services/export-catalog';
 import type { ExportOpInput, ImportOpInput } from '../services/exports';
 import type { AuditRecorder } from '../services/ports';
-import { hostForDomains } from './disk-storage';
+import { domainOrThrow, followAgentJob, hostForDomains } from './disk-storage';
 import { agentCodeOf } from './vm-controller';
 
 interface Deps {
@@ -32,15 +24,6 @@ interface Deps {
 
 /** Copies take as long as the data: the agent answers when it is done. */
 const COPY_TIMEOUT_MS = 6 * 3600_000;
-
-async function domainOf(db: Db, id: string): Promise<StorageDomainRow> {
-  const d = await findDomain(db, id);
-  if (!d)
-    throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`, {
-      details: { id },
-    });
-  return d;
-}
 
 /**
  * Runs one agent job (`volume.copy`, `export.ova_*`) on `hostId`, mapping its `job.progress`
@@ -54,26 +37,8 @@ async function withJobProgress<T>(
   message: string,
   run: (jobId: string) => Promise<T>,
 ): Promise<T> {
-  const jobId = randomUUID();
-  const onEvent = (host: string, name: string, p: Record<string, unknown>) => {
-    if (host !== hostId || name !== 'job.progress' || p.job_id !== jobId || p.state !== 'running') return;
-    const f = typeof p.progress === 'number' ? p.progress : 0;
-    ctx
-      .progress(range[0] + f * (range[1] - range[0]), `${message}: ${Math.round(f * 100)} %`)
-      .catch(() => undefined);
-  };
-  const onAbort = () => {
-    deps.hub.call(hostId, 'volume.cancel', { job_id: jobId }).catch(() => undefined);
-  };
-  deps.hub.on('event', onEvent);
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    await ctx.progress(range[0], message);
-    return await run(jobId);
-  } finally {
-    deps.hub.off('event', onEvent);
-    ctx.signal.removeEventListener('abort', onAbort);
-  }
+  await ctx.progress(range[0], message);
+  return followAgentJob(deps.hub, ctx, hostId, { range, label: message }, run);
 }
 
 interface ExportSource {
@@ -98,9 +63,9 @@ async function exportTo(
   src: ExportSource,
   input: ExportOpInput,
 ): Promise<Record<string, unknown>> {
-  const exportDomain = await domainOf(deps.db, input.storage_domain_id);
+  const exportDomain = await domainOrThrow(deps.db, input.storage_domain_id);
   const dataDomains = await Promise.all(
-    [...new Set(src.disks.map((d) => d.domain_id))].map((id) => domainOf(deps.db, id)),
+    [...new Set(src.disks.map((d) => d.domain_id))].map((id) => domainOrThrow(deps.db, id)),
   );
   const host = await hostForDomains(deps.db, deps.hub, [exportDomain, ...dataDomains]);
   const r = new Reverter();
@@ -240,8 +205,8 @@ async function importFrom(
   const exists = kind === 'vm' ? await findVm(deps.db, id) : await findTemplate(deps.db, id);
   if (!exists)
     throw new NotFound(kind === 'vm' ? 'vm_not_found' : 'template_not_found', `${kind} ${id} is gone`);
-  const exportDomain = await domainOf(deps.db, input.export_domain_id);
-  const target = await domainOf(deps.db, input.target_domain_id);
+  const exportDomain = await domainOrThrow(deps.db, input.export_domain_id);
+  const target = await domainOrThrow(deps.db, input.target_domain_id);
   const diskIds = input.disks.map((d) => d.disk_id);
   try {
     const host = await hostForDomains(deps.db, deps.hub, [exportDomain, target]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
-import { activeVolume, findDisk, findDomain, setVolumeOnStorage, updateDisk } from '../db/repositories/disks';
+import { activeVolume, findDisk, setVolumeOnStorage, updateDisk } from '../db/repositories/disks';
 import {
   deleteTemplateWithDisks,
   findTemplate,
@@ -9,13 +9,12 @@ import {
   updateTemplate,
 } from '../db/repositories/templates';
 import type { Db } from '../db/schema';
-import type { StorageDomainRow } from '../db/tables/storage';
 import { NotFound } from '../errors';
 import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
 import type { CloneDiskInput } from '../services/template-clones';
 import { refuseIfThinClones } from '../services/templates';
-import { createVolumeOn, hostForDomains } from './disk-storage';
+import { createVolumeOn, domainOrThrow, hostForDomains } from './disk-storage';
 
 interface Deps {
   db: Db;
@@ -31,16 +30,6 @@ function targetTemplate(target: { kind: string; id: string } | null): string {
   if (!target || target.kind !== 'template')
     throw new Error('a template.* operation without a template target');
   return target.id;
-}
-
-async function domainOf(db: Db, id: string): Promise<StorageDomainRow> {
-  const d = await findDomain(db, id);
-  if (!d) {
-    throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`, {
-      details: { id },
-    });
-  }
-  return d;
 }
 
 /**
@@ -67,7 +56,7 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
           const to = target && (await activeVolume(deps.db, target.id));
           if (!source || !target || !from || !to)
             throw new Error('a template disk pair lost its disk or volume');
-          const domain = await domainOf(deps.db, target.storage_domain_id);
+          const domain = await domainOrThrow(deps.db, target.storage_domain_id);
           const host = await hostForDomains(deps.db, deps.hub, [domain]);
           await ctx.progress(0.05 + (0.9 * i) / pairs.length, `copying disk ${source.name}`);
           if (to.on_storage) continue;
@@ -134,7 +123,7 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
         // A clone may have been created between the request and now.
         await refuseIfThinClones(deps.db, template);
         for (const d of await templateDisks(deps.db, id)) {
-          const domain = await domainOf(deps.db, d.storage_domain_id);
+          const domain = await domainOrThrow(deps.db, d.storage_domain_id);
           const host = await hostForDomains(deps.db, deps.hub, [domain]);
           await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: d.disk_id });
         }
@@ -178,7 +167,7 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
             `${mode === 'thin' ? 'creating' : 'copying'} disk ${disk.name}`,
           );
           if (volume.on_storage) continue;
-          const domain = await domainOf(deps.db, disk.storage_domain_id);
+          const domain = await domainOrThrow(deps.db, disk.storage_domain_id);
           const host = await hostForDomains(deps.db, deps.hub, [domain]);
           // Leftovers of an interrupted attempt.
           await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: disk.id });
