@@ -27,45 +27,33 @@ export const exportRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     return deps.exports;
   };
 
-  app.post(
-    '/vms/:id/export',
-    {
-      schema: {
-        tags: TAGS,
-        summary: 'Export a VM that is down to an export domain as OVF + disks or as one OVA (vm.export)',
-        params: IdParams,
-        body: ExportRequest,
-        response: { 202: Type.Ref(OperationAccepted), ...errorResponses(...AUTHED, 404, 409, 415, 503) },
+  // VMs and templates export alike: one route each, the same body, answer and errors.
+  for (const kind of ['vm', 'template'] as const) {
+    const what = kind === 'vm' ? 'a VM that is down' : 'a template';
+    app.post(
+      `/${kind}s/:id/export`,
+      {
+        schema: {
+          tags: TAGS,
+          summary: `Export ${what} to an export domain as OVF + disks or as one OVA (${kind}.export)`,
+          params: IdParams,
+          body: ExportRequest,
+          response: { 202: Type.Ref(OperationAccepted), ...errorResponses(...AUTHED, 404, 409, 415, 503) },
+        },
       },
-    },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const { id } = request.params;
-      authorize(principal, 'vm.export', { kind: 'vm', id });
-      const { operationId } = await service().exportVm(principal, id, request.body);
-      return sendAccepted(reply, await deps.operations.get(operationId));
-    },
-  );
-
-  app.post(
-    '/templates/:id/export',
-    {
-      schema: {
-        tags: TAGS,
-        summary: 'Export a template to an export domain as OVF + disks or as one OVA (template.export)',
-        params: IdParams,
-        body: ExportRequest,
-        response: { 202: Type.Ref(OperationAccepted), ...errorResponses(...AUTHED, 404, 409, 415, 503) },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const { id } = request.params;
+        authorize(principal, `${kind}.export`, { kind, id });
+        const exports = service();
+        const { operationId } =
+          kind === 'vm'
+            ? await exports.exportVm(principal, id, request.body)
+            : await exports.exportTemplate(principal, id, request.body);
+        return sendAccepted(reply, await deps.operations.get(operationId));
       },
-    },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const { id } = request.params;
-      authorize(principal, 'template.export', { kind: 'template', id });
-      const { operationId } = await service().exportTemplate(principal, id, request.body);
-      return sendAccepted(reply, await deps.operations.get(operationId));
-    },
-  );
+    );
+  }
 
   app.get(
     '/storage-domains/:id/exports',
