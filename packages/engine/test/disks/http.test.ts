@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerDiskOperations } from '../../src/controllers/disk-operations';
 import { createOpsApp, type OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
-import { insertDataDomain } from './support';
+import { insertDataDomain, insertUpHost } from './support';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
 type Json = Record<string, any>;
@@ -30,15 +30,8 @@ describe('disks over HTTP', () => {
     clusterId = (
       await t.t.db.selectFrom('clusters').select('id').where('name', '=', 'Default').executeTakeFirstOrThrow()
     ).id;
-    const host = async (name: string) => {
-      const { rows } = await sql<{ id: string }>`
-        INSERT INTO hosts (name, address, cluster_id, state, capabilities)
-        VALUES (${name}, ${`${name}.test`}, ${clusterId}, 'up', ${JSON.stringify({ memory_total_bytes: 8 * GiB })}::jsonb)
-        RETURNING id`.execute(t.t.db);
-      return rows[0]?.id as string;
-    };
-    hostA = await host('disk-a');
-    hostB = await host('disk-b');
+    hostA = await insertUpHost(t.t.db, { name: 'disk-a', clusterId });
+    hostB = await insertUpHost(t.t.db, { name: 'disk-b', clusterId });
   });
   afterAll(async () => {
     await t?.close();

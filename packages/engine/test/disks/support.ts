@@ -21,3 +21,16 @@ export async function insertDataDomain(
     RETURNING id`.execute(db);
   return rows[0]?.id as string;
 }
+
+/**
+ * An `up` host row in `clusterId` with 8 GiB of memory, written directly (no agent enrolls): enough
+ * for the scheduler to place the small VMs of these tests. Its address is `<name>.test`.
+ */
+export async function insertUpHost(db: Db, opts: { name: string; clusterId: string }): Promise<string> {
+  const capabilities = JSON.stringify({ memory_total_bytes: 8 * 1024 ** 3 });
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO hosts (name, address, cluster_id, state, capabilities)
+    VALUES (${opts.name}, ${`${opts.name}.test`}, ${opts.clusterId}, 'up', ${capabilities}::jsonb)
+    RETURNING id`.execute(db);
+  return rows[0]?.id as string;
+}

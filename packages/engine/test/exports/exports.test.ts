@@ -4,7 +4,7 @@ import { registerExportOperations } from '../../src/controllers/export-operation
 import { writeOvf } from '../../src/domain/ovf';
 import { SYSTEM_ACTOR } from '../../src/services/actor';
 import { createExportService, type ExportService } from '../../src/services/exports';
-import { insertDataDomain } from '../disks/support';
+import { insertDataDomain, insertUpHost } from '../disks/support';
 import { createOpsApp, type OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
 
@@ -81,11 +81,7 @@ describe('export service and operations (fake agents)', () => {
     clusterId = (
       await t.t.db.selectFrom('clusters').select('id').where('name', '=', 'Default').executeTakeFirstOrThrow()
     ).id;
-    const { rows } = await sql<{ id: string }>`
-      INSERT INTO hosts (name, address, cluster_id, state, capabilities)
-      VALUES ('exp-a', 'exp-a.test', ${clusterId}, 'up', ${JSON.stringify({ memory_total_bytes: 8 * GiB })}::jsonb)
-      RETURNING id`.execute(t.t.db);
-    hostA = rows[0]?.id as string;
+    hostA = await insertUpHost(t.t.db, { name: 'exp-a', clusterId });
     dataId = await insertDataDomain(t.t.db, { name: 'exp-data', path: '/srv/data', hostId: hostA });
     expId = await insertDataDomain(t.t.db, {
       name: 'exp-exports',
@@ -97,6 +93,10 @@ describe('export service and operations (fake agents)', () => {
   afterAll(async () => {
     await t?.close();
   });
+
+  /** The fake agent answers every read of the export domain with this file content. */
+  const serveExportFile = (content: string) =>
+    hub.handlers.set('storage.file_read', () => ({ path: 'x', content, size_bytes: 1 }));
   beforeEach(() => {
     hub.calls.length = 0;
     hub.handlers.clear();
@@ -112,11 +112,7 @@ describe('export service and operations (fake agents)', () => {
         },
       ],
     }));
-    hub.handlers.set('storage.file_read', () => ({
-      path: 'x',
-      content: exportedOvf('imp-vm'),
-      size_bytes: 1,
-    }));
+    serveExportFile(exportedOvf('imp-vm'));
     hub.handlers.set('export.ova_list', () => ({ names: [] }));
     hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: 1 }));
     hub.handlers.set('volume.copy', () => ({}));
@@ -185,11 +181,7 @@ describe('export service and operations (fake agents)', () => {
   });
 
   it('two concurrent imports of one export: one wins, the other is a 409, never a 500', async () => {
-    hub.handlers.set('storage.file_read', () => ({
-      path: 'x',
-      content: exportedOvf('racer'),
-      size_bytes: 1,
-    }));
+    serveExportFile(exportedOvf('racer'));
     await sql`DELETE FROM vms WHERE id = ${EXPORTED.id}`.execute(t.t.db);
     await sql`DELETE FROM disks WHERE id = ${EXPORTED.disk}`.execute(t.t.db);
     const results = await Promise.allSettled([
@@ -207,11 +199,7 @@ describe('export service and operations (fake agents)', () => {
   });
 
   it('a failed copy reverts everything: no VM row, no disk row, the partial volume deleted', async () => {
-    hub.handlers.set('storage.file_read', () => ({
-      path: 'x',
-      content: exportedOvf('doomed'),
-      size_bytes: 1,
-    }));
+    serveExportFile(exportedOvf('doomed'));
     hub.handlers.set('volume.copy', () => {
       throw new FakeAgentError('qemu_failed');
     });
@@ -229,11 +217,7 @@ describe('export service and operations (fake agents)', () => {
   });
 
   it('a hostile image refused by the gate is never copied', async () => {
-    hub.handlers.set('storage.file_read', () => ({
-      path: 'x',
-      content: exportedOvf('hostile'),
-      size_bytes: 1,
-    }));
+    serveExportFile(exportedOvf('hostile'));
     hub.handlers.set('export.check_volume', () => {
       throw new FakeAgentError('image_has_backing_file');
     });
@@ -244,11 +228,7 @@ describe('export service and operations (fake agents)', () => {
   });
 
   it('an import whose images do not fit in the target domain fails before copying and leaves nothing', async () => {
-    hub.handlers.set('storage.file_read', () => ({
-      path: 'x',
-      content: exportedOvf('too-big'),
-      size_bytes: 1,
-    }));
+    serveExportFile(exportedOvf('too-big'));
     hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: GiB }));
     hub.handlers.set('storage.capacity', () => ({ total_bytes: GiB, free_bytes: GiB / 2 }));
     const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
@@ -269,11 +249,7 @@ describe('export service and operations (fake agents)', () => {
     await expect(
       service.importExport(SYSTEM_ACTOR, expId, '00000000-0000-4000-8000-000000000000', importBody()),
     ).rejects.toMatchObject({ code: 'export_not_found', status: 404 });
-    hub.handlers.set('storage.file_read', () => ({
-      path: 'x',
-      content: '<!DOCTYPE x []><x/>',
-      size_bytes: 1,
-    }));
+    serveExportFile('<!DOCTYPE x []><x/>');
     const listed = await service.list(expId);
     expect(listed.items).toEqual([]);
     expect(listed.invalid[0]?.reason).toMatch(/DOCTYPE/);
@@ -315,7 +291,7 @@ describe('export service and operations (fake agents)', () => {
       .executeTakeFirst();
     expect(disk?.state).toBe('ok');
 
-    hub.handlers.set('storage.file_read', () => ({ path: 'x', content: written, size_bytes: 1 }));
+    serveExportFile(written);
     const second = await service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId });
     const failed = await done(second.operationId);
     expect(failed.state).toBe('failed');

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerDiskOperations } from '../../src/controllers/disk-operations';
 import { registerTemplateOperations } from '../../src/controllers/template-operations';
-import { insertDataDomain } from '../disks/support';
+import { insertDataDomain, insertUpHost } from '../disks/support';
 import { createOpsApp, type OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
 
@@ -33,11 +33,7 @@ describe('templates over HTTP', () => {
     clusterId = (
       await t.t.db.selectFrom('clusters').select('id').where('name', '=', 'Default').executeTakeFirstOrThrow()
     ).id;
-    const { rows } = await sql<{ id: string }>`
-      INSERT INTO hosts (name, address, cluster_id, state, capabilities)
-      VALUES ('tpl-a', 'tpl-a.test', ${clusterId}, 'up', ${JSON.stringify({ memory_total_bytes: 8 * GiB })}::jsonb)
-      RETURNING id`.execute(t.t.db);
-    hostA = rows[0]?.id as string;
+    hostA = await insertUpHost(t.t.db, { name: 'tpl-a', clusterId });
     domA = await insertDataDomain(t.t.db, { name: 'tpl-data', path: '/srv/tpl', hostId: hostA });
   });
   afterAll(async () => {
