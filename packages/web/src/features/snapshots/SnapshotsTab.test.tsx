@@ -1,12 +1,8 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import type { Vm } from '@vireo/client';
-import { MemoryRouter } from 'react-router';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LiveContext, LiveUpdates } from '../../api';
-import { LocaleProvider } from '../../i18n';
-import { NotificationsProvider } from '../common/notify';
+import { json, renderInPortal } from '../../testing/portal';
 import { SnapshotsTab } from './SnapshotsTab';
 
 const now = new Date().toISOString();
@@ -29,9 +25,6 @@ const vm = (state: string) =>
     disks: [{ id: 'd1' }],
   }) as unknown as Vm;
 
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
-
 function renderTab(
   v: Vm,
   snapshots: unknown[],
@@ -49,20 +42,7 @@ function renderTab(
       return answer?.(method, u.pathname) ?? json(404, { error: { code: 'route_not_found', message: 'no' } });
     }),
   );
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: Infinity } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <LiveContext.Provider value={new LiveUpdates(queries)}>
-        <LocaleProvider initial="en">
-          <NotificationsProvider>
-            <MemoryRouter>
-              <SnapshotsTab vm={v} />
-            </MemoryRouter>
-          </NotificationsProvider>
-        </LocaleProvider>
-      </LiveContext.Provider>
-    </QueryClientProvider>,
-  );
+  renderInPortal(<SnapshotsTab vm={v} />);
   return calls;
 }
 

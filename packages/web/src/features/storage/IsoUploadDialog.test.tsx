@@ -3,6 +3,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocaleProvider } from '../../i18n';
+import { json } from '../../testing/portal';
 import { IsoUploadDialog } from './IsoUploadDialog';
 
 const DOMAIN = '22222222-2222-4222-8222-222222222222';
@@ -26,8 +27,6 @@ const transfer = (over: object) => ({
   finished_at: null,
   ...over,
 });
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 /** The engine's transfer API; `put` decides what a PUT of the bytes does. */
 function stub(put: (init: RequestInit) => Promise<Response>) {

@@ -1,11 +1,7 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
-import type { ReactNode } from 'react';
-import { MemoryRouter } from 'react-router';
+import { cleanup, fireEvent, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LiveContext, LiveUpdates } from '../../api';
-import { LocaleProvider } from '../../i18n';
+import { renderInPortal } from '../../testing/portal';
 import { DiskCreateDialog } from './DiskCreateDialog';
 import { DiskExtendDialog } from './DiskDialogs';
 import { diskCreateBody, EMPTY_DISK_FORM, extendProblem } from './diskForm';
@@ -53,19 +49,6 @@ function stubEngine(lists: Record<string, unknown[]>, answer: (s: Sent) => Answe
   return sent;
 }
 
-function renderIn(node: ReactNode) {
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: Infinity } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <LiveContext.Provider value={new LiveUpdates(queries)}>
-        <LocaleProvider initial="en">
-          <MemoryRouter>{node}</MemoryRouter>
-        </LocaleProvider>
-      </LiveContext.Provider>
-    </QueryClientProvider>,
-  );
-}
-
 const type = (id: string, value: string) =>
   fireEvent.change(document.getElementById(id) as HTMLElement, { target: { value } });
 const errorUnder = (id: string) =>
@@ -91,7 +74,7 @@ describe('storage domain form', () => {
         },
       },
     }));
-    renderIn(<StorageDomainForm mode="create" onClose={() => {}} />);
+    renderInPortal(<StorageDomainForm mode="create" onClose={() => {}} />);
     type('sd-name', ' iso1 ');
     type('sd-kind', 'iso');
     // Typed in the NFS fields first, then switched to posix: those values must not be sent.
@@ -125,7 +108,7 @@ describe('storage domain form', () => {
             body: { error: { code: 'storage_domain_name_taken', message: `name ${XSS} taken`, details: {} } },
           },
     );
-    renderIn(<StorageDomainForm mode="create" onClose={() => {}} />);
+    renderInPortal(<StorageDomainForm mode="create" onClose={() => {}} />);
     await screen.findByRole('option', { name: 'host-a' });
     type('sd-name', 'local1');
     type('sd-host-id', HOST.id);
@@ -144,7 +127,7 @@ describe('storage domain form', () => {
       status: 200,
       body: { domains: [{ id: DATA.id, name: XSS, kind: 'data' }] },
     }));
-    renderIn(<StorageDomainForm mode="import" onClose={() => {}} />);
+    renderInPortal(<StorageDomainForm mode="import" onClose={() => {}} />);
     type('sd-backend', 'nfs');
     type('sd-nfs-server', 'filer');
     type('sd-nfs-export', '/exports/v');
@@ -192,7 +175,7 @@ describe('disk dialogs', () => {
         },
       },
     }));
-    renderIn(<DiskCreateDialog onClose={() => {}} />);
+    renderInPortal(<DiskCreateDialog onClose={() => {}} />);
     await screen.findByRole('option', { name: 'data-1' });
     type('disk-name', 'd1');
     type('disk-size', '2.5');
@@ -220,7 +203,7 @@ describe('disk dialogs', () => {
     );
     const closed = vi.fn();
     // biome-ignore lint/suspicious/noExplicitAny: only the fields the dialog reads
-    renderIn(<DiskExtendDialog disk={disk as any} onClose={closed} />);
+    renderInPortal(<DiskExtendDialog disk={disk as any} onClose={closed} />);
     type('disk-new-size', '3');
     fireEvent.click(document.getElementById('disk-extend-submit') as HTMLElement);
     await waitFor(() => expect(errorUnder('disk-new-size')).toMatch(/larger than 4 GiB/));
