@@ -1,10 +1,7 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { cleanup, render, screen, within } from '@testing-library/react';
-import { MemoryRouter } from 'react-router';
+import { cleanup, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LiveContext, LiveUpdates } from '../../api';
-import { LocaleProvider } from '../../i18n';
+import { json, renderInPortal } from '../../testing/portal';
 import { DashboardPage } from './DashboardPage';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -74,29 +71,12 @@ function renderDashboard(locale: 'en' | 'zh-CN' = 'en') {
       const items = LISTS[u.pathname];
       if (!items) {
         // The storage API is not in this engine: the dashboard must leave storage out, not fail.
-        return new Response(JSON.stringify({ error: { code: 'route_not_found', message: 'no route' } }), {
-          status: 404,
-          headers: { 'content-type': 'application/json' },
-        });
+        return json(404, { error: { code: 'route_not_found', message: 'no route' } });
       }
-      return new Response(JSON.stringify({ items, next_cursor: null }), {
-        status: 200,
-        headers: { 'content-type': 'application/json' },
-      });
+      return json(200, { items, next_cursor: null });
     }),
   );
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: Infinity } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <LiveContext.Provider value={new LiveUpdates(queries)}>
-        <LocaleProvider initial={locale}>
-          <MemoryRouter>
-            <DashboardPage />
-          </MemoryRouter>
-        </LocaleProvider>
-      </LiveContext.Provider>
-    </QueryClientProvider>,
-  );
+  renderInPortal(<DashboardPage />, { locale });
   return fetched;
 }
 
