@@ -8,6 +8,7 @@ import { MemorySize, When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
 import { StateLabel } from '../common/StateLabel';
 import { OperationProgressFor } from '../operations';
+import { DiskLayoutCells, DiskLayoutHeads } from '../vms/diskColumns';
 import { Field } from '../vms/VmDetailPage';
 import { useTemplateDelete } from './deleteTemplate';
 
@@ -76,24 +77,14 @@ function Disks({ t }: { t: Template }) {
       <Thead>
         <Tr>
           <Th>#</Th>
-          <Th>{intl.formatMessage({ id: 'field.size' })}</Th>
-          <Th>{intl.formatMessage({ id: 'field.format' })}</Th>
-          <Th>{intl.formatMessage({ id: 'field.interface' })}</Th>
-          <Th>{intl.formatMessage({ id: 'field.bootable' })}</Th>
-          <Th>{intl.formatMessage({ id: 'vmx.field.storageDomain' })}</Th>
+          <DiskLayoutHeads />
         </Tr>
       </Thead>
       <Tbody>
         {t.disks.map((d) => (
           <Tr key={d.disk_id}>
             <Td>{d.position + 1}</Td>
-            <Td>
-              <MemorySize mib={d.size_bytes / 1024 / 1024} />
-            </Td>
-            <Td>{d.format}</Td>
-            <Td>{d.interface}</Td>
-            <Td>{intl.formatMessage({ id: d.bootable ? 'common.yes' : 'common.no' })}</Td>
-            <Td>{domains.get(d.storage_domain_id) ?? d.storage_domain_id.slice(0, 8)}</Td>
+            <DiskLayoutCells disk={d} domains={domains} />
           </Tr>
         ))}
       </Tbody>

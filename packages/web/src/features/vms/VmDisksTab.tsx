@@ -6,9 +6,9 @@ import { useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { api, useLiveList } from '../../api';
 import { ConfirmModal } from '../common/ConfirmModal';
-import { MemorySize } from '../common/format';
 import { useNames } from '../common/lookups';
 import { DiskAttachDialog, DiskCreateDialog, DiskExtendDialog } from '../storage';
+import { DiskLayoutCells, DiskLayoutHeads } from './diskColumns';
 import { OperationState, useOperationCall } from './operationCall';
 
 type VmDisk = Vm['disks'][number];
@@ -60,11 +60,7 @@ export function VmDisksTab({ vm }: { vm: Vm }) {
         <Thead>
           <Tr>
             {th('field.name')}
-            {th('field.size')}
-            {th('field.format')}
-            {th('field.interface')}
-            {th('field.bootable')}
-            {th('vmx.field.storageDomain')}
+            <DiskLayoutHeads />
             {th('field.state')}
             <Th screenReaderText={intl.formatMessage({ id: 'list.actions' })} />
           </Tr>
@@ -75,13 +71,7 @@ export function VmDisksTab({ vm }: { vm: Vm }) {
             return (
               <Tr key={d.id} data-testid="vm-disk-row" data-name={d.name}>
                 <Td>{d.name}</Td>
-                <Td>
-                  <MemorySize mib={d.size_bytes / 1024 / 1024} />
-                </Td>
-                <Td>{d.format}</Td>
-                <Td>{d.interface}</Td>
-                <Td>{intl.formatMessage({ id: d.bootable ? 'common.yes' : 'common.no' })}</Td>
-                <Td>{domains.get(d.storage_domain_id) ?? d.storage_domain_id.slice(0, 8)}</Td>
+                <DiskLayoutCells disk={d} domains={domains} />
                 <Td>
                   {full ? <FormattedMessage id={`state.${full.state}`} defaultMessage={full.state} /> : '…'}
                 </Td>
