@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { OperationProgressFrame } from '@vireo/api';
-import { SseParser, type SseMessage } from '@vireo/client';
+import { SseParser } from '@vireo/client';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvents } from '../../src/events';
@@ -9,36 +9,13 @@ import { parseProgressFrame, progressFrameText, type ProgressSubscriber } from '
 import { serveEventStream } from '../../src/events/stream';
 import type { OperationHandler } from '../../src/operations';
 import { createOpsApp, type OpsApp, until } from '../operations/support';
+import { type EventStreamReader, openEventStream } from './support';
 
-interface Stream {
-  messages: SseMessage[];
-  parser: SseParser;
-  ended: Promise<void>;
-  close(): void;
-}
-
-function open(base: string, path: string, headers: Record<string, string>): Promise<Stream> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(
-      `${base}${path}`,
-      { headers: { accept: 'text/event-stream', ...headers } },
-      (res) => {
-        const parser = new SseParser();
-        const s: Stream = {
-          messages: [],
-          parser,
-          ended: new Promise((r) => res.once('close', () => r())),
-          close: () => req.destroy(),
-        };
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => s.messages.push(...parser.push(chunk)));
-        res.on('error', () => {});
-        if (res.statusCode !== 200) reject(new Error(`stream answered ${res.statusCode}`));
-        else resolve(s);
-      },
-    );
-    req.on('error', reject);
-  });
+/** Opens an event stream that must answer 200. */
+async function open(base: string, path: string, headers: Record<string, string>) {
+  const s = await openEventStream(base, path, headers);
+  if (s.status !== 200) throw new Error(`stream answered ${s.status}`);
+  return s;
 }
 
 /** A handler that reports the steps the test hands it, one at a time, and ends on `null`. */
@@ -66,7 +43,7 @@ class Stepper {
 }
 
 const VM = '1d7c0b7e-3d0a-4a51-9d0e-6f1f0b9a2c33';
-const progressOf = (s: Stream) => s.messages.filter((m) => m.event === 'operation.progress');
+const progressOf = (s: EventStreamReader) => s.messages.filter((m) => m.event === 'operation.progress');
 
 describe('live operation progress (ephemeral stream frames, real PostgreSQL)', () => {
   let s: OpsApp;

@@ -1,51 +1,9 @@
-import http from 'node:http';
-import { SseParser, type SseMessage, VireoClient } from '@vireo/client';
+import { VireoClient } from '@vireo/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpsApp, type OpsApp, until } from '../operations/support';
+import { type EventStreamReader, openEventStream } from './support';
 
-/** A raw SSE connection: collects messages and comment lines as they arrive. */
-interface Stream {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  messages: SseMessage[];
-  comments: string[];
-  ended: Promise<void>;
-  close(): void;
-  res: http.IncomingMessage;
-  req: http.ClientRequest;
-}
-
-function open(base: string, path: string, headers: Record<string, string>): Promise<Stream> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(
-      `${base}${path}`,
-      { headers: { accept: 'text/event-stream', ...headers } },
-      (res) => {
-        const parser = new SseParser();
-        const s: Stream = {
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          messages: [],
-          comments: [],
-          ended: new Promise((r) => res.once('close', () => r())),
-          close: () => req.destroy(),
-          res,
-          req,
-        };
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          for (const line of chunk.split('\n')) if (line.startsWith(':')) s.comments.push(line);
-          s.messages.push(...parser.push(chunk));
-        });
-        res.on('error', () => {});
-        resolve(s);
-      },
-    );
-    req.on('error', reject);
-  });
-}
-
-const ids = (s: Stream) => s.messages.map((m) => Number(m.id));
+const ids = (s: EventStreamReader) => s.messages.map((m) => Number(m.id));
 
 describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
   let s: OpsApp;
@@ -57,7 +15,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
   afterAll(async () => s?.close());
 
   it('delivers live events, then exactly the missed ones after a reconnect with Last-Event-ID', async () => {
-    const a = await open(base, '/api/v1/events/stream?kind=test.live', s.auth());
+    const a = await openEventStream(base, '/api/v1/events/stream?kind=test.live', s.auth());
     expect(a.status).toBe(200);
     expect(a.headers['content-type']).toMatch(/^text\/event-stream/);
     const first = [await s.record({ kind: 'test.live.one' }), await s.record({ kind: 'test.live.two' })];
@@ -78,7 +36,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
       await s.record({ kind: 'test.live.five' }),
     ];
 
-    const b = await open(base, '/api/v1/events/stream?kind=test.live', {
+    const b = await openEventStream(base, '/api/v1/events/stream?kind=test.live', {
       ...s.auth(),
       'last-event-id': String(first[1]),
     });
@@ -95,7 +53,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
   it('filters by severity and object, and resumes from ?last_event_id', async () => {
     const obj = '0b5a8ac2-7f4e-4d55-9e8f-5b1d9c6a0e11';
     const start = await s.record({ kind: 'test.filter.start' });
-    const st = await open(
+    const st = await openEventStream(
       base,
       `/api/v1/events/stream?severity=error&object_id=${obj}&last_event_id=${start}`,
       s.auth(),
@@ -124,7 +82,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
 
   it('replays from ?since and keeps order when transactions commit out of id order', async () => {
     const since = new Date().toISOString();
-    const st = await open(
+    const st = await openEventStream(
       base,
       `/api/v1/events/stream?kind=test.order&since=${encodeURIComponent(since)}`,
       s.auth(),
@@ -165,7 +123,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
     const saved = s.events.stream.heartbeatMs;
     s.events.stream.heartbeatMs = 100;
     try {
-      const st = await open(base, '/api/v1/events/stream', s.auth());
+      const st = await openEventStream(base, '/api/v1/events/stream', s.auth());
       await until(
         'two heartbeats',
         () => st.comments.filter((c) => c.includes('heartbeat')).length >= 2,
@@ -181,7 +139,7 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
     const saved = s.events.stream.maxBufferedBytes;
     s.events.stream.maxBufferedBytes = 64 * 1024;
     try {
-      const st = await open(base, '/api/v1/events/stream?kind=test.flood', s.auth());
+      const st = await openEventStream(base, '/api/v1/events/stream?kind=test.flood', s.auth());
       st.res.pause(); // stop reading: the kernel buffers fill, then the server's
       const before = s.events.notifier.subscriberCount;
       expect(before).toBeGreaterThan(0);
@@ -202,13 +160,13 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
   });
 
   it('refuses missing credentials and a malformed Last-Event-ID', async () => {
-    const anon = await open(base, '/api/v1/events/stream', {});
+    const anon = await openEventStream(base, '/api/v1/events/stream', {});
     expect(anon.status).toBe(401);
     anon.close();
-    const bad = await open(base, '/api/v1/events/stream', { ...s.auth(), 'last-event-id': 'abc' });
+    const bad = await openEventStream(base, '/api/v1/events/stream', { ...s.auth(), 'last-event-id': 'abc' });
     expect(bad.status).toBe(400);
     bad.close();
-    const badQuery = await open(base, '/api/v1/events/stream?kind=Bad%20Kind', s.auth());
+    const badQuery = await openEventStream(base, '/api/v1/events/stream?kind=Bad%20Kind', s.auth());
     expect(badQuery.status).toBe(400);
     badQuery.close();
   });
