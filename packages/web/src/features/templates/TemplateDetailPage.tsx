@@ -1,8 +1,8 @@
-import { Alert, Button, DescriptionList } from '@patternfly/react-core';
+import { Alert, DescriptionList } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import type { Template } from '@vireo/api';
 import { FormattedMessage, useIntl } from 'react-intl';
-import { Link, useNavigate } from 'react-router';
+import { useNavigate } from 'react-router';
 import { DetailPage } from '../common/DetailPage';
 import { MemorySize, When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
@@ -11,29 +11,14 @@ import { OperationProgressFor } from '../operations';
 import { DiskLayoutCells, DiskLayoutHeads } from '../vms/diskColumns';
 import { Field } from '../vms/VmDetailPage';
 import { useTemplateDelete } from './deleteTemplate';
+import { TemplateButtons } from './TemplateButtons';
 
 function TemplateActions({ t }: { t: Template }) {
   const navigate = useNavigate();
   const del = useTemplateDelete(() => navigate('/templates', { replace: true }));
   return (
     <>
-      <Button
-        id="template-new-vm"
-        size="sm"
-        isDisabled={t.state !== 'ok'}
-        component={(p) => <Link {...p} to={`/vms/new?template=${t.id}`} />}
-      >
-        <FormattedMessage id="template.newVm" />
-      </Button>
-      <Button
-        id="template-delete"
-        size="sm"
-        variant="danger"
-        isDisabled={t.state === 'locked'}
-        onClick={() => del.request(t)}
-      >
-        <FormattedMessage id="common.delete" />
-      </Button>
+      <TemplateButtons t={t} onDelete={del.request} ids />
       {del.view}
     </>
   );

@@ -1,5 +1,4 @@
 import {
-  Button,
   EmptyState,
   PageSection,
   SearchInput,
@@ -20,6 +19,7 @@ import { RefLink, useNames } from '../common/lookups';
 import { StateLabel } from '../common/StateLabel';
 import { OperationState } from '../vms/operationCall';
 import { useTemplateDelete } from './deleteTemplate';
+import { TemplateButtons } from './TemplateButtons';
 
 /**
  * Templates: name, state, hardware, disks; "New VM" opens the wizard on that template; delete
@@ -95,22 +95,7 @@ export function TemplatesPage() {
               </Td>
               <Td>
                 <div className="vireo-actions">
-                  <Button
-                    size="sm"
-                    variant="secondary"
-                    isDisabled={t.state !== 'ok'}
-                    component={(p) => <Link {...p} to={`/vms/new?template=${t.id}`} />}
-                  >
-                    <FormattedMessage id="template.newVm" />
-                  </Button>
-                  <Button
-                    size="sm"
-                    variant="danger"
-                    isDisabled={t.state === 'locked'}
-                    onClick={() => del.request(t)}
-                  >
-                    <FormattedMessage id="common.delete" />
-                  </Button>
+                  <TemplateButtons t={t} onDelete={del.request} newVmVariant="secondary" />
                 </div>
               </Td>
             </Tr>
