@@ -1,32 +1,16 @@
 // @vitest-environment jsdom
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import type { ImageTransfer } from '@vireo/api';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocaleProvider } from '../../i18n';
 import { json } from '../../testing/portal';
+import { isoUpload } from '../../testing/transfers';
 import { IsoUploadDialog } from './IsoUploadDialog';
 
 const DOMAIN = '22222222-2222-4222-8222-222222222222';
-const transfer = (over: object) => ({
-  id: 't1',
-  direction: 'upload',
-  state: 'transferring',
-  storage_domain_id: DOMAIN,
-  disk_id: null,
-  iso_file: 'My_Disc.iso',
-  format: 'iso',
-  size_bytes: 5,
-  bytes_done: 0,
-  sha256: null,
-  host_id: null,
-  operation_id: null,
-  error: null,
-  data_url: '',
-  created_at: '',
-  updated_at: '',
-  finished_at: null,
-  ...over,
-});
+const transfer = (over: Partial<ImageTransfer>) =>
+  isoUpload({ storage_domain_id: DOMAIN, iso_file: 'My_Disc.iso', size_bytes: 5, ...over });
 
 /** The engine's transfer API; `put` decides what a PUT of the bytes does. */
 function stub(put: (init: RequestInit) => Promise<Response>) {

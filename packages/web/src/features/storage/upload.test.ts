@@ -9,6 +9,7 @@ import {
   type UploadTransport,
   uploadIso,
 } from './upload';
+import { isoUpload } from '../../testing/transfers';
 
 const DOMAIN = '00000000-0000-4000-8000-000000000001';
 
@@ -32,23 +33,14 @@ class FakeEngine implements UploadTransport {
     this.created.push(body);
     const id = `t${this.transfers.size + 1}`;
     const t = {
-      id,
-      direction: 'upload' as const,
-      state: 'transferring' as const,
-      storage_domain_id: body.storage_domain_id!,
-      disk_id: null,
-      iso_file: body.iso_file ?? null,
-      format: body.format!,
-      size_bytes: body.size_bytes!,
-      bytes_done: 0,
-      sha256: body.sha256 ?? null,
-      host_id: null,
-      operation_id: null,
-      error: null,
-      data_url: '',
-      created_at: '',
-      updated_at: '',
-      finished_at: null,
+      ...isoUpload({
+        id,
+        storage_domain_id: body.storage_domain_id!,
+        iso_file: body.iso_file ?? null,
+        format: body.format!,
+        size_bytes: body.size_bytes!,
+        sha256: body.sha256 ?? null,
+      }),
       data: new Uint8Array(body.size_bytes!),
     };
     this.transfers.set(id, t);
