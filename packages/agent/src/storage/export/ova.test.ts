@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { JobProgressEvent } from '@vireo/agent-protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDomains, type TestDomains } from '../../../test/support/storage-domains';
 import { OvaService } from './ova';
 import { TAR_END, tarHeader, tarPadding } from './tar';
 
@@ -32,8 +31,8 @@ describe('OVA pack, read and extract on real files and real qemu-img', () => {
   let base: string;
   const data = randomUUID();
   const exp = randomUUID();
-  const roots = new Map<string, string>();
-  const events: JobProgressEvent[] = [];
+  let domains: TestDomains;
+  let roots: Map<string, string>;
   let ova: OvaService;
   const src = { disk_id: randomUUID(), volume_id: randomUUID() };
 
@@ -43,23 +42,9 @@ describe('OVA pack, read and extract on real files and real qemu-img', () => {
   const diskDirs = async () => readdir(join(roots.get(data) as string, 'images')).catch(() => []);
 
   beforeAll(async () => {
-    base = await mkdtemp(join(tmpdir(), 'vireo-ova-'));
-    for (const id of [data, exp]) {
-      const root = join(base, id);
-      await mkdir(join(root, 'images'), { recursive: true });
-      roots.set(id, root);
-    }
-    ova = new OvaService(
-      async (id) => {
-        const root = roots.get(id);
-        if (!root) throw new Error(`domain ${id} is not active`);
-        return root;
-      },
-      ((name: string, params: JobProgressEvent) => {
-        if (name === 'job.progress') events.push(params);
-      }) as never,
-      pino({ level: 'silent' }),
-    );
+    domains = await createTestDomains('vireo-ova-', [data, exp]);
+    ({ base, roots } = domains);
+    ova = new OvaService(domains.resolveRoot, domains.emit, pino({ level: 'silent' }));
     // A two-volume chain (base + overlay with a marker) so packing has to flatten it.
     const dir = join(roots.get(data) as string, 'images', src.disk_id);
     await mkdir(dir);
@@ -71,7 +56,7 @@ describe('OVA pack, read and extract on real files and real qemu-img', () => {
   });
 
   afterAll(async () => {
-    await rm(base, { recursive: true, force: true });
+    await domains?.remove();
   });
 
   it('packs OVF + a flattened qcow2, reads the OVF back and extracts an identical image', async () => {
@@ -91,7 +76,7 @@ describe('OVA pack, read and extract on real files and real qemu-img', () => {
         .trim()
         .split('\n'),
     ).toEqual(['web-1.ovf', `${member.disk_id}/${member.volume_id}`]);
-    expect(events.some((e) => e.kind === 'export.ova_pack' && e.state === 'succeeded')).toBe(true);
+    expect(domains.progress.some((e) => e.kind === 'export.ova_pack' && e.state === 'succeeded')).toBe(true);
     await expect(
       ova.pack({ job_id: randomUUID(), domain_id: exp, name: 'web-1', ovf: '<ovf/>', disks: [] }),
     ).rejects.toMatchObject({ code: 'image_exists' });

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { JobProgressEvent } from '@vireo/agent-protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDomains, type TestDomains } from '../../../test/support/storage-domains';
 import { imageInfo } from '../qemu-img';
 import { VolumeService } from './service';
 
@@ -27,32 +26,20 @@ describe('VolumeService on real files', () => {
   let base: string;
   const domA = randomUUID();
   const domB = randomUUID();
-  const roots = new Map<string, string>();
-  const events: JobProgressEvent[] = [];
+  let domains: TestDomains;
+  let roots: Map<string, string>;
   let volumes: VolumeService;
 
   beforeAll(async () => {
-    base = await mkdtemp(join(tmpdir(), 'vireo-volumes-'));
-    for (const id of [domA, domB]) {
-      const root = join(base, id.slice(0, 4), id);
-      await mkdir(join(root, 'images'), { recursive: true });
-      roots.set(id, root);
-    }
-    volumes = new VolumeService(
-      async (id) => {
-        const root = roots.get(id);
-        if (!root) throw new Error(`domain ${id} is not active`);
-        return root;
-      },
-      ((name: string, params: JobProgressEvent) => {
-        if (name === 'job.progress') events.push(params);
-      }) as never,
-      pino({ level: 'silent' }),
+    domains = await createTestDomains('vireo-volumes-', [domA, domB], (dir, id) =>
+      join(dir, id.slice(0, 4), id),
     );
+    ({ base, roots } = domains);
+    volumes = new VolumeService(domains.resolveRoot, domains.emit, pino({ level: 'silent' }));
   });
 
   afterAll(async () => {
-    await rm(base, { recursive: true, force: true });
+    await domains?.remove();
   });
 
   const ids = () => ({ disk_id: randomUUID(), volume_id: randomUUID() });
@@ -191,7 +178,7 @@ describe('VolumeService on real files', () => {
       });
       expect(info.path).toBe(join(roots.get(domB) as string, 'images', to.disk_id, to.volume_id));
       expect(info.virtual_size).toBe(256 * MiB);
-      const mine = events.filter((e) => e.job_id === job);
+      const mine = domains.progress.filter((e) => e.job_id === job);
       const running = mine.filter((e) => e.state === 'running');
       expect(running.length).toBeGreaterThan(0);
       expect(running.map((e) => e.progress)).toEqual(
@@ -227,7 +214,7 @@ describe('VolumeService on real files', () => {
       await expect(stat(join(roots.get(domB) as string, 'images', to.disk_id))).rejects.toMatchObject({
         code: 'ENOENT',
       });
-      expect(events.filter((e) => e.job_id === job).at(-1)).toMatchObject({ state: 'failed' });
+      expect(domains.progress.filter((e) => e.job_id === job).at(-1)).toMatchObject({ state: 'failed' });
       expect(volumes.cancel(job)).toEqual({ cancelled: false });
     });
   });
