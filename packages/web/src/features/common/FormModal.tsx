@@ -1,21 +1,20 @@
 import {
   Alert,
-  Button,
   Form,
   FormGroup,
   FormSelect,
   FormSelectOption,
   Modal,
   ModalBody,
-  ModalFooter,
   ModalHeader,
   TextArea,
   TextInput,
 } from '@patternfly/react-core';
 import { type ReactNode, useState } from 'react';
-import { FormattedMessage, useIntl } from 'react-intl';
+import { useIntl } from 'react-intl';
 import { FieldError, validated } from './FieldError';
 import { useFormSubmit } from './formSubmit';
+import { FormFooter } from './FormFooter';
 
 export interface FormField {
   name: string;
@@ -104,20 +103,12 @@ export function FormModal(props: {
           {props.children}
         </Form>
       </ModalBody>
-      <ModalFooter>
-        <Button
-          id="form-submit"
-          variant="primary"
-          onClick={() => void submit()}
-          isLoading={busy}
-          isDisabled={busy}
-        >
-          <FormattedMessage id={props.submitId} />
-        </Button>
-        <Button variant="link" onClick={props.onClose}>
-          <FormattedMessage id="common.cancel" />
-        </Button>
-      </ModalFooter>
+      <FormFooter
+        submitButtonId="form-submit"
+        submitLabelId={props.submitId}
+        form={{ busy, submit }}
+        onClose={props.onClose}
+      />
     </Modal>
   );
 }

@@ -1,6 +1,5 @@
 import {
   Alert,
-  Button,
   Checkbox,
   Form,
   FormGroup,
@@ -8,7 +7,6 @@ import {
   FormSelectOption,
   Modal,
   ModalBody,
-  ModalFooter,
   ModalHeader,
   TextArea,
   TextInput,
@@ -16,10 +14,11 @@ import {
 import { useQueryClient } from '@tanstack/react-query';
 import { type Disk, type StorageDomain, VM_DISK_INTERFACES } from '@vireo/api';
 import { useEffect, useState } from 'react';
-import { FormattedMessage, useIntl } from 'react-intl';
+import { useIntl } from 'react-intl';
 import { api, refresh, useLiveList } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
 import { useFormSubmit } from '../common/formSubmit';
+import { FormFooter } from '../common/FormFooter';
 import { diskCreateBody, type DiskFormValues, EMPTY_DISK_FORM } from './diskForm';
 
 /** Active data domains, the places a new disk can go. */
@@ -211,20 +210,12 @@ export function DiskCreateDialog(props: {
           </FormGroup>
         </Form>
       </ModalBody>
-      <ModalFooter>
-        <Button
-          id="disk-submit"
-          variant="primary"
-          onClick={() => void submit()}
-          isLoading={busy}
-          isDisabled={busy}
-        >
-          <FormattedMessage id="common.create" />
-        </Button>
-        <Button variant="link" onClick={props.onClose}>
-          <FormattedMessage id="common.cancel" />
-        </Button>
-      </ModalFooter>
+      <FormFooter
+        submitButtonId="disk-submit"
+        submitLabelId="common.create"
+        form={{ busy, submit }}
+        onClose={props.onClose}
+      />
     </Modal>
   );
 }

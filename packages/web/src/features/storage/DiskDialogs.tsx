@@ -1,6 +1,5 @@
 import {
   Alert,
-  Button,
   Checkbox,
   Form,
   FormGroup,
@@ -8,7 +7,6 @@ import {
   FormSelectOption,
   Modal,
   ModalBody,
-  ModalFooter,
   ModalHeader,
   TextInput,
 } from '@patternfly/react-core';
@@ -16,10 +14,11 @@ import { useQueryClient } from '@tanstack/react-query';
 import type { Disk } from '@vireo/api';
 import type { MutationResult } from '@vireo/client';
 import { type ReactNode, useState } from 'react';
-import { FormattedMessage, useIntl } from 'react-intl';
+import { useIntl } from 'react-intl';
 import { api, refresh } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
 import { useFormSubmit } from '../common/formSubmit';
+import { FormFooter } from '../common/FormFooter';
 import { useOptions } from '../common/lookups';
 import { InterfaceSelect, useDataDomains } from './DiskCreateDialog';
 import { extendProblem, numberOrRaw } from './diskForm';
@@ -63,22 +62,15 @@ function DiskDialog(props: {
           </Form>
         )}
       </ModalBody>
-      <ModalFooter>
-        {!operationId && (
-          <Button
-            id={`${props.id}-submit`}
-            variant="primary"
-            onClick={() => void submit()}
-            isLoading={busy}
-            isDisabled={busy}
-          >
-            <FormattedMessage id={props.submitId} />
-          </Button>
-        )}
-        <Button id={`${props.id}-close`} variant="link" onClick={props.onClose}>
-          <FormattedMessage id={operationId ? 'storage.close' : 'common.cancel'} />
-        </Button>
-      </ModalFooter>
+      <FormFooter
+        submitButtonId={`${props.id}-submit`}
+        submitLabelId={props.submitId}
+        form={{ busy, submit }}
+        onClose={props.onClose}
+        done={operationId !== null}
+        closeButtonId={`${props.id}-close`}
+        closeLabelId="storage.close"
+      />
     </Modal>
   );
 }

@@ -1,6 +1,5 @@
 import {
   Alert,
-  Button,
   Form,
   FormGroup,
   FormSelect,
@@ -9,7 +8,6 @@ import {
   ListItem,
   Modal,
   ModalBody,
-  ModalFooter,
   ModalHeader,
   TextArea,
   TextInput,
@@ -17,10 +15,11 @@ import {
 import { STORAGE_BACKENDS, STORAGE_DOMAIN_KINDS, type StorageDomain } from '@vireo/api';
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { FormattedMessage, useIntl } from 'react-intl';
+import { useIntl } from 'react-intl';
 import { api, refresh } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
 import { useFormSubmit } from '../common/formSubmit';
+import { FormFooter } from '../common/FormFooter';
 import { useOptions } from '../common/lookups';
 import {
   backendFields,
@@ -162,22 +161,14 @@ export function StorageDomainForm({ mode, onClose }: { mode: 'create' | 'import'
           </Form>
         )}
       </ModalBody>
-      <ModalFooter>
-        {!imported && (
-          <Button
-            id="sd-submit"
-            variant="primary"
-            onClick={() => void submit()}
-            isLoading={busy}
-            isDisabled={busy}
-          >
-            <FormattedMessage id={mode === 'create' ? 'common.create' : 'storage.domain.importAction'} />
-          </Button>
-        )}
-        <Button variant="link" onClick={onClose}>
-          <FormattedMessage id={imported ? 'storage.close' : 'common.cancel'} />
-        </Button>
-      </ModalFooter>
+      <FormFooter
+        submitButtonId="sd-submit"
+        submitLabelId={mode === 'create' ? 'common.create' : 'storage.domain.importAction'}
+        form={{ busy, submit }}
+        onClose={onClose}
+        done={imported !== null}
+        closeLabelId="storage.close"
+      />
     </Modal>
   );
 }
