@@ -44,8 +44,11 @@ describe('headless VMs (console "serial")', () => {
   }, 120_000);
 
   afterAll(async () => {
+    // Kill before and after stopping the agent: a start still under way when a case failed can
+    // spawn its QEMU after the first kill, but not once the agent is gone.
     await killQemusOf(vmIds);
     await platform?.stop();
+    await killQemusOf(vmIds);
   });
 
   it('stores and validates the console type (default vnc; create, read, patch)', async () => {
