@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { killQemusOf } from '../../packages/agent/test/support/guest';
 import { writeOvf } from '../../packages/engine/src/domain/ovf';
 import { loginCli, runCli } from '../cli/support/cli';
+import { bootGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
 import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
@@ -29,24 +30,9 @@ describe('export and import end to end (engine + agent + QEMU)', () => {
   const call = (method: string, p: string, body?: unknown, headers?: Record<string, string>) =>
     (platform as Platform).api.call(method, p, body, headers);
   const settled = (res: ApiAnswer, waitS = 120) => (platform as Platform).api.settled(res, waitS);
-  const boot = async (vmId: string) => {
-    await settled(await call('POST', `/vms/${vmId}/start`), 120);
-    await until('the VM up', async () => (await call('GET', `/vms/${vmId}`)).json.state === 'up');
-    await waitForText(join(dir, 'vms', vmId, 'serial.log'), testGuest.marker, 120_000);
-  };
-  const stop = async (vmId: string) => {
-    await settled(await call('POST', `/vms/${vmId}/stop`));
-    await until('QEMU gone', async () => (await qemuPidsFor(vmId)).length === 0, 30_000);
-    await until('the VM down', async () => (await call('GET', `/vms/${vmId}`)).json.state === 'down');
-  };
-  const readStamp = async (vmId: string) =>
-    (
-      await guestShell(
-        join(dir, 'vms', vmId, 'serial.sock'),
-        `dd if=/dev/vda bs=${STAMP.length} count=1 2>/dev/null`,
-        60_000,
-      )
-    ).trim();
+  const boot = (vmId: string) => bootGuestVm(platform as Platform, vmId);
+  const stop = (vmId: string) => stopGuestVm(platform as Platform, vmId);
+  const readStamp = (vmId: string) => readDiskStamp(platform as Platform, vmId, STAMP.length);
   const importIt = (entityId: string, body: Json = {}) =>
     call('POST', `/storage-domains/${exp.id}/exports/${entityId}/import`, {
       cluster_id: clusterId,
@@ -113,7 +99,7 @@ describe('export and import end to end (engine + agent + QEMU)', () => {
     vmIds.add(vmId);
     const diskId = created.json.disks[0].id as string;
     await boot(vmId);
-    await guestShell(join(dir, 'vms', vmId, 'serial.sock'), `printf ${STAMP} > /dev/vda; sync`, 60_000);
+    await writeDiskStamp(platform as Platform, vmId, STAMP);
     await stop(vmId);
 
     // A data domain is not an export target.

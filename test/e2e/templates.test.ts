@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { killQemusOf } from '../../packages/agent/test/support/guest';
 import { runCli, loginCli } from '../cli/support/cli';
 import type { EngineProcess } from '../support/engine';
-import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
+import { bootGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
+import { type ApiAnswer, type Json, type Platform, startPlatform } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
 const MiB = 1024 ** 2;
@@ -43,23 +44,9 @@ describe('templates end to end (engine + agent + QEMU)', () => {
       execFileSync('qemu-img', ['info', '-U', '--output=json', '-f', 'qcow2', file], { encoding: 'utf8' }),
     );
   /** Starts a VM on the test ISO and waits for the guest's shell. */
-  const boot = async (vmId: string) => {
-    await settled(await call('POST', `/vms/${vmId}/start`), 120);
-    await until('the VM up', async () => (await call('GET', `/vms/${vmId}`)).json.state === 'up');
-    await waitForText(join(dir, 'vms', vmId, 'serial.log'), testGuest.marker, 120_000);
-  };
-  const stop = async (vmId: string) => {
-    await settled(await call('POST', `/vms/${vmId}/stop`));
-    await until('QEMU gone', async () => (await qemuPidsFor(vmId)).length === 0, 30_000);
-  };
-  const readStamp = async (vmId: string) =>
-    (
-      await guestShell(
-        join(dir, 'vms', vmId, 'serial.sock'),
-        `dd if=/dev/vda bs=${STAMP.length} count=1 2>/dev/null`,
-        60_000,
-      )
-    ).trim();
+  const boot = (vmId: string) => bootGuestVm(platform as Platform, vmId);
+  const stop = (vmId: string) => stopGuestVm(platform as Platform, vmId);
+  const readStamp = (vmId: string) => readDiskStamp(platform as Platform, vmId, STAMP.length);
   const withCdrom = async (vmId: string) => {
     const res = await call(
       'PATCH',
@@ -102,7 +89,7 @@ describe('templates end to end (engine + agent + QEMU)', () => {
     const sourceId = created.json.id as string;
     vmIds.add(sourceId);
     await boot(sourceId);
-    await guestShell(join(dir, 'vms', sourceId, 'serial.sock'), `printf ${STAMP} > /dev/vda; sync`, 60_000);
+    await writeDiskStamp(platform as Platform, sourceId, STAMP);
     expect(await readStamp(sourceId)).toBe(STAMP);
     await stop(sourceId);
 
@@ -135,7 +122,7 @@ describe('templates end to end (engine + agent + QEMU)', () => {
     await Promise.all(clones.map((id) => boot(id)));
     for (const id of clones) expect(await readStamp(id)).toBe(STAMP);
     // A write in one clone stays in its overlay.
-    await guestShell(join(dir, 'vms', clones[0]!, 'serial.sock'), 'printf CHANGED > /dev/vda; sync', 60_000);
+    await writeDiskStamp(platform as Platform, clones[0]!, 'CHANGED');
     expect(await readStamp(clones[1]!)).toBe(STAMP);
 
     const refused = await call('DELETE', `/templates/${template.id}`);
