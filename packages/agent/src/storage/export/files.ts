@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { type Stats, constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -13,6 +13,20 @@ import {
 } from '@vireo/agent-protocol';
 import { AgentError } from '../../util/errors';
 import { type DomainRootResolver, idSegment } from '../volumes/layout';
+
+/**
+ * The lstat of a directory entry of a domain, after creating it (0750) when it is missing and
+ * `create`; undefined when it is missing. A concurrent creation is no error. The caller checks that
+ * it is a directory (lstat: a symlink there is not one).
+ */
+export async function lstatMaybeCreating(path: string, create: boolean): Promise<Stats | undefined> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st || !create) return st;
+  await mkdir(path, { mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  return lstat(path);
+}
 
 const SEGMENT = /^[A-Za-z0-9._-]{1,255}$/;
 const MAX_SEGMENTS = 8;
@@ -60,13 +74,7 @@ export class DomainFiles {
   private async master(domainId: string, create: boolean): Promise<string | undefined> {
     const root = await realpath(await this.resolveRoot(idSegment(domainId, 'domain_id')));
     const master = join(root, 'master');
-    let st = await lstat(master).catch(() => undefined);
-    if (!st && create) {
-      await mkdir(master, { mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-      });
-      st = await lstat(master);
-    }
+    const st = await lstatMaybeCreating(master, create);
     if (!st) return undefined;
     if (!st.isDirectory()) throw notAllowed('', 'master is not a directory');
     return master;
@@ -77,13 +85,7 @@ export class DomainFiles {
     let cur = master;
     for (const [i, seg] of dirs.entries()) {
       const next = join(cur, seg);
-      let st = await lstat(next).catch(() => undefined);
-      if (!st && create) {
-        await mkdir(next, { mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EEXIST') throw err;
-        });
-        st = await lstat(next);
-      }
+      const st = await lstatMaybeCreating(next, create);
       if (!st) return undefined;
       if (!st.isDirectory())
         throw notAllowed(dirs.slice(0, i + 1).join('/'), 'not a directory (or a symlink)');

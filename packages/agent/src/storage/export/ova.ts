@@ -31,6 +31,7 @@ import { Reverter } from '../../util/reverter';
 import { inspectUntrustedImage } from '../inspect';
 import { startConvert } from '../volumes/copy';
 import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
+import { lstatMaybeCreating } from './files';
 import { BLOCK, parseTarHeader, TAR_END, TarError, type TarMember, tarHeader, tarPadding } from './tar';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
@@ -77,13 +78,7 @@ export class OvaService {
   private async ovaDir(domainId: string, create: boolean): Promise<string | undefined> {
     const layout = await DomainLayout.open(this.resolveRoot, domainId);
     const dir = join(layout.root, 'ova');
-    let st = await lstat(dir).catch(() => undefined);
-    if (!st && create) {
-      await mkdir(dir, { mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-      });
-      st = await lstat(dir);
-    }
+    const st = await lstatMaybeCreating(dir, create);
     if (!st) return undefined;
     if (!st.isDirectory())
       throw new AgentError('path_not_allowed', "the domain's ova entry is not a directory");
