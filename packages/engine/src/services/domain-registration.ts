@@ -34,25 +34,14 @@ import {
 import { Conflict, InvalidInput, NotFound } from '../errors';
 import type { OperationContext, OperationRegistry } from '../operations';
 import type { Actor } from './actor';
-import type { AuditRecorder } from './ports';
+import type { AuditRecorder, OperationCreator } from './ports';
 
 export interface RegistrationDeps {
   db: Db;
   hub: AgentHub;
   audit: AuditRecorder;
   log: Logger;
-  operations: {
-    create(
-      ex: Parameters<AuditRecorder['record']>[0],
-      input: {
-        type: string;
-        target?: { kind: string; id: string } | null;
-        createdBy: string | null;
-        input?: Record<string, unknown>;
-      },
-    ): Promise<{ id: string }>;
-    get(id: string): Promise<Operation>;
-  };
+  operations: OperationCreator & { get(id: string): Promise<Operation> };
 }
 
 /** Registration of what an imported data domain holds (ADR 025). */
@@ -441,6 +430,13 @@ async function runRegisterVm(
           ? { type: 'bridge', bridge: n.bridge, mac: n.mac, model: n.model }
           : { type: 'user', mac: n.mac, model: n.model },
     );
+    // Where each disk sits: a template's disk rows and a VM's attachments say the same.
+    const placements = ovf.disks.map((d) => ({
+      disk_id: d.disk_id,
+      position: d.position,
+      interface: d.interface,
+      bootable: d.bootable,
+    }));
     if (ovf.kind === 'template') {
       await insertRegisteredTemplate(tx, {
         id: vm.id,
@@ -454,50 +450,32 @@ async function runRegisterVm(
         os_type: ovf.os_type,
         boot_order: ovf.boot_order,
         nics,
-        disks: ovf.disks.map((d) => ({
-          disk_id: d.disk_id,
-          position: d.position,
-          interface: d.interface,
-          bootable: d.bootable,
-        })),
+        disks: placements,
       });
-      await deps.audit.record(tx, {
-        kind: 'template.registered',
-        severity: 'info',
-        message: `template ${name} registered from storage domain ${domain.name} with ${vm.disk_ids.length} disk(s)`,
-        object: { kind: 'template', id: vm.id, name },
-        userId: ctx.op.created_by,
-        details: { operation_id: ctx.op.id, storage_domain_id: domain.id, disk_ids: vm.disk_ids },
+    } else {
+      const cdrom = ovf.cdrom;
+      await insertRegisteredVm(tx, {
+        id: vm.id,
+        name,
+        cluster_id: input.cluster_id,
+        cpus: ovf.cpus,
+        memory_mib: ovf.memory_mib,
+        os_type: ovf.os_type,
+        boot_order: ovf.boot_order,
+        cdrom_image: cdrom && 'image' in cdrom ? cdrom.image : null,
+        // An ISO domain this engine does not have is dropped: the VM boots without that CD-ROM.
+        cdrom_storage_domain_id: cdrom && 'file' in cdrom && isoDomains ? cdrom.storage_domain_id : null,
+        cdrom_file: cdrom && 'file' in cdrom && isoDomains ? cdrom.file : null,
+        nics,
+        console_type: ovf.console,
+        attachments: placements,
       });
-      return name;
     }
-    const cdrom = ovf.cdrom;
-    await insertRegisteredVm(tx, {
-      id: vm.id,
-      name,
-      cluster_id: input.cluster_id,
-      cpus: ovf.cpus,
-      memory_mib: ovf.memory_mib,
-      os_type: ovf.os_type,
-      boot_order: ovf.boot_order,
-      cdrom_image: cdrom && 'image' in cdrom ? cdrom.image : null,
-      // An ISO domain this engine does not have is dropped: the VM boots without that CD-ROM.
-      cdrom_storage_domain_id: cdrom && 'file' in cdrom && isoDomains ? cdrom.storage_domain_id : null,
-      cdrom_file: cdrom && 'file' in cdrom && isoDomains ? cdrom.file : null,
-      nics,
-      console_type: ovf.console,
-      attachments: ovf.disks.map((d) => ({
-        disk_id: d.disk_id,
-        position: d.position,
-        interface: d.interface,
-        bootable: d.bootable,
-      })),
-    });
     await deps.audit.record(tx, {
-      kind: 'vm.registered',
+      kind: `${ovf.kind}.registered`,
       severity: 'info',
-      message: `VM ${name} registered from storage domain ${domain.name} with ${vm.disk_ids.length} disk(s)`,
-      object: { kind: 'vm', id: vm.id, name },
+      message: `${ovf.kind === 'vm' ? 'VM' : 'template'} ${name} registered from storage domain ${domain.name} with ${vm.disk_ids.length} disk(s)`,
+      object: { kind: ovf.kind, id: vm.id, name },
       userId: ctx.op.created_by,
       details: { operation_id: ctx.op.id, storage_domain_id: domain.id, disk_ids: vm.disk_ids },
     });

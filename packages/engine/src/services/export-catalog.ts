@@ -6,6 +6,7 @@ import type { VmDiskView } from '../db/repositories/disks';
 import type { TemplateDiskRow, TemplateRow } from '../db/repositories/templates';
 import type { VmRow } from '../db/tables/vms';
 import { type OvfDisk, type OvfDocument, type OvfEntity, type OvfNic, parseOvf } from '../domain/ovf';
+import { templateEntityOf, templateOvfDisks, vmEntityOf } from '../domain/storage/ovf-store';
 import { NotFound, VireoError } from '../errors';
 
 /** Where an export domain keeps an OVF-format export: `master/vms/<id>/<id>.ovf` (as oVirt). */
@@ -22,6 +23,18 @@ export interface FoundExport {
 }
 
 const OS_TYPES = new Set(['other', 'other_linux', 'debian', 'ubuntu', 'rhel', 'windows']);
+
+/**
+ * The OVF store's description of an entity, as an export carries it: with its creation time, and an
+ * OS type the OVF knows (`other` otherwise), so that any VM or template can be exported.
+ */
+function exportEntity(entity: OvfEntity, createdAt: Date): OvfEntity {
+  return {
+    ...entity,
+    os_type: (OS_TYPES.has(entity.os_type) ? entity.os_type : 'other') as OvfEntity['os_type'],
+    created_at: createdAt.toISOString(),
+  };
+}
 
 function ovfNics(nics: unknown[]): OvfNic[] {
   return (nics as { type?: string; bridge?: string; mac: string; model?: OvfNic['model'] }[]).map((n) =>
@@ -40,27 +53,8 @@ export function vmOvf(
   disks: VmDiskView[],
   forOva: boolean,
 ): { entity: OvfEntity; disks: OvfDisk[]; nics: OvfNic[] } {
-  const cdrom =
-    vm.cdrom_storage_domain_id && vm.cdrom_file
-      ? { storage_domain_id: vm.cdrom_storage_domain_id, file: vm.cdrom_file }
-      : vm.cdrom_image
-        ? { image: vm.cdrom_image }
-        : null;
   return {
-    entity: {
-      kind: 'vm',
-      id: vm.id,
-      name: vm.name,
-      description: '',
-      cpus: vm.cpus,
-      memory_mib: vm.memory_mib,
-      os_type: (OS_TYPES.has(vm.os_type) ? vm.os_type : 'other') as OvfEntity['os_type'],
-      boot_order: vm.boot_order as OvfEntity['boot_order'],
-      console: vm.console_type === 'serial' ? 'serial' : 'vnc',
-      cdrom,
-      template: null,
-      created_at: vm.created_at.toISOString(),
-    },
+    entity: exportEntity(vmEntityOf(vm), vm.created_at),
     disks: disks.map((d) => ({
       disk_id: d.id,
       volume_id: d.volume_id,
@@ -84,32 +78,8 @@ export function templateOvf(
   forOva: boolean,
 ): { entity: OvfEntity; disks: OvfDisk[]; nics: OvfNic[] } {
   return {
-    entity: {
-      kind: 'template',
-      id: t.id,
-      name: t.name,
-      description: t.description,
-      cpus: t.cpus,
-      memory_mib: t.memory_mib,
-      os_type: (OS_TYPES.has(t.os_type) ? t.os_type : 'other') as OvfEntity['os_type'],
-      boot_order: t.boot_order as OvfEntity['boot_order'],
-      console: 'vnc',
-      cdrom: null,
-      template: { version_of: t.version_of, version_number: t.version_number },
-      created_at: t.created_at.toISOString(),
-    },
-    disks: disks.map((d) => ({
-      disk_id: d.disk_id,
-      volume_id: d.volume_id,
-      name: d.name,
-      description: '',
-      size_bytes: d.size_bytes,
-      format: forOva ? 'qcow2' : d.format,
-      interface: d.interface as OvfDisk['interface'],
-      bootable: d.bootable,
-      position: d.position,
-      file_bytes: null,
-    })),
+    entity: exportEntity(templateEntityOf(t), t.created_at),
+    disks: templateOvfDisks(disks).map((d) => (forOva ? { ...d, format: 'qcow2' } : d)),
     nics: ovfNics(t.nics),
   };
 }

@@ -2,20 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { ExportImportRequest, ExportList, ExportRequest } from '@vireo/api';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
-import { hostForDomains } from '../controllers/disk-storage';
+import { domainOrThrow, hostForDomains } from '../controllers/disk-storage';
 import { datacenterOfCluster, findDisk, findDomain, listVmDisks, updateDisk } from '../db/repositories/disks';
-import {
-  entityExists,
-  insertImportedDisk,
-  insertImportedTemplate,
-  insertImportedTemplateDisk,
-  insertImportedVm,
-  takenDiskIds,
-  takenNames,
-} from '../db/repositories/exports';
+import { entityExists, insertImportedDisk, takenDiskIds, takenNames } from '../db/repositories/exports';
 import { isUniqueViolation } from '../db/repositories/pg-errors';
-import { findTemplate } from '../db/repositories/templates';
-import { lockVm } from '../db/repositories/vms';
+import { findTemplate, insertTemplateDisk, insertTemplateWithId } from '../db/repositories/templates';
+import { insertVm, lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow } from '../db/tables/storage';
 import type { VmNicJson } from '../db/tables/vms';
@@ -68,15 +60,6 @@ export interface ExportService {
     entityId: string,
     input: ExportImportRequest,
   ): Promise<{ operationId: string; kind: 'vm' | 'template'; id: string; name: string }>;
-}
-
-async function domainOrThrow(ex: Executor, id: string): Promise<StorageDomainRow> {
-  const d = await findDomain(ex, id);
-  if (!d)
-    throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`, {
-      details: { id },
-    });
-  return d;
 }
 
 function requireActive(d: StorageDomainRow, kind: 'export' | 'data', field: string): void {
@@ -134,12 +117,35 @@ export function createExportService(deps: {
   const { db, hub, audit, operations } = deps;
   const log = deps.log.child({ module: 'engine:exports' });
 
-  function exportInput(input: ExportRequest): ExportOpInput {
-    return {
+  /** Queues `vm.export` / `template.export` and audits it; the caller checked and locked the entity. */
+  async function queueExport(
+    tx: Executor,
+    actor: Actor,
+    entity: { kind: 'vm' | 'template'; id: string; name: string },
+    input: ExportRequest,
+  ): Promise<{ operationId: string }> {
+    const format = input.format ?? 'ovf';
+    const opInput: ExportOpInput = {
       storage_domain_id: input.storage_domain_id,
-      format: input.format ?? 'ovf',
+      format,
       overwrite: input.overwrite ?? false,
     };
+    const op = await operations.create(tx, {
+      type: `${entity.kind}.export`,
+      target: { kind: entity.kind, id: entity.id },
+      createdBy: actor.userId,
+      input: opInput,
+    });
+    await audit.record(tx, {
+      kind: `${entity.kind}.exporting`,
+      severity: 'info',
+      message: `${entity.kind === 'vm' ? 'VM' : 'template'} ${entity.name} is being exported by ${actor.username}`,
+      object: entity,
+      userId: actor.userId,
+      username: actor.username,
+      details: { operation_id: op.id, storage_domain_id: input.storage_domain_id, format },
+    });
+    return { operationId: op.id };
   }
 
   return {
@@ -172,26 +178,7 @@ export function createExportService(deps: {
           }
         }
         for (const d of disks) await updateDisk(tx, d.id, undefined, { state: 'locked' });
-        const op = await operations.create(tx, {
-          type: 'vm.export',
-          target: { kind: 'vm', id: vm.id },
-          createdBy: actor.userId,
-          input: exportInput(input),
-        });
-        await audit.record(tx, {
-          kind: 'vm.exporting',
-          severity: 'info',
-          message: `VM ${vm.name} is being exported by ${actor.username}`,
-          object: { kind: 'vm', id: vm.id, name: vm.name },
-          userId: actor.userId,
-          username: actor.username,
-          details: {
-            operation_id: op.id,
-            storage_domain_id: input.storage_domain_id,
-            format: input.format ?? 'ovf',
-          },
-        });
-        return { operationId: op.id };
+        return queueExport(tx, actor, { kind: 'vm', id: vm.id, name: vm.name }, input);
       });
     },
 
@@ -208,26 +195,7 @@ export function createExportService(deps: {
           });
         }
         requireActive(await domainOrThrow(tx, input.storage_domain_id), 'export', 'storage_domain_id');
-        const op = await operations.create(tx, {
-          type: 'template.export',
-          target: { kind: 'template', id: t.id },
-          createdBy: actor.userId,
-          input: exportInput(input),
-        });
-        await audit.record(tx, {
-          kind: 'template.exporting',
-          severity: 'info',
-          message: `template ${t.name} is being exported by ${actor.username}`,
-          object: { kind: 'template', id: t.id, name: t.name },
-          userId: actor.userId,
-          username: actor.username,
-          details: {
-            operation_id: op.id,
-            storage_domain_id: input.storage_domain_id,
-            format: input.format ?? 'ovf',
-          },
-        });
-        return { operationId: op.id };
+        return queueExport(tx, actor, { kind: 'template', id: t.id, name: t.name }, input);
       });
     },
 
@@ -307,7 +275,7 @@ export function createExportService(deps: {
           const cdromDomain =
             doc.cdrom && 'file' in doc.cdrom ? await findDomain(tx, doc.cdrom.storage_domain_id) : undefined;
           if (doc.kind === 'vm') {
-            await insertImportedVm(tx, {
+            await insertVm(tx, {
               id,
               name,
               cluster_id: input.cluster_id,
@@ -327,19 +295,23 @@ export function createExportService(deps: {
             const base = doc.template?.version_of
               ? await findTemplate(tx, doc.template.version_of)
               : undefined;
-            await insertImportedTemplate(tx, {
-              id,
-              name,
-              description: doc.description,
-              cluster_id: input.cluster_id,
-              version_of: base ? base.id : null,
-              version_number: base ? (doc.template?.version_number ?? 1) : 1,
-              cpus: doc.cpus,
-              memory_mib: doc.memory_mib,
-              os_type: doc.os_type,
-              boot_order: doc.boot_order,
-              nics,
-            });
+            await insertTemplateWithId(
+              tx,
+              {
+                id,
+                name,
+                description: doc.description,
+                cluster_id: input.cluster_id,
+                version_of: base ? base.id : null,
+                version_number: base ? (doc.template?.version_number ?? 1) : 1,
+                cpus: doc.cpus,
+                memory_mib: doc.memory_mib,
+                os_type: doc.os_type,
+                boot_order: doc.boot_order,
+                nics,
+              },
+              'locked',
+            );
           }
           for (const [i, d] of doc.disks.entries()) {
             const ids = disks[i] as (typeof disks)[number];
@@ -365,7 +337,7 @@ export function createExportService(deps: {
                 })
                 .execute();
             } else {
-              await insertImportedTemplateDisk(tx, {
+              await insertTemplateDisk(tx, {
                 template_id: id,
                 disk_id: ids.disk_id,
                 position: d.position,

@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../schema';
 import type { DiskFormat } from '../tables/disks';
-import type { VmNicJson, VmRow } from '../tables/vms';
 
 /**
  * Rows an import creates with the exported ids (so an exported VM comes back as itself), and the
@@ -45,71 +44,8 @@ export async function takenDiskIds(ex: Executor, ids: string[]): Promise<string[
   return rows.map((r) => r.id);
 }
 
-export interface ImportedVm {
-  id: string;
-  name: string;
-  cluster_id: string;
-  cpus: number;
-  memory_mib: number;
-  os_type: string;
-  boot_order: string[];
-  cdrom_image: string | null;
-  cdrom_storage_domain_id: string | null;
-  cdrom_file: string | null;
-  nics: VmNicJson[];
-  /** `vnc` or `serial` (0018_headless_console.sql). */
-  console_type: string;
-}
-
-export async function insertImportedVm(ex: Executor, vm: ImportedVm): Promise<VmRow> {
-  return ex
-    .insertInto('vms')
-    .values({
-      ...vm,
-      boot_order: JSON.stringify(vm.boot_order),
-      nics: JSON.stringify(vm.nics),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
-export interface ImportedTemplate {
-  id: string;
-  name: string;
-  description: string;
-  cluster_id: string;
-  version_of: string | null;
-  version_number: number;
-  cpus: number;
-  memory_mib: number;
-  os_type: string;
-  boot_order: string[];
-  nics: unknown[];
-}
-
-/** A `locked` template row with the exported id; `template.import` makes it `ok`. */
-export async function insertImportedTemplate(ex: Executor, t: ImportedTemplate): Promise<void> {
-  await sql`
-    INSERT INTO templates (id, name, description, cluster_id, version_of, version_number, cpus, memory_mib,
-                           os_type, boot_order, nics, state)
-    VALUES (${t.id}, ${t.name}, ${t.description}, ${t.cluster_id}, ${t.version_of}, ${t.version_number}, ${t.cpus},
-            ${t.memory_mib}, ${t.os_type}, ${JSON.stringify(t.boot_order)}::jsonb, ${JSON.stringify(t.nics)}::jsonb,
-            'locked')`.execute(ex);
-}
-
 export async function setTemplateState(ex: Executor, id: string, state: 'ok' | 'illegal'): Promise<void> {
   await sql`UPDATE templates SET state = ${state}, updated_at = now() WHERE id = ${id}`.execute(ex);
-}
-
-export async function insertImportedTemplateDisk(
-  ex: Executor,
-  row: { template_id: string; disk_id: string; position: number; interface: string; bootable: boolean },
-): Promise<void> {
-  await sql`
-    INSERT INTO template_disks (template_id, disk_id, position, interface, bootable)
-    VALUES (${row.template_id}, ${row.disk_id}, ${row.position}, ${row.interface}, ${row.bootable})`.execute(
-    ex,
-  );
 }
 
 /** A `locked` disk with its single volume (not on storage yet), both with the given ids. */

@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import type { UnregisteredDisk } from '../../domain/storage/unregistered';
 import type { Executor } from '../schema';
 import type { VmNicJson } from '../tables/vms';
+import { type TemplateInsert, insertTemplateDisk, insertTemplateWithId } from './templates';
+import { type VmFields, insertVm } from './vms';
 
 /** Ids of the disks this engine knows in a domain (the scan skips them). */
 export async function knownDiskIds(ex: Executor, domainId: string): Promise<string[]> {
@@ -77,20 +79,10 @@ export async function insertRegisteredDisk(
   }
 }
 
-export interface RegisteredVmFields {
+export interface RegisteredVmFields extends VmFields {
   id: string;
-  name: string;
   cluster_id: string;
-  cpus: number;
-  memory_mib: number;
-  os_type: string;
-  boot_order: string[];
-  cdrom_image: string | null;
-  cdrom_storage_domain_id: string | null;
-  cdrom_file: string | null;
   nics: VmNicJson[];
-  /** `vnc` or `serial` (0018_headless_console.sql). */
-  console_type: string;
   attachments: {
     disk_id: string;
     position: number;
@@ -102,10 +94,7 @@ export interface RegisteredVmFields {
 /** Inserts the VM (down) with its attachments; its disks must be inserted first. */
 export async function insertRegisteredVm(ex: Executor, vm: RegisteredVmFields): Promise<void> {
   const { attachments, ...fields } = vm;
-  await ex
-    .insertInto('vms')
-    .values({ ...fields, boot_order: JSON.stringify(fields.boot_order), nics: JSON.stringify(fields.nics) })
-    .execute();
+  await insertVm(ex, fields);
   for (const a of attachments) {
     await ex
       .insertInto('vm_disk_attachments')
@@ -135,31 +124,14 @@ export async function templateNamesLike(ex: Executor, name: string): Promise<Set
   return new Set(rows.map((r) => r.name.toLowerCase()));
 }
 
-export interface RegisteredTemplateFields {
+export interface RegisteredTemplateFields extends Omit<TemplateInsert, 'created_from_vm_id'> {
   id: string;
-  name: string;
-  description: string;
-  cluster_id: string;
-  version_of: string | null;
-  version_number: number;
-  cpus: number;
-  memory_mib: number;
-  os_type: string;
-  boot_order: string[];
-  nics: VmNicJson[];
   disks: { disk_id: string; position: number; interface: string; bootable: boolean }[];
 }
 
 /** Inserts a template (ready: its base disks are on storage already) and its disks' rows. */
 export async function insertRegisteredTemplate(ex: Executor, t: RegisteredTemplateFields): Promise<void> {
-  await sql`
-    INSERT INTO templates (id, name, description, cluster_id, version_of, version_number, cpus, memory_mib,
-                           os_type, boot_order, nics, state)
-    VALUES (${t.id}, ${t.name}, ${t.description}, ${t.cluster_id}, ${t.version_of}, ${t.version_number},
-            ${t.cpus}, ${t.memory_mib}, ${t.os_type}, ${JSON.stringify(t.boot_order)}::jsonb,
-            ${JSON.stringify(t.nics)}::jsonb, 'ok')`.execute(ex);
-  for (const d of t.disks) {
-    await sql`INSERT INTO template_disks (template_id, disk_id, position, interface, bootable)
-              VALUES (${t.id}, ${d.disk_id}, ${d.position}, ${d.interface}, ${d.bootable})`.execute(ex);
-  }
+  const { disks, ...fields } = t;
+  await insertTemplateWithId(ex, fields, 'ok');
+  for (const d of disks) await insertTemplateDisk(ex, { template_id: t.id, ...d });
 }

@@ -53,6 +53,23 @@ export async function insertTemplate(ex: Executor, t: TemplateInsert): Promise<T
   return rows[0] as TemplateRow;
 }
 
+/**
+ * A template row under a known id (an import or a domain registration brings a template back as
+ * itself): `locked` until its disks are copied, or `ok` when they are on storage already.
+ */
+export async function insertTemplateWithId(
+  ex: Executor,
+  t: Omit<TemplateInsert, 'created_from_vm_id'> & { id: string },
+  state: 'locked' | 'ok',
+): Promise<void> {
+  await sql`
+    INSERT INTO templates (id, name, description, cluster_id, version_of, version_number, cpus, memory_mib,
+                           os_type, boot_order, nics, state)
+    VALUES (${t.id}, ${t.name}, ${t.description}, ${t.cluster_id}, ${t.version_of}, ${t.version_number},
+            ${t.cpus}, ${t.memory_mib}, ${t.os_type}, ${JSON.stringify(t.boot_order)}::jsonb,
+            ${JSON.stringify(t.nics)}::jsonb, ${state})`.execute(ex);
+}
+
 export async function findTemplate(ex: Executor, id: string, lock = false): Promise<TemplateRow | undefined> {
   const { rows } = lock
     ? await sql<TemplateRow>`SELECT * FROM templates WHERE id = ${id} FOR UPDATE`.execute(ex)

@@ -53,9 +53,10 @@ export async function lockVm(ex: Executor, id: string): Promise<VmRow | undefine
   return ex.selectFrom('vms').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
+/** A new VM row; `id` is given when a VM comes back as itself (an import, a domain registration). */
 export async function insertVm(
   ex: Executor,
-  fields: VmFields & { cluster_id: string; nics: VmNicJson[] },
+  fields: VmFields & { cluster_id: string; nics: VmNicJson[]; id?: string },
 ): Promise<VmRow> {
   return ex
     .insertInto('vms')
@@ -105,25 +106,9 @@ export async function setVmDesired(
 }
 
 /**
- * Observed state, written only by the VM monitor. Returns the row when the state changed, so the
- * monitor wakes the controller only for real transitions.
- */
-export async function setVmObserved(
-  ex: Executor,
-  id: string,
-  observed: { state: string; reason: string },
-): Promise<VmRow | undefined> {
-  return ex
-    .updateTable('vms')
-    .set({ state: observed.state, state_reason: observed.reason, state_changed_at: sql`now()` })
-    .where('id', '=', id)
-    .where((eb) => eb.or([eb('state', '!=', observed.state), eb('state_reason', '!=', observed.reason)]))
-    .returningAll()
-    .executeTakeFirst();
-}
-
-/**
- * `setVmObserved` for a report from `hostId`: changes nothing unless the VM is placed on that host.
+ * Observed state, written only by the VM monitor, for a report from `hostId`: changes nothing unless
+ * the VM is placed on that host. Returns the row when the state changed, so the monitor wakes the
+ * controller only for real transitions.
  * One statement (no transaction around a read and a write): a burst of VM starts reports three
  * states per VM, and the four round trips each report took were a measurable part of the engine's
  * and PostgreSQL's CPU in that burst.

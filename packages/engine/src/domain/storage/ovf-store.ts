@@ -1,4 +1,5 @@
 import type { DomainStoreRows } from '../../db/repositories/ovf-store';
+import type { TemplateDiskRow, TemplateRow } from '../../db/repositories/templates';
 import type { VmRow } from '../../db/tables/vms';
 import { type OvfCdrom, type OvfDisk, type OvfEntity, type OvfNic, writeOvf } from '../ovf';
 import { diskMetadataOf, diskMetadataText } from './disk-metadata';
@@ -69,32 +70,8 @@ export function domainFilesOf(rows: DomainStoreRows): DomainFileSet {
       continue;
     }
     try {
-      const entity: OvfEntity = {
-        kind: 'template',
-        id: template.id,
-        name: template.name,
-        description: template.description,
-        cpus: template.cpus,
-        memory_mib: template.memory_mib,
-        os_type: template.os_type as OvfEntity['os_type'],
-        boot_order: template.boot_order as OvfEntity['boot_order'],
-        console: 'vnc',
-        cdrom: null,
-        template: { version_of: template.version_of, version_number: template.version_number },
-        created_at: null,
-      };
-      const ovfDisks: OvfDisk[] = disks.map((d) => ({
-        disk_id: d.disk_id,
-        volume_id: d.volume_id,
-        name: d.name,
-        description: '',
-        size_bytes: d.size_bytes,
-        format: d.format,
-        interface: d.interface as OvfDisk['interface'],
-        bootable: d.bootable,
-        position: d.position,
-        file_bytes: null,
-      }));
+      const entity = templateEntityOf(template);
+      const ovfDisks = templateOvfDisks(disks);
       const nics = (template.nics as VmRow['nics']).map(nicOf);
       out.files.push({ path, text: writeOvf(entity, ovfDisks, nics) });
     } catch (err) {
@@ -105,7 +82,42 @@ export function domainFilesOf(rows: DomainStoreRows): DomainFileSet {
   return out;
 }
 
-function vmEntityOf(vm: VmRow): OvfEntity {
+/** The OVF entity of a template row (`created_at` left out, as for VMs). */
+export function templateEntityOf(template: TemplateRow): OvfEntity {
+  return {
+    kind: 'template',
+    id: template.id,
+    name: template.name,
+    description: template.description,
+    cpus: template.cpus,
+    memory_mib: template.memory_mib,
+    os_type: template.os_type as OvfEntity['os_type'],
+    boot_order: template.boot_order as OvfEntity['boot_order'],
+    console: 'vnc',
+    cdrom: null,
+    template: { version_of: template.version_of, version_number: template.version_number },
+    created_at: null,
+  };
+}
+
+/** The OVF disks of a template: each a single base volume. */
+export function templateOvfDisks(disks: TemplateDiskRow[]): OvfDisk[] {
+  return disks.map((d) => ({
+    disk_id: d.disk_id,
+    volume_id: d.volume_id,
+    name: d.name,
+    description: '',
+    size_bytes: d.size_bytes,
+    format: d.format,
+    interface: d.interface as OvfDisk['interface'],
+    bootable: d.bootable,
+    position: d.position,
+    file_bytes: null,
+  }));
+}
+
+/** The OVF entity of a VM row, without its creation time (see `created_at` below). */
+export function vmEntityOf(vm: VmRow): OvfEntity {
   let cdrom: OvfCdrom | null = null;
   if (vm.cdrom_storage_domain_id && vm.cdrom_file)
     cdrom = { storage_domain_id: vm.cdrom_storage_domain_id, file: vm.cdrom_file };
