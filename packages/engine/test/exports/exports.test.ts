@@ -125,10 +125,13 @@ describe('export service and operations (fake agents)', () => {
       await t.app.inject({ method: 'GET', url: `/api/v1/operations/${id}?wait=10`, headers: t.auth() })
     ).json();
   const importBody = (extra: Json = {}) => ({ cluster_id: clusterId, storage_domain_id: dataId, ...extra });
+  /** Imports the planted export {@link EXPORTED} from the export domain into the data domain. */
+  const importExported = (extra: Json = {}) =>
+    service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody(extra));
   const vmRow = (id: string) => t.t.db.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst();
 
   it('imports under the exported ids: the image is checked, then copied; the disk ends ok', async () => {
-    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody());
+    const out = await importExported();
     expect(out).toMatchObject({ kind: 'vm', id: EXPORTED.id, name: 'imp-vm' });
     const op = await done(out.operationId);
     expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
@@ -150,19 +153,12 @@ describe('export service and operations (fake agents)', () => {
   });
 
   it('a clash: name first (409 name_in_use), then ids (409 id_in_use), then rename with new ids', async () => {
-    await expect(service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody())).rejects.toMatchObject({
+    await expect(importExported()).rejects.toMatchObject({
       code: 'name_in_use',
       status: 409,
     });
-    await expect(
-      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ on_clash: 'rename' })),
-    ).rejects.toMatchObject({ code: 'id_in_use' });
-    const out = await service.importExport(
-      SYSTEM_ACTOR,
-      expId,
-      EXPORTED.id,
-      importBody({ on_clash: 'rename', new_ids: true }),
-    );
+    await expect(importExported({ on_clash: 'rename' })).rejects.toMatchObject({ code: 'id_in_use' });
+    const out = await importExported({ on_clash: 'rename', new_ids: true });
     expect(out.name).toBe('imp-vm-1');
     expect(out.id).not.toBe(EXPORTED.id);
     expect((await done(out.operationId)).state).toBe('succeeded');
@@ -170,12 +166,7 @@ describe('export service and operations (fake agents)', () => {
     expect(row).toBeDefined();
     expect(((row?.nics ?? []) as Json[])[0]?.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
     expect(((row?.nics ?? []) as Json[])[0]?.mac).not.toBe('56:6f:00:00:00:09');
-    const again = await service.importExport(
-      SYSTEM_ACTOR,
-      expId,
-      EXPORTED.id,
-      importBody({ on_clash: 'rename', new_ids: true }),
-    );
+    const again = await importExported({ on_clash: 'rename', new_ids: true });
     expect(again.name).toBe('imp-vm-2');
     await done(again.operationId);
   });
@@ -184,10 +175,7 @@ describe('export service and operations (fake agents)', () => {
     serveExportFile(exportedOvf('racer'));
     await sql`DELETE FROM vms WHERE id = ${EXPORTED.id}`.execute(t.t.db);
     await sql`DELETE FROM disks WHERE id = ${EXPORTED.disk}`.execute(t.t.db);
-    const results = await Promise.allSettled([
-      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody()),
-      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody()),
-    ]);
+    const results = await Promise.allSettled([importExported(), importExported()]);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     expect(won).toHaveLength(1);
@@ -203,7 +191,7 @@ describe('export service and operations (fake agents)', () => {
     hub.handlers.set('volume.copy', () => {
       throw new FakeAgentError('qemu_failed');
     });
-    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
+    const out = await importExported({ new_ids: true });
     const op = await done(out.operationId);
     expect(op.state).toBe('failed');
     expect(await vmRow(out.id)).toBeUndefined();
@@ -221,7 +209,7 @@ describe('export service and operations (fake agents)', () => {
     hub.handlers.set('export.check_volume', () => {
       throw new FakeAgentError('image_has_backing_file');
     });
-    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
+    const out = await importExported({ new_ids: true });
     expect((await done(out.operationId)).state).toBe('failed');
     expect(hub.methods()).not.toContain('volume.copy');
     expect(await vmRow(out.id)).toBeUndefined();
@@ -231,7 +219,7 @@ describe('export service and operations (fake agents)', () => {
     serveExportFile(exportedOvf('too-big'));
     hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: GiB }));
     hub.handlers.set('storage.capacity', () => ({ total_bytes: GiB, free_bytes: GiB / 2 }));
-    const out = await service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ new_ids: true }));
+    const out = await importExported({ new_ids: true });
     const op = await done(out.operationId);
     expect(op.state).toBe('failed');
     expect(op.error.code).toBe('image_too_large');
@@ -243,9 +231,9 @@ describe('export service and operations (fake agents)', () => {
     await expect(service.importExport(SYSTEM_ACTOR, dataId, EXPORTED.id, importBody())).rejects.toMatchObject(
       { code: 'invalid_input' },
     );
-    await expect(
-      service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody({ storage_domain_id: expId })),
-    ).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(importExported({ storage_domain_id: expId })).rejects.toMatchObject({
+      code: 'invalid_input',
+    });
     await expect(
       service.importExport(SYSTEM_ACTOR, expId, '00000000-0000-4000-8000-000000000000', importBody()),
     ).rejects.toMatchObject({ code: 'export_not_found', status: 404 });

@@ -1,11 +1,10 @@
 import { basename } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerSnapshotOperations } from '../../src/controllers/snapshot-operations';
 import { SnapshotReconciler } from '../../src/controllers/snapshot-reconciler';
-import { createOpsApp, type OpsApp } from '../operations/support';
+import type { OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
-import { insertActiveVolume, insertSnapshotVm } from './support';
+import { createSnapshotOpsApp, insertActiveVolume, insertSnapshotVm } from './support';
 
 /**
  * How a failed live `vm.snapshot` ends, through the API and the real operation runner (agent hub
@@ -23,9 +22,7 @@ describe('a failed live snapshot (real database and operations, fake hub)', () =
 
   beforeAll(async () => {
     hub = new FakeHub();
-    t = await createOpsApp({
-      register: (ops, ctx) => registerSnapshotOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
-    });
+    t = await createSnapshotOpsApp(hub);
     ({ hostId, vmId, diskId } = await insertSnapshotVm(t.t.db, { prefix: 'fail', running: true }));
     hub.connected.add(hostId);
     v0 = await insertActiveVolume(t.t.db, diskId);

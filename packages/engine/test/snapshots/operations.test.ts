@@ -1,10 +1,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { registerSnapshotOperations } from '../../src/controllers/snapshot-operations';
 import { volumePath } from '../../src/domain/storage/paths';
-import { createOpsApp, type OpsApp } from '../operations/support';
+import type { OpsApp } from '../operations/support';
 import { FakeAgentError, FakeHub } from '../vms/fake-hub';
-import { insertActiveVolume, insertSnapshotVm } from './support';
+import { createSnapshotOpsApp, insertActiveVolume, insertSnapshotVm } from './support';
 
 interface Op {
   id: string;
@@ -31,9 +30,7 @@ describe('snapshots through the API (real database and operations, recorded fake
 
   beforeAll(async () => {
     hub = new FakeHub();
-    t = await createOpsApp({
-      register: (ops, ctx) => registerSnapshotOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
-    });
+    t = await createSnapshotOpsApp(hub);
     ({ hostId, domain, vmId, diskId } = await insertSnapshotVm(t.t.db, { prefix: 'snap', running: false }));
     v0 = await insertActiveVolume(t.t.db, diskId);
   });

@@ -1,5 +1,8 @@
 import { sql } from 'kysely';
+import { registerSnapshotOperations } from '../../src/controllers/snapshot-operations';
 import type { Db } from '../../src/db/schema';
+import { createOpsApp, type OpsApp } from '../operations/support';
+import type { FakeHub } from '../vms/fake-hub';
 
 /** The rows a snapshot test works on: one VM with one 64 MiB qcow2 disk on a local data domain. */
 export interface SnapshotVmRows {
@@ -59,4 +62,11 @@ export async function insertActiveVolume(db: Db, diskId: string): Promise<string
     INSERT INTO volumes (disk_id, format, size_bytes, active, on_storage)
     VALUES (${diskId}, 'qcow2', ${DISK_BYTES}, true, true) RETURNING id`.execute(db);
   return vol.rows[0]?.id ?? '';
+}
+
+/** The API and operation runner with the snapshot operations registered on `hub` (a recorded fake). */
+export function createSnapshotOpsApp(hub: FakeHub): Promise<OpsApp> {
+  return createOpsApp({
+    register: (ops, ctx) => registerSnapshotOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
+  });
 }
