@@ -24,7 +24,14 @@ import { vmIsDown } from '../services/disks';
 import type { AuditRecorder } from '../services/ports';
 import { diskKeyOf, isDiskEncrypted } from '../secrets/disk-key-store';
 import type { MasterKey } from '../secrets/master-key';
-import { createVolumeOn, domainOrThrow, followAgentJob, hostForDomains, vmDiskSpec } from './disk-storage';
+import {
+  COPY_TIMEOUT_MS,
+  createVolumeOn,
+  domainOrThrow,
+  followAgentJob,
+  hostForDomains,
+  vmDiskSpec,
+} from './disk-storage';
 import { agentCodeOf } from './vm-controller';
 
 interface Deps {
@@ -35,9 +42,6 @@ interface Deps {
   /** Unwraps encrypted disks' keys when their volume is created. */
   masterKey?: MasterKey;
 }
-
-/** Copies take as long as the data: the agent's reply comes when it is done. */
-const COPY_TIMEOUT_MS = 6 * 3600_000;
 
 function targetDisk(target: { kind: string; id: string } | null): string {
   if (!target || target.kind !== 'disk') throw new Error('a disk.* operation without a disk target');

@@ -10,6 +10,9 @@ import { NotFound, Unavailable } from '../errors';
 import type { OperationContext } from '../operations';
 import { agentCodeOf } from './vm-controller';
 
+/** Copies take as long as the data: the agent answers a `volume.copy` or an OVA job when it is done. */
+export const COPY_TIMEOUT_MS = 6 * 3600_000;
+
 /** The storage domain `id`, or NotFound `storage_domain_not_found` (it was removed meanwhile). */
 export async function domainOrThrow(ex: Executor, id: string): Promise<StorageDomainRow> {
   const d = await findDomain(ex, id);

@@ -12,7 +12,7 @@ import { Reverter } from '../setup/reverter';
 import { exportOvfPath, templateOvf, vmOvf } from '../services/export-catalog';
 import type { ExportOpInput, ImportOpInput } from '../services/exports';
 import type { AuditRecorder } from '../services/ports';
-import { domainOrThrow, followAgentJob, hostForDomains } from './disk-storage';
+import { COPY_TIMEOUT_MS, domainOrThrow, followAgentJob, hostForDomains } from './disk-storage';
 import { agentCodeOf } from './vm-controller';
 
 interface Deps {
@@ -21,9 +21,6 @@ interface Deps {
   audit: AuditRecorder;
   log: Logger;
 }
-
-/** Copies take as long as the data: the agent answers when it is done. */
-const COPY_TIMEOUT_MS = 6 * 3600_000;
 
 /**
  * Runs one agent job (`volume.copy`, `export.ova_*`) on `hostId`, mapping its `job.progress`
@@ -55,6 +52,27 @@ interface ExportSource {
     format: 'qcow2' | 'raw';
   }[];
   ovf(forOva: boolean): { entity: OvfEntity; disks: OvfDisk[]; nics: OvfNic[] };
+}
+
+/** A disk of a VM or template as the export copies it (its active volume). */
+function sourceDisk(
+  id: string,
+  d: {
+    name: string;
+    storage_domain_id: string;
+    volume_id: string;
+    volume_format: 'qcow2' | 'raw';
+    format: 'qcow2' | 'raw';
+  },
+): ExportSource['disks'][number] {
+  return {
+    id,
+    name: d.name,
+    domain_id: d.storage_domain_id,
+    volume_id: d.volume_id,
+    volume_format: d.volume_format,
+    format: d.format,
+  };
 }
 
 async function exportTo(
@@ -347,14 +365,7 @@ export function registerExportOperations(registry: OperationRegistry, deps: Deps
             kind: 'vm',
             id,
             name: vm.name,
-            disks: disks.map((d) => ({
-              id: d.id,
-              name: d.name,
-              domain_id: d.storage_domain_id,
-              volume_id: d.volume_id,
-              volume_format: d.volume_format,
-              format: d.format,
-            })),
+            disks: disks.map((d) => sourceDisk(d.id, d)),
             ovf: (forOva) => vmOvf(vm, disks, forOva),
           },
           ctx.op.input as ExportOpInput,
@@ -380,14 +391,7 @@ export function registerExportOperations(registry: OperationRegistry, deps: Deps
           kind: 'template',
           id,
           name: t.name,
-          disks: disks.map((d) => ({
-            id: d.disk_id,
-            name: d.name,
-            domain_id: d.storage_domain_id,
-            volume_id: d.volume_id,
-            volume_format: d.volume_format,
-            format: d.format,
-          })),
+          disks: disks.map((d) => sourceDisk(d.disk_id, d)),
           ovf: (forOva) => templateOvf(t, disks, forOva),
         },
         ctx.op.input as ExportOpInput,

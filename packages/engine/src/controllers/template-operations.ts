@@ -14,7 +14,7 @@ import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
 import type { CloneDiskInput } from '../services/template-clones';
 import { refuseIfThinClones } from '../services/templates';
-import { createVolumeOn, domainOrThrow, hostForDomains } from './disk-storage';
+import { COPY_TIMEOUT_MS, createVolumeOn, domainOrThrow, hostForDomains } from './disk-storage';
 
 interface Deps {
   db: Db;
@@ -22,9 +22,6 @@ interface Deps {
   audit: AuditRecorder;
   log: Logger;
 }
-
-/** Copies take as long as the data: the agent answers when it is done. */
-const COPY_TIMEOUT_MS = 6 * 3600_000;
 
 function targetTemplate(target: { kind: string; id: string } | null): string {
   if (!target || target.kind !== 'template')
