@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { guestShell, killQemusOf } from '../../packages/agent/test/support/guest';
 import { removeDataDir, runEngineCommand, startEngine } from '../support/engine';
+import { bootGuestVm, stopGuestVm } from '../support/guest-vms';
 import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
 import { testGuest } from '../support/test-guest';
 
@@ -24,14 +25,8 @@ describe('disk master key rotation (engine + agent + QEMU)', () => {
   const call = (method: string, p: string, body?: unknown) => api().call(method, p, body);
   const settled = (res: ApiAnswer, waitS = 120) => api().settled(res, waitS);
   const vmDir = () => join((platform as Platform).dir, 'vms', vmId as string);
-  const boot = async () => {
-    await settled(await call('POST', `/vms/${vmId}/start`));
-    await waitForText(join(vmDir(), 'serial.log'), testGuest.marker, 120_000);
-  };
-  const stop = async () => {
-    await settled(await call('POST', `/vms/${vmId}/stop`));
-    await until('QEMU gone', async () => (await qemuPidsFor(vmId as string)).length === 0, 30_000);
-  };
+  const boot = () => bootGuestVm(platform as Platform, vmId as string);
+  const stop = () => stopGuestVm(platform as Platform, vmId as string);
 
   beforeAll(async () => {
     platform = await startPlatform({

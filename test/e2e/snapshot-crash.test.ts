@@ -3,7 +3,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { guestShell, killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
+import { bootGuestVm, stopGuestVm } from '../support/guest-vms';
 import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
 import { testGuest } from '../support/test-guest';
 
@@ -61,8 +62,7 @@ describe('engine SIGKILL during a live snapshot (engine + agent + QEMU)', () => 
     vmId = created.json.id as string;
     const diskId = created.json.disks[0].id as string;
     const diskDir = join(domain.parent, domain.id, 'images', diskId);
-    await settled(await call('POST', `/vms/${vmId}/start`));
-    await waitForText(join(vmDir(), 'serial.log'), testGuest.marker, 120_000);
+    await bootGuestVm(p, vmId);
     const [frozen] = readdirSync(diskDir);
 
     const taken = await call('POST', `/vms/${vmId}/snapshots`, { description: 'crash' });
@@ -136,10 +136,8 @@ describe('engine SIGKILL during a live snapshot (engine + agent + QEMU)', () => 
     }
 
     // A cold start opens the volumes the database names: the bytes written after the switch are there.
-    await settled(await call('POST', `/vms/${vmId}/stop`));
-    await until('QEMU gone', async () => (await qemuPidsFor(vmId as string)).length === 0, 30_000);
-    await settled(await call('POST', `/vms/${vmId}/start`));
-    await waitForText(join(vmDir(), 'serial.log'), testGuest.marker, 120_000);
+    await stopGuestVm(p, vmId);
+    await bootGuestVm(p, vmId);
     const read = await guestShell(
       join(vmDir(), 'serial.sock'),
       'dd if=/dev/vda bs=512 skip=4096 count=1 2>/dev/null | head -c 32',

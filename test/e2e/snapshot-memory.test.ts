@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
-import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
+import { guestShell, killQemusOf } from '../../packages/agent/test/support/guest';
+import { bootGuestVm, stopGuestVm } from '../support/guest-vms';
+import { type ApiAnswer, type Platform, startPlatform } from '../support/platform';
 import { testGuest } from '../support/test-guest';
 
 /**
@@ -21,10 +22,7 @@ describe('memory snapshot restore (engine + agent + QEMU)', () => {
   const settled = (res: ApiAnswer, waitS = 120) => api().settled(res, waitS);
   const vmDir = () => join((platform as Platform).dir, 'vms', vmId as string);
   const shell = (command: string) => guestShell(join(vmDir(), 'serial.sock'), command, 60_000);
-  const stop = async () => {
-    await settled(await call('POST', `/vms/${vmId}/stop`));
-    await until('QEMU gone', async () => (await qemuPidsFor(vmId as string)).length === 0, 30_000);
-  };
+  const stop = () => stopGuestVm(platform as Platform, vmId as string);
 
   beforeAll(async () => {
     platform = await startPlatform({
@@ -52,8 +50,7 @@ describe('memory snapshot restore (engine + agent + QEMU)', () => {
     });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     vmId = created.json.id as string;
-    await settled(await call('POST', `/vms/${vmId}/start`));
-    await waitForText(join(vmDir(), 'serial.log'), testGuest.marker, 120_000);
+    await bootGuestVm(platform as Platform, vmId);
 
     const before = `RAM-BEFORE-${randomBytes(4).toString('hex')}`;
     await shell(`echo ${before} > /tmp/state`);
@@ -80,8 +77,7 @@ describe('memory snapshot restore (engine + agent + QEMU)', () => {
     await stop();
 
     // Used once: the next start boots, and the RAM-only value is gone.
-    await settled(await call('POST', `/vms/${vmId}/start`));
-    await waitForText(join(vmDir(), 'serial.log'), testGuest.marker, 120_000);
+    await bootGuestVm(platform as Platform, vmId);
     expect(await shell('cat /tmp/state 2>&1')).not.toContain(before);
     await stop();
   }, 600_000);
