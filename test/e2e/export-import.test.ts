@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killQemusOf } from '../../packages/agent/test/support/guest';
 import { writeOvf } from '../../packages/engine/src/domain/ovf';
 import { loginCli, runCli } from '../cli/support/cli';
-import { bootGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
+import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
 import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
@@ -85,19 +85,14 @@ describe('export and import end to end (engine + agent + QEMU)', () => {
   });
 
   it('OVF: export, delete, import, boot with the disk data; name and id clashes; then OVA and back', async () => {
-    const created = await call('POST', '/vms', {
+    const created = await createGuestVm(platform as Platform, {
       name: 'exp-vm',
-      cluster_id: clusterId,
-      memory_mib: 256,
-      boot_order: ['cdrom', 'disk'],
-      cdrom: { image: 'test-guest.iso' },
-      disks: [{ size_gib: 1, storage_domain_id: data.id }],
-      nics: [{ type: 'user', mac: '56:6f:00:00:aa:01' }],
+      storageDomainId: data.id,
+      extra: { nics: [{ type: 'user', mac: '56:6f:00:00:aa:01' }] },
     });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-    const vmId = created.json.id as string;
+    const vmId = created.id as string;
     vmIds.add(vmId);
-    const diskId = created.json.disks[0].id as string;
+    const diskId = created.disks[0].id as string;
     await boot(vmId);
     await writeDiskStamp(platform as Platform, vmId, STAMP);
     await stop(vmId);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestShell, killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
-import { bootGuestVm, stopGuestVm } from '../support/guest-vms';
+import { bootGuestVm, createGuestVm, stopGuestVm } from '../support/guest-vms';
 import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
 import { testGuest } from '../support/test-guest';
 
@@ -50,17 +50,9 @@ describe('engine SIGKILL during a live snapshot (engine + agent + QEMU)', () => 
 
   it('completes the snapshot the VM already runs on; the database and QEMU agree', async () => {
     const p = platform as Platform;
-    const created = await call('POST', '/vms', {
-      name: 'snapcrash-vm',
-      cluster_id: p.cluster.id,
-      memory_mib: 256,
-      boot_order: ['cdrom', 'disk'],
-      cdrom: { image: 'test-guest.iso' },
-      disks: [{ size_gib: 1, storage_domain_id: domain.id }],
-    });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-    vmId = created.json.id as string;
-    const diskId = created.json.disks[0].id as string;
+    const created = await createGuestVm(p, { name: 'snapcrash-vm', storageDomainId: domain.id });
+    vmId = created.id as string;
+    const diskId = created.disks[0].id as string;
     const diskDir = join(domain.parent, domain.id, 'images', diskId);
     await bootGuestVm(p, vmId);
     const [frozen] = readdirSync(diskDir);

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestShell, killQemusOf } from '../../packages/agent/test/support/guest';
-import { bootGuestVm, stopGuestVm } from '../support/guest-vms';
+import { bootGuestVm, createGuestVm, stopGuestVm } from '../support/guest-vms';
 import { type ApiAnswer, type Platform, startPlatform } from '../support/platform';
 import { testGuest } from '../support/test-guest';
 
@@ -40,16 +40,12 @@ describe('memory snapshot restore (engine + agent + QEMU)', () => {
   });
 
   it('revert of a memory snapshot resumes the saved RAM on the next start, without a boot', async () => {
-    const created = await call('POST', '/vms', {
+    const created = await createGuestVm(platform as Platform, {
       name: 'snapmem-vm',
-      cluster_id: (platform as Platform).cluster.id,
-      memory_mib: 128,
-      boot_order: ['cdrom', 'disk'],
-      cdrom: { image: 'test-guest.iso' },
-      disks: [{ size_gib: 1, storage_domain_id: domain.id }],
+      storageDomainId: domain.id,
+      memoryMib: 128,
     });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-    vmId = created.json.id as string;
+    vmId = created.id as string;
     await bootGuestVm(platform as Platform, vmId);
 
     const before = `RAM-BEFORE-${randomBytes(4).toString('hex')}`;

@@ -23,7 +23,8 @@ import {
   testGuest,
   waitForText,
 } from '../../packages/agent/test/support/guest';
-import { type ApiAnswer, type Platform, startPlatform, until } from '../support/platform';
+import { bootGuestVm, createGuestVm, stopGuestVm } from '../support/guest-vms';
+import { type ApiAnswer, type Platform, startPlatform } from '../support/platform';
 import { testGuest as sharedGuest } from '../support/test-guest';
 
 const run = promisify(execFile);
@@ -202,16 +203,8 @@ describe('snapshots end to end (engine + agent + QEMU)', () => {
     );
     return /([0-9a-f]{32})/.exec(out)?.[1];
   };
-  const boot = async () => {
-    // QEMU starts a new serial log (truncated) when it starts: once the start settled, one marker
-    // in it is this boot's.
-    await settled(await call('POST', `/vms/${vmId}/start`), 120);
-    await waitForText(join(dir, 'vms', vmId as string, 'serial.log'), sharedGuest.marker, 120_000);
-  };
-  const stop = async () => {
-    await settled(await call('POST', `/vms/${vmId}/stop`));
-    await until('QEMU gone', async () => (await qemuPidsFor(vmId as string)).length === 0, 20_000);
-  };
+  const boot = () => bootGuestVm(platform as Platform, vmId as string);
+  const stop = () => stopGuestVm(platform as Platform, vmId as string);
 
   beforeAll(async () => {
     platform = await startPlatform({
@@ -230,17 +223,12 @@ describe('snapshots end to end (engine + agent + QEMU)', () => {
   });
 
   it('live snapshot while the guest writes, live merge; then cold snapshot, preview, undo, revert, cold merge', async () => {
-    const created = await call('POST', '/vms', {
+    const created = await createGuestVm(platform as Platform, {
       name: 'snap-vm',
-      cluster_id: (await call('GET', '/clusters')).json.items[0].id,
-      memory_mib: 256,
-      boot_order: ['cdrom', 'disk'],
-      cdrom: { image: 'test-guest.iso' },
-      disks: [{ size_gib: 1, storage_domain_id: domain.id }],
+      storageDomainId: domain.id,
     });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-    vmId = created.json.id as string;
-    const diskId = created.json.disks[0].id as string;
+    vmId = created.id as string;
+    const diskId = created.disks[0].id as string;
     await boot();
     const [base] = volumes(diskId);
 

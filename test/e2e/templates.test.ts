@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killQemusOf } from '../../packages/agent/test/support/guest';
 import { runCli, loginCli } from '../cli/support/cli';
 import type { EngineProcess } from '../support/engine';
-import { bootGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
+import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
 import { type ApiAnswer, type Json, type Platform, startPlatform } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
@@ -77,16 +77,11 @@ describe('templates end to end (engine + agent + QEMU)', () => {
   });
 
   it('VM → template → two thin clones boot on overlays of it, delete refused; a full clone is independent', async () => {
-    const created = await call('POST', '/vms', {
+    const created = await createGuestVm(platform as Platform, {
       name: 'tpl-source',
-      cluster_id: clusterId,
-      memory_mib: 256,
-      boot_order: ['cdrom', 'disk'],
-      cdrom: { image: 'test-guest.iso' },
-      disks: [{ size_gib: 1, storage_domain_id: domain.id }],
+      storageDomainId: domain.id,
     });
-    expect(created.status, JSON.stringify(created.json)).toBe(201);
-    const sourceId = created.json.id as string;
+    const sourceId = created.id as string;
     vmIds.add(sourceId);
     await boot(sourceId);
     await writeDiskStamp(platform as Platform, sourceId, STAMP);

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { guestShell, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
-import { type Platform, until } from './platform';
+import { type Json, type Platform, until } from './platform';
 import { testGuest } from './test-guest';
 
 /**
@@ -8,6 +8,30 @@ import { testGuest } from './test-guest';
  * files the agent keeps for each VM (`<platform dir>/vms/<id>/serial.{log,sock}`). The VM must boot
  * the test guest (e.g. `cdrom: { image: 'test-guest.iso' }` with `boot_order: ['cdrom', 'disk']`).
  */
+
+/**
+ * Creates a VM in the platform's cluster that boots the test guest from its ISO, with one empty
+ * 1 GiB disk on `storageDomainId` for the guest to write to; `extra` adds to the request (e.g.
+ * `nics`). Fails unless the engine answers 201; returns the VM as the engine wrote it.
+ */
+export async function createGuestVm(
+  platform: Platform,
+  opts: { name: string; storageDomainId: string; memoryMib?: number; extra?: Json },
+): Promise<Json> {
+  const created = await platform.api.call('POST', '/vms', {
+    name: opts.name,
+    cluster_id: platform.cluster.id,
+    memory_mib: opts.memoryMib ?? 256,
+    boot_order: ['cdrom', 'disk'],
+    cdrom: { image: 'test-guest.iso' },
+    disks: [{ size_gib: 1, storage_domain_id: opts.storageDomainId }],
+    ...opts.extra,
+  });
+  if (created.status !== 201) {
+    throw new Error(`creating VM ${opts.name} answered ${created.status}: ${JSON.stringify(created.json)}`);
+  }
+  return created.json;
+}
 
 /** The VM's serial console: the log QEMU writes and the socket the guest's shell answers on. */
 export function guestSerial(platform: Platform, vmId: string): { log: string; socket: string } {
