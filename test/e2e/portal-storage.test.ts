@@ -116,6 +116,9 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
     await page().getByRole('link', { name: 'iso-e2e', exact: true }).click();
     await page().waitForURL(/\/storage\/domains\/[0-9a-f-]{36}$/, { timeout: UI_TIMEOUT });
     const sdId = /\/storage\/domains\/([0-9a-f-]{36})$/.exec(page().url())![1]!;
+    // The URL changes before the detail page has replaced the list (whose rows have capacity bars
+    // too): wait for the detail page's own tab first.
+    await page().getByRole('tab', { name: 'ISO images' }).waitFor({ timeout: UI_TIMEOUT });
     await page().getByTestId('capacity').waitFor({ timeout: 60_000 });
     await b!.screenshot('storage-domain-detail');
     await page().getByRole('tab', { name: 'ISO images' }).click();
@@ -188,7 +191,17 @@ describe('portal storage screens (Chromium + engine + agent)', () => {
     await page()
       .getByTestId('dialog-operation')
       .locator('[data-testid="operation-progress"][data-state="succeeded"]')
-      .waitFor({ timeout: 90_000 });
+      .waitFor({ timeout: 90_000 })
+      .catch(async (err: Error) => {
+        // Say what the dialog and the engine show, so a failure here can be told apart.
+        const dialog = await page()
+          .getByRole('dialog')
+          .textContent()
+          .catch(() => '(no dialog)');
+        const ops = (await call('GET', '/operations?limit=5')).json.items as Json[];
+        const states = ops.map((o) => `${o.type} ${o.state} ${o.progress} ${o.error?.code ?? ''}`);
+        throw new Error(`${err.message}\ndialog: ${dialog}\noperations: ${states.join('; ')}`);
+      });
     await b!.screenshot('storage-disk-moved');
     await page().click('#disk-move-close');
     await row('disk-e2e').getByRole('link', { name: 'data-e2e-2' }).waitFor({ timeout: UI_TIMEOUT });
