@@ -5,9 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestShell, killQemusOf, qemuPidsFor, waitForText } from '../../packages/agent/test/support/guest';
+import { killQemusOf } from '../../packages/agent/test/support/guest';
+import { bootGuestVm, readDiskStamp, stopGuestVm } from '../support/guest-vms';
 import { loginCli, runCli } from '../cli/support/cli';
-import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
+import { type ApiAnswer, type Json, type Platform, startPlatform } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
 /** What the first engine's disk holds at its start (in the base volume, under a snapshot overlay). */
@@ -280,20 +281,8 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
     expect(again.vms).toEqual([]);
     expect(again.disks.map((d: Json) => d.id)).toEqual([hostileId]);
 
-    await pb.api.settled(await call(pb, 'POST', `/vms/${vmId}/start`), 120);
-    await until(
-      'the VM up on B',
-      async () => (await call(pb, 'GET', `/vms/${vmId}`)).json.state === 'up',
-      120_000,
-    );
-    await waitForText(join(pb.dir, 'vms', vmId, 'serial.log'), testGuest.marker, 120_000);
-    const read = await guestShell(
-      join(pb.dir, 'vms', vmId, 'serial.sock'),
-      `dd if=/dev/vda bs=${STAMP.length} count=1 2>/dev/null`,
-      60_000,
-    );
-    expect(read.trim()).toBe('A'.repeat(STAMP.length));
-    await pb.api.settled(await call(pb, 'POST', `/vms/${vmId}/stop`));
-    await until('QEMU gone', async () => (await qemuPidsFor(vmId)).length === 0, 30_000);
+    await bootGuestVm(pb, vmId);
+    expect(await readDiskStamp(pb, vmId, STAMP.length)).toBe('A'.repeat(STAMP.length));
+    await stopGuestVm(pb, vmId);
   }, 600_000);
 });

@@ -46,7 +46,7 @@ export function guestSerial(platform: Platform, vmId: string): { log: string; so
 export async function bootGuestVm(platform: Platform, vmId: string): Promise<void> {
   const { api } = platform;
   await api.settled(await api.call('POST', `/vms/${vmId}/start`), 120);
-  await until('the VM up', async () => (await api.call('GET', `/vms/${vmId}`)).json.state === 'up');
+  await until('the VM up', async () => (await api.call('GET', `/vms/${vmId}`)).json.state === 'up', 120_000);
   await waitForText(guestSerial(platform, vmId).log, testGuest.marker, 120_000);
 }
 
