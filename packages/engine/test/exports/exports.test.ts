@@ -129,6 +129,8 @@ describe('export service and operations (fake agents)', () => {
   const importExported = (extra: Json = {}) =>
     service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody(extra));
   const vmRow = (id: string) => t.t.db.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst();
+  const diskRow = (id: string) =>
+    t.t.db.selectFrom('disks').selectAll().where('id', '=', id).executeTakeFirst();
 
   it('imports under the exported ids: the image is checked, then copied; the disk ends ok', async () => {
     const out = await importExported();
@@ -141,12 +143,7 @@ describe('export service and operations (fake agents)', () => {
     const copy = hub.calls.find((c) => c.method === 'volume.copy')?.params as Json;
     expect(copy.from).toMatchObject({ domain_id: expId, disk_id: EXPORTED.disk, volume_id: EXPORTED.volume });
     expect(copy.to).toMatchObject({ domain_id: dataId, disk_id: EXPORTED.disk, volume_id: EXPORTED.volume });
-    const disk = await t.t.db
-      .selectFrom('disks')
-      .selectAll()
-      .where('id', '=', EXPORTED.disk)
-      .executeTakeFirst();
-    expect(disk?.state).toBe('ok');
+    expect((await diskRow(EXPORTED.disk))?.state).toBe('ok');
     expect((await vmRow(EXPORTED.id))?.nics).toEqual([
       { type: 'user', mac: '56:6f:00:00:00:09', model: 'virtio' },
     ]);
@@ -272,12 +269,7 @@ describe('export service and operations (fake agents)', () => {
     expect(storageCalls).toEqual(['volume.copy', 'storage.file_write']);
     const written = hub.calls.find((c) => c.method === 'storage.file_write')?.params.content as string;
     expect(written).toContain(`vireo:id="${EXPORTED.id}"`);
-    const disk = await t.t.db
-      .selectFrom('disks')
-      .selectAll()
-      .where('id', '=', EXPORTED.disk)
-      .executeTakeFirst();
-    expect(disk?.state).toBe('ok');
+    expect((await diskRow(EXPORTED.disk))?.state).toBe('ok');
 
     serveExportFile(written);
     const second = await service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId });
