@@ -1,15 +1,9 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
-import { MemoryRouter, Route, Routes } from 'react-router';
+import { cleanup, fireEvent, screen, waitFor } from '@testing-library/react';
+import { Route, Routes } from 'react-router';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LiveContext, LiveUpdates } from '../../api';
-import { LocaleProvider } from '../../i18n';
-import { NotificationsProvider } from '../common/notify';
+import { json, renderInPortal } from '../../testing/portal';
 import { CreateVmWizard } from './CreateVmWizard';
-
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 const LISTS: Record<string, unknown[]> = {
   '/api/v1/clusters': [{ id: 'c1', name: 'Default', datacenter_id: 'dc1' }],
@@ -38,22 +32,12 @@ function renderWizard(url: string, post: (path: string, body: unknown) => Respon
         : json(404, { error: { code: 'x', message: 'x' } });
     }),
   );
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: Infinity } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <LiveContext.Provider value={new LiveUpdates(queries)}>
-        <LocaleProvider initial="en">
-          <NotificationsProvider>
-            <MemoryRouter initialEntries={[url]}>
-              <Routes>
-                <Route path="/vms/new" element={<CreateVmWizard />} />
-                <Route path="/vms/:id" element={<p>vm page</p>} />
-              </Routes>
-            </MemoryRouter>
-          </NotificationsProvider>
-        </LocaleProvider>
-      </LiveContext.Provider>
-    </QueryClientProvider>,
+  renderInPortal(
+    <Routes>
+      <Route path="/vms/new" element={<CreateVmWizard />} />
+      <Route path="/vms/:id" element={<p>vm page</p>} />
+    </Routes>,
+    { path: url },
   );
   return posts;
 }

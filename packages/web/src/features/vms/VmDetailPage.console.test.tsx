@@ -1,15 +1,9 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
-import { MemoryRouter, Route, Routes } from 'react-router';
+import { cleanup, fireEvent, screen, waitFor } from '@testing-library/react';
+import { Route, Routes } from 'react-router';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LiveContext, LiveUpdates } from '../../api';
-import { LocaleProvider } from '../../i18n';
-import { NotificationsProvider } from '../common/notify';
+import { json, renderInPortal } from '../../testing/portal';
 import { VmDetailPage } from './VmDetailPage';
-
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 const vm = (console: 'vnc' | 'serial') => ({
   id: 'v1',
@@ -42,21 +36,11 @@ function renderPage(console: 'vnc' | 'serial') {
       return json(404, { error: { code: 'x', message: 'x', details: {} } });
     }),
   );
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: Infinity } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <LiveContext.Provider value={new LiveUpdates(queries)}>
-        <LocaleProvider initial="en">
-          <NotificationsProvider>
-            <MemoryRouter initialEntries={['/vms/v1']}>
-              <Routes>
-                <Route path="/vms/:id" element={<VmDetailPage />} />
-              </Routes>
-            </MemoryRouter>
-          </NotificationsProvider>
-        </LocaleProvider>
-      </LiveContext.Provider>
-    </QueryClientProvider>,
+  renderInPortal(
+    <Routes>
+      <Route path="/vms/:id" element={<VmDetailPage />} />
+    </Routes>,
+    { path: '/vms/v1' },
   );
 }
 
