@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, IMAGE_TRANSFER_MAX_BYTES, type ImageTransferCreate } from '@vireo/api';
-import { parseContentRange, type TransferTarget } from '@vireo/agent-protocol';
+import { parseContentRange } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import { findAgentEndpoint } from '../db/repositories/vms-console';
@@ -13,6 +12,7 @@ import { Conflict, InvalidInput, NotFound, Unavailable, VireoError } from '../er
 import type { Actor } from '../services/actor';
 import type { AuditRecorder, OperationCreator } from '../services/ports';
 import { type AgentTls, getFromAgent, putToAgent, readAgentJson } from './agent-channel';
+import { TransferAgents } from './agent-session';
 import {
   checkDownloadDisk,
   checkUploadDomain,
@@ -116,8 +116,7 @@ export function toErrorJson(err: unknown): {
 export function createTransferService(deps: TransferServiceDeps): TransferService {
   const { db, hub, audit, operations } = deps;
   const log = deps.log.child({ module: 'engine:transfers' });
-  /** Per-transfer bearer secrets: in memory only; after a restart `transfer.start` issues new ones. */
-  const secrets = new Map<string, string>();
+  const agents = new TransferAgents(db, hub, log);
   const live = new Map<string, number>();
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
@@ -133,46 +132,6 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
     return row;
   }
 
-  function targetOf(row: ImageTransferRow): TransferTarget {
-    if (row.iso_file) return { kind: 'iso', file: row.iso_file };
-    if (!row.disk_id || !row.volume_id) throw new Error('transfer without a target');
-    return { kind: 'volume', disk_id: row.disk_id, volume_id: row.volume_id };
-  }
-
-  function requireHost(row: ImageTransferRow): string {
-    if (!row.host_id || !hub.isConnected(row.host_id)) {
-      throw new Unavailable('host_not_connected', 'the host holding this transfer is not connected', {
-        details: { host_id: row.host_id },
-      });
-    }
-    return row.host_id;
-  }
-
-  /** Makes sure the agent knows the transfer and this engine holds its secret; returns the agent's offset. */
-  async function ensureAgent(
-    row: ImageTransferRow,
-  ): Promise<{ hostId: string; secret: string; bytesDone: number }> {
-    const hostId = requireHost(row);
-    let secret = secrets.get(row.id);
-    if (secret) return { hostId, secret, bytesDone: row.bytes_done };
-    secret = randomBytes(32).toString('base64url');
-    const status = await hub.call(hostId, 'transfer.start', {
-      transfer_id: row.id,
-      direction: row.direction,
-      domain_id: row.storage_domain_id,
-      target: targetOf(row),
-      format: row.format,
-      ...(row.direction === 'upload' ? { size_bytes: row.size_bytes } : {}),
-      secret,
-      ...(row.direction === 'upload' && !row.created_disk && row.disk_id ? { replace: true } : {}),
-    });
-    secrets.set(row.id, secret);
-    if (status.bytes_done !== row.bytes_done && row.direction === 'upload') {
-      await updateTransfer(db, row.id, { bytes_done: status.bytes_done });
-    }
-    return { hostId, secret, bytesDone: status.bytes_done };
-  }
-
   /** Ends a transfer as failed or cancelled and undoes what it reserved (its new disk, the disk lock). */
   async function settle(
     row: ImageTransferRow,
@@ -180,7 +139,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
     error: { code: string; message: string; details?: Record<string, unknown> } | null,
     kind = `image_transfer.${state}`,
   ): Promise<ImageTransferRow> {
-    secrets.delete(row.id);
+    agents.forget(row.id);
     const updated = await db.transaction().execute(async (tx) => {
       const r = await updateTransfer(
         tx,
@@ -202,13 +161,6 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
     });
     notify(row.id);
     return updated ?? load(row.id);
-  }
-
-  async function agentCancel(row: ImageTransferRow): Promise<void> {
-    if (!row.host_id || !hub.isConnected(row.host_id)) return;
-    await hub.call(row.host_id, 'transfer.cancel', { transfer_id: row.id }).catch((err: unknown) => {
-      log.warn({ err, transfer_id: row.id }, 'the agent could not cancel the transfer');
-    });
   }
 
   return {
@@ -249,7 +201,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
         );
       }
       if (live.has(id)) throw new Conflict('transfer_busy', 'another request is streaming to this transfer');
-      const agent = await ensureAgent(row);
+      const agent = await agents.ensure(row);
       if (range.start !== agent.bytesDone) {
         throw new RangeNotSatisfiable(`the upload continues at byte ${agent.bytesDone}`, agent.bytesDone);
       }
@@ -323,7 +275,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
           details: { state: row.state },
         });
       }
-      const agent = await ensureAgent(row);
+      const agent = await agents.ensure(row);
       const endpoint = await findAgentEndpoint(db, agent.hostId);
       if (!endpoint) throw new Unavailable('host_not_connected', 'the host is gone');
       const res: IncomingMessage = await getFromAgent({
@@ -370,8 +322,8 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
         if (row.state !== 'transferring') {
           throw new Conflict('transfer_invalid_state', `the transfer is ${row.state}`);
         }
-        await agentCancel(row);
-        secrets.delete(id);
+        await agents.cancel(row);
+        agents.forget(id);
         const done = await updateTransfer(db, id, { state: 'finished', finished_at: new Date() }, [
           'transferring',
         ]);
@@ -384,7 +336,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
         });
       }
       if (live.has(id)) throw new Conflict('transfer_busy', 'a data request is still streaming');
-      const agent = await ensureAgent(row);
+      const agent = await agents.ensure(row);
       if (agent.bytesDone !== row.size_bytes) {
         throw new Conflict('transfer_incomplete', `received ${agent.bytesDone} of ${row.size_bytes} bytes`, {
           details: { bytes_done: agent.bytesDone, size_bytes: row.size_bytes },
@@ -427,7 +379,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
         });
         throw new InvalidInput('image_unsupported', 'a disk image must be at least 1 MiB');
       }
-      secrets.delete(id);
+      agents.forget(id);
       const finished = await db.transaction().execute(async (tx) => {
         const r = await updateTransfer(
           tx,
@@ -466,7 +418,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
           log.info({ err, transfer_id: id }, 'the transfer operation could not be cancelled');
         });
       }
-      await agentCancel(row);
+      await agents.cancel(row);
       log.info({ transfer_id: id, user: actor.username }, 'transfer cancelled');
       return settle(row, 'cancelled', reason ? { code: 'cancelled', message: reason } : null);
     },
@@ -481,7 +433,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
         // The partial file must go with the transfer: wait for the host rather than leak it.
         if (!hub.isConnected(row.host_id)) return undefined;
         // A restarted agent has forgotten the transfer: announcing it again finds the staging file.
-        if (row.state === 'transferring') await ensureAgent(row);
+        if (row.state === 'transferring') await agents.ensure(row);
         await hub.call(row.host_id, 'transfer.cancel', { transfer_id: row.id });
       }
       const minutes = Math.round((idleMs / 60_000) * 10) / 10;
@@ -539,7 +491,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
   /** After the rows are committed: the agent prepares the staging file; a failure fails the transfer. */
   async function startOnAgent(row: ImageTransferRow): Promise<ImageTransferRow> {
     try {
-      await ensureAgent(row);
+      await agents.ensure(row);
     } catch (err) {
       const code = (err as { agentCode?: string }).agentCode;
       const error =
@@ -577,18 +529,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
       .execute((tx) => insertDownloadRows(tx, { audit, operations }, { actor, disk, hostId }));
     let size: number;
     try {
-      const hostIdChecked = requireHost(row);
-      const secret = randomBytes(32).toString('base64url');
-      const status = await hub.call(hostIdChecked, 'transfer.start', {
-        transfer_id: row.id,
-        direction: 'download',
-        domain_id: row.storage_domain_id,
-        target: targetOf(row),
-        format: row.format,
-        secret,
-      });
-      secrets.set(row.id, secret);
-      size = status.size_bytes;
+      size = (await agents.announce(row)).size_bytes;
     } catch (err) {
       await settle(row, 'failed', toErrorJson(err));
       throw err;
