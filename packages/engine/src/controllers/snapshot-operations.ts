@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
+import { hostsSeeingDomain, updateDisk } from '../db/repositories/disks';
 import {
   activateVolume,
   activeVolumeOf as activeVolume,
   findDiskRow as findDisk,
   findDomainRow as findDomain,
-  hostsSeeing,
-  setDiskState,
   deleteSnapshotRow,
   deleteVolumeRow,
   findSnapshot,
@@ -96,7 +95,7 @@ function vmIsDown(vm: { state: string; desired_state: string }): boolean {
 async function hostForDomains(db: Db, hub: AgentHub, domains: StorageDomainRow[]): Promise<string> {
   let candidates: string[] | undefined;
   for (const d of domains) {
-    const seeing = await hostsSeeing(db, d);
+    const seeing = await hostsSeeingDomain(db, d);
     candidates = candidates ? candidates.filter((h) => seeing.includes(h)) : seeing;
   }
   const host = (candidates ?? []).find((h) => hub.isConnected(h));
@@ -198,7 +197,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
               format: 'qcow2',
               size_bytes: c.part.volume.size_bytes,
             });
-            await setDiskState(tx, c.part.diskId, 'locked');
+            await updateDisk(tx, c.part.diskId, undefined, { state: 'locked' });
           }
         })
         .catch(async (err) => {
@@ -254,7 +253,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         await deps.db.transaction().execute(async (tx) => {
           for (const c of created) {
             await activateVolume(tx, c.part.diskId, c.id);
-            await setDiskState(tx, c.part.diskId, 'ok');
+            await updateDisk(tx, c.part.diskId, undefined, { state: 'ok' });
           }
           await setSnapshotState(tx, snapshot.id, 'ok');
           await audit.record(tx, {
@@ -295,7 +294,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
           .execute(async (tx) => {
             for (const c of created) {
               await deleteVolumeRow(tx, c.id);
-              await setDiskState(tx, c.part.diskId, 'ok');
+              await updateDisk(tx, c.part.diskId, undefined, { state: 'ok' });
             }
             await deleteSnapshotRow(tx, snapshot.id);
           })

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import { OPERATIONS_CHANNEL } from '../db/repositories/operations';
+import { hostsSeeingDomain, updateDisk } from '../db/repositories/disks';
 import {
   activateVolume,
   deleteSnapshotRow,
@@ -11,9 +12,7 @@ import {
   findDiskRow,
   findDomainRow,
   findSnapshot,
-  hostsSeeing,
   type SnapshotView,
-  setDiskState,
   setSnapshotState,
 } from '../db/repositories/snapshots';
 import { findVm } from '../db/repositories/vms';
@@ -251,7 +250,7 @@ export class SnapshotReconciler {
       if (again?.state !== 'creating') return false;
       for (const d of keep) {
         await activateVolume(tx, d.diskId, (d.overlay as VolumeRow).id);
-        await setDiskState(tx, d.diskId, 'ok');
+        await updateDisk(tx, d.diskId, undefined, { state: 'ok' });
       }
       for (const d of drop) {
         if (d.overlay) await deleteVolumeRow(tx, d.overlay.id);
@@ -260,7 +259,7 @@ export class SnapshotReconciler {
           .where('snapshot_id', '=', s.id)
           .where('disk_id', '=', d.diskId)
           .execute();
-        await setDiskState(tx, d.diskId, 'ok');
+        await updateDisk(tx, d.diskId, undefined, { state: 'ok' });
       }
       if (keep.length === 0) await deleteSnapshotRow(tx, s.id);
       else {
@@ -359,7 +358,7 @@ export class SnapshotReconciler {
 
   /** A connected host that sees the domain, preferring `preferred` (the VM's host). */
   private async hostFor(domain: StorageDomainRow, preferred: string | null): Promise<string | undefined> {
-    const seeing = await hostsSeeing(this.deps.db, domain);
+    const seeing = await hostsSeeingDomain(this.deps.db, domain);
     if (preferred && seeing.includes(preferred) && this.deps.hub.isConnected(preferred)) return preferred;
     return seeing.find((h) => this.deps.hub.isConnected(h));
   }

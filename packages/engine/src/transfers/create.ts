@@ -1,4 +1,5 @@
 import type { ImageTransferCreate } from '@vireo/api';
+import { updateDisk } from '../db/repositories/disks';
 import type { Executor } from '../db/schema';
 import type { ImageTransferRow } from '../db/tables/transfers';
 import { Conflict, InvalidInput, NotFound } from '../errors';
@@ -8,7 +9,6 @@ import {
   findTransferDisk,
   insertTransfer,
   insertUploadDisk,
-  setDiskState,
   type TransferDisk,
   type TransferDomain,
   updateTransfer,
@@ -116,7 +116,7 @@ export async function insertUploadRows(
     }
     diskId = disk.id;
     volumeId = disk.active_volume_id;
-    await setDiskState(tx, disk.id, 'locked');
+    await updateDisk(tx, disk.id, undefined, { state: 'locked' });
   } else if (input.disk_name) {
     const created = await insertUploadDisk(tx, {
       name: input.disk_name,

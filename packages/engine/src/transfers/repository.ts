@@ -22,24 +22,6 @@ export async function findTransferDomain(ex: Executor, id: string): Promise<Tran
     .executeTakeFirst();
 }
 
-/**
- * Hosts that can reach the domain, best first: the domain's own host for `local`, else every `up`
- * host of its data center.
- */
-export async function hostsForDomain(ex: Executor, d: TransferDomain): Promise<string[]> {
-  if (d.host_id) return [d.host_id];
-  if (!d.datacenter_id) return [];
-  const rows = await ex
-    .selectFrom('hosts')
-    .innerJoin('clusters', 'clusters.id', 'hosts.cluster_id')
-    .select('hosts.id')
-    .where('clusters.datacenter_id', '=', d.datacenter_id)
-    .where('hosts.state', '=', 'up')
-    .orderBy('hosts.name')
-    .execute();
-  return rows.map((r) => r.id);
-}
-
 /** A disk as a transfer sees it: its active volume and whether a VM could be using it. */
 export interface TransferDisk {
   id: string;
@@ -114,19 +96,6 @@ export async function completeUploadDisk(
     .set({ state: 'ok', size_bytes: virtualSize, updated_at: now, version: sql`version + 1` })
     .where('id', '=', diskId)
     .execute();
-}
-
-/** Locks or unlocks an existing disk while a transfer works on it. */
-export async function setDiskState(ex: Executor, diskId: string, state: 'ok' | 'locked'): Promise<void> {
-  await ex
-    .updateTable('disks')
-    .set({ state, updated_at: new Date(), version: sql`version + 1` })
-    .where('id', '=', diskId)
-    .execute();
-}
-
-export async function deleteDisk(ex: Executor, diskId: string): Promise<void> {
-  await ex.deleteFrom('disks').where('id', '=', diskId).execute();
 }
 
 export async function insertTransfer(

@@ -5,6 +5,7 @@ import { type ErrorCode, IMAGE_TRANSFER_MAX_BYTES, type ImageTransferCreate } fr
 import { parseContentRange } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
+import { deleteDisk, hostsSeeingDomain, updateDisk } from '../db/repositories/disks';
 import { findAgentEndpoint } from '../db/repositories/vms-console';
 import type { Db } from '../db/schema';
 import type { ImageTransferRow } from '../db/tables/transfers';
@@ -22,13 +23,10 @@ import {
 } from './create';
 import {
   completeUploadDisk,
-  deleteDisk,
   findTransferDisk,
   findTransferDomain,
   getTransfer,
-  hostsForDomain,
   listTransfers,
-  setDiskState,
   updateTransfer,
 } from './repository';
 
@@ -149,7 +147,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
       );
       if (!r) return undefined;
       if (r.disk_id && r.created_disk) await deleteDisk(tx, r.disk_id);
-      else if (r.disk_id) await setDiskState(tx, r.disk_id, 'ok');
+      else if (r.disk_id) await updateDisk(tx, r.disk_id, undefined, { state: 'ok' });
       await audit.record(tx, {
         kind,
         severity: state === 'failed' ? 'warning' : 'info',
@@ -481,7 +479,7 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
         details: { state: domain.state },
       });
     }
-    const hostId = (await hostsForDomain(db, domain)).find((h) => hub.isConnected(h));
+    const hostId = (await hostsSeeingDomain(db, domain)).find((h) => hub.isConnected(h));
     if (!hostId) {
       throw new Unavailable('no_host_for_storage', `no connected host reaches storage domain ${domain.name}`);
     }

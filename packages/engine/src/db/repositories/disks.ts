@@ -364,7 +364,10 @@ export function firstActiveDataDomain(
  * Hosts that can reach a domain: its one host for `local`; for shared backends every `up` host of
  * the clusters of its data center (the domain controller activates it on each of them).
  */
-export async function hostsSeeingDomain(ex: Executor, domain: StorageDomainRow): Promise<string[]> {
+export async function hostsSeeingDomain(
+  ex: Executor,
+  domain: Pick<StorageDomainRow, 'host_id' | 'datacenter_id'> & { backend: string },
+): Promise<string[]> {
   if (domain.backend === 'local') return domain.host_id ? [domain.host_id] : [];
   if (!domain.datacenter_id) return [];
   const rows = await ex

@@ -226,29 +226,3 @@ export function activeVolumeOf(ex: Executor, diskId: string): Promise<VolumeRow 
     .where('active', '=', true)
     .executeTakeFirst();
 }
-
-export async function setDiskState(
-  ex: Executor,
-  diskId: string,
-  state: 'ok' | 'locked' | 'illegal',
-): Promise<void> {
-  await ex
-    .updateTable('disks')
-    .set({ state, version: sql`version + 1`, updated_at: sql`now()` })
-    .where('id', '=', diskId)
-    .execute();
-}
-
-/** Hosts that see the domain: a local domain's own host; otherwise the `up` hosts of its data center. */
-export async function hostsSeeing(ex: Executor, domain: StorageDomainRow): Promise<string[]> {
-  if (domain.host_id) return [domain.host_id];
-  if (!domain.datacenter_id) return [];
-  const rows = await ex
-    .selectFrom('hosts as h')
-    .innerJoin('clusters as c', 'c.id', 'h.cluster_id')
-    .select('h.id')
-    .where('c.datacenter_id', '=', domain.datacenter_id)
-    .where('h.state', '=', 'up')
-    .execute();
-  return rows.map((r) => r.id);
-}
