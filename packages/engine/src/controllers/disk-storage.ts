@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { VmDisk } from '@vireo/agent-protocol';
 import type { AgentHub } from '../agents/types';
-import { findDomain, hostsSeeingDomain } from '../db/repositories/disks';
+import { hostsSeeingDomain } from '../db/repositories/disks';
+import { findStorageDomain } from '../db/repositories/storage-domains';
 import type { Executor } from '../db/schema';
 import type { DiskPreallocation } from '../db/tables/disks';
 import type { StorageDomainRow } from '../db/tables/storage';
@@ -15,7 +16,7 @@ export const COPY_TIMEOUT_MS = 6 * 3600_000;
 
 /** The storage domain `id`, or NotFound `storage_domain_not_found` (it was removed meanwhile). */
 export async function domainOrThrow(ex: Executor, id: string): Promise<StorageDomainRow> {
-  const d = await findDomain(ex, id);
+  const d = await findStorageDomain(ex, id);
   if (!d)
     throw new NotFound('storage_domain_not_found', `storage domain ${id} does not exist`, {
       details: { id },

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { findDomainRow, findSnapshot } from '../db/repositories/snapshots';
+import { findSnapshot } from '../db/repositories/snapshots';
+import { findStorageDomain } from '../db/repositories/storage-domains';
 import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow } from '../db/tables/storage';
 import { diskDir } from '../domain/storage/paths';
@@ -68,6 +69,6 @@ export async function takeMemoryRestore(db: Db, vmId: string, log: Logger): Prom
     .select('storage_domain_id')
     .where('id', '=', first.disk_id)
     .executeTakeFirst();
-  const domain = disk ? await findDomainRow(db, disk.storage_domain_id) : undefined;
+  const domain = disk ? await findStorageDomain(db, disk.storage_domain_id) : undefined;
   return domain ? memoryStatePath(domain, first.disk_id, snapshot.id) : undefined;
 }

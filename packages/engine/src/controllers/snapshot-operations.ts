@@ -7,7 +7,6 @@ import {
   activateVolume,
   activeVolumeOf as activeVolume,
   findDiskRow as findDisk,
-  findDomainRow as findDomain,
   deleteSnapshotRow,
   deleteVolumeRow,
   findSnapshot,
@@ -20,6 +19,7 @@ import {
   setSnapshotState,
   setVolumeState,
 } from '../db/repositories/snapshots';
+import { findStorageDomain } from '../db/repositories/storage-domains';
 import { findVm } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
 import type { VolumeRow } from '../db/tables/disks';
@@ -78,7 +78,7 @@ async function partsOf(db: Db, snapshot: SnapshotView): Promise<DiskPart[]> {
   for (const sv of snapshot.volumes) {
     const disk = await findDisk(db, sv.disk_id);
     const volume = await findVolume(db, sv.volume_id);
-    const domain = disk ? await findDomain(db, disk.storage_domain_id) : undefined;
+    const domain = disk ? await findStorageDomain(db, disk.storage_domain_id) : undefined;
     if (!disk || !volume || !domain)
       throw new Error(`snapshot ${snapshot.id}: disk ${sv.disk_id} is incomplete`);
     parts.push({ diskId: disk.id, diskName: disk.name, domain, volume });

@@ -10,11 +10,11 @@ import {
   deleteSnapshotRow,
   deleteVolumeRow,
   findDiskRow,
-  findDomainRow,
   findSnapshot,
   type SnapshotView,
   setSnapshotState,
 } from '../db/repositories/snapshots';
+import { findStorageDomain } from '../db/repositories/storage-domains';
 import { findVm } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
 import type { VolumeRow } from '../db/tables/disks';
@@ -167,7 +167,7 @@ export class SnapshotReconciler {
     const disks: CreatingDisk[] = [];
     for (const sv of s.volumes) {
       const disk = await findDiskRow(db, sv.disk_id);
-      const domain = disk ? await findDomainRow(db, disk.storage_domain_id) : undefined;
+      const domain = disk ? await findStorageDomain(db, disk.storage_domain_id) : undefined;
       if (!domain) continue;
       // The overlay vm.snapshot inserted: a not yet activated child of the frozen volume.
       const overlay = await db

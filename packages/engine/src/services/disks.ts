@@ -9,7 +9,6 @@ import {
   type DiskView,
   findAttachment,
   findDisk,
-  findDomain,
   insertAttachment,
   insertDiskWithVolume,
   listDisks,
@@ -21,6 +20,7 @@ import {
 } from '../db/repositories/disks';
 import type { PageRequest, PageResult } from '../db/repositories/list';
 import { isUniqueViolation } from '../db/repositories/pg-errors';
+import { findStorageDomain } from '../db/repositories/storage-domains';
 import { lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
 import type { DiskRow } from '../db/tables/disks';
@@ -242,7 +242,7 @@ export function createDiskService(deps: {
       }
       return db.transaction().execute(async (tx) => {
         const domain = checkDataDomain(
-          await findDomain(tx, input.storage_domain_id),
+          await findStorageDomain(tx, input.storage_domain_id),
           input.storage_domain_id,
         );
         const { disk } = await insertDiskWithVolume(
@@ -329,7 +329,10 @@ export function createDiskService(deps: {
             details: { field: 'storage_domain_id' },
           });
         }
-        const target = checkDataDomain(await findDomain(tx, req.storage_domain_id), req.storage_domain_id);
+        const target = checkDataDomain(
+          await findStorageDomain(tx, req.storage_domain_id),
+          req.storage_domain_id,
+        );
         await usedByRunningVm(tx, disk, 'stop it before moving the disk');
         if ((await listVolumes(tx, id)).length > 1) {
           throw new Conflict(
@@ -363,7 +366,10 @@ export function createDiskService(deps: {
         const source = await lockOrThrow(tx, id);
         await refuseEncrypted(tx, id, 'copied');
         checkUsable(source);
-        const target = checkDataDomain(await findDomain(tx, req.storage_domain_id), req.storage_domain_id);
+        const target = checkDataDomain(
+          await findStorageDomain(tx, req.storage_domain_id),
+          req.storage_domain_id,
+        );
         // A running guest keeps writing: the copy would be torn.
         await usedByRunningVm(tx, source, 'stop it before copying the disk');
         const name = req.name ?? `${source.name.slice(0, 59)}-copy`;
@@ -455,7 +461,7 @@ export function createDiskService(deps: {
               details: { disk_id: disk.id, vm_ids: others.map((o) => o.vm_id) },
             });
           }
-          const domain = await findDomain(tx, disk.storage_domain_id);
+          const domain = await findStorageDomain(tx, disk.storage_domain_id);
           const dc = await datacenterOfCluster(tx, vm.cluster_id);
           if (!domain || domain.datacenter_id !== dc) {
             throw new InvalidInput('invalid_input', `disk ${disk.name} is not in the VM's data center`, {

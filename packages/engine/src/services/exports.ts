@@ -3,9 +3,10 @@ import type { ExportImportRequest, ExportList, ExportRequest } from '@vireo/api'
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import { domainOrThrow, hostForDomains } from '../controllers/disk-storage';
-import { datacenterOfCluster, findDisk, findDomain, listVmDisks, updateDisk } from '../db/repositories/disks';
+import { datacenterOfCluster, findDisk, listVmDisks, updateDisk } from '../db/repositories/disks';
 import { entityExists, insertImportedDisk, takenDiskIds, takenNames } from '../db/repositories/exports';
 import { isUniqueViolation } from '../db/repositories/pg-errors';
+import { findStorageDomain } from '../db/repositories/storage-domains';
 import { findTemplate, insertTemplateDisk, insertTemplateWithId } from '../db/repositories/templates';
 import { insertVm, lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
@@ -273,7 +274,9 @@ export function createExportService(deps: {
               : { type: 'user', mac, model: n.model };
           });
           const cdromDomain =
-            doc.cdrom && 'file' in doc.cdrom ? await findDomain(tx, doc.cdrom.storage_domain_id) : undefined;
+            doc.cdrom && 'file' in doc.cdrom
+              ? await findStorageDomain(tx, doc.cdrom.storage_domain_id)
+              : undefined;
           if (doc.kind === 'vm') {
             await insertVm(tx, {
               id,

@@ -5,13 +5,13 @@ import type { PageRequest, PageResult } from '../db/repositories/list';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/repositories/pg-errors';
 import {
   domainsByIds,
-  findDomain,
   firstActiveDataDomain,
   insertAttachment,
   insertDiskWithVolume,
   listVmDisks,
   type VmDiskView,
 } from '../db/repositories/disks';
+import { findStorageDomain } from '../db/repositories/storage-domains';
 import {
   insertVm,
   listVms,
@@ -205,7 +205,7 @@ export function createVmService(deps: {
     for (const [i, d] of disks.entries()) {
       let domain: StorageDomainRow;
       if (d.storage_domain_id) {
-        domain = checkDataDomain(await findDomain(tx, d.storage_domain_id), d.storage_domain_id);
+        domain = checkDataDomain(await findStorageDomain(tx, d.storage_domain_id), d.storage_domain_id);
         if (domain.datacenter_id !== datacenterId) {
           throw new InvalidInput(
             'invalid_input',

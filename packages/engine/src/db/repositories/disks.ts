@@ -330,10 +330,6 @@ export async function deleteAttachment(ex: Executor, vmId: string, diskId: strin
 
 // ---- storage domains, as disks need them ----
 
-export function findDomain(ex: Executor, id: string): Promise<StorageDomainRow | undefined> {
-  return ex.selectFrom('storage_domains').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
 export async function domainsByIds(ex: Executor, ids: string[]): Promise<Map<string, StorageDomainRow>> {
   if (ids.length === 0) return new Map();
   const rows = await ex

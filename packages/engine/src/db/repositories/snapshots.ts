@@ -214,10 +214,6 @@ export function findDiskRow(ex: Executor, id: string) {
   return ex.selectFrom('disks').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export function findDomainRow(ex: Executor, id: string): Promise<StorageDomainRow | undefined> {
-  return ex.selectFrom('storage_domains').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
 export function activeVolumeOf(ex: Executor, diskId: string): Promise<VolumeRow | undefined> {
   return ex
     .selectFrom('volumes')
