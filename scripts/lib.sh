@@ -8,6 +8,7 @@ VIREO_DEB_PACKAGES=(
   busybox-static isolinux syslinux-common xorriso cpio xz-utils zstd  # test guest builder
   tmux                                           # CLI shell tests drive a real terminal
   openssh-server                                 # SSH host deploy tests run a real sshd
+  nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils  # userspace NFS server (and nfs-ls) for NFS domain tests
   chromium fonts-noto-cjk                        # web portal browser tests (Chinese text in screenshots)
 )
 
