@@ -1,3 +1,12 @@
+export {
+  type ExportOvf,
+  type ForeignDiskFormat,
+  type ForeignDiskSource,
+  type ForeignOvf,
+  foreignUuid,
+  parseExportOvf,
+  parseForeignOvf,
+} from './foreign';
 export { parseOvf } from './parse';
 export {
   OVF_LIMITS,
