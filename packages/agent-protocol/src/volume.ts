@@ -27,6 +27,20 @@ export const VolumeRefSchema = Type.Object(
 );
 export type VolumeRef = Static<typeof VolumeRefSchema>;
 
+/** The key a volume is (to be) encrypted with (LUKS in qcow2), base64. */
+export const VolumeEncryptionSchema = Type.Object({ secret: EncryptionSecretString }, strict);
+export type VolumeEncryption = Static<typeof VolumeEncryptionSchema>;
+
+/**
+ * Keys to open an encrypted source chain: `secret` for every volume in the source disk's own
+ * directory, `base_secret` for volumes of another disk below them (a thin clone's template base).
+ */
+export const VolumeSourceEncryptionSchema = Type.Object(
+  { secret: EncryptionSecretString, base_secret: Type.Optional(EncryptionSecretString) },
+  strict,
+);
+export type VolumeSourceEncryption = Static<typeof VolumeSourceEncryptionSchema>;
+
 const SizeBytes = Type.Integer({ minimum: 512, maximum: VOLUME_MAX_BYTES });
 
 export const VolumeCreateParamsSchema = Type.Object(
@@ -46,8 +60,11 @@ export const VolumeCreateParamsSchema = Type.Object(
     backing: Type.Optional(
       Type.Object({ disk_id: UuidString, volume_id: UuidString, format: DiskFormatSchema }, strict),
     ),
-    /** LUKS inside qcow2: the disk's key (base64). The agent never logs it or puts it on argv. */
-    encryption: Type.Optional(Type.Object({ secret: EncryptionSecretString }, strict)),
+    /**
+     * LUKS inside qcow2: the disk's key (base64). The agent never logs it or puts it on argv. With
+     * `backing`, the overlay is encrypted with this key; the backing keeps its own (it is not opened).
+     */
+    encryption: Type.Optional(VolumeEncryptionSchema),
   },
   strict,
 );
@@ -130,6 +147,10 @@ export const VolumeCopyParamsSchema = Type.Object(
     /** Must not exist; its format is `to.format`. Removed again when the copy fails. */
     to: VolumeEndpointSchema,
     preallocation: Type.Optional(VolumePreallocationSchema),
+    /** Keys to read an encrypted source chain; without them the source must be plain. */
+    source_encryption: Type.Optional(VolumeSourceEncryptionSchema),
+    /** Writes the target LUKS-encrypted (qcow2 only) with this key; without it the target is plain. */
+    target_encryption: Type.Optional(VolumeEncryptionSchema),
   },
   strict,
 );

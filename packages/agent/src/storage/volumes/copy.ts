@@ -29,15 +29,30 @@ export function startConvert(options: {
   target: string;
   targetFormat: ImageFormat;
   preallocation?: Preallocation;
+  /**
+   * `--object` values (secrets, by file) the source or target options name. Only ids and file
+   * paths: key material never reaches argv.
+   */
+  objects?: string[];
+  /** Open the source with these `--image-opts` (it names the file itself) instead of `-f FORMAT PATH`. */
+  sourceImageOpts?: string;
+  /** More `-o` creation options for the target (e.g. `encrypt.*`). */
+  targetOptions?: string[];
   onProgress(progress: number): void;
   limits?: QemuImgLimits;
 }): ConvertJob {
   const limits = options.limits ?? CONVERT_LIMITS;
-  const args = ['convert', '-p', '-f', options.sourceFormat, '-O', options.targetFormat];
+  const args = ['convert', '-p'];
+  for (const o of options.objects ?? []) args.push('--object', o);
+  if (options.sourceImageOpts === undefined) args.push('-f', options.sourceFormat);
+  else args.push('--image-opts');
+  args.push('-O', options.targetFormat);
+  const create = [...(options.targetOptions ?? [])];
   if (options.preallocation && options.preallocation !== 'off') {
-    args.push('-o', `preallocation=${options.preallocation}`);
+    create.unshift(`preallocation=${options.preallocation}`);
   }
-  args.push(options.source, options.target);
+  if (create.length) args.push('-o', create.join(','));
+  args.push(options.sourceImageOpts ?? options.source, options.target);
   const argv = [`--cpu=${limits.cpuSeconds}`, `--as=${limits.memoryBytes}`, '--', 'qemu-img', ...args];
   let child: ChildProcess | undefined;
   let cancelled = false;

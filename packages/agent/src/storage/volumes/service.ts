@@ -1,6 +1,6 @@
 import { rm, rmdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import type {
   AgentEventName,
   AgentEventParams,
@@ -11,13 +11,23 @@ import type {
   VolumeInfo,
   VolumeInfoParams,
   VolumeResizeParams,
+  VolumeSourceEncryption,
 } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import { AgentError, toAgentError } from '../../util/errors';
 import { StorageError } from '../errors';
-import { createImage, createOverlay, type ImageFormat, imageInfo, resizeImage } from '../qemu-img';
+import {
+  createImage,
+  createOverlay,
+  escapeOptValue as esc,
+  type ImageFormat,
+  imageInfo,
+  imageOpts,
+  isLuksBenchmarkFlake,
+  resizeImage,
+} from '../qemu-img';
 import { type ConvertJob, startConvert } from './copy';
-import { LUKS_ITER_TIME_MS, withSecretFile } from './encryption';
+import { isWrongKeyFailure, LUKS_ITER_TIME_MS, withSecretFile, writeSecretFiles } from './encryption';
 import { DomainLayout, type DomainRootResolver, idSegment } from './layout';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
@@ -87,22 +97,24 @@ export class VolumeService {
     } else if (p.size_bytes === undefined) {
       throw new AgentError('invalid_params', 'size_bytes is required without a backing volume');
     }
-    if (p.encryption && (p.format !== 'qcow2' || p.backing)) {
-      throw new AgentError(
-        'invalid_params',
-        'only a new qcow2 volume without a backing volume can be encrypted',
-      );
+    if (p.encryption && p.format !== 'qcow2') {
+      throw new AgentError('invalid_params', 'only qcow2 volumes can be encrypted');
     }
     const path = await layout.newVolume(p.disk_id, p.volume_id);
     try {
       if (backingPath && p.backing) {
+        const backing = p.backing;
         // Relative, so the domain still works mounted elsewhere or imported by another engine.
-        await createOverlay({
-          path,
-          backingPath: relative(dirname(path), backingPath),
-          backingFormat: p.backing.format,
-          ...(p.size_bytes === undefined ? {} : { sizeBytes: p.size_bytes }),
-        });
+        const overlay = (secretFile?: string) =>
+          createOverlay({
+            path,
+            backingPath: relative(dirname(path), backingPath),
+            backingFormat: backing.format,
+            ...(p.size_bytes === undefined ? {} : { sizeBytes: p.size_bytes }),
+            ...(secretFile ? { encryption: { secretFile, iterTimeMs: LUKS_ITER_TIME_MS } } : {}),
+          });
+        if (p.encryption) await withSecretFile(this.secretsDir, p.encryption.secret, overlay);
+        else await overlay();
       } else {
         const create = (secretFile?: string) =>
           createImage({
@@ -192,28 +204,86 @@ export class VolumeService {
         progress,
         ...(error ? { error: { code: error.code, message: error.message } } : {}),
       });
-    const job = startConvert({
-      source,
-      sourceFormat: p.from.format,
-      target,
-      targetFormat: p.to.format,
-      ...(p.preallocation ? { preallocation: p.preallocation } : {}),
-      onProgress: (progress) => {
-        const now = Date.now();
-        if (progress <= last || (now - lastAt < PROGRESS_INTERVAL_MS && progress < 1)) return;
-        last = progress;
-        lastAt = now;
-        report('running', progress);
+    if (p.target_encryption && p.to.format !== 'qcow2') {
+      throw new AgentError('invalid_params', 'only a qcow2 target can be encrypted');
+    }
+    // Keys go to 0600 files for this copy only; argv names the files, never the keys.
+    const secrets: Record<string, string> = {};
+    if (p.source_encryption) {
+      secrets.src = p.source_encryption.secret;
+      if (p.source_encryption.base_secret) secrets.base = p.source_encryption.base_secret;
+    }
+    if (p.target_encryption) secrets.dst = p.target_encryption.secret;
+    const keyFiles = Object.keys(secrets).length
+      ? await writeSecretFiles(this.secretsDir, secrets)
+      : undefined;
+    const cancelled = { now: false };
+    let current: ConvertJob | undefined;
+    const done = (async () => {
+      const encryptedSource = p.source_encryption
+        ? await sourceChainOpts(source, p.from.format, p.source_encryption)
+        : undefined;
+      const objects = Object.entries(keyFiles?.files ?? {}).map(
+        ([id, file]) => `secret,id=vireo-${id},format=raw,file=${esc(file)}`,
+      );
+      // The PBKDF calibration of a new LUKS header sometimes gives up at once: try again then.
+      for (let attempt = 1; ; attempt++) {
+        if (cancelled.now) throw new AgentError('action_cancelled', 'the copy was cancelled');
+        const job = startConvert({
+          source,
+          sourceFormat: p.from.format,
+          target,
+          targetFormat: p.to.format,
+          ...(p.preallocation ? { preallocation: p.preallocation } : {}),
+          objects,
+          ...(encryptedSource ? { sourceImageOpts: encryptedSource } : {}),
+          ...(p.target_encryption
+            ? {
+                targetOptions: [
+                  'encrypt.format=luks',
+                  'encrypt.key-secret=vireo-dst',
+                  `encrypt.iter-time=${LUKS_ITER_TIME_MS}`,
+                ],
+              }
+            : {}),
+          onProgress: (progress) => {
+            const now = Date.now();
+            if (progress <= last || (now - lastAt < PROGRESS_INTERVAL_MS && progress < 1)) return;
+            last = progress;
+            lastAt = now;
+            report('running', progress);
+          },
+        });
+        current = job;
+        try {
+          await job.done;
+          return;
+        } catch (err) {
+          if (!p.target_encryption || !isLuksBenchmarkFlake(err) || attempt >= 8) throw err;
+          await unlink(target).catch(() => undefined);
+        }
+      }
+    })();
+    // A cancel before the first convert started still ends the copy.
+    this.jobs.set(jobId, {
+      done,
+      cancel: () => {
+        cancelled.now = true;
+        current?.cancel();
       },
     });
-    this.jobs.set(jobId, job);
     try {
-      await job.done;
+      await done;
       const info = await this.describe(to, p.to, p.to.format);
       report('succeeded', 1);
       return info;
     } catch (err) {
-      const error = toAgentError(mapLockFailure(err, `copying volume ${p.from.volume_id}`));
+      let error = toAgentError(mapLockFailure(err, `copying volume ${p.from.volume_id}`));
+      if (isWrongKeyFailure(err)) {
+        error = new AgentError('encryption_key_invalid', 'a key does not open the source volume', {
+          cause: err,
+        });
+      }
       await unlink(target).catch(() => undefined);
       await rmdir(dirname(target)).catch(() => undefined);
       report('failed', last, error);
@@ -221,6 +291,7 @@ export class VolumeService {
       throw error;
     } finally {
       this.jobs.delete(jobId);
+      await keyFiles?.remove();
     }
   }
 
@@ -231,4 +302,31 @@ export class VolumeService {
     job.cancel();
     return { cancelled: true };
   }
+}
+
+/**
+ * `--image-opts` that open an encrypted chain: `encrypt.key-secret` on every encrypted layer,
+ * `vireo-src` for those in the top volume's own disk directory, `vireo-base` for those of another
+ * disk (a template base). The layers come from `qemu-img info --backing-chain`, which reads only
+ * headers (no key needed); the chain is the agent's own domain volumes.
+ */
+export async function sourceChainOpts(
+  top: string,
+  format: ImageFormat,
+  keys: VolumeSourceEncryption,
+): Promise<string> {
+  const chain = await imageInfo(top, { format, backingChain: true, forceShare: true });
+  const ownDir = dirname(top);
+  const extra: string[] = [];
+  for (const [depth, layer] of chain.entries()) {
+    if (!layer.encrypted) continue;
+    const own = dirname(resolve(ownDir, layer.filename)) === ownDir;
+    if (!own && !keys.base_secret) {
+      throw new AgentError('invalid_params', 'the source chain has an encrypted base but no base_secret', {
+        details: { depth },
+      });
+    }
+    extra.push(`${'backing.'.repeat(depth)}encrypt.key-secret=${own ? 'vireo-src' : 'vireo-base'}`);
+  }
+  return imageOpts(top, format, extra);
 }
