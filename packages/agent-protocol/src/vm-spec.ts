@@ -104,6 +104,13 @@ export const VmDiskSchema = Type.Object(
      * agent hands the value to QEMU through a QMP `object-add` or a 0600 file, never through argv.
      */
     encryption_secret_id: Type.Optional(SecretIdString),
+    /**
+     * For a chain that ends in another disk's volumes (a thin clone's template base, in another
+     * directory): the id of the secret that opens those encrypted layers. Layers in the directory of
+     * `path` use `encryption_secret_id`; layers elsewhere use this one. Absent: those layers must be
+     * plain.
+     */
+    base_encryption_secret_id: Type.Optional(SecretIdString),
   },
   strict,
 );

@@ -154,7 +154,7 @@ describe('encrypted disks on a real guest', () => {
     const [pid] = await qemuPidsFor(VM_ENC);
     expect(pid).toBeDefined();
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    expect(cmdline).toContain('encrypt.key-secret=disk0');
+    expect(cmdline).toContain('"key-secret":"disk0"');
     expect(cmdline).not.toContain(key);
     // The key file QEMU read is removed once QEMU answered on QMP.
     const paths = vmPaths(fx.stateDir, VM_ENC);

@@ -44,10 +44,15 @@ export class ImagePolicy {
     }
   }
 
-  /** A disk image: allowed place, exists, and its header agrees with the declared format. */
-  async checkDisk(disk: VmDisk, where: string): Promise<void> {
+  /**
+   * A disk image: allowed place, exists, and its header agrees with the declared format. Returns its
+   * chain as the headers name it (active layer first, paths resolved), every layer checked the same way.
+   */
+  async checkDisk(disk: VmDisk, where: string): Promise<ImageLayer[]> {
     const real = await this.checkFile(disk.path, where, true);
-    await checkFormat(real, disk.format, where, (p) => this.isAllowed(p));
+    const layers: ImageLayer[] = [];
+    await checkFormat(real, disk.format, where, (p) => this.isAllowed(p), 0, layers);
+    return layers;
   }
 
   /** Returns the resolved path of an existing regular file (or block device) inside the roots. */
@@ -115,6 +120,15 @@ function notAllowed(path: string, where: string, why: string): AgentError {
 
 const MAX_CHAIN = 16;
 
+/** One volume of a checked chain. */
+export interface ImageLayer {
+  /** Resolved path. */
+  path: string;
+  format: 'qcow2' | 'raw';
+  /** qcow2 header's crypt method: 0 none, 1 legacy AES, 2 LUKS (always 0 for raw). */
+  cryptMethod: number;
+}
+
 /**
  * Reads the qcow2 header (never trusting QEMU to probe; the parser is storage's): the magic must
  * match the declared format, and a backing file must be named with an explicit format and resolve
@@ -127,6 +141,7 @@ async function checkFormat(
   where: string,
   isAllowed: (real: string) => Promise<boolean>,
   depth = 0,
+  layers: ImageLayer[] = [],
 ): Promise<void> {
   const invalid = (why: string, cause?: unknown) =>
     new AgentError('image_invalid', `image ${path}: ${why}`, { cause, details: { path, where, format } });
@@ -136,6 +151,7 @@ async function checkFormat(
     // always a mistake, and anything that ever probes it would not treat it as raw.
     const magic = await detectFormatMagic(path);
     if (magic) throw invalid(`declared raw but the file is a ${magic} image`);
+    layers.push({ path, format, cryptMethod: 0 });
     return;
   }
   let header: Qcow2Header | undefined;
@@ -149,6 +165,7 @@ async function checkFormat(
   if (header.hasExternalData || header.dataFile !== undefined) {
     throw invalid('external data files are not allowed');
   }
+  layers.push({ path, format, cryptMethod: header.cryptMethod });
   const name = header.backingFile;
   if (name === undefined) return;
   if (name.startsWith('json:') || /^[a-z][a-z0-9+.-]*:/i.test(name)) {
@@ -173,5 +190,5 @@ async function checkFormat(
       { details: { path, where, backing: name } },
     );
   }
-  await checkFormat(backingReal, backingFormat, where, isAllowed, depth + 1);
+  await checkFormat(backingReal, backingFormat, where, isAllowed, depth + 1, layers);
 }

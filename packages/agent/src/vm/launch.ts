@@ -7,6 +7,7 @@ import { killQemu, launchQemu } from '../qemu/process/spawn';
 import { isWrongKeyFailure, writeSecretFiles } from '../storage/volumes/encryption';
 import { AgentError, toAgentError } from '../util/errors';
 import { Reverter } from '../util/reverter';
+import { planDiskChains, requireDiskKeys, usedDiskKeys } from './disk-chains';
 import { vmPaths } from './paths';
 import { refusePendingMerges } from './snapshots';
 import { restoreMemoryState } from './snapshots/memory';
@@ -32,13 +33,7 @@ export async function startVmLocked(
   // Phase marks for the 'VM started' line: where a start's time goes (bench/engine-vms.bench.ts).
   const t0 = performance.now();
   const spec = validateVmSpec(input);
-  for (const d of spec.disks) {
-    if (d.encryption_secret_id && secrets[d.encryption_secret_id] === undefined) {
-      throw new AgentError('invalid_params', `no key given for encrypted disk ${d.id}`, {
-        details: { disk_id: d.id, secret_id: d.encryption_secret_id },
-      });
-    }
-  }
+  requireDiskKeys(spec.disks, secrets);
   const existing = rt.vms.get(spec.id);
   if (existing && existing.state === 'damaged') {
     throw new AgentError('vm_damaged', `VM ${spec.id} is damaged; destroy it before starting it again`, {
@@ -70,6 +65,7 @@ export async function startVmLocked(
   try {
     rt.transition(vm, 'starting', 'starting');
     await rt.images.checkSpec(spec);
+    const diskChains = await planDiskChains(rt.images, spec);
     await refusePendingMerges(spec);
     const memoryState = restoreMemory
       ? await rt.images.checkFile(restoreMemory, '/restore_memory/path')
@@ -104,12 +100,13 @@ export async function startVmLocked(
 
     // Disk keys: 0600 files QEMU reads while opening the -blockdev nodes (before QMP exists),
     // removed as soon as QMP answers. Only their paths are on argv.
-    const keys = await writeSecretFiles(join(paths.dir, 'secrets'), usedSecrets(spec, secrets));
+    const keys = await writeSecretFiles(join(paths.dir, 'secrets'), usedDiskKeys(spec.disks, secrets));
     revert.add(keys.remove, 'remove disk key files');
 
     const argv = buildQemuArgv({
       spec,
       secretFiles: keys.files,
+      diskChains,
       accel: rt.cfg.accel,
       paths,
       ...(vnc ? { vnc } : {}),
@@ -194,14 +191,4 @@ export async function startVmLocked(
     rt.transition(vm, 'down', 'start_failed', error.message);
     throw error;
   }
-}
-
-/** The keys the spec's disks name (extra entries are ignored rather than written to disk). */
-function usedSecrets(spec: VmSpec, secrets: Record<string, string>): Record<string, string> {
-  const used: Record<string, string> = {};
-  for (const d of spec.disks) {
-    const id = d.encryption_secret_id;
-    if (id && secrets[id] !== undefined) used[id] = secrets[id];
-  }
-  return used;
 }

@@ -31,6 +31,17 @@ describe('golden argv against real QEMU', () => {
           expect(block?.inserted?.drv).toBe(disk.format);
           expect(block?.inserted?.ro).toBe(disk.readonly);
           expect(block?.inserted?.encrypted).toBe(disk.encryption_secret_id !== undefined);
+          // An explicit chain: QEMU has every layer open, each with its own key.
+          const chain = vm.plan.diskChains?.[disk.id];
+          if (chain) {
+            const layers: { filename: string; encrypted?: boolean }[] = [];
+            for (let img = block?.inserted?.image; img; img = img['backing-image']) layers.push(img);
+            expect(layers).toHaveLength(chain.length);
+            chain.forEach((layer, i) => {
+              expect(layers[i]?.filename).toContain(layer.path);
+              expect(layers[i]?.encrypted ?? false).toBe(layer.secretId !== undefined);
+            });
+          }
         }
         if (spec.cdrom) {
           const cd = blocks.find((b) => b.qdev?.includes(CDROM_DEVICE_ID));

@@ -6,7 +6,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { VmSpec } from '@vireo/agent-protocol';
 import { buildQemuArgv, type LaunchPlan } from '../../src/qemu/argv/index';
@@ -86,6 +86,33 @@ export async function makeLaunchable(
         await run('losetup', ['-d', device]).catch(() => undefined);
       });
       disk.path = device;
+      continue;
+    }
+    const chain = golden.diskChains?.[disk.id];
+    if (chain) {
+      // Each layer keeps its directory name, so "own directory" vs "template's" survives the move.
+      // QEMU follows the explicit backing nodes, not the headers, so standalone images do.
+      const layers = chain.map((layer) => ({
+        ...layer,
+        path: join(images, String(i), basename(dirname(layer.path)), basename(layer.path)),
+      }));
+      for (const layer of layers) {
+        mkdirSync(dirname(layer.path), { recursive: true });
+        if (layer.secretId && firstEncrypted) {
+          copyFileSync(firstEncrypted, layer.path);
+          continue;
+        }
+        const secretFile = layer.secretId ? plan.secretFiles?.[layer.secretId] : undefined;
+        await createImage({
+          path: layer.path,
+          format: layer.format,
+          sizeBytes: 16 * 1024 * 1024,
+          ...(secretFile ? { encryption: { secretFile, iterTimeMs: 100 } } : {}),
+        });
+        if (secretFile) firstEncrypted = layer.path;
+      }
+      plan.diskChains = { ...plan.diskChains, [disk.id]: layers };
+      disk.path = layers[0]?.path ?? disk.path;
       continue;
     }
     disk.path = join(images, `${i}-${basename(disk.path)}`);

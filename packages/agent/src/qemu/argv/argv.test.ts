@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ArgvError,
   buildQemuArgv,
+  diskNodeNames,
   type LaunchPlan,
   SANDBOX_DAEMONIZED,
   SANDBOX_FULL,
@@ -207,14 +208,61 @@ describe('buildQemuArgv', () => {
     expect(argv.join(' ')).not.toContain('websocket=on');
   });
 
-  it('references disk secrets by id and file only, and needs the file', () => {
+  it('references disk secrets by id and file only, and needs the file and the chain', () => {
     const spec = baseSpec({ disks: [disk('a', { encryption_secret_id: 'sec-a' })] });
     expect(argvError(() => buildQemuArgv(plan(spec))).details.path).toBe('/secretFiles/sec-a');
-    const argv = buildQemuArgv(plan(spec, { secretFiles: { 'sec-a': '/run/v/secrets/sec-a' } }));
+    const secretFiles = { 'sec-a': '/run/v/secrets/sec-a' };
+    expect(argvError(() => buildQemuArgv(plan(spec, { secretFiles }))).details.path).toBe('/diskChains/a');
+    const diskChains = {
+      a: [{ path: '/images/a.qcow2', format: 'qcow2' as const, secretId: 'sec-a', writable: true }],
+    };
+    const argv = buildQemuArgv(plan(spec, { secretFiles, diskChains }));
     expect(argv).toContain('secret,id=sec-a,format=raw,file=/run/v/secrets/sec-a');
-    expect(argv.find((a) => a.startsWith('driver=qcow2'))).toContain(
-      'encrypt.format=luks,encrypt.key-secret=sec-a',
-    );
+    const format = JSON.parse(argv.find((a) => a.includes('"driver":"qcow2"')) ?? '{}');
+    expect(format).toMatchObject({ backing: null, encrypt: { format: 'luks', 'key-secret': 'sec-a' } });
+  });
+
+  it('opens an encrypted chain base first, each layer with its key, foreign layers read-only', () => {
+    const spec = baseSpec({
+      disks: [
+        disk('a', {
+          path: '/images/own/top.qcow2',
+          encryption_secret_id: 'own',
+          base_encryption_secret_id: 'tmpl',
+        }),
+      ],
+    });
+    const chain = [
+      { path: '/images/own/top.qcow2', format: 'qcow2' as const, secretId: 'own', writable: true },
+      { path: '/images/own/mid.qcow2', format: 'qcow2' as const, secretId: 'own', writable: true },
+      { path: '/images/tmpl/base.qcow2', format: 'qcow2' as const, secretId: 'tmpl', writable: false },
+    ];
+    const secretFiles = { own: '/run/v/own', tmpl: '/run/v/tmpl' };
+    const argv = buildQemuArgv(plan(spec, { secretFiles, diskChains: { a: chain } }));
+    const nodes = argv
+      .filter((_a, i) => argv[i - 1] === '-blockdev')
+      .map((a) => JSON.parse(a) as Record<string, unknown>)
+      .filter((n) => n.driver === 'qcow2');
+    expect(nodes.map((n) => (n.encrypt as { 'key-secret': string })['key-secret'])).toEqual([
+      'tmpl',
+      'own',
+      'own',
+    ]);
+    expect(nodes[0]).toMatchObject({ backing: null, 'read-only': true });
+    expect(nodes[1]).toMatchObject({ backing: nodes[0]?.['node-name'], discard: 'unmap' });
+    expect(nodes[2]).toMatchObject({
+      backing: nodes[1]?.['node-name'],
+      'node-name': diskNodeNames('a').format,
+    });
+    // A layer key that is not one of the disk's, or a chain not starting at the disk's path, is refused.
+    const foreign = chain.map((l, i) => (i === 2 ? { ...l, secretId: 'other' } : l));
+    expect(
+      argvError(() => buildQemuArgv(plan(spec, { secretFiles, diskChains: { a: foreign } }))).details.path,
+    ).toBe('/diskChains/a/2/secretId');
+    expect(
+      argvError(() => buildQemuArgv(plan(spec, { secretFiles, diskChains: { a: chain.slice(1) } }))).details
+        .path,
+    ).toBe('/diskChains/a/0');
   });
 
   it('applies the full sandbox only when QEMU does not daemonize', () => {

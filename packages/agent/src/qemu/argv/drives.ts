@@ -2,8 +2,8 @@ import type { DiskCache, VmDisk } from '@vireo/agent-protocol';
 import type { BootIndexes } from './boot';
 import type { BusAllocator } from './controllers';
 import { invalidPlan } from './errors';
-import { headed, type OptPair, opts } from './escape';
-import { diskNodeNames } from './names';
+import { assertPrintable, headed, type OptPair, opts } from './escape';
+import { diskNodeNames, volumeNodeNames } from './names';
 import type { LaunchPlan } from './types';
 
 /** How each cache mode maps onto block node flags and the device's write cache. */
@@ -30,9 +30,7 @@ export function protocolDriver(path: string): 'file' | 'host_device' {
  * file the runtime wrote appear here; the value never does.
  */
 export function secretArgs(plan: LaunchPlan): string[] {
-  const ids = [
-    ...new Set(plan.spec.disks.flatMap((d) => (d.encryption_secret_id ? [d.encryption_secret_id] : []))),
-  ];
+  const ids = [...new Set(plan.spec.disks.flatMap(diskSecretIds))];
   const args: string[] = [];
   for (const id of ids) {
     const file = plan.secretFiles?.[id];
@@ -46,16 +44,90 @@ export function secretArgs(plan: LaunchPlan): string[] {
   return args;
 }
 
+/** The secret ids a disk names (its own volumes' key, then its template base's key). */
+export function diskSecretIds(disk: VmDisk): string[] {
+  return [disk.encryption_secret_id, disk.base_encryption_secret_id].filter(
+    (id): id is string => id !== undefined,
+  );
+}
+
 /**
- * Two `-blockdev` nodes (protocol, then format, the driver always explicit so QEMU never probes an
+ * `-blockdev` nodes (protocol, then format, the driver always explicit so QEMU never probes an
  * image's format from its content) and one `-device` per disk.
  */
 export function diskArgs(plan: LaunchPlan, buses: BusAllocator, boot: BootIndexes): string[] {
   const args: string[] = [];
   plan.spec.disks.forEach((disk, i) => {
-    args.push(...diskBlockdevArgs(disk, i), '-device', diskDevice(disk, i, buses, boot));
+    const blockdevs =
+      diskSecretIds(disk).length > 0 ? chainBlockdevArgs(plan, disk) : diskBlockdevArgs(disk, i);
+    args.push(...blockdevs, '-device', diskDevice(disk, i, buses, boot));
   });
   return args;
+}
+
+/**
+ * A disk with encrypted layers: one file and one format node per layer of its chain, each format
+ * node naming its backing node (the base `null`), so every layer gets its own `encrypt.key-secret`.
+ * QEMU cannot open an encrypted backing file from a header (the header carries no key). Written as
+ * JSON because only JSON can say `"backing": null` (the key=value form's empty string is
+ * deprecated). Layers of the disk's own directory stay writable (a live merge commits into them;
+ * QEMU cannot reopen an explicitly read-only node read-write), others are read-only.
+ */
+function chainBlockdevArgs(plan: LaunchPlan, disk: VmDisk): string[] {
+  const where = `/diskChains/${disk.id}`;
+  const chain = plan.diskChains?.[disk.id];
+  if (!chain || chain.length === 0)
+    throw invalidPlan(where, `no backing chain for encrypted disk ${disk.id}`);
+  if (chain[0]?.path !== disk.path || chain[0]?.format !== disk.format) {
+    throw invalidPlan(`${where}/0`, "the chain's first layer must be the disk's own path and format");
+  }
+  const keys = new Set(diskSecretIds(disk));
+  const cache = disk.cache
+    ? { direct: CACHE_MODES[disk.cache].direct, 'no-flush': CACHE_MODES[disk.cache].noFlush }
+    : undefined;
+  // QEMU opens -blockdev in order and a backing reference must name an existing node: base first.
+  const perLayer: string[][] = [];
+  chain.forEach((layer, i) => {
+    const at = `${where}/${i}`;
+    assertPrintable(layer.path, `${at}/path`);
+    if (!layer.path.startsWith('/')) throw invalidPlan(`${at}/path`, 'layer path must be absolute');
+    if (layer.format !== 'qcow2' && layer.format !== 'raw') throw invalidPlan(`${at}/format`, 'bad format');
+    if (layer.format === 'raw' && i < chain.length - 1) {
+      throw invalidPlan(`${at}/format`, 'a raw layer can only be the base of a chain');
+    }
+    if (layer.secretId !== undefined && (!keys.has(layer.secretId) || layer.format !== 'qcow2')) {
+      throw invalidPlan(
+        `${at}/secretId`,
+        `layer key "${layer.secretId}" is not one of the disk's qcow2 keys`,
+      );
+    }
+    const names = i === 0 ? diskNodeNames(disk.id) : volumeNodeNames(layer.path);
+    const next = chain[i + 1];
+    const readOnly = disk.readonly || (i > 0 && !layer.writable);
+    const common = {
+      ...(readOnly ? { 'read-only': true } : { discard: 'unmap' }),
+      ...(cache ? { cache } : {}),
+    };
+    perLayer.push([
+      '-blockdev',
+      JSON.stringify({
+        driver: protocolDriver(layer.path),
+        filename: layer.path,
+        'node-name': names.file,
+        ...common,
+      }),
+      '-blockdev',
+      JSON.stringify({
+        driver: layer.format,
+        file: names.file,
+        'node-name': names.format,
+        ...common,
+        ...(layer.format === 'qcow2' ? { backing: next ? volumeNodeNames(next.path).format : null } : {}),
+        ...(layer.secretId ? { encrypt: { format: 'luks', 'key-secret': layer.secretId } } : {}),
+      }),
+    ]);
+  });
+  return perLayer.reverse().flat();
 }
 
 function cacheFlags(disk: VmDisk): OptPair[] {
@@ -72,12 +144,6 @@ function diskBlockdevArgs(disk: VmDisk, index: number): string[] {
   const common: OptPair[] = [['read-only', disk.readonly], ...cacheFlags(disk)];
   // Writable thin images give freed guest blocks back to the host.
   const discard: OptPair[] = disk.readonly ? [] : [['discard', 'unmap']];
-  const encryption: OptPair[] = disk.encryption_secret_id
-    ? [
-        ['encrypt.format', 'luks'],
-        ['encrypt.key-secret', disk.encryption_secret_id],
-      ]
-    : [];
   return [
     '-blockdev',
     opts(
@@ -88,14 +154,7 @@ function diskBlockdevArgs(disk: VmDisk, index: number): string[] {
       ...discard,
     ),
     '-blockdev',
-    opts(
-      ['driver', disk.format],
-      ['file', names.file],
-      ['node-name', names.format],
-      ...common,
-      ...discard,
-      ...encryption,
-    ),
+    opts(['driver', disk.format], ['file', names.file], ['node-name', names.format], ...common, ...discard),
   ];
 }
 

@@ -26,8 +26,10 @@ export {
   nicNames,
   SCSI_CONTROLLER_ID,
   SERIAL_CHARDEV_ID,
+  volumeNodeNames,
 } from './names';
-export type { LaunchPaths, LaunchPlan, VncListen } from './types';
+export { diskSecretIds } from './drives';
+export type { DiskChainLayer, LaunchPaths, LaunchPlan, VncListen } from './types';
 export { MAX_VCPUS, validateVmSpec } from './validate';
 
 /**

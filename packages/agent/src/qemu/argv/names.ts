@@ -26,6 +26,16 @@ export function diskNodeNames(diskId: string): DiskNodeNames {
   return { format: base, file: `${base}-file`, device: `disk-${diskId}` };
 }
 
+/**
+ * Node names of a volume that is not a disk's active layer when QEMU opens it (a backing layer at
+ * start, an overlay a snapshot adds): derived from the volume's path, so a restarted agent finds the
+ * same names again.
+ */
+export function volumeNodeNames(path: string): { format: string; file: string } {
+  const h = shortHash(path);
+  return { format: `v${h}`, file: `v${h}-file` };
+}
+
 /** qdev id of the (single) CD-ROM drive; `blockdev-change-medium` takes it as `id`. */
 export const CDROM_DEVICE_ID = 'cdrom0';
 /** Node names of the CD-ROM's initial medium (media inserted later over QMP get their own names). */

@@ -51,8 +51,29 @@ export interface LaunchPlan {
    * once QMP answers.
    */
   secretFiles?: Record<string, string>;
+  /**
+   * The backing chain of each disk that has an encrypted layer (or a key for one), by disk id,
+   * active layer first, as the runtime read it from the image headers. Such a disk gets one explicit
+   * node pair per layer (each needs its own `encrypt.key-secret`); disks absent here get one node
+   * pair and QEMU opens their backing files from the headers.
+   */
+  diskChains?: Record<string, DiskChainLayer[]>;
   /** `-incoming`: `defer` (then `migrate-incoming` over QMP), `tcp:HOST:PORT` or `unix:PATH`. */
   incoming?: string;
   /** q35 only: empty PCIe root ports so disks and NICs can be hot-plugged later (default 0). */
   hotplugPorts?: number;
+}
+
+/** One volume of a disk's chain as the runtime found it. */
+export interface DiskChainLayer {
+  /** Absolute path (the active layer's is the spec's path; the others are resolved). */
+  path: string;
+  format: 'qcow2' | 'raw';
+  /** Secret id opening this layer (LUKS in qcow2); absent for a plain layer. */
+  secretId?: string;
+  /**
+   * The layer may become writable: it is in the disk's own directory, so a live merge can commit
+   * into it. Layers of another disk (a template's base) are always opened read-only.
+   */
+  writable: boolean;
 }

@@ -78,6 +78,12 @@ export function validateVmSpec(input: unknown): VmSpec {
         'only qcow2 disks can be encrypted (LUKS in qcow2)',
       );
     }
+    if (disk.base_encryption_secret_id !== undefined && disk.format !== 'qcow2') {
+      throw invalidSpec(
+        `/disks/${i}/base_encryption_secret_id`,
+        'only a qcow2 disk can have a backing chain (and keys for it)',
+      );
+    }
     // ide-hd refuses a read-only backend: the guest could not be told the disk is read-only.
     if (disk.readonly && (disk.interface === 'ide' || disk.interface === 'sata')) {
       throw invalidSpec(

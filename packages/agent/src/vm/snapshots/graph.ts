@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import type { QmpBlockInfo, QmpClient, QmpImageInfo } from '../../qemu/qmp';
-import { diskNodeNames } from '../../qemu/argv/names';
+import { diskNodeNames, volumeNodeNames } from '../../qemu/argv/names';
 import { AgentError } from '../../util/errors';
 
 /**
@@ -11,10 +10,7 @@ import { AgentError } from '../../util/errors';
  */
 
 /** Node names for a volume the agent adds at run time (≤ 31 characters, as QEMU requires). */
-export function volumeNodeNames(path: string): { format: string; file: string } {
-  const h = createHash('sha256').update(path).digest('hex').slice(0, 16);
-  return { format: `v${h}`, file: `v${h}-file` };
-}
+export { volumeNodeNames };
 
 /** `/machine/peripheral/disk-x/virtio-backend` → `disk-x`. */
 function qdevId(qdev: string | undefined): string | undefined {
