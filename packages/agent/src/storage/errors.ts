@@ -10,6 +10,7 @@ export type StorageErrorCode =
   | 'image_corrupt'
   | 'image_format_mismatch'
   | 'image_unsupported'
+  | 'image_external_extent'
   | 'image_not_found'
   | 'qemu_img_failed'
   | 'qemu_img_timeout'

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 
 /**
  * Reads image headers with our own code, before any QEMU tool opens the file: QEMU's qcow2 driver
@@ -142,4 +142,92 @@ export async function detectFormatMagic(path: string): Promise<string | undefine
     }
   }
   return undefined;
+}
+
+const VMDK4_MAGIC = 0x564d444b; // "KDMV" read little-endian
+const VMDK3_MAGIC = 0x434f5744; // "COWD"
+const VMDK_GD_AT_END = 0xffffffffffffffffn;
+/** Embedded descriptors are a few hundred bytes; QEMU itself reads at most 1 MiB of one. */
+const MAX_VMDK_DESCRIPTOR = 64 * 1024;
+
+/** What our own parse of a hosted-sparse VMDK (one file: header, embedded descriptor, grains) found. */
+export interface VmdkHeader {
+  version: number;
+  /** Guest-visible size in bytes (the header's capacity in 512-byte sectors). */
+  virtualSize: bigint;
+  createType: string;
+  /** Extent lines of the embedded descriptor, e.g. `RW 32768 SPARSE "disk.vmdk"`. */
+  extents: { access: string; sectors: bigint; type: string; file: string }[];
+  /** The descriptor names a parent (a delta disk on top of another file). */
+  hasParent: boolean;
+}
+
+/**
+ * Parses a VMDK the way it must look to be safe: the sparse header of one file with its descriptor
+ * embedded. Returns `undefined` when the file is not a VMDK4 sparse file at all (a text descriptor
+ * file is recognised by `detectFormatMagic`). A capacity of 0 is refused: QEMU then treats the
+ * embedded descriptor as a descriptor file and opens the extent files it names, which could be any
+ * file on the host. Throws `HeaderError` for anything malformed.
+ */
+export async function readVmdkHeader(path: string): Promise<VmdkHeader | undefined> {
+  const head = await readAt(path, 0, 512);
+  if (head.length < 4) return undefined;
+  const magic = head.readUInt32LE(0);
+  if (magic === VMDK3_MAGIC) throw new HeaderError('VMDK3 (COWD) images are not accepted');
+  if (magic !== VMDK4_MAGIC) return undefined;
+  if (head.length < 80) throw new HeaderError('truncated VMDK header');
+  let header = head;
+  const gdOffset = head.readBigUInt64LE(56);
+  if (gdOffset === VMDK_GD_AT_END) {
+    // streamOptimized: the real header is the footer, 1536 bytes before the end (QEMU reads it).
+    const { size } = await stat(path);
+    if (size < 1536 + 512) throw new HeaderError('streamOptimized VMDK without a footer');
+    const footer = await readAt(path, size - 1536, 512);
+    if (footer.length !== 512 || footer.readUInt32LE(0) !== VMDK4_MAGIC)
+      throw new HeaderError('streamOptimized VMDK footer is missing');
+    header = footer;
+  }
+  const version = header.readUInt32LE(4);
+  if (version < 1 || version > 3) throw new HeaderError(`unknown VMDK version ${version}`);
+  for (const h of header === head ? [head] : [head, header]) {
+    if (h.readBigUInt64LE(12) === 0n)
+      throw new HeaderError('VMDK capacity 0 (its descriptor would name the extent files)');
+  }
+  const capacity = header.readBigUInt64LE(12);
+  if (capacity > BigInt(Number.MAX_SAFE_INTEGER) / 512n) throw new HeaderError('impossible VMDK capacity');
+  const descOffset = head.readBigUInt64LE(28);
+  const descSize = head.readBigUInt64LE(36);
+  if (descOffset === 0n || descSize === 0n) throw new HeaderError('VMDK without an embedded descriptor');
+  if (descSize * 512n > BigInt(MAX_VMDK_DESCRIPTOR) || descOffset > BigInt(Number.MAX_SAFE_INTEGER) / 512n)
+    throw new HeaderError('invalid VMDK descriptor location');
+  const raw = await readAt(path, Number(descOffset) * 512, Number(descSize) * 512);
+  const end = raw.indexOf(0);
+  const text = raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
+  let createType = '';
+  let hasParent = false;
+  const extents: VmdkHeader['extents'] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) continue;
+    const kv = /^([A-Za-z0-9_.]+)\s*=\s*"?([^"]*)"?$/.exec(t);
+    if (kv) {
+      const key = (kv[1] as string).toLowerCase();
+      if (key === 'createtype') createType = kv[2] as string;
+      if (key === 'parentfilenamehint') hasParent = true;
+      if (key === 'parentcid' && (kv[2] as string).toLowerCase() !== 'ffffffff') hasParent = true;
+      continue;
+    }
+    const ext = /^(RW|RDONLY|NOACCESS)\s+(\d{1,20})\s+(\w+)(?:\s+"([^"]*)")?(?:\s+\d+)?$/.exec(t);
+    if (ext) {
+      extents.push({
+        access: ext[1] as string,
+        sectors: BigInt(ext[2] as string),
+        type: ext[3] as string,
+        file: ext[4] ?? '',
+      });
+      continue;
+    }
+    throw new HeaderError(`unreadable VMDK descriptor line ${JSON.stringify(t.slice(0, 80))}`);
+  }
+  return { version, virtualSize: capacity * 512n, createType, extents, hasParent };
 }

@@ -1,11 +1,12 @@
 import { lstat, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, sep } from 'node:path';
 import { StorageError } from './errors';
-import { detectFormatMagic, HeaderError, readQcow2Header } from './image-header';
+import { detectFormatMagic, HeaderError, readQcow2Header, readVmdkHeader } from './image-header';
 import {
   checkImage,
   type ImageFormat,
   type ImageInfo,
+  escapeOptValue,
   imageOpts,
   METADATA_LIMITS,
   runQemuImg,
@@ -217,4 +218,114 @@ function checkSize(size: number, max: number, details: Record<string, unknown>):
       maxVirtualSize: max,
     });
   }
+}
+
+/** VMDK kinds accepted from other platforms: one file holding header, descriptor and grains. */
+const VMDK_SINGLE_FILE = new Set(['streamOptimized', 'monolithicSparse']);
+
+/** What `qemu-img info` reports for a VMDK (the part the gate cross-checks). */
+interface VmdkInfo extends ImageInfo {
+  'format-specific'?: {
+    type: string;
+    data: { 'create-type'?: string; extents?: { filename?: string; 'virtual-size'?: number }[] } & Record<
+      string,
+      unknown
+    >;
+  };
+}
+
+/**
+ * The hostile-image gate for a VMDK brought from another platform (a foreign OVA). A VMDK can be a
+ * text descriptor naming extent files anywhere (`monolithicFlat`, split or delta disks): opening it
+ * would read those files, so only single-file `streamOptimized` / `monolithicSparse` images are
+ * accepted. In order:
+ * 1. a regular file under `allowedDir`;
+ * 2. our own parse of the sparse header and its embedded descriptor: a text descriptor file, a
+ *    capacity of 0 (QEMU then follows the descriptor's extent names), another create type, more
+ *    than one extent, a non-sparse extent or a parent are refused before QEMU opens anything;
+ * 3. the virtual size against the limit;
+ * 4. `qemu-img info` (as vmdk exactly, under limits) must report one extent, this very file, no
+ *    backing file, and the same size.
+ * Throws `StorageError` (`image_external_extent`, `image_has_backing_file`, `image_too_large`,
+ * `image_format_mismatch`, `image_corrupt`, `image_unsupported`).
+ */
+export async function inspectUntrustedVmdk(
+  path: string,
+  options: Omit<InspectOptions, 'expectedFormat'>,
+): Promise<{ path: string; virtualSize: number; actualSize?: number }> {
+  const canonical = await confineToDir(path, options.allowedDir);
+  const details = { path: canonical, expectedFormat: 'vmdk' };
+  const magic = await detectFormatMagic(canonical);
+  if (magic !== 'vmdk') {
+    throw fail('image_format_mismatch', `image declared vmdk but is ${magic ?? 'not vmdk'}`, {
+      ...details,
+      detected: magic ?? 'raw',
+    });
+  }
+  const header = await readVmdkHeader(canonical).catch((err: unknown) => {
+    throw wrapHeader(err, details);
+  });
+  // The vmdk magic without a sparse header: a text descriptor, which only ever names other files.
+  if (!header) {
+    throw fail('image_external_extent', 'a VMDK descriptor file names its data in other files', details);
+  }
+  if (header.hasParent) refuseBacking('(the VMDK descriptor names a parent disk)', details);
+  if (!VMDK_SINGLE_FILE.has(header.createType)) {
+    throw fail(
+      'image_external_extent',
+      `VMDK create type ${JSON.stringify(header.createType.slice(0, 40))} is not a single-file image`,
+      {
+        ...details,
+        createType: header.createType.slice(0, 40),
+      },
+    );
+  }
+  if (header.extents.length !== 1 || header.extents[0]?.type !== 'SPARSE') {
+    throw fail('image_external_extent', 'a VMDK must hold exactly one sparse extent, itself', {
+      ...details,
+      extents: header.extents.length,
+    });
+  }
+  if (header.virtualSize > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw fail('image_too_large', 'image claims an impossible virtual size', details);
+  }
+  checkSize(Number(header.virtualSize), options.maxVirtualSize, details);
+
+  let info: VmdkInfo;
+  try {
+    const opts = ['driver=vmdk', 'file.driver=file', `file.filename=${escapeOptValue(canonical)}`].join(',');
+    const { stdout } = await runQemuImg(['info', '--output=json', '--image-opts', opts], {
+      limits: METADATA_LIMITS,
+    });
+    info = JSON.parse(stdout) as VmdkInfo;
+  } catch (error) {
+    throw new StorageError('image_corrupt', 'image cannot be opened as vmdk', details, { cause: error });
+  }
+  if (info.format !== 'vmdk') {
+    throw fail('image_format_mismatch', `qemu-img reports format ${info.format}`, {
+      ...details,
+      detected: info.format,
+    });
+  }
+  const backing = info['backing-filename'] ?? info['full-backing-filename'];
+  if (backing !== undefined) refuseBacking(backing, details);
+  const extents = info['format-specific']?.data.extents ?? [];
+  if (extents.length !== 1 || extents[0]?.filename !== canonical) {
+    throw fail('image_external_extent', 'qemu-img sees a VMDK extent that is not the image itself', {
+      ...details,
+      extents: extents.length,
+    });
+  }
+  if (info['virtual-size'] !== Number(header.virtualSize)) {
+    throw fail('image_corrupt', 'the VMDK header and qemu-img disagree on the size', details);
+  }
+  checkSize(info['virtual-size'], options.maxVirtualSize, details);
+  return { path: canonical, virtualSize: info['virtual-size'], actualSize: info['actual-size'] };
+}
+
+function wrapHeader(err: unknown, details: Record<string, unknown>): unknown {
+  if (err instanceof HeaderError) {
+    return new StorageError('image_corrupt', `malformed vmdk: ${err.message}`, details, { cause: err });
+  }
+  return err;
 }

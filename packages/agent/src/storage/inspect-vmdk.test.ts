@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from './errors';
+import { inspectUntrustedVmdk } from './inspect';
+
+const MiB = 1024 * 1024;
+let dir: string;
+
+function qemuImg(...args: string[]): void {
+  execFileSync('qemu-img', args, { stdio: 'pipe' });
+}
+
+function patch(path: string, offset: number, bytes: Buffer): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, bytes, 0, bytes.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function le64(v: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return b;
+}
+
+/** A fresh VMDK of `subformat` made by qemu-img from 16 MiB of raw data. */
+function vmdk(name: string, subformat: string): string {
+  const raw = join(dir, `${name}.raw`);
+  qemuImg('create', '-q', '-f', 'raw', raw, '16M');
+  const out = join(dir, `${name}.vmdk`);
+  qemuImg('convert', '-O', 'vmdk', '-o', `subformat=${subformat}`, raw, out);
+  rmSync(raw);
+  return out;
+}
+
+/** Rewrites the embedded descriptor of a sparse VMDK (it sits at sector `descriptorOffset`). */
+function rewriteDescriptor(path: string, edit: (text: string) => string): void {
+  const file = readFileSync(path);
+  const offset = Number(file.readBigUInt64LE(28)) * 512;
+  const size = Number(file.readBigUInt64LE(36)) * 512;
+  const area = file.subarray(offset, offset + size);
+  const end = area.indexOf(0);
+  const text = edit(area.subarray(0, end).toString('latin1'));
+  const out = Buffer.alloc(size, 0);
+  out.write(text, 'latin1');
+  patch(path, offset, out);
+}
+
+async function refusal(path: string, max = 64 * MiB): Promise<StorageError> {
+  const err = await inspectUntrustedVmdk(path, { maxVirtualSize: max, allowedDir: dir }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StorageError);
+  return err as StorageError;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vireo-vmdk-gate-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the VMDK gate (images from other platforms)', () => {
+  it.each(['streamOptimized', 'monolithicSparse'])('accepts a single-file %s image', async (subformat) => {
+    const path = vmdk(`ok-${subformat}`, subformat);
+    const got = await inspectUntrustedVmdk(path, { maxVirtualSize: 64 * MiB, allowedDir: dir });
+    expect(got.virtualSize).toBe(16 * MiB);
+    expect(got.path).toBe(path);
+  });
+
+  it('refuses a monolithicFlat descriptor whose extent is /etc/shadow, before QEMU opens it', async () => {
+    const path = join(dir, 'flat.vmdk');
+    writeFileSync(
+      path,
+      '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 32768 FLAT "/etc/shadow" 0\n',
+    );
+    expect((await refusal(path)).code).toBe('image_external_extent');
+  });
+
+  it('refuses a split (twoGbMaxExtentSparse) descriptor qemu-img itself wrote', async () => {
+    const path = vmdk('split', 'twoGbMaxExtentSparse');
+    expect((await refusal(path)).code).toBe('image_external_extent');
+  });
+
+  it('refuses a sparse VMDK whose descriptor adds a second extent', async () => {
+    const path = vmdk('two-extents', 'monolithicSparse');
+    rewriteDescriptor(path, (t) => t.replace(/(RW \d+ SPARSE "[^"]*")/, '$1\nRW 32768 FLAT "/etc/shadow" 0'));
+    const err = await refusal(path);
+    expect(err.code).toBe('image_external_extent');
+    expect(err.details.extents).toBe(2);
+  });
+
+  it('refuses a sparse VMDK of another create type (its descriptor would be followed)', async () => {
+    const path = vmdk('vmfs', 'monolithicSparse');
+    rewriteDescriptor(path, (t) => t.replace('createType="monolithicSparse"', 'createType="vmfsSparse"'));
+    expect((await refusal(path)).code).toBe('image_external_extent');
+  });
+
+  it('refuses capacity 0, which makes QEMU read the embedded descriptor as a descriptor file', async () => {
+    const path = vmdk('cap0', 'monolithicSparse');
+    rewriteDescriptor(path, (t) => t.replace(/RW \d+ SPARSE "[^"]*"/, 'RW 32768 FLAT "/etc/shadow" 0'));
+    patch(path, 12, le64(0n));
+    const err = await refusal(path);
+    expect(err.code).toBe('image_corrupt');
+    expect(err.message).toContain('capacity 0');
+  });
+
+  it('refuses a delta disk naming a parent', async () => {
+    const path = vmdk('delta', 'monolithicSparse');
+    rewriteDescriptor(path, (t) =>
+      t.replace('parentCID=ffffffff', 'parentCID=12345678\nparentFileNameHint="/etc/shadow"'),
+    );
+    expect((await refusal(path)).code).toBe('image_has_backing_file');
+  });
+
+  it.each(['monolithicSparse', 'streamOptimized'])('refuses a huge capacity in a %s header', async (sub) => {
+    const path = vmdk(`huge-${sub}`, sub);
+    patch(path, 12, le64(1n << 40n)); // 512 TiB
+    const err = await refusal(path);
+    expect(err.code).toBe('image_too_large');
+  });
+
+  it('refuses a qcow2 or raw file declared vmdk', async () => {
+    const q = join(dir, 'q.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', q, '16M');
+    expect((await refusal(q)).code).toBe('image_format_mismatch');
+    const r = join(dir, 'r.img');
+    writeFileSync(r, Buffer.alloc(4096));
+    expect((await refusal(r)).code).toBe('image_format_mismatch');
+  });
+});
