@@ -47,6 +47,7 @@ export const AGENT_ERROR_CODES = [
   'image_corrupt',
   'image_format_mismatch',
   'image_unsupported',
+  'image_external_extent',
   'transfer_not_found',
   'transfer_busy',
   'transfer_incomplete',

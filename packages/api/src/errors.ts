@@ -88,6 +88,7 @@ export const ERROR_CODES = [
   'image_corrupt',
   'image_format_mismatch',
   'image_unsupported',
+  'image_external_extent',
   // Storage domains (domains)
   'storage_domain_not_found',
   'storage_domain_name_taken',
