@@ -157,16 +157,32 @@ export type OvaReadResult = Static<typeof OvaReadResultSchema>;
 export const OvaListParamsSchema = Type.Object({ domain_id: UuidString }, strict);
 export const OvaListResultSchema = Type.Object({ names: Type.Array(Type.String()) }, strict);
 
+/** A member of an OVA another tool wrote: one plain file name (never a path). */
+export const OvaForeignMember = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$' });
+/** Image formats accepted inside a foreign OVA (a VMDK only as one single-file sparse image). */
+export const ForeignImageFormat = Type.Union([
+  Type.Literal('vmdk'),
+  Type.Literal('qcow2'),
+  Type.Literal('raw'),
+]);
+
 export const OvaExtractParamsSchema = Type.Object(
   {
     job_id: UuidString,
     domain_id: UuidString,
     name: OvaName,
-    /** Members `<disk_id>/<volume_id>` (qcow2 inside), each to a new volume (which must not exist). */
+    /**
+     * Members `<disk_id>/<volume_id>` (qcow2 inside, a Vireo OVA), or members of an OVA another
+     * tool wrote, named by file and format (converted to qcow2); each to a new volume (which must
+     * not exist).
+     */
     disks: Type.Array(
       Type.Object(
         {
-          member: Type.Object({ disk_id: UuidString, volume_id: UuidString }, strict),
+          member: Type.Union([
+            Type.Object({ disk_id: UuidString, volume_id: UuidString }, strict),
+            Type.Object({ file: OvaForeignMember, format: ForeignImageFormat }, strict),
+          ]),
           to: VolumeEndpointSchema,
           /** Refuse images whose virtual size exceeds this (what the OVF declared). */
           max_virtual_size: Type.Integer({ minimum: 1 }),

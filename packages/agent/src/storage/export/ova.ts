@@ -28,7 +28,8 @@ import { DOMAIN_FILE_MAX_BYTES } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import { AgentError, toAgentError } from '../../util/errors';
 import { Reverter } from '../../util/reverter';
-import { inspectUntrustedImage } from '../inspect';
+import { inspectUntrustedImage, inspectUntrustedVmdk } from '../inspect';
+import { escapeOptValue } from '../qemu-img';
 import { startConvert } from '../volumes/copy';
 import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
 import { lstatMaybeCreating } from './files';
@@ -37,10 +38,14 @@ import { BLOCK, parseTarHeader, TAR_END, TarError, type TarMember, tarHeader, ta
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
 
 const OVA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const OVF_MEMBER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.ovf$/;
+/** Other tools name the OVF after the VM, spaces included. */
+const OVF_MEMBER = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}\.ovf$/;
 const DISK_MEMBER =
   /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MAX_MEMBERS = 17;
+/** Members of an OVA another tool wrote (images, a manifest, a certificate): one plain file name. */
+const FOREIGN_MEMBER = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
+/** The OVF, 16 disks, a manifest and a certificate. */
+const MAX_MEMBERS = 19;
 const PROGRESS_INTERVAL_MS = 500;
 const CHUNK = 1024 * 1024;
 
@@ -271,17 +276,27 @@ export class OvaService {
     const r = new Reverter(this.log);
     try {
       const plan = p.disks.map((d) => {
-        const memberName = `${idSegment(d.member.disk_id, 'disk_id')}/${idSegment(d.member.volume_id, 'volume_id')}`;
-        const member = ova.members.find((m) => m.name === memberName);
+        const foreign = 'file' in d.member ? d.member : undefined;
+        const memberName =
+          'file' in d.member
+            ? d.member.file
+            : `${idSegment(d.member.disk_id, 'disk_id')}/${idSegment(d.member.volume_id, 'volume_id')}`;
+        if (foreign && !FOREIGN_MEMBER.test(foreign.file))
+          throw new AgentError('invalid_params', 'invalid OVA member name');
+        const member = ova.members.find((m, i) => i > 0 && m.name === memberName);
         if (!member) throw invalid(p.name, `it has no member ${memberName}`);
         if (d.to.format !== 'qcow2')
           throw new AgentError('invalid_params', 'OVA images are qcow2: extract to qcow2');
-        return { d, member };
+        // A member in another format is copied out, checked, then converted: room for both.
+        const converted = foreign !== undefined && foreign.format !== 'qcow2';
+        return { d, member, sourceFormat: foreign?.format ?? 'qcow2', converted };
       });
       // Free space per target domain, before writing anything.
       const need = new Map<string, number>();
-      for (const { d, member } of plan)
-        need.set(d.to.domain_id.toLowerCase(), (need.get(d.to.domain_id.toLowerCase()) ?? 0) + member.size);
+      for (const { d, member, converted } of plan) {
+        const bytes = member.size + (converted ? d.max_virtual_size : 0);
+        need.set(d.to.domain_id.toLowerCase(), (need.get(d.to.domain_id.toLowerCase()) ?? 0) + bytes);
+      }
       for (const [domainId, bytes] of need) {
         const layout = await DomainLayout.open(this.resolveRoot, domainId);
         const s = await statfs(layout.root);
@@ -299,15 +314,18 @@ export class OvaService {
       const total = plan.reduce((a, x) => a + x.member.size, 0) || 1;
       let copied = 0;
       const volumes: VolumeInfo[] = [];
-      for (const { d, member } of plan) {
+      for (const { d, member, sourceFormat, converted } of plan) {
         const layout = await DomainLayout.open(this.resolveRoot, d.to.domain_id);
         const target = await layout.newVolume(d.to.disk_id, d.to.volume_id);
+        // A foreign image lands beside the volume first (same directory, so the gate confines it).
+        const copyTo = converted ? join(dirname(target), `.foreign-${jobId}`) : target;
         r.add(async () => {
           await unlink(target).catch(() => undefined);
+          await unlink(copyTo).catch(() => undefined);
           await rmdir(dirname(target)).catch(() => undefined);
         }, `remove ${target}`);
         const out = await open(
-          target,
+          copyTo,
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
           0o640,
         );
@@ -331,6 +349,10 @@ export class OvaService {
           await out.close();
         }
         copied += member.size;
+        if (converted) {
+          await this.convertForeign(copyTo, sourceFormat as 'vmdk' | 'raw', target, d.max_virtual_size);
+          await unlink(copyTo);
+        }
         const inspected = await inspectUntrustedImage(target, {
           expectedFormat: 'qcow2',
           maxVirtualSize: d.max_virtual_size,
@@ -363,6 +385,37 @@ export class OvaService {
     }
   }
 
+  /**
+   * A VMDK or raw image from another tool's OVA: through its gate (for a VMDK: a single-file sparse
+   * image and nothing else), then converted to qcow2 at `target` under the usual qemu-img limits.
+   */
+  private async convertForeign(
+    source: string,
+    format: 'vmdk' | 'raw',
+    target: string,
+    maxVirtualSize: number,
+  ): Promise<void> {
+    const gate = { maxVirtualSize, allowedDir: dirname(source) };
+    const checked =
+      format === 'vmdk'
+        ? await inspectUntrustedVmdk(source, gate)
+        : await inspectUntrustedImage(source, { ...gate, expectedFormat: 'raw' });
+    const job = startConvert({
+      source: checked.path,
+      sourceFormat: 'raw',
+      // Opened as exactly the declared format, never probed.
+      sourceImageOpts: [
+        `driver=${format}`,
+        'file.driver=file',
+        `file.filename=${escapeOptValue(checked.path)}`,
+      ].join(','),
+      target,
+      targetFormat: 'qcow2',
+      onProgress: () => undefined,
+    });
+    await job.done;
+  }
+
   /** `export.check_volume`: the hostile-image gate on an exported volume. */
   async checkVolume(p: ExportCheckVolumeParams): Promise<{ virtual_size: number; actual_size: number }> {
     const layout = await DomainLayout.open(this.resolveRoot, p.domain_id);
@@ -378,7 +431,10 @@ export class OvaService {
   }
 }
 
-/** Reads and checks every header: the OVF first (≤ the file cap), then `<uuid>/<uuid>` images. */
+/**
+ * Reads and checks every header: the OVF first (≤ the file cap), then `<uuid>/<uuid>` images (ours)
+ * or plain file names (another tool's images, manifest, certificate).
+ */
 async function readIndex(fh: FileHandle, size: number, name: string): Promise<TarMember[]> {
   const members: TarMember[] = [];
   const header = Buffer.alloc(BLOCK);
@@ -402,7 +458,7 @@ async function readIndex(fh: FileHandle, size: number, name: string): Promise<Ta
     if (offset + h.size > size)
       throw invalid(name, `member ${JSON.stringify(h.name.slice(0, 100))} runs past the end of the file`);
     const first = members.length === 0;
-    if (first ? !OVF_MEMBER.test(h.name) : !DISK_MEMBER.test(h.name)) {
+    if (first ? !OVF_MEMBER.test(h.name) : !DISK_MEMBER.test(h.name) && !FOREIGN_MEMBER.test(h.name)) {
       throw invalid(
         name,
         `member name ${JSON.stringify(h.name.slice(0, 100))} is not accepted${first ? ' (the OVF must come first)' : ''}`,
