@@ -64,6 +64,9 @@ EXPORT {
   SecType = sys;
   Protocols = 3;
   Transports = TCP;
+  # Tests also write the export directly (ISO files, crafted metadata): never serve stale
+  # attributes or directory listings from the cache.
+  Attr_Expiration_Time = 0;
   FSAL { Name = VFS; }
 }
 `;

@@ -70,6 +70,9 @@ export const AGENT_ERROR_CODES = [
   'ova_invalid',
   // A saved memory state QEMU refused to load (vm.start restore_memory).
   'memory_restore_failed',
+  // The host serves the storage domain in a mode that cannot do this (an nfs domain in userspace
+  // mode, without a kernel NFS client): the engine answers 409 with the same code.
+  'storage_feature_unavailable',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -130,6 +130,21 @@ export const HostCapabilitiesSchema = Type.Object(
     accelerators: Type.Array(HostAcceleratorSchema),
     nics: Type.Array(HostNicSchema),
     collected_at: Type.String(),
+    /**
+     * How this host serves storage backends that depend on it: nfs domains are mounted with the
+     * kernel client (`kernel`) or, without one, served in `userspace` mode (ADR 027).
+     */
+    storage: Type.Optional(
+      Type.Object(
+        {
+          nfs: Type.Object(
+            { mode: Type.Union([Type.Literal('kernel'), Type.Literal('userspace')]), reason: Type.String() },
+            strict,
+          ),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );

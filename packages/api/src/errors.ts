@@ -99,6 +99,8 @@ export const ERROR_CODES = [
   'storage_domain_foreign',
   'storage_domain_unreachable',
   'iso_not_found',
+  // The host serves the domain in a mode that cannot do this yet (nfs without a kernel client)
+  'storage_feature_unavailable',
   // Snapshots (snapshots)
   'snapshot_not_found',
   'snapshot_busy',

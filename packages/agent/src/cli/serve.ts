@@ -12,6 +12,7 @@ import { CertificateRenewer } from '../rpc/certificate';
 import { consoleUpgradeHandler } from '../rpc/console';
 import { AgentRpcServer } from '../rpc/server';
 import { StorageDomains } from '../storage/domains';
+import { detectNfsMode } from '../storage/nfs/mode';
 import { TransferManager, transferHandlers, transferRequestHandler } from '../storage/transfers';
 import { loadAgentId } from '../util/agent-id';
 import { InstanceLock } from '../util/instance-lock';
@@ -97,10 +98,19 @@ export async function startAgent(
       log.child({ module: 'agent:vm' }),
     );
     // Before recovery: re-adopted VMs reference files inside the domains active before the restart.
+    // Without a kernel NFS client, nfs domains are served in userspace mode (ADR 027).
+    const nfsMode = await detectNfsMode(process.env.VIREO_AGENT_NFS_MODE);
+    log.info(
+      { nfs_mode: nfsMode.mode, reason: nfsMode.reason },
+      'nfs storage domains: %s mode',
+      nfsMode.mode,
+    );
     const domains = new StorageDomains({
       stateDir: config.stateDir,
       policy: runtime.images,
       log: log.child({ module: 'agent:storage' }),
+      nfsMode,
+      hostName: hostname(),
     });
     await domains.restore();
     const recovery = await recoverVms(runtime);

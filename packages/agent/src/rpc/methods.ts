@@ -2,6 +2,7 @@ import type { ImageCreateParams, ImageInfo, ImageInfoParams } from '@vireo/agent
 import { createImage, createOverlay, imageInfo } from '../storage';
 import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
 import { exportHandlers } from '../storage/export/handlers';
+import { routeUserspaceNfsVolumes } from '../storage/nfs/handlers';
 import { registrationHandlers } from '../storage/registration/handlers';
 import { volumeHandlers } from '../storage/volumes/handlers';
 import { AgentError } from '../util/errors';
@@ -53,7 +54,7 @@ export function createMethodHandlers(
     },
     'vm.console': (p) => runtime.console(p),
     'vm.change_cd': async (p) => ({ vm: await runtime.changeCd(p.vm_id, p.path) }),
-    'vm.attach_disk': async (p) => ({ vm: await runtime.attachDisk(p.vm_id, p.disk) }),
+    'vm.attach_disk': async (p) => ({ vm: await runtime.attachDisk(p.vm_id, p.disk, p.secrets) }),
     'vm.detach_disk': async (p) => ({ vm: await runtime.detachDisk(p.vm_id, p.disk_id) }),
     'vm.snapshot': (p) => snapshotVm(runtime, p),
     'vm.merge': (p) => mergeVm(runtime, p),
@@ -75,8 +76,14 @@ export function createMethodHandlers(
       handlers,
       exportHandlers(runtime, (id) => domains.rootOf(id)),
     );
+  // nfs domains served without a kernel NFS client (ADR 027) have their own volume calls.
+  if (domains) routeUserspaceNfsVolumes(handlers, domains, runtime.log.child({ module: 'agent:nfs' }));
   if (host) {
-    handlers['host.capabilities'] = () => host.capabilities() as never;
+    handlers['host.capabilities'] = async () =>
+      ({
+        ...((await host.capabilities()) as object),
+        ...(domains ? { storage: { nfs: domains.nfsMode } } : {}),
+      }) as never;
     handlers['host.stats'] = () => host.stats() as never;
   }
   return handlers;

@@ -62,7 +62,9 @@ export class AgentCallFailed extends VireoError {
     agentCode: string,
     options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
-    super(502, 'agent_error', message, options);
+    // A feature the host's storage mode lacks is the caller's conflict, not a broken agent.
+    const unavailable = agentCode === 'storage_feature_unavailable';
+    super(unavailable ? 409 : 502, unavailable ? 'storage_feature_unavailable' : 'agent_error', message, options);
     this.agentCode = agentCode;
   }
 }

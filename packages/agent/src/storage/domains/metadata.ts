@@ -8,7 +8,7 @@ import { AgentError } from '../../util/errors';
 /** The layout version this agent writes and understands (ADR 017). */
 export const DOMAIN_FORMAT_VERSION = 1;
 /** Metadata is a few hundred bytes; a huge file is not ours (or is hostile). */
-const MAX_METADATA_BYTES = 64 * 1024;
+export const MAX_METADATA_BYTES = 64 * 1024;
 
 export function metadataFile(root: string): string {
   return join(root, 'dom_md', 'metadata.json');
@@ -35,6 +35,11 @@ export async function readMetadata(root: string): Promise<StorageDomainMetadata 
       details: { path: file },
     });
   }
+  return parseMetadata(text, file);
+}
+
+/** Checks metadata text read from anywhere (a local file, or over NFS in userspace mode). */
+export function parseMetadata(text: string, file: string): StorageDomainMetadata {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

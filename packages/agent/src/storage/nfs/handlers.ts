@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import type { MethodHandlers } from '../../rpc/handlers';
+import type { StorageDomains } from '../domains/service';
+import { UserspaceVolumes } from './volumes';
+
+/**
+ * Routes the `volume.*` calls that name a userspace-mode nfs domain (ADR 027) to
+ * {@link UserspaceVolumes}; every other domain keeps the directory-based handlers. Operations this
+ * mode cannot do answer `storage_feature_unavailable` naming the feature (other domain-root users —
+ * uploads, exports, registration scans — get the same code from `StorageDomains.rootOf`).
+ */
+export function routeUserspaceNfsVolumes(
+  handlers: MethodHandlers,
+  domains: StorageDomains,
+  log: Logger,
+): void {
+  const volumes = new UserspaceVolumes({
+    domain: (id) => domains.userspaceDomain(id),
+    unavailable: (id, feature) => domains.featureUnavailable(id, feature),
+    log,
+  });
+  const local = {
+    create: handlers['volume.create'],
+    info: handlers['volume.info'],
+    delete: handlers['volume.delete'],
+    resize: handlers['volume.resize'],
+    copy: handlers['volume.copy'],
+  };
+  if (!local.create || !local.info || !local.delete || !local.resize || !local.copy) return;
+  const { create, info, delete: remove, resize, copy } = local;
+  handlers['volume.create'] = (p, ctx) => {
+    const d = domains.userspaceDomain(p.domain_id);
+    return d ? volumes.create(d, p) : create(p, ctx);
+  };
+  handlers['volume.info'] = (p, ctx) => {
+    const d = domains.userspaceDomain(p.domain_id);
+    return d ? volumes.info(d, p) : info(p, ctx);
+  };
+  handlers['volume.delete'] = (p, ctx) => {
+    const d = domains.userspaceDomain(p.domain_id);
+    return d ? volumes.delete(d, p) : remove(p, ctx);
+  };
+  handlers['volume.resize'] = (p, ctx) => {
+    if (domains.userspaceDomain(p.domain_id))
+      throw domains.featureUnavailable(p.domain_id, 'extending a volume');
+    return resize(p, ctx);
+  };
+  handlers['volume.copy'] = (p, ctx) => {
+    for (const id of [p.from.domain_id, p.to.domain_id]) {
+      if (domains.userspaceDomain(id)) throw domains.featureUnavailable(id, 'copying or moving a volume');
+    }
+    return copy(p, ctx);
+  };
+}

@@ -1,0 +1,155 @@
+import type {
+  VolumeCreateParams,
+  VolumeDeleteParams,
+  VolumeDeleteResult,
+  VolumeInfo,
+  VolumeInfoParams,
+} from '@vireo/agent-protocol';
+import type { Logger } from 'pino';
+import { AgentError, toAgentError } from '../../util/errors';
+import type { NfsLocation } from '../domains/files';
+import type { UserspaceNfsDomain } from '../domains/service';
+import { createImage, type ImageFormat, imageInfo } from '../qemu-img';
+import { idSegment } from '../volumes/layout';
+import { type NfsClient, withNfs } from './client';
+
+/**
+ * `volume.create/info/delete` for nfs domains served in userspace mode (ADR 027): qemu-img writes
+ * and reads the images through its own `nfs` driver (an `nfs://` URL, never a local path), and the
+ * directories around them are made and removed with the agent's NFSv3 client. The volume's `path`
+ * is the domain's usual `<root>/images/<disk>/<volume>` name, which the image policy and the argv
+ * builder map back onto the export when a VM uses it.
+ */
+
+/** Export paths that go into an `nfs://` URL as they are (no escaping rules to get wrong). */
+const URL_SAFE_EXPORT = /^\/[A-Za-z0-9._/-]{0,1000}$/;
+
+/** The `nfs://server/export/rel` URL qemu-img opens (IPv6 servers bracketed). */
+export function nfsUrl(location: NfsLocation, rel: string): string {
+  if (!URL_SAFE_EXPORT.test(location.export) || location.export.split('/').includes('..')) {
+    throw new AgentError(
+      'storage_feature_unavailable',
+      `the export path ${JSON.stringify(location.export)} has characters userspace NFS mode cannot put in an nfs:// URL (use letters, digits, . _ - /)`,
+      { details: { export: location.export } },
+    );
+  }
+  const host =
+    location.server.includes(':') && !location.server.startsWith('[')
+      ? `[${location.server}]`
+      : location.server;
+  const base = location.export.replace(/\/+$/, '');
+  return `nfs://${host}${base}/${rel}`;
+}
+
+export interface UserspaceVolumeDeps {
+  /** The active userspace-mode domain, or undefined (the caller then uses the local service). */
+  domain(id: string): UserspaceNfsDomain | undefined;
+  /** The coded refusal for what this mode cannot do. */
+  unavailable(domainId: string, feature: string): AgentError;
+  log: Logger;
+}
+
+function session<T>(loc: NfsLocation, fn: (c: NfsClient) => Promise<T>): Promise<T> {
+  return withNfs({ server: loc.server, export: loc.export }, fn);
+}
+
+export class UserspaceVolumes {
+  constructor(private readonly deps: UserspaceVolumeDeps) {}
+
+  private paths(d: UserspaceNfsDomain, diskId: string, volumeId?: string) {
+    const disk = idSegment(diskId, 'disk_id');
+    const diskRel = `${d.domainId}/images/${disk}`;
+    const vol = volumeId === undefined ? undefined : idSegment(volumeId, 'volume_id');
+    return {
+      disk,
+      vol,
+      diskRel,
+      volRel: vol ? `${diskRel}/${vol}` : undefined,
+      path: vol ? `${d.root}/images/${disk}/${vol}` : `${d.root}/images/${disk}`,
+    };
+  }
+
+  private async describe(
+    d: UserspaceNfsDomain,
+    ref: { disk_id: string; volume_id: string },
+    format: ImageFormat,
+  ): Promise<VolumeInfo> {
+    const p = this.paths(d, ref.disk_id, ref.volume_id);
+    const info = await imageInfo(nfsUrl(d.location, p.volRel as string), { format, forceShare: true });
+    return {
+      domain_id: d.domainId,
+      disk_id: p.disk,
+      volume_id: p.vol as string,
+      path: p.path,
+      format,
+      virtual_size: info['virtual-size'],
+      actual_size: info['actual-size'] ?? 0,
+      backing: info['backing-filename'] ?? null,
+    };
+  }
+
+  async create(d: UserspaceNfsDomain, p: VolumeCreateParams): Promise<VolumeInfo> {
+    if (p.backing)
+      throw this.deps.unavailable(d.domainId, 'a volume on a backing volume (snapshots, thin clones)');
+    if (p.encryption) throw this.deps.unavailable(d.domainId, 'an encrypted volume');
+    if (p.format === 'raw' && p.preallocation === 'metadata') {
+      throw new AgentError('invalid_params', 'raw volumes have no metadata to preallocate');
+    }
+    if (p.size_bytes === undefined) {
+      throw new AgentError('invalid_params', 'size_bytes is required without a backing volume');
+    }
+    const at = this.paths(d, p.disk_id, p.volume_id);
+    const url = nfsUrl(d.location, at.volRel as string);
+    await session(d.location, async (c) => {
+      await c.mkdir(at.diskRel, 0o750, true);
+      if (await c.stat(at.volRel as string)) {
+        throw new AgentError('image_exists', `volume ${at.vol} of disk ${at.disk} already exists`, {
+          details: { domain_id: d.domainId, disk_id: at.disk, volume_id: at.vol },
+        });
+      }
+    });
+    try {
+      await createImage({
+        path: url,
+        format: p.format,
+        sizeBytes: p.size_bytes,
+        ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
+      });
+      return await this.describe(d, p, p.format);
+    } catch (err) {
+      // A half-made volume must not block a retry with the same id.
+      await session(d.location, (c) => c.remove(at.volRel as string)).catch(() => undefined);
+      throw toAgentError(err, `creating volume ${p.volume_id}`);
+    }
+  }
+
+  async info(d: UserspaceNfsDomain, p: VolumeInfoParams): Promise<VolumeInfo> {
+    const at = this.paths(d, p.disk_id, p.volume_id);
+    const st = await session(d.location, (c) => c.stat(at.volRel as string));
+    if (st?.type !== 'file') {
+      throw new AgentError('image_not_found', `volume ${at.vol} of disk ${at.disk} does not exist`, {
+        details: { domain_id: d.domainId, disk_id: at.disk, volume_id: at.vol },
+      });
+    }
+    return this.describe(d, p, p.format);
+  }
+
+  async delete(d: UserspaceNfsDomain, p: VolumeDeleteParams): Promise<VolumeDeleteResult> {
+    const at = this.paths(d, p.disk_id, p.volume_id);
+    return session(d.location, async (c) => {
+      const dir = await c.stat(at.diskRel);
+      if (!dir) return { deleted: false };
+      if (dir.type !== 'directory') {
+        throw new AgentError('path_not_allowed', `disk directory of ${at.disk} is not a directory`, {
+          details: { domain_id: d.domainId, disk_id: at.disk },
+        });
+      }
+      // The client never follows symlinks: a planted link is removed, not what it points to.
+      if (at.volRel === undefined) return { deleted: await c.rmTree(at.diskRel) };
+      const deleted = await c.remove(at.volRel);
+      // The last volume gone: drop the empty disk directory too.
+      if ((await c.readdir(at.diskRel)).length === 0) await c.rmdir(at.diskRel);
+      return { deleted };
+    });
+  }
+}

@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StorageDomainRef } from '@vireo/agent-protocol';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
+import { StorageDomains } from '../src/storage/domains/service';
+import { UserspaceVolumes } from '../src/storage/nfs/volumes';
+import { ImagePolicy } from '../src/vm/images';
+
+/**
+ * nfs domains in userspace mode (ADR 027) against a real NFSv3 server (nfs-ganesha in a test
+ * network namespace): the agent's NFSv3 client does the domain's files, qemu-img its images.
+ */
+
+const log = pino({ level: 'silent' });
+const ENGINE = randomUUID();
+let server: TestNfsServer;
+let stateDir: string;
+let domains: StorageDomains;
+let volumes: UserspaceVolumes;
+
+function ref(kind: 'data' | 'iso', over: Partial<StorageDomainRef> = {}): StorageDomainRef {
+  const id = randomUUID();
+  return {
+    id,
+    name: `${kind}-${id.slice(0, 4)}`,
+    kind,
+    backend: 'nfs',
+    path: `/run/vireo-agent/storage/${id}`,
+    nfs_server: server.address,
+    nfs_export: server.exportPath,
+    ...over,
+  };
+}
+
+beforeAll(async () => {
+  server = await startNfsServer('nfsag');
+  stateDir = await mkdtemp(join(tmpdir(), 'vireo-nfs-agent-'));
+  domains = new StorageDomains({
+    stateDir,
+    policy: new ImagePolicy([]),
+    log,
+    nfsMode: { mode: 'userspace', reason: 'test' },
+    hostName: 'host-under-test',
+    // Userspace mode never mounts: any mount call is a bug.
+    mountTool: async () => {
+      throw new Error('mount must not run in userspace mode');
+    },
+  });
+  volumes = new UserspaceVolumes({
+    domain: (id) => domains.userspaceDomain(id),
+    unavailable: (id, feature) => domains.featureUnavailable(id, feature),
+    log,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('a userspace-mode nfs data domain', () => {
+  it('activates with metadata on the export, capacity, volumes, coded refusals, release and probe', async () => {
+    const d = ref('data');
+    const res = await domains.activate({ domain: d, engine_id: ENGINE, create_metadata: true });
+    expect(res.root).toBe(`${d.path}/${d.id}`);
+    expect(res.total_bytes).toBeGreaterThan(0);
+    expect(res.free_bytes).toBeGreaterThan(0);
+    expect(res.free_bytes).toBeLessThanOrEqual(res.total_bytes);
+    // The metadata went to the server, not to a local directory.
+    const onServer = JSON.parse(await readFile(join(server.dir, d.id, 'dom_md', 'metadata.json'), 'utf8'));
+    expect(onServer).toMatchObject({ id: d.id, kind: 'data', owner_engine_id: ENGINE, format_version: 1 });
+    expect((await stat(join(server.dir, d.id, 'images'))).isDirectory()).toBe(true);
+    await expect(stat(d.path)).rejects.toMatchObject({ code: 'ENOENT' });
+    // Idempotent, and the capacity call agrees.
+    await domains.activate({ domain: d, engine_id: ENGINE, create_metadata: true });
+    expect((await domains.capacity(d.id)).total_bytes).toBe(res.total_bytes);
+
+    // A volume: qemu-img through the nfs driver, directories through the NFS client.
+    const disk = randomUUID();
+    const vol = randomUUID();
+    const u = domains.userspaceDomain(d.id);
+    if (!u) throw new Error('domain not in userspace mode');
+    const info = await volumes.create(u, {
+      domain_id: d.id,
+      disk_id: disk,
+      volume_id: vol,
+      format: 'qcow2',
+      size_bytes: 1 << 30,
+    });
+    expect(info).toMatchObject({
+      path: `${res.root}/images/${disk}/${vol}`,
+      virtual_size: 1 << 30,
+      backing: null,
+    });
+    const file = join(server.dir, d.id, 'images', disk, vol);
+    expect((await readFile(file)).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+    await expect(
+      volumes.create(u, {
+        domain_id: d.id,
+        disk_id: disk,
+        volume_id: vol,
+        format: 'qcow2',
+        size_bytes: 1 << 20,
+      }),
+    ).rejects.toMatchObject({ code: 'image_exists' });
+    expect(
+      (await volumes.info(u, { domain_id: d.id, disk_id: disk, volume_id: vol, format: 'qcow2' }))
+        .virtual_size,
+    ).toBe(1 << 30);
+    // What this mode cannot do answers a coded error and leaves nothing behind.
+    const overlay = randomUUID();
+    await expect(
+      volumes.create(u, {
+        domain_id: d.id,
+        disk_id: disk,
+        volume_id: overlay,
+        format: 'qcow2',
+        backing: { disk_id: disk, volume_id: vol, format: 'qcow2' },
+      }),
+    ).rejects.toMatchObject({ code: 'storage_feature_unavailable', details: { host: 'host-under-test' } });
+    await expect(stat(join(server.dir, d.id, 'images', disk, overlay))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await expect(domains.rootOf(d.id)).rejects.toMatchObject({ code: 'storage_feature_unavailable' });
+
+    // A raw volume, then deletes: one volume (the disk directory stays while another is in it), the rest.
+    const rawVol = randomUUID();
+    await volumes.create(u, {
+      domain_id: d.id,
+      disk_id: disk,
+      volume_id: rawVol,
+      format: 'raw',
+      size_bytes: 1 << 20,
+    });
+    expect((await stat(join(server.dir, d.id, 'images', disk, rawVol))).size).toBe(1 << 20);
+    expect(await volumes.delete(u, { domain_id: d.id, disk_id: disk, volume_id: rawVol })).toEqual({
+      deleted: true,
+    });
+    expect((await stat(join(server.dir, d.id, 'images', disk))).isDirectory()).toBe(true);
+    // A symlink planted in the disk directory is removed, never followed.
+    const outside = join(server.dir, 'outside.txt');
+    await writeFile(outside, 'keep me');
+    await symlink(outside, join(server.dir, d.id, 'images', disk, 'planted'));
+    expect(await volumes.delete(u, { domain_id: d.id, disk_id: disk })).toEqual({ deleted: true });
+    await expect(stat(join(server.dir, d.id, 'images', disk))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readFile(outside, 'utf8')).toBe('keep me');
+    expect(await volumes.delete(u, { domain_id: d.id, disk_id: disk })).toEqual({ deleted: false });
+
+    // Detach: the owner is cleared on the export; a probe finds the domain for an import.
+    expect(await domains.deactivate(d.id, true)).toEqual({ id: d.id, was_active: true });
+    expect(domains.userspaceDomain(d.id)).toBeUndefined();
+    const found = await domains.probe({
+      backend: 'nfs',
+      path: `/run/vireo-agent/storage/probe-${randomUUID()}`,
+      nfs_server: server.address,
+      nfs_export: server.exportPath,
+    });
+    expect(found.find((m) => m.id === d.id)).toMatchObject({ kind: 'data', owner_engine_id: null });
+  });
+
+  it('refuses a domain another engine owns', async () => {
+    const d = ref('data');
+    await mkdir(join(server.dir, d.id, 'dom_md'), { recursive: true });
+    const at = new Date().toISOString();
+    await writeFile(
+      join(server.dir, d.id, 'dom_md', 'metadata.json'),
+      JSON.stringify({
+        id: d.id,
+        name: d.name,
+        kind: 'data',
+        format_version: 1,
+        owner_engine_id: randomUUID(),
+        created_at: at,
+        updated_at: at,
+      }),
+    );
+    await expect(
+      domains.activate({ domain: d, engine_id: ENGINE, create_metadata: true }),
+    ).rejects.toMatchObject({
+      code: 'storage_domain_foreign',
+    });
+    expect(domains.userspaceDomain(d.id)).toBeUndefined();
+  });
+});
+
+describe('a userspace-mode nfs ISO domain', () => {
+  it('lists regular files with safe names only', async () => {
+    const d = ref('iso');
+    await domains.activate({ domain: d, engine_id: ENGINE, create_metadata: true });
+    const isoDir = join(server.dir, d.id, 'images', 'iso');
+    await writeFile(join(isoDir, 'boot.iso'), Buffer.alloc(4096, 1));
+    await writeFile(join(isoDir, 'a b.iso'), 'bad name');
+    await symlink('/etc/passwd', join(isoDir, 'link.iso'));
+    await mkdir(join(isoDir, 'dir.iso'));
+    const isos = await domains.listIsos(d.id);
+    expect(isos.map((f) => f.name)).toEqual(['boot.iso']);
+    expect(isos[0]?.size_bytes).toBe(4096);
+    await domains.deactivate(d.id);
+  });
+});
