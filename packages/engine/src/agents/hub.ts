@@ -64,7 +64,12 @@ export class AgentCallFailed extends VireoError {
   ) {
     // A feature the host's storage mode lacks is the caller's conflict, not a broken agent.
     const unavailable = agentCode === 'storage_feature_unavailable';
-    super(unavailable ? 409 : 502, unavailable ? 'storage_feature_unavailable' : 'agent_error', message, options);
+    super(
+      unavailable ? 409 : 502,
+      unavailable ? 'storage_feature_unavailable' : 'agent_error',
+      message,
+      options,
+    );
     this.agentCode = agentCode;
   }
 }
