@@ -44,6 +44,13 @@ export const ExportEntry = Type.Object(
     format: Type.Union([Type.Literal('ovf'), Type.Literal('ova')]),
     /** The OVA's file name without `.ova` (format `ova` only). */
     ova_name: Type.Union([Type.String(), Type.Null()]),
+    /**
+     * `vireo`: written by a Vireo engine. `foreign`: an OVA another tool wrote (VirtualBox, VMware,
+     * oVirt); its disks are converted to qcow2 on import and `warnings` says what is skipped.
+     */
+    origin: Type.Union([Type.Literal('vireo'), Type.Literal('foreign')]),
+    /** What an import skips or changes (hardware Vireo does not model, renamed VM, NIC models). */
+    warnings: Type.Array(Type.String()),
     cpus: Type.Integer(),
     memory_mib: Type.Integer(),
     os_type: Type.String(),
@@ -89,6 +96,11 @@ export const ExportImportRequest = Type.Object(
     new_ids: Type.Optional(Type.Boolean()),
     /** Which copy to import when the domain holds both an OVF and an OVA of the object (default: ovf). */
     source: Type.Optional(Type.Union([Type.Literal('ovf'), Type.Literal('ova')])),
+    /**
+     * Foreign OVAs: put the VM's NICs on this existing Linux bridge (default: user-mode networking;
+     * the networks another platform named mean nothing here).
+     */
+    bridge: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })),
   },
   { additionalProperties: false },
 );

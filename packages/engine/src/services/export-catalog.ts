@@ -5,7 +5,15 @@ import { agentCodeOf } from '../controllers/vm-controller';
 import type { VmDiskView } from '../db/repositories/disks';
 import type { TemplateDiskRow, TemplateRow } from '../db/repositories/templates';
 import type { VmRow } from '../db/tables/vms';
-import { type OvfDisk, type OvfDocument, type OvfEntity, type OvfNic, parseOvf } from '../domain/ovf';
+import {
+  type ForeignDiskSource,
+  type OvfDisk,
+  type OvfDocument,
+  type OvfEntity,
+  type OvfNic,
+  parseExportOvf,
+  parseOvf,
+} from '../domain/ovf';
 import { templateEntityOf, templateOvfDisks, vmEntityOf } from '../domain/storage/ovf-store';
 import { NotFound, VireoError } from '../errors';
 
@@ -20,7 +28,16 @@ export interface FoundExport {
   format: 'ovf' | 'ova';
   ovaName: string | null;
   exportedAt: string | null;
+  /** `foreign`: an OVA another tool wrote (VirtualBox, VMware, oVirt), mapped by ADR 027. */
+  origin: 'vireo' | 'foreign';
+  /** Foreign only: each disk's member file and image format (null for ours). */
+  sources: ForeignDiskSource[] | null;
+  /** What the import will skip or change (foreign only; empty for ours). */
+  warnings: string[];
 }
+
+/** Members of another tool's OVA that are not images: a manifest or certificate (not verified). */
+const SIDE_MEMBER = /\.(mf|cert|sha1|sha256)$/i;
 
 const OS_TYPES = new Set(['other', 'other_linux', 'debian', 'ubuntu', 'rhel', 'windows']);
 
@@ -94,6 +111,8 @@ export function toExportEntry(e: FoundExport): ExportEntry {
     description: d.description,
     format: e.format,
     ova_name: e.ovaName,
+    origin: e.origin,
+    warnings: e.warnings,
     cpus: d.cpus,
     memory_mib: d.memory_mib,
     os_type: d.os_type,
@@ -102,7 +121,7 @@ export function toExportEntry(e: FoundExport): ExportEntry {
       volume_id: x.volume_id,
       name: x.name,
       size_bytes: x.size_bytes,
-      format: x.format,
+      format: e.sources?.find((s) => s.disk_id === x.disk_id)?.format ?? x.format,
       interface: x.interface,
       bootable: x.bootable,
     })),
@@ -145,7 +164,15 @@ export async function readExports(
       const { content } = await hub.call(hostId, 'storage.file_read', { domain_id: domainId, path: e.path });
       const doc = parseOvf(content);
       if (doc.id !== m[1]) throw new Error(`the OVF describes ${doc.id}, not ${m[1]}`);
-      items.push({ doc, format: 'ovf', ovaName: null, exportedAt: e.modified_at });
+      items.push({
+        doc,
+        format: 'ovf',
+        ovaName: null,
+        exportedAt: e.modified_at,
+        origin: 'vireo',
+        sources: null,
+        warnings: [],
+      });
     } catch (err) {
       refused(`master/${e.path}`, err);
     }
@@ -154,14 +181,34 @@ export async function readExports(
   for (const name of names) {
     try {
       const ova = await hub.call(hostId, 'export.ova_read', { domain_id: domainId, name });
-      const doc = parseOvf(ova.ovf);
-      const expected = new Set(doc.disks.map((d) => `${d.disk_id}/${d.volume_id}`));
+      const parsed = parseExportOvf(ova.ovf, `ova:${name}`);
+      const doc = parsed.doc;
       const members = ova.members.slice(1).map((m) => m.name);
-      if (members.length !== expected.size || members.some((n) => !expected.has(n))) {
-        throw new Error('its images do not match the disks its OVF lists');
+      const warnings = [...parsed.warnings];
+      if (parsed.origin === 'foreign') {
+        const images = new Set(parsed.sources.map((s) => s.href));
+        const missing = [...images].filter((h) => !members.includes(h));
+        if (missing.length > 0) throw new Error(`its OVF names images the OVA lacks: ${missing.join(', ')}`);
+        for (const m of members.filter((n) => !images.has(n))) {
+          warnings.push(SIDE_MEMBER.test(m) ? `${m} not verified` : `member ${m} is not used`);
+        }
+      } else {
+        const expected = new Set(doc.disks.map((d) => `${d.disk_id}/${d.volume_id}`));
+        if (members.length !== expected.size || members.some((n) => !expected.has(n))) {
+          throw new Error('its images do not match the disks its OVF lists');
+        }
+        if (doc.disks.some((d) => d.format !== 'qcow2'))
+          throw new Error('an OVA image is not declared qcow2');
       }
-      if (doc.disks.some((d) => d.format !== 'qcow2')) throw new Error('an OVA image is not declared qcow2');
-      items.push({ doc, format: 'ova', ovaName: name, exportedAt: ova.modified_at });
+      items.push({
+        doc,
+        format: 'ova',
+        ovaName: name,
+        exportedAt: ova.modified_at,
+        origin: parsed.origin,
+        sources: parsed.sources,
+        warnings,
+      });
     } catch (err) {
       if (agentCodeOf(err) === 'file_not_found') continue; // removed meanwhile
       refused(`ova/${name}.ova`, err);
