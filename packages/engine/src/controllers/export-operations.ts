@@ -245,7 +245,7 @@ async function importFrom(
             domain_id: exportDomain.id,
             name: ovaName,
             disks: input.disks.map((d) => ({
-              member: { disk_id: d.src_disk_id, volume_id: d.src_volume_id },
+              member: d.src_member ?? { disk_id: d.src_disk_id, volume_id: d.src_volume_id },
               to: {
                 domain_id: target.id,
                 disk_id: d.disk_id,
@@ -324,10 +324,15 @@ async function importFrom(
         severity: 'info',
         message: `${kind === 'vm' ? 'VM' : 'template'} ${name} was imported from ${exportDomain.name}`,
         object: { kind, id, name },
-        details: { operation_id: ctx.op.id, storage_domain_id: target.id, format: input.source.format },
+        details: {
+          operation_id: ctx.op.id,
+          storage_domain_id: target.id,
+          format: input.source.format,
+          ...(input.warnings ? { warnings: input.warnings } : {}),
+        },
       });
     });
-    return { [`${kind}_id`]: id, disk_ids: diskIds };
+    return { [`${kind}_id`]: id, disk_ids: diskIds, ...(input.warnings ? { warnings: input.warnings } : {}) };
   } catch (err) {
     // No half VM, no orphan volumes: the copies and the rows go again.
     const host = await hostForDomains(deps.db, deps.hub, [target]).catch(() => undefined);

@@ -29,6 +29,8 @@ export type ExportOpInput = {
 /** The input of `vm.import` / `template.import` operations. */
 export type ImportOpInput = {
   export_domain_id: string;
+  /** A foreign OVA (ADR 027): what the import skipped or changed, reported in the result. */
+  warnings?: string[];
   source: { format: 'ovf' | 'ova'; ova_name: string | null };
   target_domain_id: string;
   /** Each exported disk image and the new disk/volume it becomes. */
@@ -39,6 +41,8 @@ export type ImportOpInput = {
     disk_id: string;
     volume_id: string;
     size_bytes: number;
+    /** A foreign OVA's member holding this disk's image, and its format (converted to qcow2). */
+    src_member?: { file: string; format: 'vmdk' | 'qcow2' | 'raw' };
   }[];
 };
 
@@ -268,7 +272,10 @@ export function createExportService(deps: {
           // An OVA's images are qcow2 whatever the disk was; an OVF copy keeps its format.
           const formatOf = (d: (typeof doc.disks)[number]) => (found.format === 'ova' ? 'qcow2' : d.format);
           const nics: VmNicJson[] = doc.nics.map((n) => {
-            const mac = newIds ? randomMac() : n.mac;
+            // A foreign OVF's MACs are another platform's: never reused.
+            const mac = newIds || found.origin === 'foreign' ? randomMac() : n.mac;
+            if (found.origin === 'foreign' && input.bridge)
+              return { type: 'bridge', bridge: input.bridge, mac, model: n.model };
             return n.type === 'bridge'
               ? { type: 'bridge', bridge: n.bridge, mac, model: n.model }
               : { type: 'user', mac, model: n.model };
@@ -349,7 +356,12 @@ export function createExportService(deps: {
               });
             }
           }
+          for (const s of found.sources ?? []) {
+            const i = doc.disks.findIndex((d) => d.disk_id === s.disk_id);
+            (disks[i] as (typeof disks)[number]).src_member = { file: s.href, format: s.format };
+          }
           const opInput: ImportOpInput = {
+            ...(found.warnings.length > 0 ? { warnings: found.warnings } : {}),
             export_domain_id: exportDomain.id,
             source: { format: found.format, ova_name: found.ovaName },
             target_domain_id: target.id,
@@ -368,7 +380,13 @@ export function createExportService(deps: {
             object: { kind: doc.kind, id, name },
             userId: actor.userId,
             username: actor.username,
-            details: { operation_id: op.id, exported_id: doc.id, format: found.format },
+            details: {
+              operation_id: op.id,
+              exported_id: doc.id,
+              format: found.format,
+              origin: found.origin,
+              ...(found.warnings.length > 0 ? { warnings: found.warnings } : {}),
+            },
           });
           return { operationId: op.id, kind: doc.kind, id, name };
         });
