@@ -33,6 +33,8 @@ export const Template = Type.Object(
     os_type: Type.String(),
     boot_order: Type.Array(Type.String()),
     nics: Type.Array(Type.Unknown()),
+    /** The console VMs made from the template get (the source VM's; `vnc` or `serial`). */
+    console: Type.Union([Type.Literal('vnc'), Type.Literal('serial')]),
     created_from_vm_id: Type.Union([Uuid, Type.Null()]),
     state: Type.Union(
       TEMPLATE_STATES.map((s) => Type.Literal(s)),
@@ -88,6 +90,8 @@ export const TemplateVmCreate = Type.Object(
      * the template cannot be deleted while it exists). `full`: an independent, flattened copy.
      */
     clone: Type.Optional(Type.Union([Type.Literal('thin'), Type.Literal('full')])),
+    /** The VM's console (default: the template's). */
+    console: Type.Optional(Type.Union([Type.Literal('vnc'), Type.Literal('serial')])),
   },
   { additionalProperties: false },
 );

@@ -450,6 +450,7 @@ async function runRegisterVm(
         os_type: ovf.os_type,
         boot_order: ovf.boot_order,
         nics,
+        console_type: ovf.console,
         disks: placements,
       });
     } else {

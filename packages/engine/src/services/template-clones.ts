@@ -53,6 +53,7 @@ export async function cloneTemplate(
         cdrom_image: null,
         cluster_id: t.cluster_id,
         nics,
+        console_type: input.console ?? t.console_type,
       });
       const disks: CloneDiskInput[] = [];
       for (const td of await templateDisks(tx, t.id)) {

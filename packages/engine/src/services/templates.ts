@@ -141,6 +141,7 @@ export function createTemplateService(deps: {
             os_type: vm.os_type,
             boot_order: vm.boot_order as string[],
             nics: vm.nics as unknown[],
+            console_type: vm.console_type === 'serial' ? 'serial' : 'vnc',
             created_from_vm_id: vm.id,
           });
           const pairs: { source_disk_id: string; disk_id: string }[] = [];

@@ -17,6 +17,8 @@ export interface TemplateRow {
   os_type: string;
   boot_order: string[];
   nics: unknown[];
+  /** `vnc` or `serial` (0019_template_console.sql): what VMs made from it get unless they say. */
+  console_type: 'vnc' | 'serial';
   created_from_vm_id: string | null;
   state: 'locked' | 'ok' | 'illegal';
   version: number;
@@ -40,15 +42,18 @@ export interface TemplateDiskRow {
   on_storage: boolean;
 }
 
-export type TemplateInsert = Omit<TemplateRow, 'id' | 'version' | 'created_at' | 'updated_at' | 'state'>;
+export type TemplateInsert = Omit<
+  TemplateRow,
+  'id' | 'version' | 'created_at' | 'updated_at' | 'state' | 'console_type'
+> & { console_type?: TemplateRow['console_type'] };
 
 export async function insertTemplate(ex: Executor, t: TemplateInsert): Promise<TemplateRow> {
   const { rows } = await sql<TemplateRow>`
     INSERT INTO templates (name, description, cluster_id, version_of, version_number, cpus, memory_mib,
-                           os_type, boot_order, nics, created_from_vm_id, state)
+                           os_type, boot_order, nics, created_from_vm_id, state, console_type)
     VALUES (${t.name}, ${t.description}, ${t.cluster_id}, ${t.version_of}, ${t.version_number}, ${t.cpus},
             ${t.memory_mib}, ${t.os_type}, ${JSON.stringify(t.boot_order)}::jsonb,
-            ${JSON.stringify(t.nics)}::jsonb, ${t.created_from_vm_id}, 'locked')
+            ${JSON.stringify(t.nics)}::jsonb, ${t.created_from_vm_id}, 'locked', ${t.console_type ?? 'vnc'})
     RETURNING *`.execute(ex);
   return rows[0] as TemplateRow;
 }
@@ -64,10 +69,10 @@ export async function insertTemplateWithId(
 ): Promise<void> {
   await sql`
     INSERT INTO templates (id, name, description, cluster_id, version_of, version_number, cpus, memory_mib,
-                           os_type, boot_order, nics, state)
+                           os_type, boot_order, nics, state, console_type)
     VALUES (${t.id}, ${t.name}, ${t.description}, ${t.cluster_id}, ${t.version_of}, ${t.version_number},
             ${t.cpus}, ${t.memory_mib}, ${t.os_type}, ${JSON.stringify(t.boot_order)}::jsonb,
-            ${JSON.stringify(t.nics)}::jsonb, ${state})`.execute(ex);
+            ${JSON.stringify(t.nics)}::jsonb, ${state}, ${t.console_type ?? 'vnc'})`.execute(ex);
 }
 
 export async function findTemplate(ex: Executor, id: string, lock = false): Promise<TemplateRow | undefined> {

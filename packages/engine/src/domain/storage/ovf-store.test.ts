@@ -192,6 +192,7 @@ describe('domainFilesOf (what the OVF store writes)', () => {
       os_type: 'debian',
       boot_order: ['disk'],
       nics: [],
+      console_type: 'serial' as const,
       created_from_vm_id: null,
       state: 'ok' as const,
       version: 1,
@@ -222,7 +223,12 @@ describe('domainFilesOf (what the OVF store writes)', () => {
     });
     expect(set.errors).toEqual([]);
     const ovf = parseOvf(set.files.find((f) => f.path === `vms/${template.id}.ovf`)?.text ?? '');
-    expect(ovf).toMatchObject({ kind: 'template', name: 'base-debian', template: { version_number: 1 } });
+    expect(ovf).toMatchObject({
+      kind: 'template',
+      name: 'base-debian',
+      console: 'serial',
+      template: { version_number: 1 },
+    });
     expect(ovf.disks[0]).toMatchObject({ disk_id: disk.id, volume_id: base.id });
     expect(set.keep).toHaveLength(1);
   });

@@ -93,7 +93,7 @@ export function templateEntityOf(template: TemplateRow): OvfEntity {
     memory_mib: template.memory_mib,
     os_type: template.os_type as OvfEntity['os_type'],
     boot_order: template.boot_order as OvfEntity['boot_order'],
-    console: 'vnc',
+    console: template.console_type === 'serial' ? 'serial' : 'vnc',
     cdrom: null,
     template: { version_of: template.version_of, version_number: template.version_number },
     created_at: null,

@@ -37,6 +37,7 @@ export function toTemplate(row: TemplateView): Template {
     os_type: row.os_type,
     boot_order: row.boot_order,
     nics: row.nics,
+    console: row.console_type,
     created_from_vm_id: row.created_from_vm_id,
     state: row.state,
     disks: row.disks.map((d) => ({
