@@ -319,6 +319,7 @@ export function createExportService(deps: {
                 os_type: doc.os_type,
                 boot_order: doc.boot_order,
                 nics,
+                console_type: doc.console,
               },
               'locked',
             );
