@@ -359,7 +359,7 @@ export function createExportService(deps: {
           }
           for (const s of found.sources ?? []) {
             const i = doc.disks.findIndex((d) => d.disk_id === s.disk_id);
-            (disks[i] as (typeof disks)[number]).src_member = { file: s.href, format: s.format };
+            (disks[i] as ImportOpInput['disks'][number]).src_member = { file: s.href, format: s.format };
           }
           const opInput: ImportOpInput = {
             ...(found.warnings.length > 0 ? { warnings: found.warnings } : {}),
