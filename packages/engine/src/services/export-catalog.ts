@@ -28,7 +28,7 @@ export interface FoundExport {
   format: 'ovf' | 'ova';
   ovaName: string | null;
   exportedAt: string | null;
-  /** `foreign`: an OVA another tool wrote (VirtualBox, VMware, oVirt), mapped by ADR 027. */
+  /** `foreign`: an OVA another tool wrote (VirtualBox, VMware, oVirt), mapped by ADR 028. */
   origin: 'vireo' | 'foreign';
   /** Foreign only: each disk's member file and image format (null for ours). */
   sources: ForeignDiskSource[] | null;

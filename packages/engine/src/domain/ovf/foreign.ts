@@ -7,7 +7,7 @@ import { type XmlElement, XmlRefused, parseXmlTree } from './xml';
 
 /**
  * The mapping of a standard DMTF OVF 1.x/2.x envelope written by another tool (VirtualBox, VMware,
- * oVirt) onto Vireo's OVF model (ADR 027). Only what a VM needs to boot is taken: name, CPUs,
+ * oVirt) onto Vireo's OVF model (ADR 028). Only what a VM needs to boot is taken: name, CPUs,
  * memory, disks (with their files and formats), NICs and an OS hint. Everything else is skipped and
  * listed in `warnings`, never silently. The text is hostile: the same XML limits as our own OVFs
  * (no DTD, entities or processing instructions; size, depth and element caps) and every value is
