@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { DeviceIdString, HostPathString, UuidString } from './vm-spec';
+import { DeviceIdString, EncryptionSecretString, HostPathString, UuidString } from './vm-spec';
 
 const strict = { additionalProperties: false } as const;
 
@@ -17,6 +17,12 @@ export const SnapshotDiskSchema = Type.Object(
     /** The new active volume to create: a qcow2 overlay on the disk's current active volume. */
     new_volume_path: HostPathString,
     format: Type.Literal('qcow2'),
+    /**
+     * The disk's key (base64), required exactly when the disk is encrypted: the new overlay is
+     * created LUKS-encrypted with it (by qemu-img, through a 0600 file, before the guest is paused).
+     * QEMU opens the overlay with the secret object it already holds for the disk.
+     */
+    encryption: Type.Optional(Type.Object({ secret: EncryptionSecretString }, strict)),
   },
   strict,
 );
@@ -94,6 +100,17 @@ export const VolumeMergeParamsSchema = Type.Object(
     job_id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' })),
     /** Rate limit of the commit in bytes per second (0 or absent: unlimited). */
     speed_bytes_per_s: Type.Optional(Type.Integer({ minimum: 0 })),
+    /**
+     * Keys of an encrypted disk (base64): `secret` opens every volume of the disk's own directory,
+     * `base_secret` the volumes of another disk below them (a thin clone's template base). qemu-img
+     * gets them through 0600 files only.
+     */
+    encryption: Type.Optional(
+      Type.Object(
+        { secret: EncryptionSecretString, base_secret: Type.Optional(EncryptionSecretString) },
+        strict,
+      ),
+    ),
   },
   strict,
 );

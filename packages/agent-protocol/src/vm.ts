@@ -248,7 +248,18 @@ export const VmChangeCdParamsSchema = Type.Object(
 );
 export type VmChangeCdParams = Static<typeof VmChangeCdParamsSchema>;
 
-export const VmAttachDiskParamsSchema = Type.Object({ vm_id: UuidString, disk: VmDiskSchema }, strict);
+export const VmAttachDiskParamsSchema = Type.Object(
+  {
+    vm_id: UuidString,
+    disk: VmDiskSchema,
+    /**
+     * Values of the disk's `encryption_secret_id` / `base_encryption_secret_id` (base64 keys). They
+     * reach QEMU only over its QMP socket (`object-add` of a secret), never argv or logs.
+     */
+    secrets: Type.Optional(Type.Record(SecretIdString, EncryptionSecretString)),
+  },
+  strict,
+);
 export type VmAttachDiskParams = Static<typeof VmAttachDiskParamsSchema>;
 
 export const VmDetachDiskParamsSchema = Type.Object(

@@ -1,14 +1,22 @@
 import type { VmDisk, VmInfo, VmSpec } from '@vireo/agent-protocol';
 import {
   CDROM_DEVICE_ID,
+  type DiskChainLayer,
   diskNodeNames,
+  diskSecretIds,
   HOTPLUG_PORT_PREFIX,
+  layerNodes,
   SCSI_CONTROLLER_ID,
   validateVmSpec,
+  volumeNodeNames,
 } from '../qemu/argv';
+import type { QmpClient } from '../qemu/qmp';
+import { isWrongKeyFailure } from '../storage/volumes/encryption';
 import { AgentError } from '../util/errors';
 import { Reverter } from '../util/reverter';
+import { diskChain, requireDiskKeys } from './disk-chains';
 import type { VmRuntime } from './runtime';
+import { type ChainLayer, findFormatNode, liveDisk, nodeExists } from './snapshots/graph';
 import { writeRuntime, writeSpec } from './store';
 import type { ManagedVm } from './vm';
 
@@ -76,7 +84,12 @@ export async function changeCdLocked(rt: VmRuntime, vm: ManagedVm, path: string 
  * PCI root bus on pc; SCSI disks to the VM's virtio-scsi controller. A VM that is down only gets its
  * spec edited.
  */
-export async function attachDiskLocked(rt: VmRuntime, vm: ManagedVm, disk: VmDisk): Promise<VmInfo> {
+export async function attachDiskLocked(
+  rt: VmRuntime,
+  vm: ManagedVm,
+  disk: VmDisk,
+  secrets: Record<string, string> = {},
+): Promise<VmInfo> {
   const spec = specOf(vm);
   if (spec.disks.some((d) => d.id === disk.id)) {
     throw new AgentError('device_exists', `VM ${spec.name} already has a disk ${disk.id}`, {
@@ -85,20 +98,17 @@ export async function attachDiskLocked(rt: VmRuntime, vm: ManagedVm, disk: VmDis
   }
   const next: VmSpec = { ...spec, disks: [...spec.disks, disk] };
   validateVmSpec(next);
-  await rt.images.checkDisk(disk, '/disk/path');
+  // Every layer checked, each layer's encryption matched against the keys the spec names.
+  const chain = await diskChain(rt.images, disk, '/disk/path');
   if (vm.state === 'down') {
     await saveSpec(vm, next);
     return vm.info();
   }
+  requireDiskKeys([disk], secrets);
   rt.requireState(vm, ['up', 'paused'], 'hot-plug a disk into');
   const qmp = rt.requireQmp(vm);
   const record = vm.runtime;
   if (!record) throw new AgentError('invalid_vm_state', `VM ${spec.name} is not running`);
-  if (disk.encryption_secret_id) {
-    throw new AgentError('unsupported', 'encrypted disks cannot be hot-plugged yet', {
-      details: { vm_id: vm.id },
-    });
-  }
 
   const device: Record<string, unknown> & { driver: string; id: string } = {
     driver: 'virtio-blk-pci',
@@ -139,6 +149,32 @@ export async function attachDiskLocked(rt: VmRuntime, vm: ManagedVm, disk: VmDis
   const discard = disk.readonly ? {} : { discard: 'unmap' };
   const revert = new Reverter(rt.log);
   try {
+    if (diskSecretIds(disk).length > 0) {
+      await addEncryptedChain(qmp, disk, chain, secrets, revert);
+    } else {
+      await addPlainNodes();
+    }
+    await qmp.execute('device_add', {
+      ...device,
+      drive: names.format,
+      ...(disk.serial ? { serial: disk.serial } : {}),
+    });
+    if (port) {
+      record.hotplug_ports[port] = disk.id;
+      await writeRuntime(vm.paths, record);
+    }
+    await saveSpec(vm, next);
+    revert.success();
+  } catch (err) {
+    throw isWrongKeyFailure(err)
+      ? new AgentError('encryption_key_invalid', `a key does not open disk ${disk.id}`, { cause: err })
+      : err;
+  } finally {
+    await revert.revert();
+  }
+  return vm.info();
+
+  async function addPlainNodes(): Promise<void> {
     await qmp.execute('blockdev-add', {
       driver: disk.path.startsWith('/dev/') ? 'host_device' : 'file',
       'node-name': names.file,
@@ -157,21 +193,84 @@ export async function attachDiskLocked(rt: VmRuntime, vm: ManagedVm, disk: VmDis
       ...discard,
     });
     revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.format }), 'delete format node');
-    await qmp.execute('device_add', {
-      ...device,
-      drive: names.format,
-      ...(disk.serial ? { serial: disk.serial } : {}),
-    });
-    if (port) {
-      record.hotplug_ports[port] = disk.id;
-      await writeRuntime(vm.paths, record);
-    }
-    await saveSpec(vm, next);
-    revert.success();
-  } finally {
-    await revert.revert();
   }
-  return vm.info();
+}
+
+/**
+ * An encrypted disk's keys go to QEMU as secret objects over the QMP socket (`object-add`, whose
+ * arguments the QMP client never logs) — unless QEMU holds that id already (another disk of the
+ * same template) — then every layer is opened base first as at start (`layerNodes`).
+ */
+async function addEncryptedChain(
+  qmp: QmpClient,
+  disk: VmDisk,
+  chain: DiskChainLayer[],
+  secrets: Record<string, string>,
+  revert: Reverter,
+): Promise<void> {
+  const existing = await secretObjects(qmp);
+  for (const id of diskSecretIds(disk)) {
+    if (existing.has(id)) continue;
+    // The LUKS passphrase is the key's base64 text itself (volume.create and vm.start hand QEMU
+    // that text with `format=raw`), so QEMU must decode exactly that text: base64 of it.
+    await qmp.execute('object-add', {
+      'qom-type': 'secret',
+      id,
+      data: Buffer.from(secrets[id] as string, 'utf8').toString('base64'),
+      format: 'base64',
+    });
+    revert.add(() => qmp.execute('object-del', { id }), `remove secret ${id}`);
+  }
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const layer = chain[i] as DiskChainLayer;
+    const names = i === 0 ? diskNodeNames(disk.id) : volumeNodeNames(layer.path);
+    const below = chain[i + 1];
+    const nodes = layerNodes(
+      disk,
+      { ...layer, writable: i === 0 || layer.writable },
+      names,
+      below ? volumeNodeNames(below.path).format : null,
+    );
+    await qmp.executeUntyped('blockdev-add', nodes.file);
+    revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.file }), 'delete protocol node');
+    await qmp.executeUntyped('blockdev-add', nodes.format);
+    revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.format }), 'delete format node');
+  }
+}
+
+/** Ids of the secret objects QEMU holds. */
+async function secretObjects(qmp: QmpClient): Promise<Set<string>> {
+  const children = (await qmp.executeUntyped('qom-list', { path: '/objects' })) as {
+    name: string;
+    type: string;
+  }[];
+  return new Set(children.filter((c) => c.type === 'child<secret>').map((c) => c.name));
+}
+
+/**
+ * After an encrypted disk's device is gone: its layers' nodes top down (each format node, then its
+ * named file node; names QEMU generated go with their parent), then the secret objects no remaining
+ * disk names. The chain is read from QEMU, since snapshots and merges change it while the VM runs.
+ */
+async function removeEncryptedChain(
+  qmp: QmpClient,
+  chain: ChainLayer[],
+  secretIds: string[],
+  remaining: VmDisk[],
+): Promise<void> {
+  for (const layer of chain) {
+    const node = await findFormatNode(qmp, layer.filename);
+    if (!node || node.startsWith('#')) continue;
+    await qmp.execute('blockdev-del', { 'node-name': node });
+    if (await nodeExists(qmp, `${node}-file`)) {
+      await qmp.execute('blockdev-del', { 'node-name': `${node}-file` });
+    }
+  }
+  const stillUsed = new Set(remaining.flatMap(diskSecretIds));
+  const held = await secretObjects(qmp);
+  for (const id of secretIds) {
+    if (!stillUsed.has(id) && held.has(id)) await qmp.execute('object-del', { id });
+  }
 }
 
 /** Unplugs a disk (the guest must let go: waits for `DEVICE_DELETED`) and deletes its block nodes. */
@@ -209,13 +308,19 @@ export async function detachDiskLocked(rt: VmRuntime, vm: ManagedVm, diskId: str
     });
   }
   const names = diskNodeNames(disk.id);
+  const encrypted = diskSecretIds(disk).length > 0;
+  const chain = encrypted ? (await liveDisk(qmp, disk.id)).chain : [];
   const deleted = qmp.waitForEvent('DEVICE_DELETED', (e) => e.data?.device === names.device, {
     timeoutMs: UNPLUG_TIMEOUT_MS,
   });
   await qmp.execute('device_del', { id: names.device });
   await deleted;
-  await qmp.execute('blockdev-del', { 'node-name': names.format });
-  await qmp.execute('blockdev-del', { 'node-name': names.file });
+  if (encrypted) {
+    await removeEncryptedChain(qmp, chain, diskSecretIds(disk), next.disks);
+  } else {
+    await qmp.execute('blockdev-del', { 'node-name': names.format });
+    await qmp.execute('blockdev-del', { 'node-name': names.file });
+  }
   if (port) {
     delete record.hotplug_ports[port];
     await writeRuntime(vm.paths, record);

@@ -49,9 +49,19 @@ export class ImagePolicy {
    * chain as the headers name it (active layer first, paths resolved), every layer checked the same way.
    */
   async checkDisk(disk: VmDisk, where: string): Promise<ImageLayer[]> {
-    const real = await this.checkFile(disk.path, where, true);
+    return this.checkChain(disk.path, disk.format, where, true);
+  }
+
+  /** `checkDisk` for a volume given by path and format (merges, hot-plug). */
+  async checkChain(
+    path: string,
+    format: 'qcow2' | 'raw',
+    where: string,
+    blockDeviceOk = false,
+  ): Promise<ImageLayer[]> {
+    const real = await this.checkFile(path, where, blockDeviceOk);
     const layers: ImageLayer[] = [];
-    await checkFormat(real, disk.format, where, (p) => this.isAllowed(p), 0, layers);
+    await checkFormat(real, format, where, (p) => this.isAllowed(p), 0, layers);
     return layers;
   }
 

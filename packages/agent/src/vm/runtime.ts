@@ -182,9 +182,9 @@ export class VmRuntime {
     return this.lock.run(vm.id, 'vm.change_cd', () => changeCdLocked(this, vm, path));
   }
 
-  attachDisk(id: string, disk: VmDisk): Promise<VmInfo> {
+  attachDisk(id: string, disk: VmDisk, secrets: Record<string, string> = {}): Promise<VmInfo> {
     const vm = this.get(id);
-    return this.lock.run(vm.id, 'vm.attach_disk', () => attachDiskLocked(this, vm, disk));
+    return this.lock.run(vm.id, 'vm.attach_disk', () => attachDiskLocked(this, vm, disk, secrets));
   }
 
   detachDisk(id: string, diskId: string): Promise<VmInfo> {

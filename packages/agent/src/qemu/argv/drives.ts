@@ -4,7 +4,7 @@ import type { BusAllocator } from './controllers';
 import { invalidPlan } from './errors';
 import { assertPrintable, headed, type OptPair, opts } from './escape';
 import { diskNodeNames, volumeNodeNames } from './names';
-import type { LaunchPlan } from './types';
+import type { DiskChainLayer, LaunchPlan } from './types';
 
 /** How each cache mode maps onto block node flags and the device's write cache. */
 const CACHE_MODES: Record<DiskCache, { direct: boolean; noFlush: boolean; writeCache: boolean }> = {
@@ -82,9 +82,6 @@ function chainBlockdevArgs(plan: LaunchPlan, disk: VmDisk): string[] {
     throw invalidPlan(`${where}/0`, "the chain's first layer must be the disk's own path and format");
   }
   const keys = new Set(diskSecretIds(disk));
-  const cache = disk.cache
-    ? { direct: CACHE_MODES[disk.cache].direct, 'no-flush': CACHE_MODES[disk.cache].noFlush }
-    : undefined;
   // QEMU opens -blockdev in order and a backing reference must name an existing node: base first.
   const perLayer: string[][] = [];
   chain.forEach((layer, i) => {
@@ -103,31 +100,49 @@ function chainBlockdevArgs(plan: LaunchPlan, disk: VmDisk): string[] {
     }
     const names = i === 0 ? diskNodeNames(disk.id) : volumeNodeNames(layer.path);
     const next = chain[i + 1];
-    const readOnly = disk.readonly || (i > 0 && !layer.writable);
-    const common = {
-      ...(readOnly ? { 'read-only': true } : { discard: 'unmap' }),
-      ...(cache ? { cache } : {}),
-    };
-    perLayer.push([
-      '-blockdev',
-      JSON.stringify({
-        driver: protocolDriver(layer.path),
-        filename: layer.path,
-        'node-name': names.file,
-        ...common,
-      }),
-      '-blockdev',
-      JSON.stringify({
-        driver: layer.format,
-        file: names.file,
-        'node-name': names.format,
-        ...common,
-        ...(layer.format === 'qcow2' ? { backing: next ? volumeNodeNames(next.path).format : null } : {}),
-        ...(layer.secretId ? { encrypt: { format: 'luks', 'key-secret': layer.secretId } } : {}),
-      }),
-    ]);
+    const backing = next ? volumeNodeNames(next.path).format : null;
+    const nodes = layerNodes(disk, { ...layer, writable: i === 0 || layer.writable }, names, backing);
+    perLayer.push(['-blockdev', JSON.stringify(nodes.file), '-blockdev', JSON.stringify(nodes.format)]);
   });
   return perLayer.reverse().flat();
+}
+
+/** QMP/JSON `blockdev-add` options of one layer: its protocol node and its format node. */
+export interface LayerNodes {
+  file: Record<string, unknown>;
+  format: Record<string, unknown>;
+}
+
+/**
+ * The two nodes of one chain layer, as `-blockdev` JSON at start and as `blockdev-add` arguments at
+ * run time (snapshot overlays, hot-plug), so both open a layer the same way. `backing`: the node
+ * below (`null` for a base, or for an overlay `blockdev-snapshot` links up itself).
+ */
+export function layerNodes(
+  disk: Pick<VmDisk, 'readonly' | 'cache'>,
+  layer: DiskChainLayer,
+  names: { format: string; file: string },
+  backing: string | null,
+): LayerNodes {
+  const cache = disk.cache
+    ? { direct: CACHE_MODES[disk.cache].direct, 'no-flush': CACHE_MODES[disk.cache].noFlush }
+    : undefined;
+  const readOnly = disk.readonly || !layer.writable;
+  const common = {
+    ...(readOnly ? { 'read-only': true } : { discard: 'unmap' }),
+    ...(cache ? { cache } : {}),
+  };
+  return {
+    file: { driver: protocolDriver(layer.path), filename: layer.path, 'node-name': names.file, ...common },
+    format: {
+      driver: layer.format,
+      file: names.file,
+      'node-name': names.format,
+      ...common,
+      ...(layer.format === 'qcow2' ? { backing } : {}),
+      ...(layer.secretId ? { encrypt: { format: 'luks', 'key-secret': layer.secretId } } : {}),
+    },
+  };
 }
 
 function cacheFlags(disk: VmDisk): OptPair[] {

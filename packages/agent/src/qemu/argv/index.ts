@@ -28,7 +28,7 @@ export {
   SERIAL_CHARDEV_ID,
   volumeNodeNames,
 } from './names';
-export { diskSecretIds } from './drives';
+export { diskSecretIds, type LayerNodes, layerNodes } from './drives';
 export type { DiskChainLayer, LaunchPaths, LaunchPlan, VncListen } from './types';
 export { MAX_VCPUS, validateVmSpec } from './validate';
 

@@ -3,6 +3,8 @@ import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { MergeResult, VolumeMergeParams } from '@vireo/agent-protocol';
 import { readQcow2Header } from '../../storage/image-header';
+import { escapeOptValue } from '../../storage/qemu-img';
+import { writeSecretFiles } from '../../storage/volumes/encryption';
 import { AgentError } from '../../util/errors';
 import type { VmRuntime } from '../runtime';
 import { canonical } from './graph';
@@ -15,7 +17,7 @@ import {
   syncDir,
   writeMarker,
 } from './marker';
-import { commitInto, rebaseUnsafe } from './volume-ops';
+import { type ChainKeys, commitInto, rebaseUnsafe } from './volume-ops';
 
 /**
  * `volume.merge`: merges `top` into its backing volume `base` with no VM running: marker (fsync'ed)
@@ -85,14 +87,29 @@ export async function coldMerge(rt: VmRuntime, p: VolumeMergeParams): Promise<Me
     }
     const already = marker.phase === 'committed';
     progress(rt, marker.job_id, 'running', 0);
-    if (marker.phase === 'started') {
-      log.info({ retry: marker.kind === 'live' }, 'committing');
-      await commitInto(top, base, p.speed_bytes_per_s ?? 0);
-      marker.phase = 'committed';
-      await writeMarker(dir, marker);
+    const keyFiles = p.encryption
+      ? await writeSecretFiles(join(rt.cfg.stateDir, 'secrets'), {
+          [OWN_KEY]: p.encryption.secret,
+          ...(p.encryption.base_secret ? { [BASE_KEY]: p.encryption.base_secret } : {}),
+        })
+      : undefined;
+    try {
+      if (marker.phase === 'started') {
+        log.info({ retry: marker.kind === 'live' }, 'committing');
+        const keys = await chainKeys(rt, top, dir, keyFiles?.files);
+        await commitInto(top, base, p.speed_bytes_per_s ?? 0, keys);
+        marker.phase = 'committed';
+        await writeMarker(dir, marker);
+      }
+      const baseFormat = (await readQcow2Header(base)) ? 'qcow2' : 'raw';
+      if (marker.child) {
+        const child = join(dir, marker.child);
+        const keys = await chainKeys(rt, child, dir, keyFiles?.files, true);
+        await rebaseUnsafe(child, marker.base, baseFormat, keys);
+      }
+    } finally {
+      await keyFiles?.remove();
     }
-    const baseFormat = (await readQcow2Header(base)) ? 'qcow2' : 'raw';
-    if (marker.child) await rebaseUnsafe(join(dir, marker.child), marker.base, baseFormat);
     await rm(top, { force: true });
     await syncDir(dir);
     await removeMarker(dir);
@@ -108,6 +125,55 @@ export async function coldMerge(rt: VmRuntime, p: VolumeMergeParams): Promise<Me
     progress(rt, jobId, 'failed', 0, (err as Error).message);
     throw mergeError(err, `merging ${basename(top)} into ${basename(base)}`);
   }
+}
+
+/** Secret ids qemu-img gets for a disk's own volumes and for another disk's (template) volumes. */
+const OWN_KEY = 'vireo-own';
+const BASE_KEY = 'vireo-base';
+
+/**
+ * The keys of `path`'s chain for qemu-img (ADR 022): a layer in the disk's directory opens with the
+ * disk's key, a layer elsewhere with the template's. `undefined` for a plain chain (qemu-img then
+ * runs exactly as for any plain disk). `firstOnly`: only `path` itself is opened (`rebase -u`).
+ */
+async function chainKeys(
+  rt: VmRuntime,
+  path: string,
+  dir: string,
+  files: Record<string, string> | undefined,
+  firstOnly = false,
+): Promise<ChainKeys | undefined> {
+  // The child of a merge committed before a crash names a backing file that is gone: read only
+  // its own header then.
+  const layers = firstOnly
+    ? [
+        {
+          path,
+          cryptMethod:
+            (await readQcow2Header(await rt.images.checkFile(path, '/top_path')))?.cryptMethod ?? 0,
+        },
+      ]
+    : await rt.images.checkChain(path, 'qcow2', '/top_path');
+  if (!layers.some((l) => l.cryptMethod !== 0)) return undefined;
+  const ids = layers.map((l) => {
+    if (l.cryptMethod === 0) return undefined;
+    const id = dirname(l.path) === dir ? OWN_KEY : BASE_KEY;
+    if (!files?.[id]) {
+      throw new AgentError(
+        'invalid_params',
+        `volume ${basename(l.path)} is encrypted: the merge needs its key`,
+        {
+          details: { where: '/encryption', path: l.path },
+        },
+      );
+    }
+    return id;
+  });
+  const objects = Object.entries(files ?? {}).flatMap(([id, file]) => [
+    '--object',
+    `secret,id=${id},format=raw,file=${escapeOptValue(file)}`,
+  ]);
+  return { objects, layers: ids };
 }
 
 function progress(

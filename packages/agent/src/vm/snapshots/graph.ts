@@ -30,6 +30,8 @@ export interface LiveDisk {
   /** Node name of the active layer (where `block-commit`/`blockdev-snapshot` start). */
   node: string;
   chain: ChainLayer[];
+  /** The guest-visible size of the disk, in bytes. */
+  virtualSize: number;
 }
 
 export async function liveDisk(qmp: QmpClient, diskId: string): Promise<LiveDisk> {
@@ -46,7 +48,7 @@ export async function liveDisk(qmp: QmpClient, diskId: string): Promise<LiveDisk
   for (let img: QmpImageInfo | undefined = inserted.image; img; img = img['backing-image']) {
     chain.push({ filename: plainFilename(img.filename), format: img.format });
   }
-  return { node: inserted['node-name'], chain };
+  return { node: inserted['node-name'], chain, virtualSize: inserted.image['virtual-size'] };
 }
 
 interface NamedNode {
@@ -65,6 +67,12 @@ export async function findFormatNode(qmp: QmpClient, path: string): Promise<stri
     if (file === path || (await canonical(file)) === wanted) return node['node-name'];
   }
   return undefined;
+}
+
+/** Whether QEMU has a block node named `name`. */
+export async function nodeExists(qmp: QmpClient, name: string): Promise<boolean> {
+  const nodes = (await qmp.executeUntyped('query-named-block-nodes', { flat: true })) as NamedNode[];
+  return nodes.some((n) => n['node-name'] === name);
 }
 
 /** Whether `path` is one of the chain's layers. */

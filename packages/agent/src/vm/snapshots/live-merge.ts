@@ -7,7 +7,7 @@ import type { QmpClient, QmpEvent } from '../../qemu/qmp';
 import { AgentError } from '../../util/errors';
 import type { VmRuntime } from '../runtime';
 import type { ManagedVm } from '../vm';
-import { canonical, findFormatNode, findJob, liveDisk } from './graph';
+import { canonical, findFormatNode, findJob, liveDisk, nodeExists } from './graph';
 import { type MergeMarker, mergeError, readMarker, removeMarker, syncDir, writeMarker } from './marker';
 import { saveSpec, specOf } from './live-snapshot';
 
@@ -237,6 +237,13 @@ async function finishLiveMerge(
     await qmp.execute('blockdev-del', { 'node-name': topNode }).catch((err) => {
       log.warn({ err, node: topNode }, 'releasing the merged volume node failed');
     });
+    // Layers opened as explicit node pairs (encrypted chains) have a named file node of their own.
+    const fileNode = `${topNode}-file`;
+    if (await nodeExists(qmp, fileNode)) {
+      await qmp.execute('blockdev-del', { 'node-name': fileNode }).catch((err) => {
+        log.warn({ err, node: fileNode }, 'releasing the merged volume file node failed');
+      });
+    }
   }
   await rm(top, { force: true });
   await syncDir(dir);

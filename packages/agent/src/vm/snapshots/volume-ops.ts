@@ -1,4 +1,7 @@
+import { rm } from 'node:fs/promises';
 import { CONVERT_LIMITS, runQemuImg } from '../../storage';
+import { escapeOptValue, retryLuksBenchmark } from '../../storage/qemu-img';
+import { LUKS_ITER_TIME_MS } from '../../storage/volumes/encryption';
 
 /**
  * qemu-img steps of snapshots and merges. Formats are always explicit; backing files are named by
@@ -7,19 +10,30 @@ import { CONVERT_LIMITS, runQemuImg } from '../../storage';
 
 /**
  * A qcow2 overlay on a volume a running QEMU holds: `-u` skips opening the backing file (it is
- * locked), so the virtual size must be given.
+ * locked), so the virtual size must be given. With `secretFile` (a 0600 file holding the disk's
+ * key) the overlay is LUKS-encrypted (ADR 022); QEMU's PBKDF calibration flake is retried.
  */
 export async function createOverlayUnsafe(options: {
   path: string;
   backingName: string;
   backingFormat: 'qcow2' | 'raw';
   sizeBytes: number;
+  secretFile?: string;
 }): Promise<void> {
-  await runQemuImg([
+  const encryption = options.secretFile
+    ? [
+        '--object',
+        `secret,id=vireo-sec0,format=raw,file=${escapeOptValue(options.secretFile)}`,
+        '-o',
+        `encrypt.format=luks,encrypt.key-secret=vireo-sec0,encrypt.iter-time=${LUKS_ITER_TIME_MS}`,
+      ]
+    : [];
+  const args = [
     'create',
     '-q',
     '-f',
     'qcow2',
+    ...encryption,
     '-u',
     '-b',
     options.backingName,
@@ -27,7 +41,12 @@ export async function createOverlayUnsafe(options: {
     options.backingFormat,
     options.path,
     String(options.sizeBytes),
-  ]);
+  ];
+  // A failed try leaves no file behind (qemu-img gives up before writing the header).
+  await retryLuksBenchmark(
+    () => runQemuImg(args),
+    () => rm(options.path, { force: true }),
+  );
 }
 
 /**
@@ -35,11 +54,37 @@ export async function createOverlayUnsafe(options: {
  * as it is (it is deleted afterwards). Re-running it after an interruption writes the same data
  * again, so it is idempotent as long as `top` and its backing link are intact.
  */
-export async function commitInto(top: string, base: string, rateBytesPerS = 0): Promise<void> {
+export async function commitInto(
+  top: string,
+  base: string,
+  rateBytesPerS = 0,
+  keys?: ChainKeys,
+): Promise<void> {
   const rate = rateBytesPerS > 0 ? ['-r', String(rateBytesPerS)] : [];
-  await runQemuImg(['commit', '-q', '-f', 'qcow2', ...rate, '-d', '-b', base, top], {
-    limits: CONVERT_LIMITS,
+  // With --image-opts qemu-img cannot find `-b` by name in the chain (its names become json:{…});
+  // without `-b` it commits into top's own backing file, which the caller checked is `base`.
+  const args = keys
+    ? [...keys.objects, '--image-opts', ...rate, '-d', chainImageOpts(top, keys.layers)]
+    : ['-f', 'qcow2', ...rate, '-d', '-b', base, top];
+  await runQemuImg(['commit', '-q', ...args], { limits: CONVERT_LIMITS });
+}
+
+/**
+ * How qemu-img opens an encrypted chain: `--object secret` arguments naming 0600 key files (never
+ * the keys), and the secret id of each layer from the top down (`undefined` for a plain layer).
+ */
+export interface ChainKeys {
+  objects: string[];
+  layers: (string | undefined)[];
+}
+
+/** `--image-opts` of a qcow2 whose chain layers each get their key (`backing.` once per level). */
+function chainImageOpts(path: string, layers: (string | undefined)[]): string {
+  const opts = [`driver=qcow2,file.driver=file,file.filename=${escapeOptValue(path)}`];
+  layers.forEach((id, depth) => {
+    if (id) opts.push(`${'backing.'.repeat(depth)}encrypt.key-secret=${id}`);
   });
+  return opts.join(',');
 }
 
 /**
@@ -50,6 +95,10 @@ export async function rebaseUnsafe(
   child: string,
   baseName: string,
   baseFormat: 'qcow2' | 'raw',
+  keys?: ChainKeys,
 ): Promise<void> {
-  await runQemuImg(['rebase', '-q', '-f', 'qcow2', '-u', '-b', baseName, '-F', baseFormat, child]);
+  // `-u` opens the child alone (no backing file), but an encrypted child still needs its own key.
+  const image = keys ? [...keys.objects, '--image-opts'] : ['-f', 'qcow2'];
+  const target = keys ? chainImageOpts(child, keys.layers.slice(0, 1)) : child;
+  await runQemuImg(['rebase', '-q', ...image, '-u', '-b', baseName, '-F', baseFormat, target]);
 }
