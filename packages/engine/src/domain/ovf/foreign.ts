@@ -90,9 +90,22 @@ function nicModel(subType: string): { model: OvfNicModel; exact: boolean } {
   if (s === 'virtio' || s === 'virtio-net' || s === 'virtionet') return { model: 'virtio', exact: true };
   if (s === 'e1000' || s === 'e1000e') return { model: 'e1000', exact: true };
   if (s === 'rtl8139') return { model: 'rtl8139', exact: true };
+  // oVirt writes its interface type number: 3 paravirtual (virtio), 2 e1000, 0/1 rtl8139.
+  const ovirt: Record<string, OvfNicModel> = { '3': 'virtio', '2': 'e1000', '1': 'rtl8139', '0': 'rtl8139' };
+  const numbered = ovirt[s];
+  if (numbered) return { model: numbered, exact: true };
   // PCnet and vmxnet have no QEMU equivalent we offer: e1000 works in every guest without drivers.
   return { model: 'e1000', exact: false };
 }
+
+/** oVirt's `ovf:disk-interface` on a Disk → ours. */
+const OVIRT_INTERFACE: Record<string, OvfDiskInterface> = {
+  VirtIO: 'virtio',
+  VirtIO_SCSI: 'scsi',
+  SPAPR_VSCSI: 'scsi',
+  IDE: 'ide',
+  SATA: 'sata',
+};
 
 /** CIM ResourceType of disk controllers → the interface its disks get here. */
 const CONTROLLER: Record<number, OvfDiskInterface> = { 5: 'ide', 6: 'scsi', 20: 'sata' };
@@ -152,9 +165,9 @@ interface Item {
   fields: Map<string, string>;
 }
 
-function items(hw: XmlElement): Item[] {
+function items(hw: XmlElement, ovf: string): Item[] {
   return hw.children
-    .filter((c) => (c.uri === NS.ovf || c.uri === OVF2) && ITEM_ELEMENTS.has(c.local))
+    .filter((c) => c.uri === ovf && ITEM_ELEMENTS.has(c.local))
     .map((item) => {
       const fields = new Map<string, string>();
       for (const c of item.children) {
@@ -181,7 +194,8 @@ function safeName(raw: string, warnings: string[]): string {
 }
 
 function envelopeUri(root: XmlElement): string {
-  if (root.local !== 'Envelope' || (root.uri !== NS.ovf && root.uri !== OVF2))
+  // oVirt writes the 1.x namespace with a trailing slash.
+  if (root.local !== 'Envelope' || ![NS.ovf, `${NS.ovf}/`, OVF2].includes(root.uri))
     bad('the root element is not an OVF Envelope');
   return root.uri;
 }
@@ -213,13 +227,23 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
     'Info',
     'StartupSection',
     'DeploymentOptionSection',
+    // oVirt writes the VM's description straight into the VirtualSystem.
+    'Description',
   ]);
+  // Plain settings some writers put in the VirtualSystem (oVirt: CreationDate, Domain, …) are
+  // named once, together; sections one by one.
+  const plain: string[] = [];
   for (const el of [...root.children, ...vs.children]) {
     if (el.uri === ovf && known.has(el.local)) continue;
     const required = el.attrs.get(`{${ovf}}required`);
     if (required === 'true' || (required === undefined && el.uri !== ovf && el.local.endsWith('Section')))
       bad(`the section ${el.local} is required by the OVF but not understood`);
-    warnings.push(`section ${el.local} skipped`);
+    if (el.local.endsWith('Section') || el.uri !== ovf) warnings.push(`section ${el.local} skipped`);
+    else if (!plain.includes(el.local)) plain.push(el.local);
+  }
+  if (plain.length > 0) {
+    const named = plain.slice(0, 8).join(', ');
+    warnings.push(`settings skipped: ${named}${plain.length > 8 ? `, and ${plain.length - 8} more` : ''}`);
   }
 
   const refsEl = childrenOf(root, ovf, 'References');
@@ -244,7 +268,14 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
 
   const decls = new Map<
     string,
-    { capacity: number; fileRef: string | undefined; format: string | undefined }
+    {
+      capacity: number;
+      fileRef: string | undefined;
+      format: string | undefined;
+      /** oVirt names the interface and the boot flag on the Disk itself. */
+      iface: OvfDiskInterface | undefined;
+      boot: boolean;
+    }
   >();
   for (const ds of childrenOf(root, ovf, 'DiskSection')) {
     for (const d of childrenOf(ds, ovf, 'Disk')) {
@@ -254,7 +285,13 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
       const bytes = capacity * unitBytes(a(d, 'capacityAllocationUnits'), 'byte', 'disk capacity');
       if (!Number.isSafeInteger(bytes) || bytes > OVF_LIMITS.maxDiskBytes)
         bad(`disk ${id.slice(0, 80)} is larger than ${OVF_LIMITS.maxDiskBytes} bytes`);
-      decls.set(id, { capacity: bytes, fileRef: a(d, 'fileRef'), format: a(d, 'format') });
+      decls.set(id, {
+        capacity: bytes,
+        fileRef: a(d, 'fileRef'),
+        format: a(d, 'format'),
+        iface: OVIRT_INTERFACE[a(d, 'disk-interface') ?? ''],
+        boot: a(d, 'boot') === 'true',
+      });
     }
   }
   if (decls.size > OVF_LIMITS.maxDisks) bad(`more than ${OVF_LIMITS.maxDisks} disks`);
@@ -268,7 +305,7 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
     const key = [...el.attrs.entries()].find(([k]) => k.endsWith('}key'))?.[1];
     warnings.push(`hardware entry ${el.local}${key ? ` ${key.slice(0, 80)}` : ''} skipped`);
   }
-  const all = items(hw);
+  const all = items(hw, ovf);
 
   const cpuItems = all.filter((i) => i.type === RESOURCE.cpu);
   if (cpuItems.length !== 1) bad(`the hardware must have exactly one CPU item (found ${cpuItems.length})`);
@@ -295,6 +332,8 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
   const disks: OvfDisk[] = [];
   const sources: ForeignDiskSource[] = [];
   const usedDecls = new Set<string>();
+  let bootDecl: number | undefined;
+  const usedParents = new Set<string>();
   const nics: OvfDocument['nics'] = [];
   for (const it of all) {
     if (it.type === RESOURCE.cpu || it.type === RESOURCE.memory || CONTROLLER[it.type]) continue;
@@ -328,9 +367,11 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
             ));
       if (disks.length >= OVF_LIMITS.maxDisks) bad(`more than ${OVF_LIMITS.maxDisks} disks`);
       const parent = it.fields.get('Parent');
-      const iface = (parent ? controllers.get(parent) : undefined) ?? 'virtio';
-      if (!parent || !controllers.get(parent))
+      if (parent) usedParents.add(parent);
+      const iface = (parent ? controllers.get(parent) : undefined) ?? decl.iface ?? 'virtio';
+      if ((!parent || !controllers.get(parent)) && !decl.iface)
         warnings.push(`disk ${declId.slice(0, 80)}: no known controller, attached as virtio`);
+      if (decl.boot) bootDecl ??= disks.length;
       const i = disks.length;
       const diskId = foreignUuid(`${key}/disk/${i}`);
       disks.push({
@@ -373,6 +414,16 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
         : `unknown hardware item ${label.slice(0, 80)} (ResourceType ${it.type}) skipped`,
     );
   }
+  // A controller (or a type-20 device that is no disk controller) no imported disk sits on.
+  for (const it of all) {
+    const id = it.fields.get('InstanceID');
+    if (CONTROLLER[it.type] && !(id && usedParents.has(id))) {
+      const label = it.fields.get('ElementName') ?? it.fields.get('Caption') ?? `type ${it.type}`;
+      warnings.push(`controller ${label.slice(0, 80)} skipped (no disk on it)`);
+    }
+  }
+  // The disk the OVF marks bootable (oVirt), else the first.
+  for (const d of disks) d.bootable = d.position === (bootDecl ?? 0);
   for (const id of decls.keys())
     if (!usedDecls.has(id)) warnings.push(`disk ${id.slice(0, 80)} is not attached: skipped`);
   if (disks.length === 0) bad('the OVF has no disk with an image');
@@ -396,7 +447,9 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
     a(vs, 'id') ||
     bad('the VirtualSystem has neither a Name nor an id');
   const annotation = childrenOf(vs, ovf, 'AnnotationSection')[0];
-  let description = annotation ? (childrenOf(annotation, ovf, 'Annotation')[0]?.text ?? '') : '';
+  let description = annotation
+    ? (childrenOf(annotation, ovf, 'Annotation')[0]?.text ?? '')
+    : (childrenOf(vs, ovf, 'Description')[0]?.text ?? '');
   if (description.length > OVF_LIMITS.maxDescription) {
     description = description.slice(0, OVF_LIMITS.maxDescription);
     warnings.push('description shortened');

@@ -96,6 +96,27 @@ describe('foreign OVF (VirtualBox, VMware, DMTF 2.x)', () => {
     );
   });
 
+  it('maps an OVA OVF written the way oVirt writes it (GiB capacity, disk interface and boot on the Disk)', () => {
+    const parsed = parseForeignOvf(read('foreign-ovirt.ovf'), 'ova:db01');
+    expect(parsed).toEqual(golden('foreign-ovirt.json', parsed));
+    expect(parsed.doc).toMatchObject({ name: 'db01', cpus: 2, memory_mib: 4096, os_type: 'rhel' });
+    expect(parsed.doc.disks).toEqual([
+      expect.objectContaining({ size_bytes: 20 * 1024 ** 3, interface: 'scsi', bootable: true }),
+    ]);
+    expect(parsed.sources).toEqual([
+      expect.objectContaining({ href: '9b0d6a52-1c3e-4f7a-8d21-5e6f7a8b9c0d', format: 'qcow2' }),
+    ]);
+    expect(parsed.doc.nics).toEqual([expect.objectContaining({ model: 'virtio' })]);
+    expect(parsed.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^settings skipped: Name|^settings skipped: .*CreationDate/),
+        expect.stringContaining('USB controller'),
+        expect.stringContaining('CD-ROM drive'),
+        'controller Graphical Controller skipped (no disk on it)',
+      ]),
+    );
+  });
+
   it('derives stable ids from the export key, different per key', () => {
     const a = parseForeignOvf(envelope(), 'ova:a');
     expect(parseForeignOvf(envelope(), 'ova:a').doc.id).toBe(a.doc.id);
