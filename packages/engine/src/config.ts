@@ -33,6 +33,8 @@ export const ConfigFileSchema = Type.Object(
     insecure_http: Type.Optional(Type.Boolean()),
     log_level: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))),
     token_lifetime: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    /** New qcow2 disks are LUKS-encrypted unless a request says `encrypted: false` (default true). */
+    'disks.encrypt_by_default': Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -51,6 +53,7 @@ export interface RawSettings {
   insecureHttp?: string;
   logLevel?: string;
   tokenLifetime?: string;
+  encryptByDefault?: string;
 }
 export type SettingKey = keyof RawSettings;
 
@@ -72,6 +75,8 @@ export interface EngineConfig {
   insecureHttp: boolean;
   logLevel: LogLevel;
   tokenLifetimeMs: number;
+  /** `disks.encrypt_by_default`: a qcow2 disk created without `encrypted` is encrypted (ADR 027). */
+  encryptByDefault: boolean;
   paths: DataDirLayout;
   /** Where each setting came from. */
   sources: Record<SettingKey, SettingSource>;
@@ -132,6 +137,7 @@ export const ENV_NAMES: Record<SettingKey, string> = {
   insecureHttp: 'VIREO_INSECURE_HTTP',
   logLevel: 'VIREO_LOG_LEVEL',
   tokenLifetime: 'VIREO_TOKEN_LIFETIME',
+  encryptByDefault: 'VIREO_DISKS_ENCRYPT_BY_DEFAULT',
 };
 
 export const FLAG_NAMES: Record<SettingKey, string> = {
@@ -143,6 +149,7 @@ export const FLAG_NAMES: Record<SettingKey, string> = {
   insecureHttp: '--insecure-http',
   logLevel: '--log-level',
   tokenLifetime: '--token-lifetime',
+  encryptByDefault: '--disks-encrypt-by-default',
 };
 
 /** The file keys, which are also the answer-file keys (plus `data_dir` and `admin_password`). */
@@ -154,6 +161,7 @@ export const FILE_KEYS: Record<Exclude<SettingKey, 'dataDir'>, keyof ConfigFile>
   insecureHttp: 'insecure_http',
   logLevel: 'log_level',
   tokenLifetime: 'token_lifetime',
+  encryptByDefault: 'disks.encrypt_by_default',
 };
 
 export const DEFAULTS = {
@@ -162,6 +170,7 @@ export const DEFAULTS = {
   insecureHttp: 'false',
   logLevel: 'info',
   tokenLifetime: '12h',
+  encryptByDefault: 'false',
 } as const;
 
 /**
@@ -220,6 +229,8 @@ export function settingsFromFile(f: ConfigFile): RawSettings {
   if (f.insecure_http !== undefined) out.insecureHttp = String(f.insecure_http);
   if (f.log_level !== undefined) out.logLevel = f.log_level;
   if (f.token_lifetime !== undefined) out.tokenLifetime = f.token_lifetime;
+  if (f['disks.encrypt_by_default'] !== undefined)
+    out.encryptByDefault = String(f['disks.encrypt_by_default']);
   return out;
 }
 
@@ -281,6 +292,7 @@ export function resolveConfig(
   const insecureHttp = get('insecureHttp', DEFAULTS.insecureHttp, parseBoolean);
   const logLevel = get('logLevel', DEFAULTS.logLevel, parseLogLevel);
   const tokenLifetimeMs = get('tokenLifetime', DEFAULTS.tokenLifetime, parseTokenLifetime);
+  const encryptByDefault = get('encryptByDefault', DEFAULTS.encryptByDefault, parseBoolean);
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -301,6 +313,7 @@ export function resolveConfig(
     insecureHttp: insecureHttp!,
     logLevel: logLevel!,
     tokenLifetimeMs: tokenLifetimeMs!,
+    encryptByDefault: encryptByDefault!,
     paths,
     sources,
   };
@@ -467,5 +480,6 @@ export function describeConfig(c: EngineConfig): Record<string, { value: unknown
     insecure_http: { value: c.insecureHttp, source: c.sources.insecureHttp },
     log_level: { value: c.logLevel, source: c.sources.logLevel },
     token_lifetime: { value: formatDuration(c.tokenLifetimeMs), source: c.sources.tokenLifetime },
+    'disks.encrypt_by_default': { value: c.encryptByDefault, source: c.sources.encryptByDefault },
   };
 }

@@ -206,7 +206,14 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
     const registrationDeps = { db: handle.db, hub: hostManagement.hub, audit: events.audit, log: root };
     registerRegistrationOperations(operations.registry, registrationDeps);
     // vm.export, template.export, vm.import, template.import (export domains, OVF/OVA).
-    const exportDeps = { db: handle.db, hub: hostManagement.hub, audit: events.audit, log: root };
+    const exportDeps = {
+      db: handle.db,
+      hub: hostManagement.hub,
+      audit: events.audit,
+      log: root,
+      masterKey,
+      encryptByDefault: config.encryptByDefault,
+    };
     registerExportOperations(operations.registry, exportDeps);
     background.push({
       name: 'the storage domain controller',
@@ -261,6 +268,7 @@ export async function runEngine(config: EngineConfig, root: Logger, version: str
       auth: { tokenTtlMs: config.tokenLifetimeMs },
       hosts: hostManagement.runtime,
       masterKey,
+      encryptByDefault: config.encryptByDefault,
     });
     const app = await buildApp({
       db: handle.db,

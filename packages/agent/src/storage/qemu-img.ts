@@ -211,8 +211,15 @@ export function isLuksBenchmarkFlake(error: unknown): boolean {
 }
 
 /**
- * Runs `fn` (a qemu-img run that creates a LUKS header) again, up to 8 times, while it fails only
- * because QEMU's PBKDF calibration measured no CPU time; each failed try returns within tens of ms.
+ * Tries of a qemu-img run that writes a LUKS header. The calibration fails on about a third of
+ * tries here (thread CPU time is counted in ticks), and under load runs of failures are longer
+ * than chance alone would make them; each failed try returns within tens of ms.
+ */
+export const LUKS_CREATE_ATTEMPTS = 20;
+
+/**
+ * Runs `fn` (a qemu-img run that creates a LUKS header) again, up to {@link LUKS_CREATE_ATTEMPTS}
+ * times, while it fails only because QEMU's PBKDF calibration measured no CPU time.
  * `beforeRetry` removes what a failed try left behind.
  */
 export async function retryLuksBenchmark<T>(
@@ -223,7 +230,7 @@ export async function retryLuksBenchmark<T>(
     try {
       return await fn();
     } catch (error) {
-      if (!isLuksBenchmarkFlake(error) || attempt >= 8) throw error;
+      if (!isLuksBenchmarkFlake(error) || attempt >= LUKS_CREATE_ATTEMPTS) throw error;
       await beforeRetry?.();
     }
   }

@@ -15,6 +15,7 @@ const SETTING_OPTIONS = {
   'insecure-http': { type: 'boolean' },
   'log-level': { type: 'string' },
   'token-lifetime': { type: 'string' },
+  'disks-encrypt-by-default': { type: 'string' },
 } as const;
 
 const COMMAND_OPTIONS = {
@@ -59,6 +60,7 @@ export function parseFlags(argv: string[]): ParsedFlags {
   if (v['insecure-http'] !== undefined) settings.insecureHttp = String(v['insecure-http']);
   if (v['log-level'] !== undefined) settings.logLevel = v['log-level'];
   if (v['token-lifetime'] !== undefined) settings.tokenLifetime = v['token-lifetime'];
+  if (v['disks-encrypt-by-default'] !== undefined) settings.encryptByDefault = v['disks-encrypt-by-default'];
   return {
     settings,
     help: v.help === true,

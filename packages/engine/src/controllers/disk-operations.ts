@@ -22,11 +22,13 @@ import { Conflict, NotFound } from '../errors';
 import type { OperationContext, OperationRegistry } from '../operations';
 import { vmIsDown } from '../services/disks';
 import type { AuditRecorder } from '../services/ports';
-import { diskKeyOf, isDiskEncrypted } from '../secrets/disk-key-store';
+import { diskKeyOf } from '../secrets/disk-key-store';
 import type { MasterKey } from '../secrets/master-key';
+import { baseDiskOf, copyKeys, targetKeyOf } from '../secrets/volume-keys';
 import {
   COPY_TIMEOUT_MS,
   createVolumeOn,
+  diskSecretId,
   domainOrThrow,
   followAgentJob,
   hostForDomains,
@@ -61,8 +63,16 @@ async function copyWithProgress(
     to: { domain_id: string; disk_id: string; volume_id: string; format: 'qcow2' | 'raw' };
   },
 ): Promise<void> {
+  // An encrypted source is opened with its keys; the target is written under the target disk's
+  // key (a move: the same disk, the same key; a copy: the new disk's own key).
+  const keys = await copyKeys(deps.db, deps.masterKey, params.from.disk_id, params.to.disk_id);
   await followAgentJob(deps.hub, ctx, hostId, { range: [0.05, 0.95], label: 'copying' }, (jobId) =>
-    deps.hub.call(hostId, 'volume.copy', { job_id: jobId, ...params }, { timeoutMs: COPY_TIMEOUT_MS }),
+    deps.hub.call(
+      hostId,
+      'volume.copy',
+      { job_id: jobId, ...params, ...keys },
+      { timeoutMs: COPY_TIMEOUT_MS },
+    ),
   );
 }
 
@@ -268,6 +278,7 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
               to.id,
               disk,
               dstVol,
+              (await targetKeyOf(deps.db, deps.masterKey, id))?.secret,
             );
           }
           await deps.db.transaction().execute(async (tx) => {
@@ -330,31 +341,32 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
         throw new NotFound('disk_not_attached', `disk ${id} is no longer attached to VM ${vmId}`);
       // Down by now: the next start gives it the disk.
       if (vmIsDown(vm) || !vm.host_id) return { vm_id: vmId, disk_id: id, hotplugged: false };
-      // Hot-plug would need the key as a QMP secret object first; not built yet (docs/disks.md).
-      if (await isDiskEncrypted(deps.db, id)) {
-        throw new Conflict(
-          'disk_in_use',
-          'an encrypted disk is attached while its VM is down (no hot-plug yet)',
-          {
-            details: { disk_id: id, vm_id: vmId },
-          },
-        );
-      }
       const hostId = vm.host_id;
       try {
         const view = ((await listVmDisks(deps.db, [vmId])).get(vmId) ?? []).find((d) => d.id === id);
         const disk = await findDisk(deps.db, id);
         if (!view || !disk) throw new NotFound('disk_not_found', `disk ${id} does not exist`);
         const domain = await domainOrThrow(deps.db, disk.storage_domain_id);
+        // An encrypted disk's keys (its own, and a thin clone's template key) reach QEMU over QMP.
+        const keys = await hotplugKeys(deps, id);
         if (!view.on_storage) {
-          await createVolumeOn(deps.hub, hostId, domain.id, disk, {
-            id: view.volume_id,
-            format: view.volume_format,
-          });
+          await createVolumeOn(
+            deps.hub,
+            hostId,
+            domain.id,
+            disk,
+            { id: view.volume_id, format: view.volume_format },
+            keys.own,
+          );
           await setVolumeOnStorage(deps.db, view.volume_id);
         }
+        const spec = { ...vmDiskSpec(view, domain, keys.own !== undefined), ...keys.spec };
         await deps.hub
-          .call(hostId, 'vm.attach_disk', { vm_id: vmId, disk: vmDiskSpec(view, domain) })
+          .call(hostId, 'vm.attach_disk', {
+            vm_id: vmId,
+            disk: spec,
+            ...(Object.keys(keys.secrets).length ? { secrets: keys.secrets } : {}),
+          })
           .catch((err) => {
             if (agentCodeOf(err) !== 'device_exists') throw err;
           });
@@ -385,6 +397,32 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
       return { vm_id: vmId, disk_id: id };
     },
   });
+}
+
+/**
+ * What `vm.attach_disk` needs for an encrypted disk: the secret values by id, and the spec's
+ * `base_encryption_secret_id` when the chain ends in an encrypted template's base.
+ */
+async function hotplugKeys(
+  deps: Deps,
+  diskId: string,
+): Promise<{
+  own?: string;
+  secrets: Record<string, string>;
+  spec: { base_encryption_secret_id?: string };
+}> {
+  if (!deps.masterKey) return { secrets: {}, spec: {} };
+  const own = await diskKeyOf(deps.db, deps.masterKey, diskId);
+  const baseDisk = await baseDiskOf(deps.db, diskId);
+  const base = baseDisk ? await diskKeyOf(deps.db, deps.masterKey, baseDisk) : undefined;
+  const secrets: Record<string, string> = {};
+  if (own) secrets[diskSecretId(diskId)] = own;
+  if (baseDisk && base) secrets[diskSecretId(baseDisk)] = base;
+  return {
+    ...(own ? { own } : {}),
+    secrets,
+    spec: baseDisk && base ? { base_encryption_secret_id: diskSecretId(baseDisk) } : {},
+  };
 }
 
 /** Deletes a disk's directory (every volume) from its domain, when anything was ever written. */

@@ -12,6 +12,9 @@ import { Reverter } from '../setup/reverter';
 import { exportOvfPath, templateOvf, vmOvf } from '../services/export-catalog';
 import type { ExportOpInput, ImportOpInput } from '../services/exports';
 import type { AuditRecorder } from '../services/ports';
+import { isDiskEncrypted } from '../secrets/disk-key-store';
+import type { MasterKey } from '../secrets/master-key';
+import { sourceKeysOf, targetKeyOf } from '../secrets/volume-keys';
 import { COPY_TIMEOUT_MS, domainOrThrow, followAgentJob, hostForDomains } from './disk-storage';
 import { agentCodeOf } from './vm-controller';
 
@@ -20,6 +23,8 @@ interface Deps {
   hub: AgentHub;
   audit: AuditRecorder;
   log: Logger;
+  /** Opens encrypted disks for export (decrypted into the export domain) and re-encrypts imports. */
+  masterKey?: MasterKey;
 }
 
 /**
@@ -90,7 +95,20 @@ async function exportTo(
   try {
     const forOva = input.format === 'ova';
     const doc = src.ovf(forOva);
-    const text = writeOvf(doc.entity, doc.disks, doc.nics);
+    // The export domain is portable: another engine cannot have our keys, so images go out
+    // decrypted and the OVF says which disks were encrypted (an import encrypts them again).
+    const encrypted = new Set<string>();
+    for (const d of src.disks) if (await isDiskEncrypted(deps.db, d.id)) encrypted.add(d.id);
+    if (forOva && encrypted.size > 0) {
+      throw new Conflict('disk_in_use', 'encrypted disks export as OVF only; an OVA cannot carry them yet', {
+        details: { disk_ids: [...encrypted] },
+      });
+    }
+    const text = writeOvf(
+      doc.entity,
+      doc.disks.map((d) => (encrypted.has(d.disk_id) ? { ...d, encrypted: true } : d)),
+      doc.nics,
+    );
     let result: Record<string, unknown>;
     if (forOva) {
       const packed = await withJobProgress(deps, ctx, host, [0.05, 0.95], 'packing the OVA', (jobId) =>
@@ -171,6 +189,7 @@ async function exportTo(
         r.add(`remove the exported copy of ${d.name}`, () =>
           deps.hub.call(host, 'volume.delete', { domain_id: exportDomain.id, disk_id: d.id }),
         );
+        const keys = await sourceKeysOf(deps.db, deps.masterKey, d.id);
         await withJobProgress(
           deps,
           ctx,
@@ -190,6 +209,7 @@ async function exportTo(
                   format: d.volume_format,
                 },
                 to: { domain_id: exportDomain.id, disk_id: d.id, volume_id: d.volume_id, format: d.format },
+                ...(keys ? { source_encryption: keys } : {}),
               },
               { timeoutMs: COPY_TIMEOUT_MS },
             ),
@@ -287,6 +307,10 @@ async function importFrom(
         const v = await activeVolume(deps.db, d.disk_id);
         if (!v) throw new Error(`imported disk ${d.disk_id} lost its volume`);
         const span = 0.9 / Math.max(1, input.disks.length);
+        // A disk given a key at import time is written encrypted under it.
+        const target_encryption = d.encrypted
+          ? await targetKeyOf(deps.db, deps.masterKey, d.disk_id)
+          : undefined;
         await withJobProgress(
           deps,
           ctx,
@@ -306,6 +330,7 @@ async function importFrom(
                   format: d.src_format,
                 },
                 to: { domain_id: target.id, disk_id: d.disk_id, volume_id: d.volume_id, format: v.format },
+                ...(target_encryption ? { target_encryption } : {}),
               },
               { timeoutMs: COPY_TIMEOUT_MS },
             ),

@@ -14,6 +14,9 @@ import type { OperationRegistry } from '../operations';
 import type { AuditRecorder } from '../services/ports';
 import type { CloneDiskInput } from '../services/template-clones';
 import { refuseIfThinClones } from '../services/templates';
+import { isDiskEncrypted } from '../secrets/disk-key-store';
+import type { MasterKey } from '../secrets/master-key';
+import { copyKeys, ensureDiskKey, sourceKeysOf } from '../secrets/volume-keys';
 import { COPY_TIMEOUT_MS, createVolumeOn, domainOrThrow, hostForDomains } from './disk-storage';
 
 interface Deps {
@@ -21,6 +24,19 @@ interface Deps {
   hub: AgentHub;
   audit: AuditRecorder;
   log: Logger;
+  /** Wraps the keys of template disks and clones made from encrypted disks. */
+  masterKey?: MasterKey;
+}
+
+/**
+ * A template disk or clone made from an encrypted source gets its own new key (stored before its
+ * volume is written; a resumed run keeps it). Without a master key it cannot be: refused.
+ */
+async function keyLikeSource(deps: Deps, sourceDiskId: string, diskId: string): Promise<string | undefined> {
+  const source = await sourceKeysOf(deps.db, deps.masterKey, sourceDiskId);
+  if (!source && !(await isDiskEncrypted(deps.db, sourceDiskId))) return undefined;
+  if (!deps.masterKey) throw new Error(`disk ${sourceDiskId} is encrypted but this engine has no master key`);
+  return ensureDiskKey(deps.db, deps.masterKey, diskId);
 }
 
 function targetTemplate(target: { kind: string; id: string } | null): string {
@@ -57,6 +73,8 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
           const host = await hostForDomains(deps.db, deps.hub, [domain]);
           await ctx.progress(0.05 + (0.9 * i) / pairs.length, `copying disk ${source.name}`);
           if (to.on_storage) continue;
+          // Encrypted source: the template disk is encrypted too, under a key of its own.
+          const key = await keyLikeSource(deps, source.id, target.id);
           if (from.on_storage) {
             // Leftovers of an interrupted attempt.
             await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: target.id });
@@ -73,12 +91,13 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
                   format: from.format,
                 },
                 to: { domain_id: domain.id, disk_id: target.id, volume_id: to.id, format: to.format },
+                ...(await copyKeys(deps.db, deps.masterKey, source.id, target.id)),
               },
               { timeoutMs: COPY_TIMEOUT_MS },
             );
           } else {
             // Never written: a blank volume is an exact copy.
-            await createVolumeOn(deps.hub, host, domain.id, target, to);
+            await createVolumeOn(deps.hub, host, domain.id, target, to, key);
           }
           await setVolumeOnStorage(deps.db, to.id);
         }
@@ -168,6 +187,9 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
           const host = await hostForDomains(deps.db, deps.hub, [domain]);
           // Leftovers of an interrupted attempt.
           await deps.hub.call(host, 'volume.delete', { domain_id: domain.id, disk_id: disk.id });
+          // A clone of an encrypted template is encrypted under its own key; a thin clone's
+          // base layers keep the template disk's key (the VM start hands over both).
+          const key = await keyLikeSource(deps, base.id, disk.id);
           if (mode === 'thin') {
             await deps.hub.call(host, 'volume.create', {
               domain_id: domain.id,
@@ -175,6 +197,7 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
               volume_id: volume.id,
               format: 'qcow2',
               backing: { disk_id: base.id, volume_id: baseVolume.id, format: baseVolume.format },
+              ...(key ? { encryption: { secret: key } } : {}),
             });
           } else {
             await deps.hub.call(
@@ -189,6 +212,7 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
                   format: baseVolume.format,
                 },
                 to: { domain_id: domain.id, disk_id: disk.id, volume_id: volume.id, format: volume.format },
+                ...(await copyKeys(deps.db, deps.masterKey, base.id, disk.id)),
               },
               { timeoutMs: COPY_TIMEOUT_MS },
             );

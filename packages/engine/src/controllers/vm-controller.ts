@@ -13,6 +13,7 @@ import { Conflict, NotFound, Unavailable, VireoError } from '../errors';
 import type { VmMonitor } from '../monitors/vm-monitor';
 import { diskKeyOf } from '../secrets/disk-key-store';
 import type { MasterKey } from '../secrets/master-key';
+import { baseDiskOf } from '../secrets/volume-keys';
 import { createVolumeOn, diskSecretId, vmDiskSpec } from './disk-storage';
 import type { OperationContext } from '../operations';
 import { type VmAgentMethod, decideVmStep } from './vm-decide';
@@ -211,6 +212,13 @@ export class VmController {
       }
       const key = this.opts.masterKey ? await diskKeyOf(this.opts.db, this.opts.masterKey, d.id) : undefined;
       if (key) secrets[diskSecretId(d.id)] = key;
+      // A thin clone of an encrypted template: the base layers open with the template disk's key.
+      const baseDisk = this.opts.masterKey ? await baseDiskOf(this.opts.db, d.id) : undefined;
+      const baseKey =
+        baseDisk && this.opts.masterKey
+          ? await diskKeyOf(this.opts.db, this.opts.masterKey, baseDisk)
+          : undefined;
+      if (baseDisk && baseKey) secrets[diskSecretId(baseDisk)] = baseKey;
       if (!d.on_storage) {
         await createVolumeOn(
           this.opts.hub,
@@ -222,7 +230,8 @@ export class VmController {
         );
         await setVolumeOnStorage(this.opts.db, d.volume_id);
       }
-      out.push(vmDiskSpec(d, domain, key !== undefined));
+      const spec = vmDiskSpec(d, domain, key !== undefined);
+      out.push(baseDisk && baseKey ? { ...spec, base_encryption_secret_id: diskSecretId(baseDisk) } : spec);
     }
     return out;
   }

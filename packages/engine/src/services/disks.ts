@@ -145,15 +145,6 @@ function checkUsable(disk: DiskRow): void {
   }
 }
 
-/** Copy and move re-encode volumes with qemu-img, which would need the key there too: not built yet. */
-async function refuseEncrypted(ex: Executor, id: string, what: string): Promise<void> {
-  if (await isDiskEncrypted(ex, id)) {
-    throw new Conflict('disk_in_use', `an encrypted disk cannot be ${what} yet`, {
-      details: { disk_id: id },
-    });
-  }
-}
-
 export function createDiskService(deps: {
   db: Db;
   log: Logger;
@@ -161,6 +152,11 @@ export function createDiskService(deps: {
   operations: OperationCreator;
   /** Wraps the keys of encrypted disks; without it `encrypted: true` is refused. */
   masterKey?: MasterKey;
+  /**
+   * Setting `disks.encrypt_by_default`: a qcow2 disk created without `encrypted` is encrypted
+   * (a raw one stays plain: LUKS lives in the qcow2 header). Needs `masterKey`.
+   */
+  encryptByDefault?: boolean;
 }): DiskService {
   const { db, audit, operations } = deps;
 
@@ -233,7 +229,9 @@ export function createDiskService(deps: {
           details: { field: 'preallocation' },
         });
       }
-      if (input.encrypted && (format !== 'qcow2' || !deps.masterKey)) {
+      const encrypted =
+        input.encrypted ?? (deps.encryptByDefault === true && format === 'qcow2' && !!deps.masterKey);
+      if (encrypted && (format !== 'qcow2' || !deps.masterKey)) {
         throw new InvalidInput(
           'invalid_input',
           format !== 'qcow2' ? 'encrypted disks must be qcow2' : 'this engine has no disk master key',
@@ -260,7 +258,7 @@ export function createDiskService(deps: {
           false,
         );
         // The key is stored wrapped in the same transaction; disk.create hands it to the agent.
-        if (input.encrypted && deps.masterKey) await createDiskKey(tx, deps.masterKey, disk.id);
+        if (encrypted && deps.masterKey) await createDiskKey(tx, deps.masterKey, disk.id);
         const operationId = await queue(tx, actor, 'disk.create', disk);
         await audit.record(tx, {
           kind: 'disk.created',
@@ -269,7 +267,13 @@ export function createDiskService(deps: {
           object: { kind: 'disk', id: disk.id, name: disk.name },
           userId: actor.userId,
           username: actor.username,
-          details: { storage_domain_id: domain.id, size_bytes: size, format, operation_id: operationId },
+          details: {
+            storage_domain_id: domain.id,
+            size_bytes: size,
+            format,
+            encrypted,
+            operation_id: operationId,
+          },
         });
         return { disk: await view(tx, disk), operationId };
       });
@@ -321,7 +325,7 @@ export function createDiskService(deps: {
     async move(actor, id, req) {
       return db.transaction().execute(async (tx) => {
         const disk = await lockOrThrow(tx, id);
-        await refuseEncrypted(tx, id, 'moved');
+        // An encrypted disk moves with its key: the copy is re-encrypted under the same key.
         checkUsable(disk);
         await refuseTemplateDisk(tx, disk, 'thin clones name its volume by a path inside its domain');
         if (disk.storage_domain_id === req.storage_domain_id) {
@@ -364,7 +368,6 @@ export function createDiskService(deps: {
     async copy(actor, id, req) {
       return db.transaction().execute(async (tx) => {
         const source = await lockOrThrow(tx, id);
-        await refuseEncrypted(tx, id, 'copied');
         checkUsable(source);
         const target = checkDataDomain(
           await findStorageDomain(tx, req.storage_domain_id),
@@ -387,6 +390,16 @@ export function createDiskService(deps: {
           },
           false,
         );
+        // A copy of an encrypted disk is encrypted under a key of its own, never the source's.
+        const encrypted = await isDiskEncrypted(tx, id);
+        if (encrypted) {
+          if (!deps.masterKey) {
+            throw new Conflict('disk_in_use', 'this engine has no disk master key to encrypt the copy', {
+              details: { disk_id: id },
+            });
+          }
+          await createDiskKey(tx, deps.masterKey, disk.id);
+        }
         await updateDisk(tx, id, undefined, { state: 'locked' });
         const operationId = await queue(tx, actor, 'disk.copy', disk, { source_disk_id: id });
         await audit.record(tx, {
@@ -398,7 +411,7 @@ export function createDiskService(deps: {
           username: actor.username,
           details: { source_disk_id: id, storage_domain_id: target.id, operation_id: operationId },
         });
-        return { disk: await view(tx, disk), operationId };
+        return { disk: await view(tx, (await findDisk(tx, disk.id)) as DiskRow), operationId };
       });
     },
 

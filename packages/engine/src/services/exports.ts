@@ -3,11 +3,16 @@ import type { ExportImportRequest, ExportList, ExportRequest } from '@vireo/api'
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import { domainOrThrow, hostForDomains } from '../controllers/disk-storage';
-import { datacenterOfCluster, findDisk, listVmDisks, updateDisk } from '../db/repositories/disks';
+import { datacenterOfCluster, listVmDisks, updateDisk } from '../db/repositories/disks';
 import { entityExists, insertImportedDisk, takenDiskIds, takenNames } from '../db/repositories/exports';
 import { isUniqueViolation } from '../db/repositories/pg-errors';
 import { findStorageDomain } from '../db/repositories/storage-domains';
-import { findTemplate, insertTemplateDisk, insertTemplateWithId } from '../db/repositories/templates';
+import {
+  findTemplate,
+  insertTemplateDisk,
+  insertTemplateWithId,
+  templateDisks,
+} from '../db/repositories/templates';
 import { insertVm, lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow } from '../db/tables/storage';
@@ -18,6 +23,8 @@ import type { Actor } from './actor';
 import { findExport, readExports, toExportEntry } from './export-catalog';
 import { vmIsDown } from './disks';
 import type { AuditRecorder, OperationCreator } from './ports';
+import { createDiskKey, isDiskEncrypted } from '../secrets/disk-key-store';
+import type { MasterKey } from '../secrets/master-key';
 
 /** The input of `vm.export` / `template.export` operations. */
 export type ExportOpInput = {
@@ -43,6 +50,8 @@ export type ImportOpInput = {
     size_bytes: number;
     /** A foreign OVA's member holding this disk's image, and its format (converted to qcow2). */
     src_member?: { file: string; format: 'vmdk' | 'qcow2' | 'raw' };
+    /** The new disk has a key (it was encrypted where exported, or by default): written encrypted. */
+    encrypted?: boolean;
   }[];
 };
 
@@ -118,8 +127,29 @@ export function createExportService(deps: {
   audit: AuditRecorder;
   operations: OperationCreator;
   log: Logger;
+  /** Wraps the new keys of imported disks that are encrypted again. */
+  masterKey?: MasterKey;
+  /** Setting `disks.encrypt_by_default`: imported qcow2 disks are encrypted even if they were not. */
+  encryptByDefault?: boolean;
 }): ExportService {
   const { db, hub, audit, operations } = deps;
+
+  /**
+   * An OVA is packed by the agent straight from the disks' volumes, which cannot open LUKS yet:
+   * encrypted disks export as OVF (decrypted into the export domain) only.
+   */
+  async function refuseEncryptedOva(tx: Executor, input: ExportRequest, diskIds: string[]): Promise<void> {
+    if ((input.format ?? 'ovf') !== 'ova') return;
+    for (const id of diskIds) {
+      if (await isDiskEncrypted(tx, id)) {
+        throw new InvalidInput(
+          'invalid_input',
+          'encrypted disks export as OVF only (format "ovf"); an OVA cannot carry them yet',
+          { details: { field: 'format', disk_id: id } },
+        );
+      }
+    }
+  }
   const log = deps.log.child({ module: 'engine:exports' });
 
   /** Queues `vm.export` / `template.export` and audits it; the caller checked and locked the entity. */
@@ -166,22 +196,18 @@ export function createExportService(deps: {
         requireActive(await domainOrThrow(tx, input.storage_domain_id), 'export', 'storage_domain_id');
         const disks = (await listVmDisks(tx, [vm.id])).get(vm.id) ?? [];
         for (const d of disks) {
-          const row = await findDisk(tx, d.id);
           if (d.state !== 'ok') {
             throw new Conflict('disk_locked', `disk ${d.name} of VM ${vm.name} is ${d.state}`, {
               details: { disk_id: d.id, state: d.state },
             });
           }
-          if (row?.encrypted) {
-            throw new Conflict(
-              'disk_in_use',
-              `disk ${d.name} is encrypted: exporting encrypted disks is not supported`,
-              {
-                details: { disk_id: d.id },
-              },
-            );
-          }
         }
+        // Encrypted disks are decrypted into the export domain (docs/export-import.md).
+        await refuseEncryptedOva(
+          tx,
+          input,
+          disks.map((d) => d.id),
+        );
         for (const d of disks) await updateDisk(tx, d.id, undefined, { state: 'locked' });
         return queueExport(tx, actor, { kind: 'vm', id: vm.id, name: vm.name }, input);
       });
@@ -200,6 +226,11 @@ export function createExportService(deps: {
           });
         }
         requireActive(await domainOrThrow(tx, input.storage_domain_id), 'export', 'storage_domain_id');
+        await refuseEncryptedOva(
+          tx,
+          input,
+          (await templateDisks(tx, t.id)).map((d) => d.disk_id),
+        );
         return queueExport(tx, actor, { kind: 'template', id: t.id, name: t.name }, input);
       });
     },
@@ -261,7 +292,7 @@ export function createExportService(deps: {
               });
             }
           }
-          const disks = doc.disks.map((d) => ({
+          const disks: ImportOpInput['disks'] = doc.disks.map((d) => ({
             src_disk_id: d.disk_id,
             src_volume_id: d.volume_id,
             src_format: d.format,
@@ -335,6 +366,18 @@ export function createExportService(deps: {
               size_bytes: d.size_bytes,
               format: formatOf(d),
             });
+            // Encrypted again under a new key of this engine when it was encrypted where it came
+            // from, or by default; an OVA's images are extracted by the agent, which cannot
+            // encrypt them yet, and a raw disk has no LUKS header.
+            const encrypt =
+              found.format === 'ovf' &&
+              formatOf(d) === 'qcow2' &&
+              deps.masterKey !== undefined &&
+              (d.encrypted === true || deps.encryptByDefault === true);
+            if (encrypt && deps.masterKey) {
+              await createDiskKey(tx, deps.masterKey, ids.disk_id);
+              ids.encrypted = true;
+            }
             if (doc.kind === 'vm') {
               await tx
                 .insertInto('vm_disk_attachments')

@@ -41,6 +41,8 @@ export interface ServiceDeps<
   hosts?: HostRuntime;
   /** The disk master key (secrets/master-key.ts): needed to create encrypted disks. */
   masterKey?: MasterKey;
+  /** Setting `disks.encrypt_by_default` (config.ts): qcow2 disks created without `encrypted`. */
+  encryptByDefault?: boolean;
 }
 
 /** The engine's use cases. Routes call these; they never write SQL themselves. */
@@ -77,6 +79,7 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
       audit,
       operations,
       ...(deps.masterKey ? { masterKey: deps.masterKey } : {}),
+      ...(deps.encryptByDefault === undefined ? {} : { encryptByDefault: deps.encryptByDefault }),
     }),
     snapshots: createSnapshotService({ db, log, audit, operations }),
     storageDomains: createStorageDomainService({ db, log, audit, operations, agents: deps.hosts?.agents }),

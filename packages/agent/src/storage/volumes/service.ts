@@ -24,6 +24,7 @@ import {
   imageInfo,
   imageOpts,
   isLuksBenchmarkFlake,
+  LUKS_CREATE_ATTEMPTS,
   resizeImage,
 } from '../qemu-img';
 import { type ConvertJob, startConvert } from './copy';
@@ -259,7 +260,9 @@ export class VolumeService {
           await job.done;
           return;
         } catch (err) {
-          if (!p.target_encryption || !isLuksBenchmarkFlake(err) || attempt >= 8) throw err;
+          if (!p.target_encryption || !isLuksBenchmarkFlake(err) || attempt >= LUKS_CREATE_ATTEMPTS)
+            throw err;
+          this.log.debug({ job_id: jobId, attempt }, 'LUKS calibration gave up; copying again');
           await unlink(target).catch(() => undefined);
         }
       }

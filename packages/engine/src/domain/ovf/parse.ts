@@ -315,6 +315,8 @@ function parseDisks(
       ),
       file_bytes: file.size,
     };
+    const encrypted = optionalAttr(v, NS.vireo, 'encrypted');
+    if (encrypted !== undefined && bool(encrypted, 'encrypted')) disk.encrypted = true;
     // The href is a path we will open on storage: only the one shape we write is accepted.
     if (file.href !== ovfDiskHref(disk)) bad(`disk ${diskId}: file href must be "<disk_id>/<volume_id>"`);
     if (positions.has(disk.position)) bad(`two disks at position ${disk.position}`);

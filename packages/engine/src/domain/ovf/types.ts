@@ -44,6 +44,11 @@ export interface OvfDisk {
   position: number;
   /** Size of the image file in the export (null when not known when the OVF was written). */
   file_bytes: number | null;
+  /**
+   * The disk was LUKS-encrypted where it was exported from (`vireo:encrypted`). The exported image
+   * itself is plain (another engine cannot have the key); an import encrypts it again.
+   */
+  encrypted?: boolean;
 }
 
 export type OvfNic =

@@ -209,6 +209,7 @@ export function writeOvf(entity: OvfEntity, disks: readonly OvfDisk[], nics: rea
         ['vireo:format', d.format],
         ['vireo:interface', d.interface],
         ['vireo:bootable', d.bootable],
+        ...(d.encrypted ? [['vireo:encrypted', true] as [string, boolean]] : []),
       ])}/>`,
     );
   }

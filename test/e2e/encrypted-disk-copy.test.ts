@@ -1,0 +1,219 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killQemusOf } from '../../packages/agent/test/support/guest';
+import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
+import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
+import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
+
+/** What the guest writes at the start of its encrypted disk; every copy, clone and import reads it. */
+const STAMP = `vireo-enc-copy-${Date.now().toString(36)}`;
+const MiB = 1024 ** 2;
+
+/**
+ * Encrypted disks through copy, move, templates and export/import, end to end: real engine and
+ * agent binaries, real QEMU (TCG) with the test guest, two local data domains and an export domain.
+ * The guest writes a stamp on an encrypted disk; after each step the new volume files hold none of
+ * it in plaintext, and a VM booted on the result reads it back (the keys reached QEMU).
+ */
+describe('encrypted disks through copy, move, templates and export (engine + agent + QEMU)', () => {
+  let platform: Platform | undefined;
+  const a = { id: '', parent: '' };
+  const b = { id: '', parent: '' };
+  const exp = { id: '', parent: '' };
+  const vmIds = new Set<string>();
+  let sourceVm = '';
+  let sourceDisk = '';
+
+  const call = (method: string, p: string, body?: unknown, headers?: Record<string, string>) =>
+    (platform as Platform).api.call(method, p, body, headers);
+  const settled = (res: ApiAnswer, waitS = 180) => (platform as Platform).api.settled(res, waitS);
+  const boot = (vmId: string) => bootGuestVm(platform as Platform, vmId);
+  const stop = (vmId: string) => stopGuestVm(platform as Platform, vmId);
+  const readStamp = (vmId: string) => readDiskStamp(platform as Platform, vmId, STAMP.length);
+
+  /** Every volume file of `diskId` in the domain `d` (its directory must exist). */
+  const volumesOf = (d: { id: string; parent: string }, diskId: string) => {
+    const dir = join(d.parent, d.id, 'images', diskId);
+    return fs.readdirSync(dir).map((f) => join(dir, f));
+  };
+  /** The disk's volumes are LUKS-encrypted qcow2 and none holds the stamp in plaintext. */
+  const expectCiphertext = (d: { id: string; parent: string }, diskId: string) => {
+    const files = volumesOf(d, diskId);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const info = JSON.parse(
+        execFileSync('qemu-img', ['info', '-U', '--output=json', '-f', 'qcow2', f], { encoding: 'utf8' }),
+      );
+      expect(info.encrypted, f).toBe(true);
+      expect(fs.readFileSync(f).includes(STAMP), f).toBe(false);
+    }
+  };
+  /** A VM booting the test guest with no disk of its own; `diskId` is attached to it. */
+  const vmWith = async (name: string, diskId: string) => {
+    const vm = await createGuestVm(platform as Platform, {
+      name,
+      storageDomainId: a.id,
+      extra: { disks: [] },
+    });
+    vmIds.add(vm.id);
+    const plug = await call('POST', `/vms/${vm.id}/disk-attachments`, { disk_id: diskId });
+    expect(plug.status, JSON.stringify(plug.json)).toBe(201);
+    return vm.id as string;
+  };
+  const diskOf = async (diskId: string) => (await call('GET', `/disks/${diskId}`)).json;
+
+  beforeAll(async () => {
+    assertTestGuestBuilt();
+    platform = await startPlatform({
+      prefix: 'vireo-enc-copy-',
+      hostName: 'enc-copy-host',
+      engineEnv: { VIREO_ISO_DIR: testGuest.dir },
+      agentImageDirs: [testGuest.dir],
+    });
+    Object.assign(a, await platform.addLocalDataDomain('encc-a'));
+    Object.assign(b, await platform.addLocalDataDomain('encc-b'));
+    exp.parent = join(platform.dir, 'domain-exports');
+    fs.mkdirSync(exp.parent);
+    const sd = await call('POST', '/storage-domains', {
+      name: 'encc-exports',
+      kind: 'export',
+      backend: 'local',
+      host_id: platform.hostId,
+      path: exp.parent,
+    });
+    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
+    exp.id = sd.json.id;
+    await settled(
+      await call('POST', `/storage-domains/${exp.id}/attach`, {
+        datacenter_id: platform.cluster.datacenter_id,
+      }),
+    );
+    await settled(await call('POST', `/storage-domains/${exp.id}/activate`, {}));
+    await until(
+      'the export domain active',
+      async () => (await call('GET', `/storage-domains/${exp.id}`)).json.state === 'active',
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await killQemusOf([...vmIds]);
+    await platform?.stop();
+  });
+
+  it('moves an encrypted disk to another domain and copies it under a new key; the copy boots with the data', async () => {
+    const made = await settled(
+      await call('POST', '/disks', {
+        name: 'encc-disk',
+        storage_domain_id: a.id,
+        size_bytes: 64 * MiB,
+        encrypted: true,
+      }),
+    );
+    sourceDisk = (made.result as Json).disk_id as string;
+    sourceVm = await vmWith('encc-src', sourceDisk);
+    await boot(sourceVm);
+    await writeDiskStamp(platform as Platform, sourceVm, STAMP);
+    await stop(sourceVm);
+    expectCiphertext(a, sourceDisk);
+
+    // Move: the same disk and key, re-encrypted into domain b; the old directory goes.
+    const moved = await settled(await call('POST', `/disks/${sourceDisk}/move`, { storage_domain_id: b.id }));
+    expect(moved.result).toMatchObject({ storage_domain_id: b.id, left_behind: false });
+    expect(await diskOf(sourceDisk)).toMatchObject({ storage_domain_id: b.id, encrypted: true, state: 'ok' });
+    expect(fs.existsSync(join(a.parent, a.id, 'images', sourceDisk))).toBe(false);
+    expectCiphertext(b, sourceDisk);
+
+    // Copy back to a: a new disk with a key of its own (the copy opened the moved volume with its key).
+    const copyRes = await call('POST', `/disks/${sourceDisk}/copy`, {
+      storage_domain_id: a.id,
+      name: 'encc-copy',
+    });
+    expect(copyRes.status, JSON.stringify(copyRes.json)).toBe(202);
+    expect(copyRes.json.disk).toMatchObject({ encrypted: true, storage_domain_id: a.id });
+    const copyId = copyRes.json.disk.id as string;
+    await settled(copyRes);
+    expect(await diskOf(copyId)).toMatchObject({ encrypted: true, state: 'ok' });
+    expectCiphertext(a, copyId);
+
+    const reader = await vmWith('encc-copy-vm', copyId);
+    await boot(reader);
+    expect(await readStamp(reader)).toBe(STAMP);
+    await stop(reader);
+    await settled(await call('DELETE', `/vms/${reader}`));
+    vmIds.delete(reader);
+  }, 600_000);
+
+  it('a template of a VM with an encrypted disk gives encrypted thin and full clones that boot with the data', async () => {
+    const made = await call('POST', '/templates', { vm_id: sourceVm, name: 'encc-tpl' });
+    expect(made.status, JSON.stringify(made.json)).toBe(202);
+    await settled(made);
+    const template = (await call('GET', `/templates/${made.json.template.id}`)).json;
+    const baseId = template.disks[0].disk_id as string;
+    expect(await diskOf(baseId)).toMatchObject({ encrypted: true, storage_domain_id: b.id });
+    expectCiphertext(b, baseId);
+
+    const clones: Record<'thin' | 'full', string> = { thin: '', full: '' };
+    for (const mode of ['thin', 'full'] as const) {
+      const res = await call('POST', `/templates/${template.id}/vms`, { name: `encc-${mode}`, clone: mode });
+      expect(res.status, JSON.stringify(res.json)).toBe(202);
+      clones[mode] = res.json.vm.id;
+      vmIds.add(res.json.vm.id);
+      await settled(res);
+      const vm = (await call('GET', `/vms/${res.json.vm.id}`)).json;
+      const disk = await diskOf(vm.disks[0].id);
+      expect(disk, mode).toMatchObject({ encrypted: true, state: 'ok' });
+      // The thin clone's own file is only its overlay; encrypted under its own key all the same.
+      expectCiphertext(b, disk.id);
+      await call(
+        'PATCH',
+        `/vms/${res.json.vm.id}`,
+        { cdrom: { image: 'test-guest.iso' } },
+        { 'if-match': '*' },
+      );
+    }
+    await Promise.all(Object.values(clones).map((id) => boot(id)));
+    for (const id of Object.values(clones)) expect(await readStamp(id)).toBe(STAMP);
+    await Promise.all(Object.values(clones).map((id) => stop(id)));
+    for (const id of Object.values(clones)) {
+      await settled(await call('DELETE', `/vms/${id}`));
+      vmIds.delete(id);
+    }
+    // Deleting the template deletes its disks (and their keys, by the foreign key's cascade).
+    await settled(await call('DELETE', `/templates/${template.id}`));
+    expect((await call('GET', `/disks/${baseId}`)).status).toBe(404);
+  }, 600_000);
+
+  it('exports decrypted with the encryption noted in the OVF; the import is encrypted again and boots', async () => {
+    const ova = await call('POST', `/vms/${sourceVm}/export`, { storage_domain_id: exp.id, format: 'ova' });
+    expect(ova.status, JSON.stringify(ova.json)).toBe(400);
+    expect(ova.json.error.code).toBe('invalid_input');
+
+    await settled(await call('POST', `/vms/${sourceVm}/export`, { storage_domain_id: exp.id }));
+    const ovf = fs.readFileSync(
+      join(exp.parent, exp.id, 'master', 'vms', sourceVm, `${sourceVm}.ovf`),
+      'utf8',
+    );
+    expect(ovf).toContain('vireo:encrypted="true"');
+    // The export domain is portable: its image is plain (documented in docs/export-import.md).
+    const [exported] = volumesOf(exp, sourceDisk);
+    expect(fs.readFileSync(exported as string).includes(STAMP)).toBe(true);
+
+    await settled(await call('DELETE', `/vms/${sourceVm}`));
+    vmIds.delete(sourceVm);
+    const imported = await call('POST', `/storage-domains/${exp.id}/exports/${sourceVm}/import`, {
+      cluster_id: (platform as Platform).cluster.id,
+      storage_domain_id: a.id,
+    });
+    expect(imported.status, JSON.stringify(imported.json)).toBe(202);
+    vmIds.add(sourceVm);
+    await settled(imported);
+    expect(await diskOf(sourceDisk)).toMatchObject({ encrypted: true, storage_domain_id: a.id, state: 'ok' });
+    expectCiphertext(a, sourceDisk);
+    await call('PATCH', `/vms/${sourceVm}`, { cdrom: { image: 'test-guest.iso' } }, { 'if-match': '*' });
+    await boot(sourceVm);
+    expect(await readStamp(sourceVm)).toBe(STAMP);
+    await stop(sourceVm);
+  }, 600_000);
+});
