@@ -75,7 +75,7 @@ export interface EngineConfig {
   insecureHttp: boolean;
   logLevel: LogLevel;
   tokenLifetimeMs: number;
-  /** `disks.encrypt_by_default`: a qcow2 disk created without `encrypted` is encrypted (ADR 027). */
+  /** `disks.encrypt_by_default`: a qcow2 disk created without `encrypted` is encrypted (ADR 029). */
   encryptByDefault: boolean;
   paths: DataDirLayout;
   /** Where each setting came from. */
