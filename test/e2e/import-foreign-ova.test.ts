@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
+import { loginCli, runCli } from '../cli/support/cli';
 import { bootGuestVm, stopGuestVm } from '../support/guest-vms';
 import { type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -161,6 +162,16 @@ describe('import of a foreign OVA (engine + agent + QEMU)', () => {
         expect.stringContaining('Guest Box.mf not verified'),
       ]),
     );
+
+    // The CLI shows the origin and the warnings too.
+    const home = join(p.dir, 'cli-home');
+    fs.mkdirSync(home);
+    const login = await loginCli(home, p.engine);
+    expect(login.code, login.stderr).toBe(0);
+    const cliList = await runCli(['export', 'list', 'exports'], home, { timeoutMs: 120_000 });
+    expect(cliList.code, cliList.stderr).toBe(0);
+    expect(cliList.stdout).toMatch(new RegExp(`vm\\s+Guest-Box\\s+${entry.id}\\s+ova\\s+1\\s.*foreign`));
+    expect(cliList.stderr).toContain('Guest-Box: sound card sound skipped');
 
     const imported = await call('POST', `/storage-domains/${exp.id}/exports/${entry.id}/import`, {
       cluster_id: p.cluster.id,

@@ -81,7 +81,10 @@ export const exportList: CommandSpec = {
         align: 'right',
       },
       { header: 'EXPORTED', value: (e) => e.exported_at ?? '', overflow: 'fixed' },
+      // `foreign`: an OVA another platform wrote (VirtualBox, VMware, oVirt); see its warnings.
+      { header: 'ORIGIN', value: (e) => e.origin, overflow: 'fixed' },
     ]);
+    for (const e of list.items) for (const w of e.warnings) ctx.session.info(`${e.name}: ${w}`);
     for (const bad of list.invalid) ctx.session.info(`not a valid export: ${bad.path}: ${bad.reason}`);
     return 0;
   },
@@ -106,6 +109,7 @@ export const vmImport: CommandSpec = {
     { flags: '--rename', description: 'on a name clash take name-1, name-2… instead of failing' },
     { flags: '--new-ids', description: 'new ids and MACs (needed while the exported VM still exists here)' },
     { flags: '--ova', description: 'import the OVA copy when the domain holds both' },
+    { flags: '--bridge <name>', description: "foreign OVAs: put the VM's NICs on this host bridge" },
     ...WAIT_OPTIONS,
   ],
   async run(ctx) {
@@ -119,6 +123,7 @@ export const vmImport: CommandSpec = {
     if (ctx.opts.rename) body.on_clash = 'rename';
     if (ctx.opts.newIds) body.new_ids = true;
     if (ctx.opts.ova) body.source = 'ova';
+    if (ctx.opts.bridge !== undefined) body.bridge = String(ctx.opts.bridge);
     const id = String(ctx.args[1]);
     const result = await client.create(
       `/storage-domains/${object.id}/exports/${encodeURIComponent(id)}/import`,
