@@ -14,7 +14,6 @@ import type { Db, Executor } from '../db/schema';
 import type { VmRow } from '../db/tables/vms';
 import type { SnapshotState } from '../db/tables/snapshots';
 import { Conflict, InvalidInput, NotFound } from '../errors';
-import { isDiskEncrypted } from '../secrets/disk-key-store';
 import type { Actor } from './actor';
 import type { AuditRecorder, OperationCreator } from './ports';
 
@@ -212,12 +211,6 @@ export function createSnapshotService(deps: {
           if (t.disk_state !== 'ok' || t.volume.state !== 'ok') {
             throw new Conflict('snapshot_busy', `disk ${t.disk_name} is ${t.disk_state}: try again later`, {
               details: { disk_id: t.disk_id, state: t.disk_state, volume_state: t.volume.state },
-            });
-          }
-          // A new overlay would be plain qcow2 and take the guest's writes unencrypted.
-          if (await isDiskEncrypted(tx, t.disk_id)) {
-            throw new Conflict('snapshot_busy', `disk ${t.disk_name} is encrypted: no snapshots yet`, {
-              details: { disk_id: t.disk_id },
             });
           }
           if (t.shareable) {
