@@ -12,6 +12,7 @@ import { CertificateRenewer } from '../rpc/certificate';
 import { consoleUpgradeHandler } from '../rpc/console';
 import { AgentRpcServer } from '../rpc/server';
 import { StorageDomains } from '../storage/domains';
+import { UserspaceNfsImages } from '../storage/nfs/images';
 import { detectNfsMode } from '../storage/nfs/mode';
 import { TransferManager, transferHandlers, transferRequestHandler } from '../storage/transfers';
 import { loadAgentId } from '../util/agent-id';
@@ -112,6 +113,7 @@ export async function startAgent(
       nfsMode,
       hostName: hostname(),
     });
+    if (nfsMode.mode === 'userspace') runtime.images.remote = new UserspaceNfsImages(domains);
     await domains.restore();
     const recovery = await recoverVms(runtime);
     const transfers = new TransferManager(

@@ -2,6 +2,7 @@ import { lstat, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { VmDisk, VmSpec } from '@vireo/agent-protocol';
 import { detectFormatMagic, HeaderError, type Qcow2Header, readQcow2Header } from '../storage/image-header';
+import type { RemoteImages } from '../storage/nfs/images';
 import { AgentError } from '../util/errors';
 
 /**
@@ -27,6 +28,12 @@ export class ImagePolicy {
     this.resolvedRoots = undefined;
   }
 
+  /**
+   * Images on nfs domains served in userspace mode (ADR 027): checked over NFS by the storage
+   * module; such paths are only names on this host.
+   */
+  remote: RemoteImages | undefined;
+
   /** Withdraws a directory added by `addRoot` (the domain was deactivated). */
   removeRoot(dir: string): void {
     const i = this.roots.indexOf(dir);
@@ -37,7 +44,9 @@ export class ImagePolicy {
   /** Checks every image the spec references (disks, CD, kernel and initrd). */
   async checkSpec(spec: VmSpec): Promise<void> {
     for (const [i, disk] of spec.disks.entries()) await this.checkDisk(disk, `/disks/${i}/path`);
-    if (spec.cdrom?.path) await this.checkFile(spec.cdrom.path, '/cdrom/path');
+    if (spec.cdrom?.path && this.remote?.owns(spec.cdrom.path)) {
+      await this.remote.checkIso(spec.cdrom.path, '/cdrom/path');
+    } else if (spec.cdrom?.path) await this.checkFile(spec.cdrom.path, '/cdrom/path');
     if (spec.kernel) {
       await this.checkFile(spec.kernel.kernel, '/kernel/kernel');
       if (spec.kernel.initrd) await this.checkFile(spec.kernel.initrd, '/kernel/initrd');
@@ -59,6 +68,7 @@ export class ImagePolicy {
     where: string,
     blockDeviceOk = false,
   ): Promise<ImageLayer[]> {
+    if (this.remote?.owns(path)) return this.remote.checkChain(path, format, where);
     const real = await this.checkFile(path, where, blockDeviceOk);
     const layers: ImageLayer[] = [];
     await checkFormat(real, format, where, (p) => this.isAllowed(p), 0, layers);
@@ -67,6 +77,7 @@ export class ImagePolicy {
 
   /** Returns the resolved path of an existing regular file (or block device) inside the roots. */
   async checkFile(path: string, where: string, blockDeviceOk = false): Promise<string> {
+    if (this.remote?.owns(path)) throw this.remote.unavailable(path, where);
     if (!isAbsolute(path)) throw notAllowed(path, where, 'not an absolute path');
     let real: string;
     try {
@@ -100,6 +111,7 @@ export class ImagePolicy {
    * not exist. Returns the path to create (directory resolved).
    */
   async checkNewFile(path: string, where: string): Promise<string> {
+    if (this.remote?.owns(path)) throw this.remote.unavailable(path, where);
     if (!isAbsolute(path)) throw notAllowed(path, where, 'not an absolute path');
     let dir: string;
     try {

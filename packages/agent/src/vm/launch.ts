@@ -114,6 +114,8 @@ export async function startVmLocked(
       // The agent detaches QEMU itself (launchQemu), so the full seccomp filter set applies.
       daemonize: false,
       hotplugPorts: spec.machine === 'q35' ? rt.cfg.hotplugPorts : 0,
+      // Images on userspace-mode nfs domains open with QEMU's nfs driver (ADR 027).
+      ...(rt.images.remote ? { nfsImages: rt.images.remote.nfsImagesOf(spec) } : {}),
     });
     log.debug({ argv }, 'launching QEMU');
     const tLaunch = performance.now();

@@ -2,6 +2,7 @@ import type { BootIndexes } from './boot';
 import type { BusAllocator } from './controllers';
 import { headed, opts } from './escape';
 import { CDROM_DEVICE_ID, CDROM_NODE_NAMES } from './names';
+import { nfsProtocolOpts } from './nfs';
 import type { LaunchPlan } from './types';
 
 /**
@@ -17,8 +18,10 @@ export function cdromArgs(plan: LaunchPlan, buses: BusAllocator, boot: BootIndex
     args.push(
       '-blockdev',
       opts(
-        ['driver', 'file'],
-        ['filename', cdrom.path, '/spec/cdrom/path'],
+        ...(nfsProtocolOpts(plan, cdrom.path, '/spec/cdrom/path') ?? [
+          ['driver', 'file'],
+          ['filename', cdrom.path, '/spec/cdrom/path'],
+        ]),
         ['node-name', CDROM_NODE_NAMES.file],
         ['read-only', true],
       ),

@@ -4,6 +4,7 @@ import type { BusAllocator } from './controllers';
 import { invalidPlan } from './errors';
 import { assertPrintable, headed, type OptPair, opts } from './escape';
 import { diskNodeNames, volumeNodeNames } from './names';
+import { nfsProtocolOpts } from './nfs';
 import type { DiskChainLayer, LaunchPlan } from './types';
 
 /** How each cache mode maps onto block node flags and the device's write cache. */
@@ -59,7 +60,7 @@ export function diskArgs(plan: LaunchPlan, buses: BusAllocator, boot: BootIndexe
   const args: string[] = [];
   plan.spec.disks.forEach((disk, i) => {
     const blockdevs =
-      diskSecretIds(disk).length > 0 ? chainBlockdevArgs(plan, disk) : diskBlockdevArgs(disk, i);
+      diskSecretIds(disk).length > 0 ? chainBlockdevArgs(plan, disk) : diskBlockdevArgs(plan, disk, i);
     args.push(...blockdevs, '-device', diskDevice(disk, i, buses, boot));
   });
   return args;
@@ -154,7 +155,7 @@ function cacheFlags(disk: VmDisk): OptPair[] {
   ];
 }
 
-function diskBlockdevArgs(disk: VmDisk, index: number): string[] {
+function diskBlockdevArgs(plan: LaunchPlan, disk: VmDisk, index: number): string[] {
   const names = diskNodeNames(disk.id);
   const common: OptPair[] = [['read-only', disk.readonly], ...cacheFlags(disk)];
   // Writable thin images give freed guest blocks back to the host.
@@ -162,8 +163,11 @@ function diskBlockdevArgs(disk: VmDisk, index: number): string[] {
   return [
     '-blockdev',
     opts(
-      ['driver', protocolDriver(disk.path)],
-      ['filename', disk.path, `/spec/disks/${index}/path`],
+      // An nfs domain served in userspace mode: QEMU's nfs driver (ADR 027).
+      ...(nfsProtocolOpts(plan, disk.path, `/spec/disks/${index}/path`) ?? [
+        ['driver', protocolDriver(disk.path)],
+        ['filename', disk.path, `/spec/disks/${index}/path`],
+      ]),
       ['node-name', names.file],
       ...common,
       ...discard,

@@ -62,6 +62,17 @@ export interface LaunchPlan {
   incoming?: string;
   /** q35 only: empty PCIe root ports so disks and NICs can be hot-plugged later (default 0). */
   hotplugPorts?: number;
+  /**
+   * Images on nfs domains served in userspace mode (ADR 027), keyed by the path the spec names:
+   * QEMU opens them with its `nfs` block driver (the path is only a name on this host).
+   */
+  nfsImages?: Record<string, NfsImage>;
+}
+
+/** Where QEMU's nfs driver finds an image: the server and the export path plus the file's path in it. */
+export interface NfsImage {
+  server: string;
+  path: string;
 }
 
 /** One volume of a disk's chain as the runtime found it. */

@@ -261,6 +261,32 @@ export class NfsClient {
     return Buffer.concat(parts);
   }
 
+  /**
+   * Attributes and up to `length` bytes from the start of a regular file (image headers); the
+   * path must not be a symlink. Undefined when it does not exist.
+   */
+  async readHead(path: string, length: number): Promise<{ attr: Fattr; head: Buffer } | undefined> {
+    let f: { fh: Buffer; attr: Fattr | undefined };
+    try {
+      f = await this.walk(splitPath(path));
+    } catch (err) {
+      if (err instanceof NfsStatusError && err.errno === 'ENOENT') return undefined;
+      throw err;
+    }
+    const attr = f.attr ?? (await this.getattr(f.fh, path));
+    if (attr.type !== 'file') return { attr, head: Buffer.alloc(0) };
+    const count = Math.min(length, IO_CHUNK);
+    const r = await this.call(NFS3.READ, new XdrWriter().opaque(f.fh, FHSIZE3).u64(0).u32(count));
+    const st = status(r);
+    if (st !== 0) throw new NfsStatusError(st, 'READ', path);
+    readPostOpAttr(r);
+    const got = r.u32('count');
+    r.bool('eof');
+    const head = r.opaque(count, 'data');
+    if (head.length !== got) throw malformed('READ count differs from the data length');
+    return { attr, head };
+  }
+
   private async create(
     dir: Buffer,
     name: string,

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { buildQemuArgv, diskNodeNames, type LaunchPlan } from './index';
+
+/** The nfs protocol node of userspace-mode nfs domains (ADR 027); the golden case pins the argv. */
+const path = '/run/vireo-agent/storage/d/d/images/a/b';
+
+function plan(nfs: { server: string; path: string }): LaunchPlan {
+  return {
+    spec: {
+      id: '0d9e7b1c-3f6a-4c2e-9b8d-1a2b3c4d5e6f',
+      name: 'nfs-unit',
+      machine: 'q35',
+      cpu: { model: 'qemu64', sockets: 1, cores: 1, threads: 1 },
+      memory_mib: 128,
+      disks: [{ id: 'd0', path, format: 'qcow2', interface: 'virtio', bootable: true, readonly: false }],
+      boot_order: ['disk'],
+      nics: [],
+      display: { vnc: false },
+      serial: false,
+    },
+    accel: 'tcg',
+    sandbox: false,
+    paths: { qmpSocket: '/r/q', serialSocket: '/r/s', serialLog: '/r/l', pidfile: '/r/p' },
+    nfsImages: { [path]: nfs },
+  };
+}
+
+describe('nfs images in the argv', () => {
+  it('opens a mapped path with the nfs driver and nothing else with it', () => {
+    const argv = buildQemuArgv(plan({ server: 'fd00::2', path: '/exp/d/images/a/b' }));
+    const file = diskNodeNames('d0').file;
+    expect(argv.filter((a) => a.startsWith('driver=nfs'))).toEqual([
+      `driver=nfs,server.type=inet,server.host=fd00::2,path=/exp/d/images/a/b,node-name=${file},read-only=off,discard=unmap`,
+    ]);
+    expect(argv.join('\n')).not.toContain(`filename=${path}`);
+  });
+
+  it('refuses option smuggling and traversal in the plan', () => {
+    for (const bad of [
+      { server: 'a,b=c', path: '/exp/x' },
+      { server: 'filer', path: '/exp/../etc/shadow' },
+      { server: 'filer', path: '/exp/x,file.locking=off' },
+      { server: 'filer', path: 'relative' },
+    ]) {
+      expect(() => buildQemuArgv(plan(bad))).toThrow(
+        expect.objectContaining({ code: 'invalid_launch_plan' }),
+      );
+    }
+  });
+});

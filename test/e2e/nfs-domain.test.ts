@@ -1,0 +1,146 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killQemusOf } from '../../packages/agent/test/support/guest';
+import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
+import { startNfsServer, type TestNfsServer } from '../support/nfs-server';
+import { type Json, type Platform, startPlatform, until } from '../support/platform';
+import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
+
+const run = promisify(execFile);
+
+/**
+ * nfs storage domains against a real NFS server (nfs-ganesha in a test network namespace). The
+ * agent runs in userspace mode (no kernel NFS client here; forced, so the test means the same on a
+ * host that has one): domain metadata and directories over the agent's NFSv3 client, the VM's disk
+ * and CD-ROM through QEMU's nfs driver (ADR 027).
+ */
+describe('nfs storage domains (userspace mode)', () => {
+  let server: TestNfsServer;
+  let platform: Platform;
+  let vmId: string | undefined;
+  const savedMode = process.env.VIREO_AGENT_NFS_MODE;
+
+  beforeAll(async () => {
+    assertTestGuestBuilt();
+    server = await startNfsServer('nfse2e');
+    // The agent inherits the environment: userspace mode whatever the kernel offers.
+    process.env.VIREO_AGENT_NFS_MODE = 'userspace';
+    platform = await startPlatform({ prefix: 'vireo-nfs-', hostName: 'nfs-host' });
+  }, 240_000);
+
+  afterAll(async () => {
+    if (vmId) await killQemusOf([vmId]);
+    await platform?.stop();
+    await server?.stop();
+    if (savedMode === undefined) delete process.env.VIREO_AGENT_NFS_MODE;
+    else process.env.VIREO_AGENT_NFS_MODE = savedMode;
+  });
+
+  it('data and ISO domains on NFS: attach, activate, capacity, a disk, a VM booting from both, cleanup', async () => {
+    const { api } = platform;
+    const host = (await api.call('GET', `/hosts/${platform.hostId}`)).json;
+    expect(host.capabilities.storage.nfs.mode).toBe('userspace');
+
+    const make = async (name: string, kind: 'data' | 'iso'): Promise<string> => {
+      const created = await api.call('POST', '/storage-domains', {
+        name,
+        kind,
+        backend: 'nfs',
+        nfs_server: server.address,
+        nfs_export: server.exportPath,
+      });
+      expect(created.status, JSON.stringify(created.json)).toBe(201);
+      const id = created.json.id as string;
+      await api.settled(
+        await api.call('POST', `/storage-domains/${id}/attach`, {
+          datacenter_id: platform.cluster.datacenter_id,
+        }),
+      );
+      await api.settled(await api.call('POST', `/storage-domains/${id}/activate`, {}));
+      await until(
+        `${name} active`,
+        async () => (await api.call('GET', `/storage-domains/${id}`)).json.state === 'active',
+      );
+      return id;
+    };
+    const dataId = await make('nfs-data', 'data');
+    const isoId = await make('nfs-iso', 'iso');
+
+    // The metadata is on the server; capacity is the export's (FSSTAT).
+    const md = JSON.parse(fs.readFileSync(join(server.dir, dataId, 'dom_md', 'metadata.json'), 'utf8'));
+    expect(md).toMatchObject({ id: dataId, kind: 'data', name: 'nfs-data' });
+    expect(md.owner_engine_id).toMatch(/^[0-9a-f-]{36}$/);
+    const data = (await api.call('GET', `/storage-domains/${dataId}`)).json;
+    expect(data.total_bytes).toBeGreaterThan(0);
+    expect(data.free_bytes).toBeGreaterThan(0);
+
+    // The test guest ISO goes onto the export as another NFS client would put it; the domain lists it.
+    fs.copyFileSync(testGuest.iso, join(server.dir, isoId, 'images', 'iso', 'test-guest.iso'));
+    const isos = (await api.call('GET', `/storage-domains/${isoId}/isos`)).json;
+    expect(isos.files.map((f: Json) => f.name)).toEqual(['test-guest.iso']);
+
+    // What userspace mode cannot do answers a coded conflict and leaves nothing behind.
+    const enc = await api.call('POST', '/disks', {
+      name: 'nfs-enc',
+      storage_domain_id: dataId,
+      size_gib: 1,
+      encrypted: true,
+    });
+    const encOp = enc.status === 202 ? await api.operationOf(enc) : enc.json;
+    expect(encOp.error?.code ?? encOp.error).toBe('storage_feature_unavailable');
+    expect(fs.readdirSync(join(server.dir, dataId, 'images'))).toEqual([]);
+    // The engine keeps the failed disk's row (as for any failed create); it deletes cleanly.
+    if (enc.status === 202)
+      await api.settled(await api.call('DELETE', `/disks/${enc.json.operation.target.id}`));
+
+    // A VM whose disk is on the nfs data domain and whose CD-ROM is the ISO on the nfs ISO domain.
+    const vm = await createGuestVm(platform, {
+      name: 'nfs-vm',
+      storageDomainId: dataId,
+      extra: { cdrom: { storage_domain_id: isoId, file: 'test-guest.iso' } },
+    });
+    vmId = vm.id as string;
+    const diskId = vm.disks[0].id as string;
+    const diskDir = join(server.dir, dataId, 'images', diskId);
+    // The engine creates a VM disk's volume at its first start: on the export, through qemu-img's nfs driver.
+    await bootGuestVm(platform, vmId);
+    expect(fs.readdirSync(diskDir)).toHaveLength(1);
+    const stamp = `nfs-stamp-${Date.now()}`;
+    await writeDiskStamp(platform, vmId, stamp);
+    expect(await readDiskStamp(platform, vmId, stamp.length)).toBe(stamp);
+    await stopGuestVm(platform, vmId);
+    // The guest's write reached the image on the server.
+    const volume = join(diskDir, fs.readdirSync(diskDir)[0] as string);
+    const out = join(platform.dir, 'stamp.raw');
+    await run('qemu-img', [
+      'dd',
+      '-f',
+      'qcow2',
+      '-O',
+      'raw',
+      `bs=${stamp.length}`,
+      'count=1',
+      `if=${volume}`,
+      `of=${out}`,
+    ]);
+    expect(fs.readFileSync(out).subarray(0, stamp.length).toString('latin1')).toBe(stamp);
+
+    // Deleting the VM with its disks removes the disk directory on the export.
+    await api.settled(await api.call('DELETE', `/vms/${vmId}?remove_disks=true`));
+    await until('the disk directory gone', async () => !fs.existsSync(diskDir), 60_000);
+    vmId = undefined;
+
+    // Maintenance, detach (the owner is released on storage), remove.
+    for (const id of [dataId, isoId]) {
+      await api.settled(await api.call('POST', `/storage-domains/${id}/maintenance`, {}));
+      await api.settled(await api.call('POST', `/storage-domains/${id}/detach`, {}));
+      const released = JSON.parse(fs.readFileSync(join(server.dir, id, 'dom_md', 'metadata.json'), 'utf8'));
+      expect(released.owner_engine_id).toBeNull();
+      const gone = await api.call('DELETE', `/storage-domains/${id}`);
+      expect(gone.status, JSON.stringify(gone.json)).toBe(204);
+    }
+  }, 600_000);
+});
