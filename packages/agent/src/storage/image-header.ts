@@ -179,10 +179,11 @@ export async function readVmdkHeader(path: string): Promise<VmdkHeader | undefin
   let header = head;
   const gdOffset = head.readBigUInt64LE(56);
   if (gdOffset === VMDK_GD_AT_END) {
-    // streamOptimized: the real header is the footer, 1536 bytes before the end (QEMU reads it).
+    // streamOptimized with the grain directory at the end: the header that counts is the footer,
+    // the sector before the end-of-stream marker (QEMU reads it there, 1024 bytes before the end).
     const { size } = await stat(path);
     if (size < 1536 + 512) throw new HeaderError('streamOptimized VMDK without a footer');
-    const footer = await readAt(path, size - 1536, 512);
+    const footer = await readAt(path, size - 1024, 512);
     if (footer.length !== 512 || footer.readUInt32LE(0) !== VMDK4_MAGIC)
       throw new HeaderError('streamOptimized VMDK footer is missing');
     header = footer;

@@ -1,13 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +125,35 @@ describe('the VMDK gate (images from other platforms)', () => {
     patch(path, 12, le64(1n << 40n)); // 512 TiB
     const err = await refusal(path);
     expect(err.code).toBe('image_too_large');
+  });
+
+  /**
+   * A streamOptimized VMDK as VMware writes it: the header says "grain directory at the end" and
+   * the real header is the footer (marker, footer, end-of-stream marker). qemu-img does not write
+   * that layout, so it is made from one of its images; `footerCapacity` sets the footer's capacity.
+   */
+  function footerVmdk(name: string, footerCapacity?: bigint): string {
+    const path = vmdk(name, 'streamOptimized');
+    const header = Buffer.from(readFileSync(path).subarray(0, 512));
+    const footer = Buffer.from(header);
+    if (footerCapacity !== undefined) footer.writeBigUInt64LE(footerCapacity, 12);
+    const marker = Buffer.alloc(512);
+    marker.writeUInt32LE(3, 12); // MARKER_FOOTER
+    writeFileSync(path, Buffer.concat([marker, footer, Buffer.alloc(512)]), { flag: 'a' });
+    patch(path, 56, le64(0xffffffffffffffffn)); // GD_AT_END
+    return path;
+  }
+
+  it('reads the footer of a streamOptimized VMDK whose grain directory is at the end', async () => {
+    const ok = await inspectUntrustedVmdk(footerVmdk('footer-ok'), {
+      maxVirtualSize: 64 * MiB,
+      allowedDir: dir,
+    });
+    expect(ok.virtualSize).toBe(16 * MiB);
+    expect((await refusal(footerVmdk('footer-huge', 1n << 40n))).code).toBe('image_too_large');
+    const zero = await refusal(footerVmdk('footer-zero', 0n));
+    expect(zero.code).toBe('image_corrupt');
+    expect(zero.message).toContain('capacity 0');
   });
 
   it('refuses a qcow2 or raw file declared vmdk', async () => {
