@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killQemusOf } from '../../packages/agent/test/support/guest';
+import { loginCli, runCli } from '../cli/support/cli';
 import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
 import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -216,4 +217,56 @@ describe('encrypted disks through copy, move, templates and export (engine + age
     expect(await readStamp(sourceVm)).toBe(STAMP);
     await stop(sourceVm);
   }, 600_000);
+
+  it('vireo disk create --encrypt / --no-encrypt, and a new disk of a VM choose encryption explicitly', async () => {
+    const home = join((platform as Platform).dir, 'cli-home');
+    fs.mkdirSync(home);
+    const login = await loginCli(home, (platform as Platform).engine);
+    expect(login.code, login.stderr).toBe(0);
+    const create = async (name: string, flags: string[]) => {
+      const r = await runCli(
+        [
+          'disk',
+          'create',
+          name,
+          '--storage-domain',
+          'encc-a',
+          '--size',
+          '16M',
+          ...flags,
+          '--wait',
+          '-o',
+          'json',
+        ],
+        home,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      return diskOf(JSON.parse(r.stdout).id);
+    };
+    expect(await create('encc-cli-on', ['--encrypt'])).toMatchObject({ encrypted: true, state: 'ok' });
+    expect(await create('encc-cli-off', ['--no-encrypt'])).toMatchObject({ encrypted: false, state: 'ok' });
+    // Neither flag: the engine's disks.encrypt_by_default decides.
+    expect(await create('encc-cli-default', [])).toMatchObject({ encrypted: false, state: 'ok' });
+    const both = await runCli(
+      ['disk', 'create', 'x', '--storage-domain', 'encc-a', '--size', '16M', '--encrypted', '--no-encrypt'],
+      home,
+    );
+    expect(both.code).toBe(2);
+
+    // A VM's inline disk takes the same choice; raw cannot be encrypted.
+    const vm = await createGuestVm(platform as Platform, {
+      name: 'encc-inline',
+      storageDomainId: a.id,
+      extra: { disks: [{ size_gib: 1, storage_domain_id: a.id, encrypted: true }] },
+    });
+    vmIds.add(vm.id);
+    expect(await diskOf(vm.disks[0].id)).toMatchObject({ encrypted: true });
+    const raw = await call('POST', '/vms', {
+      name: 'encc-raw',
+      cluster_id: (platform as Platform).cluster.id,
+      memory_mib: 128,
+      disks: [{ size_gib: 1, format: 'raw', encrypted: true }],
+    });
+    expect(raw.status, JSON.stringify(raw.json)).toBe(400);
+  }, 300_000);
 });

@@ -88,6 +88,16 @@ export const DiskTransferRequest = Type.Object(
     storage_domain_id: Uuid,
     /** copy only: the new disk's name (default `<name>-copy`). */
     name: Type.Optional(Name),
+    /**
+     * copy only: encrypt the copy (qcow2 only) under a key of its own; default: as the source. A
+     * copy of an encrypted disk cannot be plain (export decrypts, ADR 029).
+     */
+    encrypted: Type.Optional(
+      Type.Boolean({
+        description:
+          'copy only: LUKS-encrypt the copy under a new key (qcow2; default: encrypted when the source is)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

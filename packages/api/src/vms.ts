@@ -90,6 +90,12 @@ export const VmDiskCreate = Type.Object(
         description: "Data domain for the new disk (default: the data center's first active data domain).",
       }),
     ),
+    encrypted: Type.Optional(
+      Type.Boolean({
+        description:
+          "LUKS inside qcow2 with a per-disk key the engine keeps (qcow2 only; default: the engine's disks.encrypt_by_default).",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -326,6 +326,11 @@ export function createDiskService(deps: {
       return db.transaction().execute(async (tx) => {
         const disk = await lockOrThrow(tx, id);
         // An encrypted disk moves with its key: the copy is re-encrypted under the same key.
+        if (req.encrypted !== undefined) {
+          throw new InvalidInput('invalid_input', 'a move keeps the disk as it is; encrypted is for copies', {
+            details: { field: 'encrypted' },
+          });
+        }
         checkUsable(disk);
         await refuseTemplateDisk(tx, disk, 'thin clones name its volume by a path inside its domain');
         if (disk.storage_domain_id === req.storage_domain_id) {
@@ -390,8 +395,22 @@ export function createDiskService(deps: {
           },
           false,
         );
-        // A copy of an encrypted disk is encrypted under a key of its own, never the source's.
-        const encrypted = await isDiskEncrypted(tx, id);
+        // A copy of an encrypted disk is encrypted under a key of its own, never the source's; a
+        // plain qcow2 disk may be copied into an encrypted one (`encrypted: true`).
+        const sourceEncrypted = await isDiskEncrypted(tx, id);
+        const encrypted = req.encrypted ?? sourceEncrypted;
+        if (sourceEncrypted && !encrypted) {
+          throw new InvalidInput(
+            'invalid_input',
+            'a copy of an encrypted disk is encrypted too (export it to get a plain image)',
+            { details: { field: 'encrypted' } },
+          );
+        }
+        if (encrypted && source.format !== 'qcow2') {
+          throw new InvalidInput('invalid_input', 'encrypted disks must be qcow2', {
+            details: { field: 'encrypted' },
+          });
+        }
         if (encrypted) {
           if (!deps.masterKey) {
             throw new Conflict('disk_in_use', 'this engine has no disk master key to encrypt the copy', {

@@ -72,7 +72,14 @@ export function createServices<A extends AuditRecorder, O extends OperationCreat
     datacenters: createDatacenterService({ db, log, audit }),
     clusters: createClusterService({ db, log, audit }),
     hosts: createHostService({ db, log, audit, operations, ...(deps.hosts ? { runtime: deps.hosts } : {}) }),
-    vms: createVmService({ db, log, audit, operations }),
+    vms: createVmService({
+      db,
+      log,
+      audit,
+      operations,
+      ...(deps.masterKey ? { masterKey: deps.masterKey } : {}),
+      ...(deps.encryptByDefault === undefined ? {} : { encryptByDefault: deps.encryptByDefault }),
+    }),
     disks: createDiskService({
       db,
       log,

@@ -32,6 +32,8 @@ import { cdromColumns, checkCdromDomain } from '../domain/storage/cdrom';
 import { checkAction, checkDown } from '../domain/vm/actions';
 import { randomMac } from '../domain/vm/mac';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
+import { createDiskKey } from '../secrets/disk-key-store';
+import type { MasterKey } from '../secrets/master-key';
 import { storageNeeds } from '../scheduler/filters/storage';
 import { place } from '../scheduler/place';
 import { checkDataDomain } from './disks';
@@ -133,6 +135,10 @@ export function createVmService(deps: {
   log: Logger;
   audit: AuditRecorder;
   operations: OperationCreator;
+  /** Wraps the keys of new encrypted disks; without it `encrypted: true` is refused. */
+  masterKey?: MasterKey;
+  /** Setting `disks.encrypt_by_default`: a new qcow2 disk without `encrypted` is encrypted. */
+  encryptByDefault?: boolean;
 }): VmService {
   const { db, audit, operations } = deps;
 
@@ -228,16 +234,28 @@ export function createVmService(deps: {
         }
         domain = fallback;
       }
+      const format = d.format ?? 'qcow2';
+      const encrypted =
+        d.encrypted ?? (deps.encryptByDefault === true && format === 'qcow2' && !!deps.masterKey);
+      if (encrypted && (format !== 'qcow2' || !deps.masterKey)) {
+        throw new InvalidInput(
+          'invalid_input',
+          format !== 'qcow2' ? 'encrypted disks must be qcow2' : 'this engine has no disk master key',
+          { details: { field: `disks.${i}.encrypted` } },
+        );
+      }
       const { disk } = await insertDiskWithVolume(
         tx,
         {
           name: `${vm.name.slice(0, 56)}_Disk${i + 1}`,
           storage_domain_id: domain.id,
           size_bytes: d.size_gib * 1024 ** 3,
-          format: d.format ?? 'qcow2',
+          format,
         },
         false,
       );
+      // The key is stored wrapped in the same transaction; the first start creates the volume with it.
+      if (encrypted && deps.masterKey) await createDiskKey(tx, deps.masterKey, disk.id);
       await insertAttachment(tx, {
         vm_id: vm.id,
         disk_id: disk.id,

@@ -17,7 +17,13 @@ export const diskCreate: CommandSpec = {
     { flags: '--format <qcow2|raw>', description: 'image format (default qcow2)' },
     { flags: '--preallocation <off|metadata|falloc|full>', description: 'space reservation (default off)' },
     { flags: '--shareable', description: 'may be attached to several VMs (raw only)' },
-    { flags: '--encrypted', description: 'LUKS-encrypt it with a key the engine keeps (qcow2 only)' },
+    {
+      flags: '--encrypt',
+      description:
+        "LUKS-encrypt it with a key the engine keeps (qcow2 only; default: the engine's disks.encrypt_by_default)",
+    },
+    { flags: '--no-encrypt', description: 'a plain disk even when the engine encrypts by default' },
+    { flags: '--encrypted', description: 'the same as --encrypt' },
     { flags: '-d, --description <text>', description: 'free-text description' },
     ...WAIT_OPTIONS,
   ],
@@ -40,7 +46,11 @@ export const diskCreate: CommandSpec = {
     if (o.format !== undefined) body.format = String(o.format);
     if (o.preallocation !== undefined) body.preallocation = String(o.preallocation);
     if (o.shareable) body.shareable = true;
-    if (o.encrypted) body.encrypted = true;
+    if (o.encrypted && o.encrypt === false)
+      throw usageError('--encrypted and --no-encrypt contradict each other');
+    // Neither flag: the engine's default decides (encrypted qcow2 unless disks.encrypt_by_default is off).
+    if (o.encrypt === true || o.encrypted) body.encrypted = true;
+    else if (o.encrypt === false) body.encrypted = false;
     if (o.description !== undefined) body.description = String(o.description);
     return createObject(ctx, diskKind, body);
   },
