@@ -10,7 +10,7 @@ import { EmbeddedPostgres } from '../../packages/engine/src/db/embedded-postgres
 import { unwrapDiskKey } from '../../packages/engine/src/secrets/disk-keys';
 import { loadOrCreateMasterKey } from '../../packages/engine/src/secrets/master-key';
 import { EMBEDDED_DATABASE } from '../../packages/engine/src/setup/database';
-import { bootGuestVm, createGuestVm, guestSerial } from '../support/guest-vms';
+import { bootGuestVm, createGuestVm, guestSerial, stopGuestVm } from '../support/guest-vms';
 import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
@@ -222,4 +222,41 @@ describe('encrypted disks: live snapshot, live merge, hot-plug (engine + agent +
     expect(fs.readFileSync(path).includes(MARKER)).toBe(false);
     execFileSync('qemu-img', ['check', '-U', '-q', ...chainArgs(path, await keyFileOf(hotId), 1)]);
   }, 300_000);
+
+  it('cold snapshot, revert and cold merge of the encrypted disk (VM down)', async () => {
+    const diskId = (await call('GET', `/vms/${vmId}/disk-attachments`)).json.items[0].disk_id as string;
+    const before = await guestSum('vda');
+    await stopGuestVm(platform as Platform, vmId as string);
+    const [base] = volumes(diskId);
+
+    const cold = await call('POST', `/vms/${vmId}/snapshots`, { description: 'cold, encrypted' });
+    const cid = cold.json.snapshot?.id as string;
+    expect(cid, JSON.stringify(cold.json)).toBeDefined();
+    expect((await settled(cold)).result).toMatchObject({ live: false });
+    for (const v of volumes(diskId)) expect(encrypted(join(diskDir(diskId), v)), v).toBe(true);
+
+    // The next start opens a two-layer encrypted chain; the guest overwrites the marker.
+    await bootGuestVm(platform as Platform, vmId as string);
+    expect(await guestSum('vda')).toBe(before);
+    await shell('dd if=/dev/urandom of=/dev/vda bs=1048576 count=2 conv=fsync 2>/dev/null');
+    expect(await guestSum('vda')).not.toBe(before);
+    await stopGuestVm(platform as Platform, vmId as string);
+
+    // Revert: a new encrypted overlay on the snapshot's volume; the guest sees the old bytes.
+    await settled(await call('POST', `/vms/${vmId}/snapshots/${cid}/revert`));
+    for (const v of volumes(diskId)) expect(encrypted(join(diskDir(diskId), v)), v).toBe(true);
+    await bootGuestVm(platform as Platform, vmId as string);
+    expect(await guestSum('vda')).toBe(before);
+    await stopGuestVm(platform as Platform, vmId as string);
+
+    // Cold merge: qemu-img commit with the key; one volume is left, it checks clean with the key.
+    const merged = await settled(await call('DELETE', `/vms/${vmId}/snapshots/${cid}`));
+    expect(merged.result).toMatchObject({ deleted: true, live: false });
+    expect(volumes(diskId)).toEqual([base]);
+    const basePath = join(diskDir(diskId), base as string);
+    execFileSync('qemu-img', ['check', '-q', ...chainArgs(basePath, await keyFileOf(diskId), 1)]);
+    for (const v of volumes(diskId)) {
+      expect(fs.readFileSync(join(diskDir(diskId), v)).includes(MARKER), v).toBe(false);
+    }
+  }, 600_000);
 });
