@@ -100,7 +100,11 @@ describe('nfs storage domains (userspace mode)', () => {
     const vm = await createGuestVm(platform, {
       name: 'nfs-vm',
       storageDomainId: dataId,
-      extra: { cdrom: { storage_domain_id: isoId, file: 'test-guest.iso' } },
+      extra: {
+        cdrom: { storage_domain_id: isoId, file: 'test-guest.iso' },
+        // Explicit: encrypted volumes are not offered in userspace mode, whatever the engine's default.
+        disks: [{ size_gib: 1, storage_domain_id: dataId, encrypted: false }],
+      },
     });
     vmId = vm.id as string;
     const diskId = vm.disks[0].id as string;

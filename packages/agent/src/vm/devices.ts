@@ -105,6 +105,8 @@ export async function attachDiskLocked(
     return vm.info();
   }
   requireDiskKeys([disk], secrets);
+  // A disk on a userspace-mode nfs domain (ADR 027) starts with the VM; hot-plug is not offered.
+  if (rt.images.remote?.owns(disk.path)) throw rt.images.remote.unavailable(disk.path, '/disk/path');
   rt.requireState(vm, ['up', 'paused'], 'hot-plug a disk into');
   const qmp = rt.requireQmp(vm);
   const record = vm.runtime;

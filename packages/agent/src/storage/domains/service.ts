@@ -141,7 +141,8 @@ export class StorageDomains {
       try {
         if (d.ref.backend === 'nfs' && !d.userspace) await this.ensureMounted(d.ref);
         this.active.set(d.ref.id, d);
-        this.opts.policy.addRoot(d.root);
+        // A userspace-mode root is only a name: the image policy asks the nfs module about it.
+        if (!d.userspace) this.opts.policy.addRoot(d.root);
       } catch (err) {
         // The engine re-activates (or marks the domain inactive); keeping it listed lets it retry.
         this.active.set(d.ref.id, d);
