@@ -155,7 +155,17 @@ export const OvaReadResultSchema = Type.Object(
 export type OvaReadResult = Static<typeof OvaReadResultSchema>;
 
 export const OvaListParamsSchema = Type.Object({ domain_id: UuidString }, strict);
-export const OvaListResultSchema = Type.Object({ names: Type.Array(Type.String()) }, strict);
+export const OvaListResultSchema = Type.Object(
+  {
+    names: Type.Array(Type.String()),
+    /**
+     * `.ova` files whose names are not accepted (e.g. with spaces, as other tools name them): never
+     * opened, reported so the administrator can rename them. At most 100, each ≤ 255 characters.
+     */
+    refused: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 100 })),
+  },
+  strict,
+);
 
 /** A member of an OVA another tool wrote: one plain file name (never a path). */
 export const OvaForeignMember = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$' });

@@ -177,7 +177,13 @@ export async function readExports(
       refused(`master/${e.path}`, err);
     }
   }
-  const { names } = await hub.call(hostId, 'export.ova_list', { domain_id: domainId });
+  const { names, refused: badNames } = await hub.call(hostId, 'export.ova_list', { domain_id: domainId });
+  for (const n of badNames ?? []) {
+    invalid.push({
+      path: `ova/${n}`,
+      reason: 'the file name is not accepted: rename it to letters, digits and ._- (at most 64) + .ova',
+    });
+  }
   for (const name of names) {
     try {
       const ova = await hub.call(hostId, 'export.ova_read', { domain_id: domainId, name });

@@ -104,6 +104,15 @@ describe('foreign OVA listing and import (fake agents)', () => {
     );
   });
 
+  it('an OVA file whose name the agent refused is listed as invalid, with what to do', async () => {
+    hub.handlers.set('export.ova_list', () => ({ names: [], refused: ['Debian Web.ova'] }));
+    const list = await service.list(expId);
+    expect(list.items).toEqual([]);
+    expect(list.invalid).toEqual([
+      { path: 'ova/Debian Web.ova', reason: expect.stringContaining('rename it') },
+    ]);
+  });
+
   it('an OVA lacking an image its OVF names is listed as invalid', async () => {
     members = ['app01.ovf', 'app01-disk1.vmdk'];
     const list = await service.list(expId);

@@ -133,6 +133,17 @@ describe('foreign OVA extract on real files and real qemu-img', () => {
     expect(await diskDirs()).toEqual(before);
   });
 
+  it('reports .ova files whose names are not accepted instead of hiding them', async () => {
+    await mkdir(ovaDir(), { recursive: true });
+    await writeFile(join(ovaDir(), 'Debian Web.ova'), tar([ovf('Debian Web')]));
+    const listed = await ova.list(exp);
+    expect(listed.refused).toEqual(['Debian Web.ova']);
+    expect(listed.names).not.toContain('Debian Web');
+    await expect(ova.read({ domain_id: exp, name: 'Debian Web' })).rejects.toMatchObject({
+      code: 'invalid_params',
+    });
+  });
+
   it('still refuses member names with a path', async () => {
     await put('pathy', [ovf('pathy'), { name: 'sub/disk.vmdk', data: Buffer.from('x') }]);
     await expect(ova.read({ domain_id: exp, name: 'pathy' })).rejects.toMatchObject({ code: 'ova_invalid' });

@@ -109,16 +109,25 @@ export class OvaService {
     };
   }
 
-  /** `export.ova_list`: names (without `.ova`) of the regular `.ova` files, sorted. */
-  async list(domainId: string): Promise<{ names: string[] }> {
+  /**
+   * `export.ova_list`: names (without `.ova`) of the regular `.ova` files, sorted, and the `.ova`
+   * files whose names are not accepted (reported, never opened).
+   */
+  async list(domainId: string): Promise<{ names: string[]; refused: string[] }> {
     const dir = await this.ovaDir(domainId, false);
-    if (!dir) return { names: [] };
+    if (!dir) return { names: [], refused: [] };
     const items = await readdir(dir, { withFileTypes: true });
+    const ova = items.filter((i) => i.isFile() && i.name.endsWith('.ova'));
     return {
-      names: items
-        .filter((i) => i.isFile() && i.name.endsWith('.ova') && OVA_NAME.test(i.name.slice(0, -4)))
+      names: ova
+        .filter((i) => OVA_NAME.test(i.name.slice(0, -4)))
         .map((i) => i.name.slice(0, -4))
         .sort(),
+      refused: ova
+        .filter((i) => !OVA_NAME.test(i.name.slice(0, -4)))
+        .map((i) => i.name.slice(0, 255))
+        .sort()
+        .slice(0, 100),
     };
   }
 
