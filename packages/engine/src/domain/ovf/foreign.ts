@@ -44,6 +44,7 @@ const ITEM_ELEMENTS = new Set(['Item', 'StorageItem', 'EthernetPortItem']);
 const HREF = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DIGITS = /^[0-9]{1,20}$/;
+const MAX_WARNINGS = 50;
 
 /** ovf:format URIs (fragment or path ends) other tools write. */
 function diskFormat(uri: string): ForeignDiskFormat | undefined {
@@ -237,9 +238,10 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
     if (el.uri === ovf && known.has(el.local)) continue;
     const required = el.attrs.get(`{${ovf}}required`);
     if (required === 'true' || (required === undefined && el.uri !== ovf && el.local.endsWith('Section')))
-      bad(`the section ${el.local} is required by the OVF but not understood`);
-    if (el.local.endsWith('Section') || el.uri !== ovf) warnings.push(`section ${el.local} skipped`);
-    else if (!plain.includes(el.local)) plain.push(el.local);
+      bad(`the section ${el.local.slice(0, 80)} is required by the OVF but not understood`);
+    if (el.local.endsWith('Section') || el.uri !== ovf)
+      warnings.push(`section ${el.local.slice(0, 80)} skipped`);
+    else if (!plain.includes(el.local)) plain.push(el.local.slice(0, 80));
   }
   if (plain.length > 0) {
     const named = plain.slice(0, 8).join(', ');
@@ -303,7 +305,7 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
     if (el.uri === ovf && (ITEM_ELEMENTS.has(el.local) || el.local === 'Info' || el.local === 'System'))
       continue;
     const key = [...el.attrs.entries()].find(([k]) => k.endsWith('}key'))?.[1];
-    warnings.push(`hardware entry ${el.local}${key ? ` ${key.slice(0, 80)}` : ''} skipped`);
+    warnings.push(`hardware entry ${el.local.slice(0, 80)}${key ? ` ${key.slice(0, 80)}` : ''} skipped`);
   }
   const all = items(hw, ovf);
 
@@ -470,6 +472,11 @@ function parseForeign(root: XmlElement, key: string): ForeignOvf {
     disks,
     nics,
   };
+  // Every name in a warning is cut at 80 characters; their number is capped too (hostile input).
+  if (warnings.length > MAX_WARNINGS) {
+    const more = warnings.length - (MAX_WARNINGS - 1);
+    warnings.splice(MAX_WARNINGS - 1, warnings.length, `and ${more} more entries skipped`);
+  }
   return { doc, sources, warnings };
 }
 

@@ -247,6 +247,21 @@ describe('foreign OVF: hostile input is refused with a reason', () => {
     expect(reasonOf(() => parseExportOvf(text, 'ova:bad'))).toContain(reason);
   });
 
+  it('caps the warnings of an OVF full of unknown items', () => {
+    const junk = Array.from(
+      { length: 300 },
+      (_, i) =>
+        `<Item><rasd:ElementName>${'x'.repeat(500)}</rasd:ElementName><rasd:InstanceID>${i + 10}</rasd:InstanceID><rasd:ResourceType>31</rasd:ResourceType></Item>`,
+    ).join('');
+    const { warnings } = parseForeignOvf(
+      envelope().replace('</VirtualHardwareSection>', `${junk}</VirtualHardwareSection>`),
+      'k',
+    );
+    expect(warnings).toHaveLength(50);
+    expect(warnings.at(-1)).toBe('and 252 more entries skipped');
+    expect(Math.max(...warnings.map((w) => w.length))).toBeLessThan(200);
+  });
+
   it('lists what it skipped instead of dropping it silently', () => {
     const { warnings } = parseForeignOvf(
       envelope({
