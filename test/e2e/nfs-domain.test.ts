@@ -3,8 +3,15 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killQemusOf } from '../../packages/agent/test/support/guest';
-import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
+import { guestShell, killQemusOf } from '../../packages/agent/test/support/guest';
+import {
+  bootGuestVm,
+  createGuestVm,
+  guestSerial,
+  readDiskStamp,
+  stopGuestVm,
+  writeDiskStamp,
+} from '../support/guest-vms';
 import { startNfsServer, type TestNfsServer } from '../support/nfs-server';
 import { type Json, type Platform, startPlatform, until } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
@@ -82,19 +89,10 @@ describe('nfs storage domains (userspace mode)', () => {
     const isos = (await api.call('GET', `/storage-domains/${isoId}/isos`)).json;
     expect(isos.files.map((f: Json) => f.name)).toEqual(['test-guest.iso']);
 
-    // What userspace mode cannot do answers a coded conflict and leaves nothing behind.
-    const enc = await api.call('POST', '/disks', {
-      name: 'nfs-enc',
-      storage_domain_id: dataId,
-      size_gib: 1,
-      encrypted: true,
-    });
-    const encOp = enc.status === 202 ? await api.operationOf(enc) : enc.json;
-    expect(encOp.error?.code ?? encOp.error).toBe('storage_feature_unavailable');
-    expect(fs.readdirSync(join(server.dir, dataId, 'images'))).toEqual([]);
-    // The engine keeps the failed disk's row (as for any failed create); it deletes cleanly.
-    if (enc.status === 202)
-      await api.settled(await api.call('DELETE', `/disks/${enc.json.operation.target.id}`));
+    // Reading the domain's unregistered disks needs a local path: a synchronous 409 with the code.
+    const scan = await api.call('GET', `/storage-domains/${dataId}/unregistered`);
+    expect(scan.status, JSON.stringify(scan.json)).toBe(409);
+    expect(scan.json.error.code).toBe('storage_feature_unavailable');
 
     // A VM whose disk is on the nfs data domain and whose CD-ROM is the ISO on the nfs ISO domain.
     const vm = await createGuestVm(platform, {
@@ -102,20 +100,36 @@ describe('nfs storage domains (userspace mode)', () => {
       storageDomainId: dataId,
       extra: {
         cdrom: { storage_domain_id: isoId, file: 'test-guest.iso' },
-        // Explicit: encrypted volumes are not offered in userspace mode, whatever the engine's default.
-        disks: [{ size_gib: 1, storage_domain_id: dataId, encrypted: false }],
+        // A plain disk and an encrypted one (LUKS in qcow2, the key handed to QEMU as a secret).
+        disks: [
+          { size_gib: 1, storage_domain_id: dataId, encrypted: false },
+          { size_gib: 1, storage_domain_id: dataId, encrypted: true },
+        ],
       },
     });
     vmId = vm.id as string;
     const diskId = vm.disks[0].id as string;
     const diskDir = join(server.dir, dataId, 'images', diskId);
+    const encDir = join(server.dir, dataId, 'images', vm.disks[1].id as string);
     // The engine creates a VM disk's volume at its first start: on the export, through qemu-img's nfs driver.
     await bootGuestVm(platform, vmId);
     expect(fs.readdirSync(diskDir)).toHaveLength(1);
     const stamp = `nfs-stamp-${Date.now()}`;
     await writeDiskStamp(platform, vmId, stamp);
     expect(await readDiskStamp(platform, vmId, stamp.length)).toBe(stamp);
+    // The encrypted disk is the guest's second one: what it writes there is not plain on the server.
+    const secret = `nfs-secret-${Date.now()}`;
+    await guestShell(guestSerial(platform, vmId).socket, `printf ${secret} > /dev/vdb; sync`, 60_000);
     await stopGuestVm(platform, vmId);
+    const encVolume = fs.readFileSync(join(encDir, fs.readdirSync(encDir)[0] as string));
+    expect(encVolume.readUInt32BE(32)).toBe(2);
+    expect(encVolume.includes(Buffer.from(secret))).toBe(false);
+
+    // Extending a disk needs qemu-img on a local path: the operation fails with the code, the disk keeps its size.
+    const grow = await api.call('PATCH', `/disks/${diskId}`, { size_gib: 2 }, { 'if-match': '*' });
+    const growOp = grow.status === 202 ? await api.operationOf(grow) : grow.json;
+    expect(JSON.stringify(growOp.error), JSON.stringify(growOp)).toContain('storage_feature_unavailable');
+    expect((await api.call('GET', `/disks/${diskId}`)).json.size_gib).toBe(1);
     // The guest's write reached the image on the server.
     const volume = join(diskDir, fs.readdirSync(diskDir)[0] as string);
     const out = join(platform.dir, 'stamp.raw');
@@ -134,7 +148,11 @@ describe('nfs storage domains (userspace mode)', () => {
 
     // Deleting the VM with its disks removes the disk directory on the export.
     await api.settled(await api.call('DELETE', `/vms/${vmId}?remove_disks=true`));
-    await until('the disk directory gone', async () => !fs.existsSync(diskDir), 60_000);
+    await until(
+      'the disk directories gone',
+      async () => !fs.existsSync(diskDir) && !fs.existsSync(encDir),
+      60_000,
+    );
     vmId = undefined;
 
     // Maintenance, detach (the owner is released on storage), remove.

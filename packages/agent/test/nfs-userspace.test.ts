@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StorageDomainRef } from '@vireo/agent-protocol';
@@ -54,6 +54,7 @@ beforeAll(async () => {
     domain: (id) => domains.userspaceDomain(id),
     unavailable: (id, feature) => domains.featureUnavailable(id, feature),
     log,
+    secretsDir: join(stateDir, 'secrets'),
   });
 }, 120_000);
 
@@ -126,6 +127,22 @@ describe('a userspace-mode nfs data domain', () => {
       code: 'ENOENT',
     });
     await expect(domains.rootOf(d.id)).rejects.toMatchObject({ code: 'storage_feature_unavailable' });
+
+    // An encrypted volume: LUKS inside qcow2, the key only in a 0600 file that is gone afterwards.
+    const encDisk = randomUUID();
+    const encVol = randomUUID();
+    await volumes.create(u, {
+      domain_id: d.id,
+      disk_id: encDisk,
+      volume_id: encVol,
+      format: 'qcow2',
+      size_bytes: 1 << 26,
+      encryption: { secret: Buffer.alloc(32, 7).toString('base64') },
+    });
+    const encHead = await readFile(join(server.dir, d.id, 'images', encDisk, encVol));
+    expect(encHead.readUInt32BE(32)).toBe(2);
+    expect(await readdir(join(stateDir, 'secrets')).catch(() => [])).toEqual([]);
+    expect(await volumes.delete(u, { domain_id: d.id, disk_id: encDisk })).toEqual({ deleted: true });
 
     // A raw volume, then deletes: one volume (the disk directory stays while another is in it), the rest.
     const rawVol = randomUUID();

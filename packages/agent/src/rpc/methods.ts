@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { ImageCreateParams, ImageInfo, ImageInfoParams } from '@vireo/agent-protocol';
 import { createImage, createOverlay, imageInfo } from '../storage';
 import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
@@ -77,7 +78,10 @@ export function createMethodHandlers(
       exportHandlers(runtime, (id) => domains.rootOf(id)),
     );
   // nfs domains served without a kernel NFS client (ADR 027) have their own volume calls.
-  if (domains) routeUserspaceNfsVolumes(handlers, domains, runtime.log.child({ module: 'agent:nfs' }));
+  if (domains) {
+    const log = runtime.log.child({ module: 'agent:nfs' });
+    routeUserspaceNfsVolumes(handlers, domains, log, join(runtime.cfg.stateDir, 'secrets'));
+  }
   if (host) {
     handlers['host.capabilities'] = async () =>
       ({

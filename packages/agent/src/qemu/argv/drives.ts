@@ -4,7 +4,7 @@ import type { BusAllocator } from './controllers';
 import { invalidPlan } from './errors';
 import { assertPrintable, headed, type OptPair, opts } from './escape';
 import { diskNodeNames, volumeNodeNames } from './names';
-import { nfsProtocolOpts } from './nfs';
+import { nfsFileNode, nfsProtocolOpts } from './nfs';
 import type { DiskChainLayer, LaunchPlan } from './types';
 
 /** How each cache mode maps onto block node flags and the device's write cache. */
@@ -103,7 +103,9 @@ function chainBlockdevArgs(plan: LaunchPlan, disk: VmDisk): string[] {
     const next = chain[i + 1];
     const backing = next ? volumeNodeNames(next.path).format : null;
     const nodes = layerNodes(disk, { ...layer, writable: i === 0 || layer.writable }, names, backing);
-    perLayer.push(['-blockdev', JSON.stringify(nodes.file), '-blockdev', JSON.stringify(nodes.format)]);
+    // A layer on a userspace-mode nfs domain opens with QEMU's nfs driver (ADR 027).
+    const file = nfsFileNode(plan, layer.path, `${at}/path`, nodes.file);
+    perLayer.push(['-blockdev', JSON.stringify(file), '-blockdev', JSON.stringify(nodes.format)]);
   });
   return perLayer.reverse().flat();
 }

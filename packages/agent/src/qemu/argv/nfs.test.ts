@@ -35,6 +35,29 @@ describe('nfs images in the argv', () => {
     expect(argv.join('\n')).not.toContain(`filename=${path}`);
   });
 
+  it('opens an encrypted layer on nfs with the nfs driver in its JSON node', () => {
+    const p = plan({ server: 'filer', path: '/exp/d/images/a/b' });
+    const disk = {
+      ...(p.spec.disks[0] as LaunchPlan['spec']['disks'][number]),
+      encryption_secret_id: 'sec-d0',
+    };
+    const argv = buildQemuArgv({
+      ...p,
+      spec: { ...p.spec, disks: [disk] },
+      secretFiles: { 'sec-d0': '/run/v/sec-d0' },
+      diskChains: { d0: [{ path, format: 'qcow2', secretId: 'sec-d0', writable: true }] },
+    });
+    const nodes = argv.filter((a) => a.startsWith('{')).map((a) => JSON.parse(a));
+    expect(nodes[0]).toMatchObject({
+      driver: 'nfs',
+      server: { type: 'inet', host: 'filer' },
+      path: '/exp/d/images/a/b',
+      'node-name': diskNodeNames('d0').file,
+    });
+    expect(nodes[0]).not.toHaveProperty('filename');
+    expect(nodes[1]).toMatchObject({ driver: 'qcow2', encrypt: { format: 'luks', 'key-secret': 'sec-d0' } });
+  });
+
   it('refuses option smuggling and traversal in the plan', () => {
     for (const bad of [
       { server: 'a,b=c', path: '/exp/x' },

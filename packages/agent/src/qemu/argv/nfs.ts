@@ -30,3 +30,19 @@ export function nfsProtocolOpts(plan: LaunchPlan, path: string, where: string): 
     ['path', image.path, where],
   ];
 }
+
+/**
+ * A chain layer's JSON protocol node (encrypted disks, ADR 022) with the nfs driver when its path
+ * is mapped; other nodes come back unchanged.
+ */
+export function nfsFileNode(
+  plan: LaunchPlan,
+  path: string,
+  where: string,
+  node: Record<string, unknown>,
+): Record<string, unknown> {
+  const image = plan.nfsImages?.[path];
+  if (!image || !nfsProtocolOpts(plan, path, where)) return node;
+  const { driver: _driver, filename: _filename, ...rest } = node;
+  return { driver: 'nfs', server: { type: 'inet', host: image.server }, path: image.path, ...rest };
+}

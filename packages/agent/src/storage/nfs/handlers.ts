@@ -13,11 +13,14 @@ export function routeUserspaceNfsVolumes(
   handlers: MethodHandlers,
   domains: StorageDomains,
   log: Logger,
+  /** Where disk keys are written for qemu-img (the directory volume calls use). */
+  secretsDir: string,
 ): void {
   const volumes = new UserspaceVolumes({
     domain: (id) => domains.userspaceDomain(id),
     unavailable: (id, feature) => domains.featureUnavailable(id, feature),
     log,
+    secretsDir,
   });
   const local = {
     create: handlers['volume.create'],

@@ -8,7 +8,8 @@ import { withNfs } from './client';
  * VM images on nfs domains served in userspace mode (ADR 027). Such an image has the usual path
  * (`<domain root>/images/<disk>/<volume>`, `<domain root>/images/iso/<name>`), but the path is only
  * a name on this host: the image policy checks it here over NFS (a regular file, never a symlink;
- * the header agrees with the declared format; no backing file, no encryption, no external data),
+ * the header agrees with the declared format; no backing file, no external data file; a LUKS
+ * header goes to the chain check, which matches it against the spec's keys),
  * and the argv builder opens it with QEMU's `nfs` driver ({@link nfsImagesOf}).
  */
 
@@ -122,14 +123,13 @@ export class UserspaceNfsImages implements RemoteImages {
     if (head.readBigUInt64BE(8) !== 0n) {
       throw this.domains.featureUnavailable(at.domain.domainId, 'a volume with a backing file');
     }
-    if (head.readUInt32BE(32) !== 0)
-      throw this.domains.featureUnavailable(at.domain.domainId, 'an encrypted volume');
     if (version === 3) {
       if (head.length < 104) throw invalid('truncated qcow2 v3 header');
       if ((head.readBigUInt64BE(72) & INCOMPAT_DATA_FILE) !== 0n)
         throw invalid('external data files are not allowed');
     }
-    return [{ path, format, cryptMethod: 0 }];
+    // The crypt method goes to the chain check, which matches it against the keys the spec names.
+    return [{ path, format, cryptMethod: head.readUInt32BE(32) }];
   }
 
   async checkIso(path: string, where: string): Promise<void> {

@@ -10,6 +10,7 @@ import { AgentError, toAgentError } from '../../util/errors';
 import type { NfsLocation } from '../domains/files';
 import type { UserspaceNfsDomain } from '../domains/service';
 import { createImage, type ImageFormat, imageInfo } from '../qemu-img';
+import { LUKS_ITER_TIME_MS, withSecretFile } from '../volumes/encryption';
 import { idSegment } from '../volumes/layout';
 import { type NfsClient, withNfs } from './client';
 
@@ -47,6 +48,8 @@ export interface UserspaceVolumeDeps {
   /** The coded refusal for what this mode cannot do. */
   unavailable(domainId: string, feature: string): AgentError;
   log: Logger;
+  /** Where disk keys are written (0600, removed right after use) for qemu-img to read. */
+  secretsDir: string;
 }
 
 function session<T>(loc: NfsLocation, fn: (c: NfsClient) => Promise<T>): Promise<T> {
@@ -91,7 +94,6 @@ export class UserspaceVolumes {
   async create(d: UserspaceNfsDomain, p: VolumeCreateParams): Promise<VolumeInfo> {
     if (p.backing)
       throw this.deps.unavailable(d.domainId, 'a volume on a backing volume (snapshots, thin clones)');
-    if (p.encryption) throw this.deps.unavailable(d.domainId, 'an encrypted volume');
     if (p.format === 'raw' && p.preallocation === 'metadata') {
       throw new AgentError('invalid_params', 'raw volumes have no metadata to preallocate');
     }
@@ -109,12 +111,20 @@ export class UserspaceVolumes {
       }
     });
     try {
-      await createImage({
-        path: url,
-        format: p.format,
-        sizeBytes: p.size_bytes,
-        ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
-      });
+      const sizeBytes = p.size_bytes;
+      const create = (secretFile?: string) =>
+        createImage({
+          path: url,
+          format: p.format,
+          sizeBytes,
+          ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
+          ...(secretFile ? { encryption: { secretFile, iterTimeMs: LUKS_ITER_TIME_MS } } : {}),
+        });
+      if (p.encryption) {
+        if (p.format !== 'qcow2')
+          throw new AgentError('invalid_params', 'only qcow2 volumes can be encrypted');
+        await withSecretFile(this.deps.secretsDir, p.encryption.secret, create);
+      } else await create();
       return await this.describe(d, p, p.format);
     } catch (err) {
       // A half-made volume must not block a retry with the same id.
