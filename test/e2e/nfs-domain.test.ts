@@ -164,5 +164,16 @@ describe('nfs storage domains (userspace mode)', () => {
       const gone = await api.call('DELETE', `/storage-domains/${id}`);
       expect(gone.status, JSON.stringify(gone.json)).toBe(204);
     }
+
+    // The removed domains are still on the export with their metadata: an import finds both.
+    const imported = await api.call('POST', '/storage-domains/import', {
+      backend: 'nfs',
+      nfs_server: server.address,
+      nfs_export: server.exportPath,
+    });
+    expect(imported.status, JSON.stringify(imported.json)).toBe(201);
+    expect(imported.json.domains.map((d: Json) => d.id).sort()).toEqual([dataId, isoId].sort());
+    for (const id of [dataId, isoId])
+      expect((await api.call('DELETE', `/storage-domains/${id}`)).status).toBe(204);
   }, 600_000);
 });
