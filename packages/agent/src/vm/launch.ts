@@ -89,46 +89,57 @@ export async function startVmLocked(
 
     const createdTaps = await ensureTaps(spec, revert);
 
+    // The ports this start holds; one undo releases whichever are current.
     let vnc: VncListen | undefined;
-    if (spec.display.vnc) {
-      const port = await rt.ports.allocate(rt.cfg.vncPorts);
-      revert.add(() => rt.ports.release(port), 'release VNC port');
-      const websocketPort = await rt.ports.allocate(rt.cfg.vncWebsocketPorts);
-      revert.add(() => rt.ports.release(websocketPort), 'release VNC WebSocket port');
-      vnc = { display: port - 5900, websocketPort };
-    }
+    revert.add(() => releaseVnc(rt, vnc), 'release VNC ports');
 
     // Disk keys: 0600 files QEMU reads while opening the -blockdev nodes (before QMP exists),
     // removed as soon as QMP answers. Only their paths are on argv.
     const keys = await writeSecretFiles(join(paths.dir, 'secrets'), usedDiskKeys(spec.disks, secrets));
     revert.add(keys.remove, 'remove disk key files');
 
-    const argv = buildQemuArgv({
-      spec,
-      secretFiles: keys.files,
-      diskChains,
-      accel: rt.cfg.accel,
-      paths,
-      ...(vnc ? { vnc } : {}),
-      sandbox: rt.cfg.sandbox,
-      // The agent detaches QEMU itself (launchQemu), so the full seccomp filter set applies.
-      daemonize: false,
-      hotplugPorts: spec.machine === 'q35' ? rt.cfg.hotplugPorts : 0,
-      // Images on userspace-mode nfs domains open with QEMU's nfs driver (ADR 027).
-      ...(rt.images.remote ? { nfsImages: rt.images.remote.nfsImagesOf(spec) } : {}),
-    });
-    log.debug({ argv }, 'launching QEMU');
+    const buildArgv = () =>
+      buildQemuArgv({
+        spec,
+        secretFiles: keys.files,
+        diskChains,
+        accel: rt.cfg.accel,
+        paths,
+        ...(vnc ? { vnc } : {}),
+        sandbox: rt.cfg.sandbox,
+        // The agent detaches QEMU itself (launchQemu), so the full seccomp filter set applies.
+        daemonize: false,
+        hotplugPorts: spec.machine === 'q35' ? rt.cfg.hotplugPorts : 0,
+        // Images on userspace-mode nfs domains open with QEMU's nfs driver (ADR 027).
+        ...(rt.images.remote ? { nfsImages: rt.images.remote.nfsImagesOf(spec) } : {}),
+      });
     const tLaunch = performance.now();
-    const launched = await launchQemu({
-      binary: rt.cfg.qemuBinary,
-      // A memory restore waits for its state (migrate-incoming) instead of booting.
-      argv: memoryState ? [...argv, '-incoming', 'defer'] : argv,
-      pidfile: paths.pidfile,
-      qmpSocket: paths.qmpSocket,
-      stderrLog: paths.qemuLog,
-      vmId: spec.id,
-      logger: log,
-    });
+    let launched: Awaited<ReturnType<typeof launchQemu>> | undefined;
+    for (let attempt = 1; launched === undefined; attempt++) {
+      if (spec.display.vnc) vnc = await allocateVnc(rt);
+      const argv = buildArgv();
+      log.debug({ argv }, 'launching QEMU');
+      try {
+        launched = await launchQemu({
+          binary: rt.cfg.qemuBinary,
+          // A memory restore waits for its state (migrate-incoming) instead of booting.
+          argv: memoryState ? [...argv, '-incoming', 'defer'] : argv,
+          pidfile: paths.pidfile,
+          qmpSocket: paths.qmpSocket,
+          stderrLog: paths.qemuLog,
+          vmId: spec.id,
+          logger: log,
+        });
+      } catch (err) {
+        // The port probe and QEMU's own bind are not atomic: another process may take a port in
+        // between. QEMU then exits before QMP, nothing of it is left, and other ports are tried.
+        if (!vnc || attempt >= VNC_PORT_TRIES || !lostPortRace(err)) throw err;
+        log.warn({ vnc, attempt }, 'a VNC port was taken before QEMU could bind it; trying other ports');
+        const lost = vnc;
+        vnc = undefined;
+        releaseVnc(rt, lost);
+      }
+    }
     const qmp = launched.qmp;
     const tQmp = performance.now();
     await keys.remove();
@@ -193,4 +204,29 @@ export async function startVmLocked(
     rt.transition(vm, 'down', 'start_failed', error.message);
     throw error;
   }
+}
+
+/** Starts that lose a VNC port to another process between probe and bind are tried this often. */
+const VNC_PORT_TRIES = 3;
+
+async function allocateVnc(rt: VmRuntime): Promise<VncListen> {
+  const port = await rt.ports.allocate(rt.cfg.vncPorts);
+  try {
+    return { display: port - 5900, websocketPort: await rt.ports.allocate(rt.cfg.vncWebsocketPorts) };
+  } catch (err) {
+    rt.ports.release(port);
+    throw err;
+  }
+}
+
+function releaseVnc(rt: VmRuntime, vnc: VncListen | undefined): void {
+  if (!vnc) return;
+  rt.ports.release(vnc.display + 5900);
+  rt.ports.release(vnc.websocketPort);
+}
+
+/** QEMU exited because its VNC (or VNC WebSocket) listener could not bind. */
+function lostPortRace(err: unknown): boolean {
+  const stderr = (err as { details?: { stderr?: unknown } } | null)?.details?.stderr;
+  return typeof stderr === 'string' && /vnc/i.test(stderr) && /Address already in use/i.test(stderr);
 }

@@ -9,8 +9,8 @@ export interface PortRange {
 /**
  * Hands out loopback TCP ports for VNC displays and their WebSocket listeners. A port is taken when
  * a live VM of this agent holds it (`reserve`) or when something else on the host listens on it
- * (checked by binding it for a moment). The check and QEMU's own bind are not atomic; a port lost in
- * between makes that start fail with QEMU's error, and the next start picks another.
+ * (checked by binding it for a moment). The check and QEMU's own bind are not atomic; a start that
+ * loses a port in between tries other ports (launch.ts).
  */
 export class PortAllocator {
   private readonly taken = new Set<number>();
