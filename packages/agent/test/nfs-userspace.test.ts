@@ -1,12 +1,15 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StorageDomainRef } from '@vireo/agent-protocol';
+import { promisify } from 'node:util';
+import type { StorageDomainRef, VmSpec } from '@vireo/agent-protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
 import { StorageDomains } from '../src/storage/domains/service';
+import { UserspaceNfsImages } from '../src/storage/nfs/images';
 import { UserspaceVolumes } from '../src/storage/nfs/volumes';
 import { ImagePolicy } from '../src/vm/images';
 
@@ -15,6 +18,7 @@ import { ImagePolicy } from '../src/vm/images';
  * network namespace): the agent's NFSv3 client does the domain's files, qemu-img its images.
  */
 
+const run = promisify(execFile);
 const log = pino({ level: 'silent' });
 const ENGINE = randomUUID();
 let server: TestNfsServer;
@@ -201,6 +205,68 @@ describe('a userspace-mode nfs data domain', () => {
       code: 'storage_domain_foreign',
     });
     expect(domains.userspaceDomain(d.id)).toBeUndefined();
+  });
+});
+
+describe('images of a userspace-mode nfs domain (the image policy side)', () => {
+  it('checks disks over NFS like local files and maps them for the nfs driver', async () => {
+    const d = ref('data');
+    const res = await domains.activate({ domain: d, engine_id: ENGINE, create_metadata: true });
+    const images = new UserspaceNfsImages(domains);
+    const disk = randomUUID();
+    const dir = join(server.dir, d.id, 'images', disk);
+    await mkdir(dir, { recursive: true });
+    const at = (vol: string) => `${res.root}/images/${disk}/${vol}`;
+    const [good, backed, wrong, link, missing] = [1, 2, 3, 4, 5].map(() => randomUUID()) as string[];
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, good as string), '16M']);
+    await run('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      'qcow2',
+      '-b',
+      join(dir, good as string),
+      join(dir, backed as string),
+    ]);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, wrong as string), '16M']);
+    await symlink(join(dir, good as string), join(dir, link as string));
+
+    expect(images.owns(at(good as string))).toBe(true);
+    expect(images.owns(`/var/lib/elsewhere/${good}`)).toBe(false);
+    expect(await images.checkChain(at(good as string), 'qcow2', '/disks/0/path')).toEqual([
+      { path: at(good as string), format: 'qcow2', cryptMethod: 0 },
+    ]);
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: { code?: string }) => e.code,
+      );
+    expect(await code(images.checkChain(at(backed as string), 'qcow2', '/d'))).toBe(
+      'storage_feature_unavailable',
+    );
+    expect(await code(images.checkChain(at(wrong as string), 'raw', '/d'))).toBe('image_invalid');
+    expect(await code(images.checkChain(at(link as string), 'qcow2', '/d'))).toBe('image_invalid');
+    expect(await code(images.checkChain(at(missing as string), 'qcow2', '/d'))).toBe('image_not_found');
+    expect(await code(images.checkChain(`${res.root}/images/iso/x.iso`, 'raw', '/d'))).toBe(
+      'path_not_allowed',
+    );
+    expect(
+      await code(images.checkChain(`${res.root}/images/${disk}/../../dom_md/metadata.json`, 'raw', '/d')),
+    ).toBe('path_not_allowed');
+    expect(images.unavailable(at(good as string), '/volume_path').code).toBe('storage_feature_unavailable');
+    const spec = {
+      disks: [{ path: at(good as string) }, { path: '/local/disk.qcow2' }],
+    } as unknown as VmSpec;
+    expect(images.nfsImagesOf(spec)).toEqual({
+      [at(good as string)]: {
+        server: server.address,
+        path: `${server.exportPath}/${d.id}/images/${disk}/${good}`,
+      },
+    });
+    await domains.deactivate(d.id);
+    expect(images.owns(at(good as string))).toBe(false);
   });
 });
 
