@@ -136,9 +136,8 @@ export class NfsFiles implements DomainFiles {
     );
   }
 
-  async checkLocation(writable: boolean): Promise<void> {
-    // MOUNT succeeding is the existence check; writability shows on the first write (metadata).
-    void writable;
+  /** MOUNT succeeding is the existence check; writability shows on the first write (metadata). */
+  async checkLocation(_writable: boolean): Promise<void> {
     await this.session(async (c) => {
       const st = await c.stat('');
       if (st && st.type !== 'directory') {
