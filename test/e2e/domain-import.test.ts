@@ -85,10 +85,13 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
       201,
     );
     vmId = created.id;
+    // Plain disks: an encrypted disk's key stays with the engine that made it, so another engine
+    // cannot register it (disk_encrypted).
     const disk = await call(pa, 'POST', '/disks', {
       name: 'traveller-root',
       size_gib: 1,
       storage_domain_id: domainId,
+      encrypted: false,
     });
     const diskOp = await pa.api.settled(disk);
     const diskId = (disk.json.disk?.id ?? diskOp.target.id) as string;
@@ -99,6 +102,7 @@ describe('domain import with its VMs (two engines, real agents and QEMU)', () =>
       name: 'spare',
       size_gib: 1,
       storage_domain_id: domainId,
+      encrypted: false,
     });
     await pa.api.settled(spare);
     const spareId = spare.json.disk.id as string;

@@ -12,11 +12,12 @@ import { testGuest } from './test-guest';
 /**
  * Creates a VM in the platform's cluster that boots the test guest from its ISO, with one empty
  * 1 GiB disk on `storageDomainId` for the guest to write to; `extra` adds to the request (e.g.
- * `nics`). Fails unless the engine answers 201; returns the VM as the engine wrote it.
+ * `nics`). `encrypted` chooses the disk's encryption (default: the engine's
+ * `disks.encrypt_by_default`). Fails unless the engine answers 201; returns the VM as written.
  */
 export async function createGuestVm(
   platform: Platform,
-  opts: { name: string; storageDomainId: string; memoryMib?: number; extra?: Json },
+  opts: { name: string; storageDomainId: string; memoryMib?: number; encrypted?: boolean; extra?: Json },
 ): Promise<Json> {
   const created = await platform.api.call('POST', '/vms', {
     name: opts.name,
@@ -24,7 +25,13 @@ export async function createGuestVm(
     memory_mib: opts.memoryMib ?? 256,
     boot_order: ['cdrom', 'disk'],
     cdrom: { image: 'test-guest.iso' },
-    disks: [{ size_gib: 1, storage_domain_id: opts.storageDomainId }],
+    disks: [
+      {
+        size_gib: 1,
+        storage_domain_id: opts.storageDomainId,
+        ...(opts.encrypted === undefined ? {} : { encrypted: opts.encrypted }),
+      },
+    ],
     ...opts.extra,
   });
   if (created.status !== 201) {

@@ -12,7 +12,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { DiskFormatSchema, UuidString } from './vm-spec';
-import { VolumeEndpointSchema, VolumeInfoSchema } from './volume';
+import { VolumeEndpointSchema, VolumeInfoSchema, VolumeSourceEncryptionSchema } from './volume';
 
 const strict = { additionalProperties: false } as const;
 
@@ -115,6 +115,8 @@ export const OvaPackParamsSchema = Type.Object(
         {
           from: VolumeEndpointSchema,
           member: Type.Object({ disk_id: UuidString, volume_id: UuidString }, strict),
+          /** An encrypted source chain's keys: the member is written decrypted (an OVA travels). */
+          source_encryption: Type.Optional(VolumeSourceEncryptionSchema),
         },
         strict,
       ),

@@ -127,6 +127,8 @@ export const VolumeResizeParamsSchema = Type.Object(
     format: DiskFormatSchema,
     /** New virtual size; volumes only grow (shrinking loses data). */
     size_bytes: SizeBytes,
+    /** An encrypted volume's key: qemu-img opens its LUKS header to grow it. */
+    encryption: Type.Optional(VolumeEncryptionSchema),
   },
   strict,
 );

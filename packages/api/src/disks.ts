@@ -103,6 +103,18 @@ export const DiskTransferRequest = Type.Object(
 );
 export type DiskTransferRequest = Static<typeof DiskTransferRequest>;
 
+/** `GET /disks/defaults`: what a new disk gets when the request leaves a choice out. */
+export const DiskDefaults = Type.Object(
+  {
+    encrypted: Type.Boolean({
+      description:
+        'A new qcow2 disk without `encrypted` is encrypted (setting disks.encrypt_by_default; raw disks stay plain).',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type DiskDefaults = Static<typeof DiskDefaults>;
+
 export const DISK_SORT_FIELDS = ['name', 'created_at', 'updated_at'] as const;
 export const DiskListQuery = ListQuery(DISK_SORT_FIELDS, {
   storage_domain_id: Type.Optional(Uuid),

@@ -353,11 +353,24 @@ export async function convertImage(options: {
 /** Grows (or, with `shrink`, shrinks) an image's virtual size. Shrinking loses the data past the end. */
 export async function resizeImage(
   path: string,
-  options: { format: ImageFormat; sizeBytes: number; shrink?: boolean; preallocation?: Preallocation },
+  options: {
+    format: ImageFormat;
+    sizeBytes: number;
+    shrink?: boolean;
+    preallocation?: Preallocation;
+    /** An encrypted qcow2: the 0600 file holding its key (qemu-img must open the LUKS header). */
+    secretFile?: string;
+  },
 ): Promise<void> {
-  const args = ['resize', '-q', '-f', options.format];
+  const args = ['resize', '-q'];
+  if (options.secretFile) {
+    args.push('--object', `secret,id=vireo-sec0,format=raw,file=${escapeOptValue(options.secretFile)}`);
+  }
   if (options.shrink) args.push('--shrink');
   if (options.preallocation) args.push(`--preallocation=${options.preallocation}`);
-  args.push(path, String(options.sizeBytes));
+  if (options.secretFile) {
+    args.push('--image-opts', imageOpts(path, options.format, ['encrypt.key-secret=vireo-sec0']));
+  } else args.push('-f', options.format, path);
+  args.push(String(options.sizeBytes));
   await runQemuImg(args);
 }

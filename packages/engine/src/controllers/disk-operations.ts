@@ -160,12 +160,15 @@ export function registerDiskOperations(registry: OperationRegistry, deps: Deps):
           if (!online) {
             const domain = await domainOrThrow(deps.db, disk.storage_domain_id);
             const host = await hostForDomains(deps.db, deps.hub, [domain]);
+            const key = await targetKeyOf(deps.db, deps.masterKey, id);
             await deps.hub.call(host, 'volume.resize', {
               domain_id: domain.id,
               disk_id: id,
               volume_id: volume.id,
               format: volume.format,
               size_bytes: size,
+              // An encrypted disk's LUKS header has to be opened to grow it.
+              ...(key ? { encryption: key } : {}),
             });
           }
         }

@@ -1,3 +1,4 @@
+import type { VolumeSourceEncryption } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
 import { activeVolume, listVmDisks, setVolumeOnStorage, updateDisk } from '../db/repositories/disks';
@@ -98,11 +99,11 @@ async function exportTo(
     // The export domain is portable: another engine cannot have our keys, so images go out
     // decrypted and the OVF says which disks were encrypted (an import encrypts them again).
     const encrypted = new Set<string>();
-    for (const d of src.disks) if (await isDiskEncrypted(deps.db, d.id)) encrypted.add(d.id);
-    if (forOva && encrypted.size > 0) {
-      throw new Conflict('disk_in_use', 'encrypted disks export as OVF only; an OVA cannot carry them yet', {
-        details: { disk_ids: [...encrypted] },
-      });
+    const keysOf = new Map<string, VolumeSourceEncryption>();
+    for (const d of src.disks) {
+      if (await isDiskEncrypted(deps.db, d.id)) encrypted.add(d.id);
+      const keys = await sourceKeysOf(deps.db, deps.masterKey, d.id);
+      if (keys) keysOf.set(d.id, keys);
     }
     const text = writeOvf(
       doc.entity,
@@ -129,6 +130,7 @@ async function exportTo(
                   format: d.volume_format,
                 },
                 member: { disk_id: d.id, volume_id: d.volume_id },
+                ...(keysOf.has(d.id) ? { source_encryption: keysOf.get(d.id) } : {}),
               })),
               overwrite: input.overwrite,
             },
@@ -189,7 +191,7 @@ async function exportTo(
         r.add(`remove the exported copy of ${d.name}`, () =>
           deps.hub.call(host, 'volume.delete', { domain_id: exportDomain.id, disk_id: d.id }),
         );
-        const keys = await sourceKeysOf(deps.db, deps.masterKey, d.id);
+        const keys = keysOf.get(d.id);
         await withJobProgress(
           deps,
           ctx,

@@ -50,6 +50,8 @@ export interface DiskService {
   list(page: PageRequest, filter?: DiskFilter): Promise<PageResult<DiskView & { sort_key: string }>>;
   /** @throws NotFound `disk_not_found` */
   get(id: string): Promise<DiskView>;
+  /** What a new disk gets when a request leaves it out (the portal's checkbox starts from it). */
+  defaults(): { encrypted: boolean };
   /** Queues `disk.create`; the disk is `locked` until its volume exists. */
   create(actor: Actor, input: DiskCreate): Promise<{ disk: DiskView; operationId: string }>;
   /** Name/description now; a larger size queues `disk.extend` (online when its VM runs). */
@@ -214,6 +216,8 @@ export function createDiskService(deps: {
       if (!row) throw diskNotFound(id);
       return view(db, row);
     },
+
+    defaults: () => ({ encrypted: deps.encryptByDefault === true && deps.masterKey !== undefined }),
 
     async create(actor, input) {
       const size = sizeOf(input, true) as number;

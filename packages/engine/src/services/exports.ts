@@ -7,12 +7,7 @@ import { datacenterOfCluster, listVmDisks, updateDisk } from '../db/repositories
 import { entityExists, insertImportedDisk, takenDiskIds, takenNames } from '../db/repositories/exports';
 import { isUniqueViolation } from '../db/repositories/pg-errors';
 import { findStorageDomain } from '../db/repositories/storage-domains';
-import {
-  findTemplate,
-  insertTemplateDisk,
-  insertTemplateWithId,
-  templateDisks,
-} from '../db/repositories/templates';
+import { findTemplate, insertTemplateDisk, insertTemplateWithId } from '../db/repositories/templates';
 import { insertVm, lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow } from '../db/tables/storage';
@@ -23,7 +18,7 @@ import type { Actor } from './actor';
 import { findExport, readExports, toExportEntry } from './export-catalog';
 import { vmIsDown } from './disks';
 import type { AuditRecorder, OperationCreator } from './ports';
-import { createDiskKey, isDiskEncrypted } from '../secrets/disk-key-store';
+import { createDiskKey } from '../secrets/disk-key-store';
 import type { MasterKey } from '../secrets/master-key';
 
 /** The input of `vm.export` / `template.export` operations. */
@@ -134,22 +129,6 @@ export function createExportService(deps: {
 }): ExportService {
   const { db, hub, audit, operations } = deps;
 
-  /**
-   * An OVA is packed by the agent straight from the disks' volumes, which cannot open LUKS yet:
-   * encrypted disks export as OVF (decrypted into the export domain) only.
-   */
-  async function refuseEncryptedOva(tx: Executor, input: ExportRequest, diskIds: string[]): Promise<void> {
-    if ((input.format ?? 'ovf') !== 'ova') return;
-    for (const id of diskIds) {
-      if (await isDiskEncrypted(tx, id)) {
-        throw new InvalidInput(
-          'invalid_input',
-          'encrypted disks export as OVF only (format "ovf"); an OVA cannot carry them yet',
-          { details: { field: 'format', disk_id: id } },
-        );
-      }
-    }
-  }
   const log = deps.log.child({ module: 'engine:exports' });
 
   /** Queues `vm.export` / `template.export` and audits it; the caller checked and locked the entity. */
@@ -203,11 +182,6 @@ export function createExportService(deps: {
           }
         }
         // Encrypted disks are decrypted into the export domain (docs/export-import.md).
-        await refuseEncryptedOva(
-          tx,
-          input,
-          disks.map((d) => d.id),
-        );
         for (const d of disks) await updateDisk(tx, d.id, undefined, { state: 'locked' });
         return queueExport(tx, actor, { kind: 'vm', id: vm.id, name: vm.name }, input);
       });
@@ -226,11 +200,6 @@ export function createExportService(deps: {
           });
         }
         requireActive(await domainOrThrow(tx, input.storage_domain_id), 'export', 'storage_domain_id');
-        await refuseEncryptedOva(
-          tx,
-          input,
-          (await templateDisks(tx, t.id)).map((d) => d.disk_id),
-        );
         return queueExport(tx, actor, { kind: 'template', id: t.id, name: t.name }, input);
       });
     },

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { MethodHandlers } from '../../rpc/handlers';
 import type { VmRuntime } from '../../vm/runtime';
 import type { DomainRootResolver } from '../volumes/layout';
@@ -7,7 +8,13 @@ import { OvaService } from './ova';
 /** `storage.file_*` and `export.*`, bound to the host's active storage domains. */
 export function exportHandlers(runtime: VmRuntime, resolveRoot: DomainRootResolver): MethodHandlers {
   const files = new DomainFiles(resolveRoot);
-  const ova = new OvaService(resolveRoot, runtime.emit, runtime.log.child({ module: 'agent:export' }));
+  const ova = new OvaService(
+    resolveRoot,
+    runtime.emit,
+    runtime.log.child({ module: 'agent:export' }),
+    // Keys of encrypted disks being packed: 0600 files on the host, never on the export domain.
+    join(runtime.cfg.stateDir, 'secrets'),
+  );
   return {
     'storage.file_write': (p) => files.write(p),
     'storage.file_read': (p) => files.read(p),

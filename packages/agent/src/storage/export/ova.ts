@@ -11,6 +11,7 @@ import {
   statfs,
   unlink,
 } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type {
   AgentEventName,
@@ -31,7 +32,9 @@ import { Reverter } from '../../util/reverter';
 import { inspectUntrustedImage, inspectUntrustedVmdk } from '../inspect';
 import { escapeOptValue } from '../qemu-img';
 import { startConvert } from '../volumes/copy';
+import { writeSecretFiles } from '../volumes/encryption';
 import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
+import { sourceChainOpts } from '../volumes/service';
 import { lstatMaybeCreating } from './files';
 import { BLOCK, parseTarHeader, TAR_END, TarError, type TarMember, tarHeader, tarPadding } from './tar';
 
@@ -78,6 +81,8 @@ export class OvaService {
     private readonly resolveRoot: DomainRootResolver,
     private readonly emit: Emit,
     private readonly log: Logger,
+    /** Where encrypted sources' keys are written (0600, removed after each member) for qemu-img. */
+    private readonly secretsDir: string = join(tmpdir(), 'vireo-agent-secrets'),
   ) {}
 
   private async ovaDir(domainId: string, create: boolean): Promise<string | undefined> {
@@ -155,14 +160,32 @@ export class OvaService {
         const from = await DomainLayout.open(this.resolveRoot, d.from.domain_id);
         const source = await from.volume(d.from.disk_id, d.from.volume_id);
         const target = join(work, `${i}.qcow2`);
-        const job = startConvert({
-          source,
-          sourceFormat: d.from.format,
-          target,
-          targetFormat: 'qcow2',
-          onProgress: (x) => report('running', (done + x) / steps),
-        });
-        await job.done;
+        // An encrypted disk goes into the OVA decrypted: the keys only open the source chain.
+        const keys = d.source_encryption
+          ? await writeSecretFiles(this.secretsDir, {
+              src: d.source_encryption.secret,
+              ...(d.source_encryption.base_secret ? { base: d.source_encryption.base_secret } : {}),
+            })
+          : undefined;
+        try {
+          const encrypted = d.source_encryption
+            ? await sourceChainOpts(source, d.from.format, d.source_encryption)
+            : undefined;
+          const job = startConvert({
+            source,
+            sourceFormat: d.from.format,
+            target,
+            targetFormat: 'qcow2',
+            objects: Object.entries(keys?.files ?? {}).map(
+              ([id, file]) => `secret,id=vireo-${id},format=raw,file=${escapeOptValue(file)}`,
+            ),
+            ...(encrypted ? { sourceImageOpts: encrypted } : {}),
+            onProgress: (x) => report('running', (done + x) / steps),
+          });
+          await job.done;
+        } finally {
+          await keys?.remove();
+        }
         done += 1;
         images.push({
           member: `${idSegment(d.member.disk_id, 'disk_id')}/${idSegment(d.member.volume_id, 'volume_id')}`,

@@ -206,6 +206,25 @@ describe('VolumeService with encrypted volumes', () => {
     });
     expect((await imageInfo(plain.path, { format: 'qcow2' })).encrypted).toBeFalsy();
     expect(await plainHas(plain.path, 'VIREO-EXPORT-MARKER')).toBe(true);
+    // Growing an encrypted volume opens its header: with the key it works, without it qemu-img fails.
+    const grown = await volumes.resize({
+      domain_id: domA,
+      disk_id: src.disk_id,
+      volume_id: src.volume_id,
+      format: 'qcow2',
+      size_bytes: 32 * MiB,
+      encryption: { secret: k },
+    });
+    expect(grown.virtual_size).toBe(32 * MiB);
+    await expect(
+      volumes.resize({
+        domain_id: domA,
+        disk_id: src.disk_id,
+        volume_id: src.volume_id,
+        format: 'qcow2',
+        size_bytes: 48 * MiB,
+      }),
+    ).rejects.toThrow(/key-secret/);
     // A raw target cannot carry a LUKS header.
     await expect(
       volumes.copy({

@@ -177,9 +177,17 @@ export class VolumeService {
     }
     if (p.size_bytes > before.virtual_size) {
       // Without -U: qemu-img takes the write lock, so a volume a running VM holds is refused.
-      await resizeImage(before.path, { format: p.format, sizeBytes: p.size_bytes }).catch((err: unknown) => {
-        throw toAgentError(mapLockFailure(err, `resizing volume ${p.volume_id}`));
-      });
+      const grow = (secretFile?: string) =>
+        resizeImage(before.path, {
+          format: p.format,
+          sizeBytes: p.size_bytes,
+          ...(secretFile ? { secretFile } : {}),
+        });
+      await (p.encryption ? withSecretFile(this.secretsDir, p.encryption.secret, grow) : grow()).catch(
+        (err: unknown) => {
+          throw toAgentError(mapLockFailure(err, `resizing volume ${p.volume_id}`));
+        },
+      );
     }
     return this.describe(layout, p, p.format);
   }

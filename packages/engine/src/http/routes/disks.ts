@@ -7,6 +7,7 @@ import {
   DiskAttachmentCreate,
   DiskAttachmentList,
   DiskCreate,
+  DiskDefaults,
   DiskListQuery,
   DiskPage,
   DiskTransferRequest,
@@ -87,6 +88,21 @@ export const diskRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
         ...(vm_id ? { vmId: vm_id } : {}),
       };
       return pageBody(await service.list(page, filter), page.sortSpec, toDisk);
+    },
+  );
+
+  app.get(
+    '/disks/defaults',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'What a new disk gets when the request leaves a choice out (encryption)',
+        response: { 200: DiskDefaults, ...errorResponses(...AUTHED) },
+      },
+    },
+    async (request) => {
+      authorize(principalOf(request), 'disk.list', { kind: 'disk' });
+      return service.defaults();
     },
   );
 

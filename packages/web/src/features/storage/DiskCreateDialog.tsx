@@ -12,10 +12,10 @@ import {
   TextInput,
 } from '@patternfly/react-core';
 import { useQueryClient } from '@tanstack/react-query';
-import { type Disk, type StorageDomain, VM_DISK_INTERFACES } from '@vireo/api';
+import { type Disk, type DiskDefaults, type StorageDomain, VM_DISK_INTERFACES } from '@vireo/api';
 import { useEffect, useState } from 'react';
 import { useIntl } from 'react-intl';
-import { api, refresh, useLiveList } from '../../api';
+import { api, refresh, useLiveList, useLiveObject } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
 import { useFormSubmit } from '../common/formSubmit';
 import { FormFooter } from '../common/FormFooter';
@@ -61,6 +61,8 @@ export function DiskCreateDialog(props: {
     ...EMPTY_DISK_FORM,
     storage_domain_id: props.storageDomainId ?? '',
   });
+  // What an untouched encryption box shows: the engine's disks.encrypt_by_default.
+  const defaults = useLiveObject<DiskDefaults>('disks', 'defaults');
   const [iface, setIface] = useState('virtio');
   const [bootable, setBootable] = useState(false);
 
@@ -181,7 +183,7 @@ export function DiskCreateDialog(props: {
             <Checkbox
               id="disk-encrypted"
               label={label('storage.field.encrypted')}
-              isChecked={v.encrypted}
+              isChecked={v.encrypted ?? (v.format === 'qcow2' && defaults.data?.encrypted === true)}
               onChange={(_e, x) => set('encrypted', x)}
             />
             <FieldError message={errors.encrypted} />

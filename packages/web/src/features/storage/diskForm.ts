@@ -9,7 +9,8 @@ export interface DiskFormValues {
   format: 'qcow2' | 'raw';
   allocation: 'thin' | 'preallocated';
   shareable: boolean;
-  encrypted: boolean;
+  /** undefined = the engine's default (`GET /disks/defaults`), which the box shows until touched. */
+  encrypted?: boolean;
 }
 
 export const EMPTY_DISK_FORM: DiskFormValues = {
@@ -20,7 +21,6 @@ export const EMPTY_DISK_FORM: DiskFormValues = {
   format: 'qcow2',
   allocation: 'thin',
   shareable: false,
-  encrypted: false,
 };
 
 /** A whole number typed as digits becomes a number; anything else goes as typed so the engine names it. */
@@ -44,7 +44,8 @@ export function diskCreateBody(v: DiskFormValues): DiskCreate {
     preallocation: v.allocation === 'thin' ? 'off' : 'falloc',
     ...(description ? { description } : {}),
     ...(v.shareable ? { shareable: true } : {}),
-    ...(v.encrypted ? { encrypted: true } : {}),
+    // A choice the user made goes as made (unticking opts out of the engine's default).
+    ...(v.encrypted === undefined ? {} : { encrypted: v.encrypted }),
   } as DiskCreate;
 }
 

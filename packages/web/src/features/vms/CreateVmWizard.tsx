@@ -14,12 +14,12 @@ import {
   Wizard,
   WizardStep,
 } from '@patternfly/react-core';
-import { VM_CONSOLE_TYPES, VM_MAX_DISKS, VM_MAX_NICS, VM_OS_TYPES } from '@vireo/api';
+import { type DiskDefaults, VM_CONSOLE_TYPES, VM_MAX_DISKS, VM_MAX_NICS, VM_OS_TYPES } from '@vireo/api';
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { useNavigate, useSearchParams } from 'react-router';
-import { api, fieldErrors, refresh } from '../../api';
+import { api, fieldErrors, refresh, useLiveObject } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
 import { useOptions } from '../common/lookups';
 import { useNotify } from '../common/notify';
@@ -117,6 +117,8 @@ export function CreateVmWizard() {
   const [busy, setBusy] = useState(false);
   const datacenterId = useDataCenterOf(form.cluster_id);
   const dataDomains = useDomainOptions(datacenterId, 'data');
+  // Whether new disks are encrypted unless unticked (the engine's disks.encrypt_by_default).
+  const diskDefaults = useLiveObject<DiskDefaults>('disks', 'defaults');
   const t = (id: string) => intl.formatMessage({ id });
   const fromTemplate = form.source === 'template';
 
@@ -316,6 +318,7 @@ export function CreateVmWizard() {
                 dataDomains={dataDomains}
                 errors={errors}
                 prefix={`disks.${i}.`}
+                encryptByDefault={diskDefaults.data?.encrypted ?? false}
               />
             ))}
             <Button

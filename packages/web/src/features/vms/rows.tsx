@@ -32,6 +32,8 @@ export function DiskRow(props: {
   dataDomains: Option[];
   errors?: Errors;
   prefix?: string;
+  /** The engine's `disks.encrypt_by_default` (`GET /disks/defaults`): what an untouched box shows. */
+  encryptByDefault?: boolean;
 }) {
   const intl = useIntl();
   const t = (id: string) => intl.formatMessage({ id });
@@ -100,6 +102,15 @@ export function DiskRow(props: {
           isChecked={d.bootable}
           onChange={(_e, v) => onChange({ bootable: v })}
         />
+        <Checkbox
+          id={`${id}-encrypted`}
+          label={t('field.encrypted')}
+          // LUKS lives in the qcow2 header: a raw disk is always plain.
+          isDisabled={d.format !== 'qcow2'}
+          isChecked={d.format === 'qcow2' && (d.encrypted ?? props.encryptByDefault ?? false)}
+          onChange={(_e, v) => onChange({ encrypted: v })}
+        />
+        <FieldError message={err('encrypted')} />
       </GridItem>
       {props.onRemove && (
         <GridItem span={1}>

@@ -8,6 +8,8 @@ export interface DiskRowValue {
   bootable: boolean;
   /** '' = the engine's default (the data center's first active data domain). */
   storage_domain_id: string;
+  /** LUKS (qcow2 only); undefined = the engine's default (`GET /disks/defaults`), as the box shows. */
+  encrypted?: boolean;
 }
 
 /** One NIC as typed in a NIC row: user-mode networking or a port on an existing Linux bridge. */
@@ -83,6 +85,8 @@ export function toDiskCreate(d: DiskRowValue): Record<string, unknown> {
     interface: d.interface,
     ...(d.bootable ? { bootable: true } : {}),
     ...(d.storage_domain_id ? { storage_domain_id: d.storage_domain_id } : {}),
+    // Only a choice the user made is sent; a raw disk is never encrypted.
+    ...(d.encrypted === undefined || d.format !== 'qcow2' ? {} : { encrypted: d.encrypted }),
   };
 }
 
