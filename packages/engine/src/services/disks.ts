@@ -279,7 +279,8 @@ export function createDiskService(deps: {
             operation_id: operationId,
           },
         });
-        return { disk: await view(tx, disk), operationId };
+        // Re-read: the key (if any) marked the row encrypted after it was inserted.
+        return { disk: await view(tx, (await findDisk(tx, disk.id)) as DiskRow), operationId };
       });
     },
 

@@ -8,6 +8,7 @@ import type { AuditInput } from '../../src/events/audit';
 import { buildApp } from '../../src/http/app';
 import { createOperations, type OperationsOptions, type Operations } from '../../src/operations';
 import { createServices } from '../../src/services';
+import type { MasterKey } from '../../src/secrets/master-key';
 import { TEST_ADMIN_PASSWORD, TEST_CA_PEM } from '../support/app';
 import { createTestDb, type TestDb } from '../support/db';
 
@@ -41,6 +42,8 @@ export interface OpsAppOptions {
    * test database, the real audit log, a silent logger), so tests need no late-bound copies.
    */
   register?(ops: Operations, ctx: RegisterContext): void;
+  /** Disk encryption for the services: the master key and `disks.encrypt_by_default`. */
+  encryption?: { masterKey: MasterKey; encryptByDefault?: boolean };
 }
 
 /**
@@ -70,7 +73,13 @@ export async function createOpsApp(opts: OpsAppOptions = {}): Promise<OpsApp> {
     opts.register?.(operations, { db: t.db, audit: events.audit, log });
     await events.start();
     operations.start();
-    const services = createServices({ db: t.db, log, audit: events.audit, operations });
+    const services = createServices({
+      db: t.db,
+      log,
+      audit: events.audit,
+      operations,
+      ...(opts.encryption ?? {}),
+    });
     app = await buildApp({
       db: t.db,
       log,
