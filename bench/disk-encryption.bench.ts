@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LUKS_ITER_TIME_MS } from '../packages/agent/src/storage/volumes/encryption';
 import { appendResults, median, report, runUnderSourceCondition } from './engine-lib';
 
 const STARTS = Number(process.env.BENCH_ENC_STARTS ?? 7);
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
     for (const [a, b, c] of rows) report(a, b, c);
     appendResults('Disk encryption (bench/disk-encryption.bench.ts)', rows, [
       `${os.cpus().length} cores; engine, local agent (TCG) and a local data domain on one machine; VMs 1 vCPU, 128 MiB, serial console, the test guest (${path.basename(testGuest.qcow2)}) booting from a virtio disk`,
-      'the encrypted disk is `POST /disks/{id}/copy {encrypted: true}` of the uploaded plain one: the same bytes under LUKS (AES-XTS, PBKDF2 iter-time 20 ms)',
+      `the encrypted disk is \`POST /disks/{id}/copy {encrypted: true}\` of the uploaded plain one: the same bytes under LUKS (AES-XTS, PBKDF2 iter-time ${LUKS_ITER_TIME_MS} ms)`,
       'a start: POST /vms/{id}/start → operation succeeded → the guest prints its ready marker on the serial console; plain and encrypted alternate, after one unmeasured start each',
       `all times: ${JSON.stringify({ boot: times, up: upTimes, create })}`,
     ]);
