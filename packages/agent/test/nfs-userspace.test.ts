@@ -206,6 +206,65 @@ describe('a userspace-mode nfs data domain', () => {
     });
     expect(domains.userspaceDomain(d.id)).toBeUndefined();
   });
+
+  it('extends volumes offline through the nfs driver: plain, raw and encrypted; never shrinks', async () => {
+    const d = ref('data');
+    await domains.activate({ domain: d, engine_id: ENGINE, create_metadata: true });
+    const u = domains.userspaceDomain(d.id);
+    if (!u) throw new Error('domain not in userspace mode');
+    const disk = randomUUID();
+    const vol = randomUUID();
+    const at = { domain_id: d.id, disk_id: disk, volume_id: vol, format: 'qcow2' as const };
+    await volumes.create(u, { ...at, size_bytes: 1 << 20 });
+    // The guest's data must survive the resize: stamp it on the server, read it back after.
+    const file = join(server.dir, d.id, 'images', disk, vol);
+    await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 64k', file]);
+    const grown = await volumes.resize(u, { ...at, size_bytes: 3 << 20 });
+    expect(grown).toMatchObject({ virtual_size: 3 << 20, path: `${u.root}/images/${disk}/${vol}` });
+    expect((await volumes.info(u, at)).virtual_size).toBe(3 << 20);
+    const read = await run('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x5a 0 64k', file]);
+    expect(read.stdout).not.toMatch(/Pattern verification failed/);
+    expect(read.stdout).toMatch(/read 65536\/65536 bytes/);
+    // Same size: nothing to do; smaller: refused, size unchanged.
+    expect((await volumes.resize(u, { ...at, size_bytes: 3 << 20 })).virtual_size).toBe(3 << 20);
+    await expect(volumes.resize(u, { ...at, size_bytes: 1 << 20 })).rejects.toMatchObject({
+      code: 'invalid_params',
+    });
+    expect((await volumes.info(u, at)).virtual_size).toBe(3 << 20);
+    // A missing volume answers image_not_found.
+    await expect(
+      volumes.resize(u, { ...at, volume_id: randomUUID(), size_bytes: 4 << 20 }),
+    ).rejects.toMatchObject({ code: 'image_not_found' });
+
+    // Raw: the file itself grows.
+    const rawVol = randomUUID();
+    const raw = { ...at, volume_id: rawVol, format: 'raw' as const };
+    await volumes.create(u, { ...raw, size_bytes: 1 << 20 });
+    await volumes.resize(u, { ...raw, size_bytes: 2 << 20 });
+    expect((await stat(join(server.dir, d.id, 'images', disk, rawVol))).size).toBe(2 << 20);
+
+    // Encrypted: qemu-img opens the LUKS header with the key (a 0600 file, gone afterwards);
+    // the wrong key fails with a coded error and leaves the size alone.
+    const encVol = randomUUID();
+    const enc = { ...at, volume_id: encVol };
+    const key = { secret: Buffer.alloc(32, 9).toString('base64') };
+    await volumes.create(u, { ...enc, size_bytes: 1 << 20, encryption: key });
+    await expect(
+      volumes.resize(u, {
+        ...enc,
+        size_bytes: 2 << 20,
+        encryption: { secret: Buffer.alloc(32, 1).toString('base64') },
+      }),
+    ).rejects.toMatchObject({ code: 'encryption_key_invalid' });
+    expect((await volumes.info(u, enc)).virtual_size).toBe(1 << 20);
+    expect((await volumes.resize(u, { ...enc, size_bytes: 2 << 20, encryption: key })).virtual_size).toBe(
+      2 << 20,
+    );
+    expect(await readdir(join(stateDir, 'secrets')).catch(() => [])).toEqual([]);
+
+    expect(await volumes.delete(u, { domain_id: d.id, disk_id: disk })).toEqual({ deleted: true });
+    await domains.deactivate(d.id, true);
+  });
 });
 
 describe('images of a userspace-mode nfs domain (the image policy side)', () => {

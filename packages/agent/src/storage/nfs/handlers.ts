@@ -44,9 +44,8 @@ export function routeUserspaceNfsVolumes(
     return d ? volumes.delete(d, p) : remove(p, ctx);
   };
   handlers['volume.resize'] = (p, ctx) => {
-    if (domains.userspaceDomain(p.domain_id))
-      throw domains.featureUnavailable(p.domain_id, 'extending a volume');
-    return resize(p, ctx);
+    const d = domains.userspaceDomain(p.domain_id);
+    return d ? volumes.resize(d, p) : resize(p, ctx);
   };
   handlers['volume.copy'] = (p, ctx) => {
     for (const id of [p.from.domain_id, p.to.domain_id]) {

@@ -4,13 +4,14 @@ import type {
   VolumeDeleteResult,
   VolumeInfo,
   VolumeInfoParams,
+  VolumeResizeParams,
 } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import { AgentError, toAgentError } from '../../util/errors';
 import type { NfsLocation } from '../domains/files';
 import type { UserspaceNfsDomain } from '../domains/service';
-import { createImage, type ImageFormat, imageInfo } from '../qemu-img';
-import { LUKS_ITER_TIME_MS, withSecretFile } from '../volumes/encryption';
+import { createImage, type ImageFormat, imageInfo, runQemuImg } from '../qemu-img';
+import { isWrongKeyFailure, LUKS_ITER_TIME_MS, withSecretFile } from '../volumes/encryption';
 import { idSegment } from '../volumes/layout';
 import { type NfsClient, withNfs } from './client';
 
@@ -140,6 +141,67 @@ export class UserspaceVolumes {
       throw new AgentError('image_not_found', `volume ${at.vol} of disk ${at.disk} does not exist`, {
         details: { domain_id: d.domainId, disk_id: at.disk, volume_id: at.vol },
       });
+    }
+    return this.describe(d, p, p.format);
+  }
+
+  /**
+   * Grows a volume offline (`qemu-img resize` through the nfs driver). The engine calls this only
+   * for a disk whose VM is down: the nfs driver takes no lock a running QEMU would hold, so unlike
+   * a local volume, a resize under a running VM would not be refused here (ADR 027).
+   */
+  async resize(d: UserspaceNfsDomain, p: VolumeResizeParams): Promise<VolumeInfo> {
+    const before = await this.info(d, p);
+    if (p.size_bytes < before.virtual_size) {
+      throw new AgentError(
+        'invalid_params',
+        'volumes only grow: the new size is smaller than the current one',
+        {
+          details: { size_bytes: p.size_bytes, virtual_size: before.virtual_size },
+        },
+      );
+    }
+    if (p.size_bytes === before.virtual_size) return before;
+    const at = this.paths(d, p.disk_id, p.volume_id);
+    const url = nfsUrl(d.location, at.volRel as string);
+    const grow = async (secretFile?: string) => {
+      const args = ['resize', '-q'];
+      if (secretFile) {
+        // The key is named by file; the nfs protocol node is spelled out (no URL guessing).
+        const path = new URL(url).pathname;
+        const host = d.location.server.replace(/^\[(.*)\]$/, '$1');
+        if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) {
+          throw new AgentError(
+            'invalid_params',
+            'the NFS server name has characters qemu-img options cannot carry',
+          );
+        }
+        args.push(
+          '--object',
+          `secret,id=vireo-sec0,format=raw,file=${secretFile.replaceAll(',', ',,')}`,
+          '--image-opts',
+          [
+            `driver=${p.format}`,
+            'file.driver=nfs',
+            'file.server.type=inet',
+            `file.server.host=${host}`,
+            `file.path=${path}`,
+            'encrypt.key-secret=vireo-sec0',
+          ].join(','),
+        );
+      } else args.push('-f', p.format, url);
+      args.push(String(p.size_bytes));
+      await runQemuImg(args);
+    };
+    try {
+      await (p.encryption ? withSecretFile(this.deps.secretsDir, p.encryption.secret, grow) : grow());
+    } catch (err) {
+      if (isWrongKeyFailure(err)) {
+        throw new AgentError('encryption_key_invalid', `the key does not open volume ${at.vol}`, {
+          cause: err,
+        });
+      }
+      throw toAgentError(err, `resizing volume ${at.vol}`);
     }
     return this.describe(d, p, p.format);
   }
