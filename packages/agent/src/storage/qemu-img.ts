@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { StorageError } from './errors';
 import { hasControlChars } from './control-chars';
 
@@ -228,13 +229,42 @@ export async function retryLuksBenchmark<T>(
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await fn();
+      return await luksCreations.run(fn);
     } catch (error) {
       if (!isLuksBenchmarkFlake(error) || attempt >= LUKS_CREATE_ATTEMPTS) throw error;
       await beforeRetry?.();
     }
   }
 }
+
+/**
+ * At most one LUKS header is made per core at a time. Each costs ≈ 2 s of CPU whatever the
+ * iter-time (QEMU calibrates PBKDF2 for 0.5 s+ twice); a burst of them (thin clones of an encrypted
+ * template) run all at once would share the cores until every one passed qemu-img's time limit.
+ * Waiting here is outside that limit, which then measures only the run.
+ */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+const luksCreations = new Slots(Math.max(1, availableParallelism()));
 
 /**
  * Creates a qcow2 overlay on `backingPath`. The backing format is always explicit (`-F`): without it
