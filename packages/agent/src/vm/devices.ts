@@ -10,6 +10,8 @@ import {
   validateVmSpec,
   volumeNodeNames,
 } from '../qemu/argv';
+import { nfsFileNode } from '../qemu/argv/nfs';
+import type { LaunchPlan } from '../qemu/argv/types';
 import type { QmpClient } from '../qemu/qmp';
 import { isWrongKeyFailure } from '../storage/volumes/encryption';
 import { AgentError } from '../util/errors';
@@ -52,7 +54,10 @@ export async function changeCdLocked(rt: VmRuntime, vm: ManagedVm, path: string 
       details: { vm_id: vm.id },
     });
   }
-  if (path !== null) await rt.images.checkFile(path, '/path');
+  // An ISO on a userspace-mode nfs domain (ADR 027) is checked over NFS and opened by URL.
+  const remote = path !== null && rt.images.remote?.owns(path) ? rt.images.remote : undefined;
+  if (path !== null && remote) await remote.checkIso(path, '/path');
+  else if (path !== null) await rt.images.checkFile(path, '/path');
   const next: VmSpec = { ...spec, cdrom: { ...spec.cdrom, path } };
   if (vm.state === 'down') {
     await saveSpec(vm, next);
@@ -68,7 +73,7 @@ export async function changeCdLocked(rt: VmRuntime, vm: ManagedVm, path: string 
     // The format is explicit: an ISO is never probed, whatever its first bytes claim.
     await qmp.execute('blockdev-change-medium', {
       id: CDROM_DEVICE_ID,
-      filename: path,
+      filename: remote ? nfsIsoUrl(remote.nfsImagesOf(next)[path], path) : path,
       format: 'raw',
       'read-only-mode': 'read-only',
       force: true,
@@ -105,8 +110,10 @@ export async function attachDiskLocked(
     return vm.info();
   }
   requireDiskKeys([disk], secrets);
-  // A disk on a userspace-mode nfs domain (ADR 027) starts with the VM; hot-plug is not offered.
-  if (rt.images.remote?.owns(disk.path)) throw rt.images.remote.unavailable(disk.path, '/disk/path');
+  // Layers on a userspace-mode nfs domain (ADR 027) get QEMU's nfs driver as their protocol node.
+  const nfsImages = rt.images.remote?.owns(disk.path) ? rt.images.remote.nfsImagesOf(next) : undefined;
+  const protocol = (path: string, node: Record<string, unknown>) =>
+    nfsImages ? nfsFileNode({ nfsImages } as unknown as LaunchPlan, path, '/disk/path', node) : node;
   rt.requireState(vm, ['up', 'paused'], 'hot-plug a disk into');
   const qmp = rt.requireQmp(vm);
   const record = vm.runtime;
@@ -152,7 +159,7 @@ export async function attachDiskLocked(
   const revert = new Reverter(rt.log);
   try {
     if (diskSecretIds(disk).length > 0) {
-      await addEncryptedChain(qmp, disk, chain, secrets, revert);
+      await addEncryptedChain(qmp, disk, chain, secrets, revert, protocol);
     } else {
       await addPlainNodes();
     }
@@ -177,14 +184,17 @@ export async function attachDiskLocked(
   return vm.info();
 
   async function addPlainNodes(): Promise<void> {
-    await qmp.execute('blockdev-add', {
-      driver: disk.path.startsWith('/dev/') ? 'host_device' : 'file',
-      'node-name': names.file,
-      filename: disk.path,
-      'read-only': disk.readonly,
-      ...cache,
-      ...discard,
-    });
+    await qmp.executeUntyped(
+      'blockdev-add',
+      protocol(disk.path, {
+        driver: disk.path.startsWith('/dev/') ? 'host_device' : 'file',
+        'node-name': names.file,
+        filename: disk.path,
+        'read-only': disk.readonly,
+        ...cache,
+        ...discard,
+      }),
+    );
     revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.file }), 'delete protocol node');
     await qmp.execute('blockdev-add', {
       driver: disk.format,
@@ -209,6 +219,7 @@ async function addEncryptedChain(
   chain: DiskChainLayer[],
   secrets: Record<string, string>,
   revert: Reverter,
+  protocol: (path: string, node: Record<string, unknown>) => Record<string, unknown>,
 ): Promise<void> {
   const existing = await secretObjects(qmp);
   for (const id of diskSecretIds(disk)) {
@@ -233,7 +244,7 @@ async function addEncryptedChain(
       names,
       below ? volumeNodeNames(below.path).format : null,
     );
-    await qmp.executeUntyped('blockdev-add', nodes.file);
+    await qmp.executeUntyped('blockdev-add', protocol(layer.path, nodes.file));
     revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.file }), 'delete protocol node');
     await qmp.executeUntyped('blockdev-add', nodes.format);
     revert.add(() => qmp.execute('blockdev-del', { 'node-name': names.format }), 'delete format node');
@@ -337,4 +348,15 @@ function freeHotplugPort(count: number, used: Record<string, string>): string | 
     if (!(port in used)) return port;
   }
   return undefined;
+}
+
+/** The `nfs://` URL QEMU opens an ISO on a userspace-mode nfs domain by (IPv6 servers bracketed). */
+function nfsIsoUrl(image: { server: string; path: string } | undefined, path: string): string {
+  if (!image) throw new AgentError('image_not_found', `ISO ${path} is not on an active nfs domain`);
+  const host =
+    image.server.includes(':') && !image.server.startsWith('[') ? `[${image.server}]` : image.server;
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(host) || !/^\/[A-Za-z0-9._/-]+$/.test(image.path)) {
+    throw new AgentError('path_not_allowed', `ISO ${path} has characters an nfs:// URL cannot carry`);
+  }
+  return `nfs://${host}${image.path}`;
 }
