@@ -200,6 +200,41 @@ describe('nfs storage domains (userspace mode)', () => {
     ]);
     expect(fs.readFileSync(out).subarray(0, stamp.length).toString('latin1')).toBe(stamp);
 
+    // Copy nfs → local (qemu-img convert from the nfs:// URL), then move the copy local → nfs: the
+    // guest's stamp survives both ways.
+    const local = await platform.addLocalDataDomain('local-data');
+    const copied = await api.call('POST', `/disks/${diskId}/copy`, {
+      storage_domain_id: local.id,
+      name: 'nfs-copy',
+    });
+    expect(copied.status, JSON.stringify(copied.json)).toBe(202);
+    await api.settled(copied);
+    const copyId = copied.json.disk.id as string;
+    const readStamp = async (file: string) => {
+      const at = join(platform.dir, `stamp-${Date.now()}.raw`);
+      await run('qemu-img', [
+        'dd',
+        '-f',
+        'qcow2',
+        '-O',
+        'raw',
+        `bs=${stamp.length}`,
+        'count=1',
+        `if=${file}`,
+        `of=${at}`,
+      ]);
+      return fs.readFileSync(at).subarray(0, stamp.length).toString('latin1');
+    };
+    const localDir = join(local.parent, local.id, 'images', copyId);
+    expect(await readStamp(join(localDir, fs.readdirSync(localDir)[0] as string))).toBe(stamp);
+    await api.settled(await api.call('POST', `/disks/${copyId}/move`, { storage_domain_id: dataId }));
+    await until('the copy left the local domain', async () => !fs.existsSync(localDir));
+    const movedDir = join(server.dir, dataId, 'images', copyId);
+    expect(await readStamp(join(movedDir, fs.readdirSync(movedDir)[0] as string))).toBe(stamp);
+    expect((await api.call('GET', `/disks/${copyId}`)).json.storage_domain_id).toBe(dataId);
+    await api.settled(await api.call('DELETE', `/disks/${copyId}`));
+    await until('the moved copy gone', async () => !fs.existsSync(movedDir));
+
     // Deleting the VM with its disks removes the disk directory on the export.
     await api.settled(await api.call('DELETE', `/vms/${vmId}?remove_disks=true`));
     await until(

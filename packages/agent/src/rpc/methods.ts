@@ -80,7 +80,7 @@ export function createMethodHandlers(
   // nfs domains served without a kernel NFS client (ADR 027) have their own volume calls.
   if (domains) {
     const log = runtime.log.child({ module: 'agent:nfs' });
-    routeUserspaceNfsVolumes(handlers, domains, log, join(runtime.cfg.stateDir, 'secrets'));
+    routeUserspaceNfsVolumes(handlers, domains, log, join(runtime.cfg.stateDir, 'secrets'), runtime.emit);
   }
   if (host) {
     handlers['host.capabilities'] = async () =>
