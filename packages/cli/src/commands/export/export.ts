@@ -1,5 +1,6 @@
 import type { ExportList } from '@vireo/api';
-import { usageError } from '../../framework/errors';
+import { isUuid, type VireoClient } from '@vireo/client';
+import { CliError, ExitCode, usageError } from '../../framework/errors';
 import type { CommandSpec } from '../../framework/spec';
 import { resolveArg } from '../common/crud';
 import { clusterKind, type ResourceKind, vmKind } from '../common/kinds';
@@ -90,13 +91,52 @@ export const exportList: CommandSpec = {
   },
 };
 
+/**
+ * The exported entity an import argument names: its id, or its name when one VM or template of that
+ * name is on the domain (an OVF and an OVA copy of one VM share its id). The list shows names, so
+ * people type them; the API takes ids.
+ */
+export async function resolveExport(
+  client: VireoClient,
+  domain: { id: string; name: string },
+  arg: string,
+  signal?: AbortSignal,
+): Promise<{ id: string; label: string }> {
+  const list = await client.get<ExportList>(`/storage-domains/${domain.id}/exports`, { signal });
+  const byId = list.items.find((e) => e.id === arg);
+  if (byId) return { id: byId.id, label: `${byId.kind} ${byId.name}` };
+  if (isUuid(arg)) return { id: arg, label: arg };
+  const matches = list.items.filter((e) => e.name === arg);
+  const ids = new Set(matches.map((e) => e.id));
+  if (ids.size === 1) {
+    const e = matches[0] as (typeof matches)[number];
+    return { id: e.id, label: `${e.kind} ${e.name}` };
+  }
+  if (ids.size > 1) {
+    throw new CliError(
+      'ambiguous_name',
+      `several exports on ${domain.name} are named ${arg}; give the id (vireo export list ${domain.name})`,
+      ExitCode.usage,
+    );
+  }
+  throw new CliError(
+    'export_not_found',
+    `export domain ${domain.name} holds no VM or template named ${arg} (vireo export list ${domain.name})`,
+    ExitCode.notFound,
+  );
+}
+
 /** `vireo vm import EXP ID --cluster C --domain DATA [--name N] [--rename] [--new-ids] [--ova]`. */
 export const vmImport: CommandSpec = {
   path: ['vm', 'import'],
   summary: 'import a VM (or template) from an export domain onto a data domain',
   args: [
     { ...domainArg, description: 'the export domain (name or id)' },
-    { name: 'id', description: 'the exported VM or template id (see: vireo export list)', required: true },
+    {
+      name: 'export',
+      description: 'the exported VM or template: its id, or its name when unique (see: vireo export list)',
+      required: true,
+    },
   ],
   options: [
     {
@@ -124,12 +164,12 @@ export const vmImport: CommandSpec = {
     if (ctx.opts.newIds) body.new_ids = true;
     if (ctx.opts.ova) body.source = 'ova';
     if (ctx.opts.bridge !== undefined) body.bridge = String(ctx.opts.bridge);
-    const id = String(ctx.args[1]);
+    const { id, label } = await resolveExport(client, object, String(ctx.args[1]), ctx.session.signal);
     const result = await client.create(
       `/storage-domains/${object.id}/exports/${encodeURIComponent(id)}/import`,
       body,
       { signal: ctx.session.signal },
     );
-    return finishMutation(ctx, client, result, { done: `${id} imported from ${object.name}` });
+    return finishMutation(ctx, client, result, { done: `${label} imported from ${object.name}` });
   },
 };

@@ -1,12 +1,29 @@
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { uploadImage } from '@vireo/client';
-import { ExitCode, usageError } from '../../framework/errors';
+import { CliError, ExitCode, usageError } from '../../framework/errors';
 import type { CommandSpec } from '../../framework/spec';
 import { printObject } from '../common/output';
 import { progressBar } from './progress';
 import { resolveByName } from './resolve';
 
 const FORMATS = ['raw', 'qcow2', 'iso'] as const;
+
+/**
+ * Checks the local file before anything goes to the engine: a typo in the path should say so, not
+ * surface as `internal_error: ENOENT …` after a transfer was opened.
+ */
+export async function assertUploadableFile(file: string): Promise<void> {
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
+    throw new CliError('file_unreadable', `cannot read ${file}: ${why}`, ExitCode.usage, { cause: err });
+  }
+  if (!info.isFile()) throw new CliError('file_unreadable', `${file} is not a regular file`, ExitCode.usage);
+}
 
 /** The format a file name suggests; the user can always say otherwise with --format. */
 function formatFromName(file: string): (typeof FORMATS)[number] | undefined {
@@ -41,6 +58,7 @@ export const imageUpload: CommandSpec = {
   ],
   async run(ctx) {
     const file = String(ctx.args[0]);
+    await assertUploadableFile(file);
     const { client } = await ctx.session.connect(ctx.opts.profile);
     const signal = ctx.session.signal;
     const bar = progressBar(ctx.session.io.stderr, basename(file));

@@ -3,9 +3,13 @@ import type { CommandSpec } from '../../framework/spec';
 import { resolveArg } from '../common/crud';
 import { vmKind } from '../common/kinds';
 import { finishMutation, WAIT_OPTIONS } from '../common/mutation';
-import { VM_ARG } from './list';
+import { resolveSnapshot, VM_ARG } from './list';
 
-const SNAPSHOT_ARG = { name: 'snapshot', description: 'the snapshot id', required: true } as const;
+const SNAPSHOT_ARG = {
+  name: 'snapshot',
+  description: 'the snapshot: its id, or its description when no other snapshot of the VM has it',
+  required: true,
+} as const;
 
 /** `vireo snapshot create <vm>`: all of the VM's disks at once; live when it runs. */
 export const snapshotCreate: CommandSpec = {
@@ -38,9 +42,9 @@ export const snapshotDelete: CommandSpec = {
   options: WAIT_OPTIONS,
   async run(ctx) {
     const { client, object } = await resolveArg(ctx, vmKind, ctx.args[0]);
-    const sid = encodeURIComponent(String(ctx.args[1]));
+    const sid = await resolveSnapshot(client, object, String(ctx.args[1]), ctx.session.signal);
     const result = await client.delete(`/vms/${object.id}/snapshots/${sid}`, { signal: ctx.session.signal });
-    return finishMutation(ctx, client, result, { done: `snapshot ${String(ctx.args[1])} deleted` });
+    return finishMutation(ctx, client, result, { done: `snapshot ${sid} deleted` });
   },
 };
 
@@ -52,12 +56,12 @@ function snapshotAction(action: 'preview' | 'revert', summary: string): CommandS
     options: WAIT_OPTIONS,
     async run(ctx) {
       const { client, object } = await resolveArg(ctx, vmKind, ctx.args[0]);
-      const sid = encodeURIComponent(String(ctx.args[1]));
+      const sid = await resolveSnapshot(client, object, String(ctx.args[1]), ctx.session.signal);
       const result = await client.action(`/vms/${object.id}/snapshots/${sid}`, action, undefined, {
         signal: ctx.session.signal,
       });
       return finishMutation(ctx, client, result, {
-        done: `${action}: VM ${object.name}, snapshot ${String(ctx.args[1])}`,
+        done: `${action}: VM ${object.name}, snapshot ${sid}`,
       });
     },
   };

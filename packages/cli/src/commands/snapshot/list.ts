@@ -1,4 +1,6 @@
 import type { Snapshot, SnapshotList } from '@vireo/api';
+import { isUuid, type VireoClient } from '@vireo/client';
+import { CliError, ExitCode } from '../../framework/errors';
 import type { CommandSpec } from '../../framework/spec';
 import { resolveArg } from '../common/crud';
 import { vmKind } from '../common/kinds';
@@ -26,3 +28,31 @@ export const snapshotList: CommandSpec = {
     return 0;
   },
 };
+
+/**
+ * A snapshot argument: its id, or its exact description when exactly one of the VM's snapshots has
+ * it (the list shows descriptions, so people type them; the API only takes ids).
+ */
+export async function resolveSnapshot(
+  client: VireoClient,
+  vm: { id: string; name: string },
+  arg: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  if (isUuid(arg)) return arg;
+  const list = await client.get<SnapshotList>(`/vms/${vm.id}/snapshots`, { signal });
+  const matches = list.items.filter((s) => s.description === arg);
+  if (matches.length === 1) return (matches[0] as Snapshot).id;
+  if (matches.length > 1) {
+    throw new CliError(
+      'ambiguous_name',
+      `${matches.length} snapshots of VM ${vm.name} are described "${arg}"; give the id (vireo snapshot list ${vm.name})`,
+      ExitCode.usage,
+    );
+  }
+  throw new CliError(
+    'snapshot_not_found',
+    `VM ${vm.name} has no snapshot with the id or description "${arg}" (vireo snapshot list ${vm.name})`,
+    ExitCode.notFound,
+  );
+}

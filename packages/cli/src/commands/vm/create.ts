@@ -3,6 +3,7 @@ import { createObject } from '../common/create';
 import { clusterKind, vmKind } from '../common/kinds';
 import { parseSet, SET_OPTION, WAIT_OPTIONS } from '../common/mutation';
 import { createVmFromTemplate } from '../template/templates';
+import { CDROM_HELP, cdromBody } from './cdrom';
 import { applyHardware, HARDWARE_OPTIONS, parseDisk, parseNic } from './options';
 
 export const vmCreate: CommandSpec = {
@@ -22,7 +23,7 @@ export const vmCreate: CommandSpec = {
       description: 'a new blank disk, e.g. 10 or 10:qcow2:virtio (repeatable)',
       repeatable: true,
     },
-    { flags: '--cdrom <image>', description: 'ISO image file name in the engine’s ISO directory' },
+    { flags: '--cdrom <[iso-domain:]file>', description: CDROM_HELP },
     {
       flags: '--nic <user|bridge=NAME[,mac=MAC][,model=M]>',
       description: 'a network interface: user-mode, or a tap on an existing host bridge (repeatable)',
@@ -59,7 +60,10 @@ export const vmCreate: CommandSpec = {
     if (disks.length > 0) body.disks = disks.map(parseDisk);
     const nics = (ctx.opts.nic as string[] | undefined) ?? [];
     if (nics.length > 0) body.nics = nics.map(parseNic);
-    if (ctx.opts.cdrom !== undefined) body.cdrom = { image: String(ctx.opts.cdrom) };
+    if (ctx.opts.cdrom !== undefined) {
+      const connect = async () => (await ctx.session.connect(ctx.opts.profile)).client;
+      body.cdrom = await cdromBody(String(ctx.opts.cdrom), connect, ctx.session.signal);
+    }
     return createObject(ctx, vmKind, body);
   },
 };
