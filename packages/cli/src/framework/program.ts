@@ -59,7 +59,7 @@ function configure(cmd: Command, session: Session): Command {
  */
 export function buildProgram(session: Session, registry: Registry, onExit: (code: number) => void): Command {
   const program = configure(new Command('vireo'), session)
-    .description('Vireo command-line client: manage data centers, clusters, hosts and VMs')
+    .description('Vireo command-line client: manage data centers, clusters, hosts, storage and VMs')
     .version(CLI_VERSION, '-V, --version', 'print the CLI version');
   for (const o of GLOBAL_OPTIONS) program.addOption(toOption(o));
   const commands = visibleCommands(registry, session.inShell);
