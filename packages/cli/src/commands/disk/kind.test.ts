@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSize, parseSize } from './kind';
+import { type Disk, diskKind, formatSize, parseSize } from './kind';
 
 describe('disk sizes on the command line', () => {
   it.each([
@@ -18,5 +18,14 @@ describe('disk sizes on the command line', () => {
   it('prints whole GiB as GiB, the rest as MiB', () => {
     expect(formatSize(2 * 1024 ** 3)).toBe('2 GiB');
     expect(formatSize(64 * 1024 ** 2)).toBe('64 MiB');
+  });
+});
+
+describe('disk list columns', () => {
+  it('says which disks are encrypted', () => {
+    const column = diskKind.columns.find((c) => c.header === 'ENCRYPTED');
+    expect(column).toBeDefined();
+    expect(column?.value({ encrypted: true } as Disk)).toBe('yes');
+    expect(column?.value({ encrypted: false } as Disk)).toBe('no');
   });
 });
