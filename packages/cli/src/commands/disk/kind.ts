@@ -21,11 +21,12 @@ export const diskKind: ResourceKind<Disk> = {
     { header: 'ID', value: (d) => d.id, minWidth: 8 },
     { header: 'SIZE', value: (d) => formatSize(d.size_bytes), overflow: 'fixed', align: 'right' },
     { header: 'FORMAT', value: (d) => d.format, overflow: 'fixed' },
-    // New disks are encrypted by default (ADR 029): the list says which ones are.
-    { header: 'ENCRYPTED', value: (d) => (d.encrypted ? 'yes' : 'no'), overflow: 'fixed' },
     { header: 'STATE', value: (d) => d.state, overflow: 'fixed' },
     { header: 'DOMAIN', value: (d) => d.storage_domain_id, minWidth: 8 },
     { header: 'VMS', value: (d) => String(d.vm_ids.length), overflow: 'fixed', align: 'right' },
+    // New disks are encrypted by default (ADR 029): the list says which ones are. Last, so
+    // scripts matching the older columns keep working.
+    { header: 'ENCRYPTED', value: (d) => (d.encrypted ? 'yes' : 'no'), overflow: 'fixed' },
   ],
 };
 
