@@ -7,6 +7,7 @@ import { resolveExport } from '../../packages/cli/src/commands/export/export';
 import { assertUploadableFile } from '../../packages/cli/src/commands/image/upload';
 import { resolveSnapshot } from '../../packages/cli/src/commands/snapshot/list';
 import { cdromBody } from '../../packages/cli/src/commands/vm/cdrom';
+import { runCli } from './support/cli';
 
 // The CLI turns the names people read in its tables (snapshot descriptions, export names, ISO
 // domain names) into the ids the API takes. These tests hold the engine's side fixed with a fake
@@ -160,4 +161,18 @@ describe('upload files', () => {
       message: expect.stringContaining('not a regular file'),
     });
   });
+
+  it('the commands say what was wrong with the value before they need an engine', async () => {
+    // Nothing is logged in: these must fail on their own, without a connection.
+    const config = join(dir, 'config');
+    const upload = await runCli(
+      ['image', 'upload', join(dir, 'nope.iso'), '--storage-domain', 'iso'],
+      config,
+    );
+    expect(upload.code).toBe(2);
+    expect(upload.stderr).toContain('Error [file_unreadable]: cannot read');
+    const size = await runCli(['disk', 'create', 'd1', '--storage-domain', 'data', '--size', '10T'], config);
+    expect(size.code).toBe(2);
+    expect(size.stderr).toContain('--size 10T: expected a whole number of GiB');
+  }, 60_000);
 });

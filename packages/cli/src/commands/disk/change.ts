@@ -17,7 +17,11 @@ export const diskExtend: CommandSpec = {
   options: WAIT_OPTIONS,
   async run(ctx) {
     const size = parseSize(ctx.args[1]);
-    if (!size) throw usageError('the size is a whole number of GiB, or with an M (MiB) suffix');
+    if (!size) {
+      throw usageError(
+        `size ${String(ctx.args[1])}: expected a whole number of GiB (20 or 20G), or MiB with an M suffix (512M)`,
+      );
+    }
     return updateObject(ctx, diskKind, ctx.args[0], size);
   },
 };

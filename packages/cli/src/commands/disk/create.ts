@@ -31,7 +31,13 @@ export const diskCreate: CommandSpec = {
     const o = ctx.opts;
     if (o.storageDomain === undefined) throw usageError('--storage-domain is required');
     const size = parseSize(o.size);
-    if (!size) throw usageError('--size is required: a whole number of GiB, or with an M (MiB) suffix');
+    if (!size) {
+      throw usageError(
+        o.size === undefined
+          ? '--size is required: a whole number of GiB (10 or 10G), or MiB with an M suffix (512M)'
+          : `--size ${String(o.size)}: expected a whole number of GiB (10 or 10G), or MiB with an M suffix (512M)`,
+      );
+    }
     if (o.format !== undefined && !['qcow2', 'raw'].includes(String(o.format))) {
       throw usageError('--format is qcow2 or raw');
     }
