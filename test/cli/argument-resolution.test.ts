@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { VireoClient } from '@vireo/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveExport } from '../../packages/cli/src/commands/export/export';
-import { assertUploadableFile } from '../../packages/cli/src/commands/image/upload';
+import { assertUploadableFile, uploadTargetProblem } from '../../packages/cli/src/commands/image/upload';
 import { resolveSnapshot } from '../../packages/cli/src/commands/snapshot/list';
 import { cdromBody } from '../../packages/cli/src/commands/vm/cdrom';
 import { runCli } from './support/cli';
@@ -138,6 +138,24 @@ describe('--cdrom values', () => {
       await expect(cdromBody(bad, connect)).rejects.toMatchObject({ exitCode: 2 });
     }
     await expect(cdromBody('nope:a.iso', connect)).rejects.toMatchObject({ exitCode: 3 });
+  });
+});
+
+describe('upload targets', () => {
+  it('sends ISO files to ISO domains and disk images to data domains, saying what to do otherwise', () => {
+    expect(uploadTargetProblem('iso', { name: 'local-iso', kind: 'iso' })).toBeUndefined();
+    expect(uploadTargetProblem('qcow2', { name: 'local-data', kind: 'data' })).toBeUndefined();
+    expect(uploadTargetProblem('raw', { name: 'local-data', kind: 'data' })).toBeUndefined();
+    expect(uploadTargetProblem('iso', { name: 'local-data', kind: 'data' })).toBe(
+      'local-data is a data domain: ISO files go to an ISO domain (vireo storage-domain list --kind iso); ' +
+        'a disk image needs --format raw or qcow2',
+    );
+    expect(uploadTargetProblem('qcow2', { name: 'local-iso', kind: 'iso' })).toMatch(
+      /^local-iso is an iso domain: disk images go to a data domain/,
+    );
+    expect(uploadTargetProblem('raw', { name: 'exports', kind: 'export' })).toMatch(
+      /^exports is an export domain/,
+    );
   });
 });
 

@@ -33,6 +33,29 @@ function formatFromName(file: string): (typeof FORMATS)[number] | undefined {
   return undefined;
 }
 
+/**
+ * Why an upload of this format cannot go to a domain of this kind (ISO files into ISO domains, disk
+ * images into data domains), with what to do instead; undefined when it can. The engine refuses
+ * too, but only with `storage_domain_state_invalid`.
+ */
+export function uploadTargetProblem(
+  format: (typeof FORMATS)[number],
+  domain: { name: string; kind?: string },
+): string | undefined {
+  if (domain.kind === undefined) return undefined;
+  const a = /^[aeiou]/.test(domain.kind) ? 'an' : 'a';
+  if (format === 'iso' && domain.kind !== 'iso') {
+    return (
+      `${domain.name} is ${a} ${domain.kind} domain: ISO files go to an ISO domain (vireo storage-domain list --kind iso); ` +
+      'a disk image needs --format raw or qcow2'
+    );
+  }
+  if (format !== 'iso' && domain.kind !== 'data') {
+    return `${domain.name} is ${a} ${domain.kind} domain: disk images go to a data domain (vireo storage-domain list --kind data)`;
+  }
+  return undefined;
+}
+
 export const imageUpload: CommandSpec = {
   path: ['image', 'upload'],
   summary: 'upload an ISO or a disk image (streamed, checksummed, resumable with --resume)',
@@ -77,6 +100,11 @@ export const imageUpload: CommandSpec = {
       if (!format) throw usageError('cannot tell the format from the file name; pass --format raw|qcow2|iso');
       if (!ctx.opts.storageDomain) throw usageError('--storage-domain is required');
       const domain = await resolveByName(client, 'storage-domains', String(ctx.opts.storageDomain), signal);
+      const found = await client.get<{ name: string; kind?: string }>(`/storage-domains/${domain.id}`, {
+        signal,
+      });
+      const problem = uploadTargetProblem(format, found);
+      if (problem) throw usageError(problem, 'wrong_domain_kind');
       const target =
         format === 'iso'
           ? { isoFile: String(ctx.opts.isoName ?? basename(file)) }
