@@ -5,6 +5,7 @@ import { useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { useNavigate, useParams } from 'react-router';
 import { useLiveObject } from '../../api';
+import { ExportsTab } from '../exports/ExportsTab';
 import { DetailPage } from '../common/DetailPage';
 import { When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
@@ -104,6 +105,11 @@ export function StorageDomainDetailPage() {
     titleId: 'storage.tab.isos',
     render: (d: StorageDomain) => <IsoImages domain={d} />,
   };
+  const exportsTab = {
+    key: 'exports',
+    titleId: 'exports.tab',
+    render: (d: StorageDomain) => <ExportsTab domain={d} />,
+  };
   return (
     <>
       <DetailPage<StorageDomain>
@@ -156,7 +162,9 @@ export function StorageDomainDetailPage() {
             </Field>
           </>
         )}
-        tabs={kind === 'iso' ? [isosTab] : kind === 'data' ? [disksTab] : []}
+        tabs={
+          kind === 'iso' ? [isosTab] : kind === 'data' ? [disksTab] : kind === 'export' ? [exportsTab] : []
+        }
       />
       {attach && <AttachDomainDialog domain={attach} onClose={() => setAttach(null)} />}
     </>
