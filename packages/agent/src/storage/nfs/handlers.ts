@@ -39,6 +39,7 @@ export function routeUserspaceNfsVolumes(
   const copies = emit
     ? new UserspaceCopies({
         domain: (id) => domains.userspaceDomain(id),
+        unavailable: (id, feature) => domains.featureUnavailable(id, feature),
         resolveRoot: (id) => domains.rootOf(id),
         emit,
         log,
