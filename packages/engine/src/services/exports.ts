@@ -12,6 +12,7 @@ import { insertVm, lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow } from '../db/tables/storage';
 import type { VmNicJson } from '../db/tables/vms';
+import { ownedDiskName } from '../domain/storage/disk-names';
 import { randomMac } from '../domain/vm/mac';
 import { Conflict, InvalidInput, NotFound } from '../errors';
 import type { Actor } from './actor';
@@ -104,7 +105,7 @@ async function chooseName(
       if (taken.size === 0) return name;
       throw new Conflict(
         'name_in_use',
-        `a ${kind === 'vm' ? 'VM' : 'template'} named ${name} exists already`,
+        `a ${kind === 'vm' ? 'VM' : 'template'} named ${name} exists already; import under another name or with on_clash "rename" (CLI: --name or --rename)`,
         {
           details: { field: 'name', name, hint: 'pass on_clash "rename" or another name' },
         },
@@ -329,7 +330,7 @@ export function createExportService(deps: {
             await insertImportedDisk(tx, {
               disk_id: ids.disk_id,
               volume_id: ids.volume_id,
-              name: d.name,
+              name: ownedDiskName(name, i),
               description: doc.kind === 'template' ? `base of template ${name}` : d.description,
               storage_domain_id: target.id,
               size_bytes: d.size_bytes,

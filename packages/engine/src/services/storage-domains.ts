@@ -290,7 +290,7 @@ export function createStorageDomainService(deps: {
           if (users.length > 0) {
             throw new Conflict(
               'storage_domain_in_use',
-              `VMs that are not down use storage domain ${row.name}`,
+              `VMs that are not down use storage domain ${row.name}: ${users.map((u) => u.name).join(', ')}${users.length >= BLOCKING_LIST_MAX ? ', …' : ''} (stop them first)`,
               {
                 details: { blocking: users.map((u) => ({ kind: 'vm', id: u.id, name: u.name })) },
               },

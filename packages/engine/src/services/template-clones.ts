@@ -7,6 +7,7 @@ import { insertVm } from '../db/repositories/vms';
 import type { Db } from '../db/schema';
 import type { DiskInterface } from '../db/tables/disks';
 import type { VmNicJson } from '../db/tables/vms';
+import { ownedDiskName } from '../domain/storage/disk-names';
 import { randomMac } from '../domain/vm/mac';
 import { Conflict } from '../errors';
 import type { Actor } from './actor';
@@ -56,11 +57,11 @@ export async function cloneTemplate(
         console_type: input.console ?? t.console_type,
       });
       const disks: CloneDiskInput[] = [];
-      for (const td of await templateDisks(tx, t.id)) {
+      for (const [i, td] of (await templateDisks(tx, t.id)).entries()) {
         const { disk, volume } = await insertDiskWithVolume(
           tx,
           {
-            name: td.name,
+            name: ownedDiskName(input.name, i),
             description: `${mode} clone of template ${t.name}`,
             storage_domain_id: td.storage_domain_id,
             size_bytes: td.size_bytes,

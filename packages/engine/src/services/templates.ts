@@ -15,6 +15,7 @@ import {
 } from '../db/repositories/templates';
 import { lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
+import { ownedDiskName } from '../domain/storage/disk-names';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
 import type { Actor } from './actor';
 import { vmIsDown } from './disks';
@@ -145,12 +146,12 @@ export function createTemplateService(deps: {
             created_from_vm_id: vm.id,
           });
           const pairs: { source_disk_id: string; disk_id: string }[] = [];
-          for (const d of disks) {
+          for (const [i, d] of disks.entries()) {
             // The base lives in the source disk's domain: thin clones need it there (same domain).
             const { disk } = await insertDiskWithVolume(
               tx,
               {
-                name: d.name,
+                name: ownedDiskName(input.name, i),
                 description: `base of template ${input.name}`,
                 storage_domain_id: d.storage_domain_id,
                 size_bytes: d.size_bytes,

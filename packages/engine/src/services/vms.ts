@@ -29,6 +29,7 @@ import type { Db, Executor } from '../db/schema';
 import type { StorageDomainRow } from '../db/tables/storage';
 import type { VmRow } from '../db/tables/vms';
 import { cdromColumns, checkCdromDomain } from '../domain/storage/cdrom';
+import { ownedDiskName } from '../domain/storage/disk-names';
 import { checkAction, checkDown } from '../domain/vm/actions';
 import { randomMac } from '../domain/vm/mac';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
@@ -247,7 +248,7 @@ export function createVmService(deps: {
       const { disk } = await insertDiskWithVolume(
         tx,
         {
-          name: `${vm.name.slice(0, 56)}_Disk${i + 1}`,
+          name: ownedDiskName(vm.name, i),
           storage_domain_id: domain.id,
           size_bytes: d.size_gib * 1024 ** 3,
           format,

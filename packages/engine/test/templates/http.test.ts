@@ -214,12 +214,13 @@ describe('templates over HTTP', () => {
     const copies = hub.calls.filter((c) => c.method === 'volume.copy').map((c) => c.params);
     expect(copies.map((c) => (c.from as Json).volume_id)).toEqual(tdisks.map((d) => d.volume_id));
     for (const vm of [thin.json().vm, full.json().vm]) {
-      const { rows: states } = await sql<{ state: string; on_storage: boolean }>`
-        SELECT d.state, v.on_storage FROM vm_disk_attachments a JOIN disks d ON d.id = a.disk_id
-        JOIN volumes v ON v.disk_id = d.id WHERE a.vm_id = ${vm.id}`.execute(t.t.db);
+      const { rows: states } = await sql<{ state: string; on_storage: boolean; name: string }>`
+        SELECT d.state, v.on_storage, d.name FROM vm_disk_attachments a JOIN disks d ON d.id = a.disk_id
+        JOIN volumes v ON v.disk_id = d.id WHERE a.vm_id = ${vm.id} ORDER BY a.position`.execute(t.t.db);
+      // Named after the new VM, not the template's disks: a disk name stays unambiguous.
       expect(states).toEqual([
-        { state: 'ok', on_storage: true },
-        { state: 'ok', on_storage: true },
+        { state: 'ok', on_storage: true, name: `${vm.name}_Disk1` },
+        { state: 'ok', on_storage: true, name: `${vm.name}_Disk2` },
       ]);
     }
     const clone = thin.json().vm;
