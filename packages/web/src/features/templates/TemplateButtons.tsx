@@ -2,6 +2,7 @@ import { Button, type ButtonProps } from '@patternfly/react-core';
 import type { Template } from '@vireo/api';
 import { FormattedMessage } from 'react-intl';
 import { Link } from 'react-router';
+import { ExportButton } from '../exports/ExportDialog';
 
 /**
  * A template's two actions, on its page and in the list: a new VM from it (only once it is `ok`) and
@@ -29,6 +30,11 @@ export function TemplateButtons({
       >
         <FormattedMessage id="template.newVm" />
       </Button>
+      <ExportButton
+        object={{ kind: 'template', id: t.id, name: t.name }}
+        isDisabled={t.state !== 'ok'}
+        buttonId={ids ? 'template-export' : undefined}
+      />
       <Button
         id={ids ? 'template-delete' : undefined}
         size="sm"

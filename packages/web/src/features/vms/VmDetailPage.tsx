@@ -30,6 +30,7 @@ import { NewTemplateButton } from '../templates/NewTemplate';
 import { VM_ACTIONS } from './actions';
 import { VmDisksTab } from './VmDisksTab';
 import { VmNicsTab } from './VmNicsTab';
+import { ExportButton } from '../exports/ExportDialog';
 
 export function Field({ id, children }: { id: string; children: ReactNode }) {
   return (
@@ -113,6 +114,11 @@ export function VmDetailPage() {
             </Button>
           ))}
           <NewTemplateButton vm={v} />
+          <ExportButton
+            object={{ kind: 'vm', id: v.id, name: v.name }}
+            isDisabled={v.state !== 'down'}
+            buttonId="vm-export"
+          />
           {console &&
             (v.console === 'serial' ? (
               // aria-disabled (not disabled) so the tooltip still shows on hover and focus.

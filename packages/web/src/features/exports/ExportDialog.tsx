@@ -1,0 +1,158 @@
+import {
+  Alert,
+  Button,
+  Checkbox,
+  Form,
+  FormGroup,
+  FormSelect,
+  FormSelectOption,
+  Modal,
+  ModalBody,
+  ModalHeader,
+} from '@patternfly/react-core';
+import type { StorageDomain } from '@vireo/api';
+import { type FormEvent, useState } from 'react';
+import { FormattedMessage, useIntl } from 'react-intl';
+import { api, fieldErrors, useLiveList } from '../../api';
+import { FieldError, validated } from '../common/FieldError';
+import { FormFooter } from '../common/FormFooter';
+import { OperationStatus } from '../storage/OperationStatus';
+import { codedMessage } from './ImportDialog';
+
+/** What can be exported: a VM (`/vms/{id}/export`) or a template (`/templates/{id}/export`). */
+export interface Exportable {
+  kind: 'vm' | 'template';
+  id: string;
+  name: string;
+}
+
+/** The active export domains (only those take exports). */
+function useExportDomains(): StorageDomain[] {
+  const list = useLiveList<StorageDomain>('storage-domains', {
+    kind: 'export',
+    state: 'active',
+    limit: 200,
+    sort: 'name',
+  });
+  return list.data?.items ?? [];
+}
+
+/**
+ * Exports a VM or template to an active export domain as OVF or OVA, then stays open on the
+ * operation's live progress until it ends. Refusals show the engine's code and message.
+ */
+export function ExportDialog({ object, onClose }: { object: Exportable; onClose(): void }) {
+  const intl = useIntl();
+  const domains = useExportDomains();
+  const [domain, setDomain] = useState('');
+  const [format, setFormat] = useState<'ovf' | 'ova'>('ovf');
+  const [overwrite, setOverwrite] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [general, setGeneral] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [operationId, setOperationId] = useState<string | null>(null);
+  const domainId = domain || domains[0]?.id || '';
+
+  const submit = async (e?: FormEvent) => {
+    e?.preventDefault();
+    setBusy(true);
+    setGeneral(null);
+    setErrors({});
+    try {
+      const path = `/${object.kind === 'vm' ? 'vms' : 'templates'}/${object.id}`;
+      const r = await api.action(path, 'export', { storage_domain_id: domainId, format, overwrite });
+      if (r.kind === 'accepted') setOperationId(r.operation.id);
+      else onClose();
+    } catch (err) {
+      const f = fieldErrors(err);
+      setErrors(f);
+      if (!f.storage_domain_id) setGeneral(codedMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal variant="small" isOpen onClose={onClose} aria-labelledby="export-title">
+      <ModalHeader
+        title={intl.formatMessage({ id: 'exports.export.title' }, { name: object.name })}
+        labelId="export-title"
+      />
+      <ModalBody>
+        {general && <Alert isInline variant="danger" title={general} data-testid="form-error" />}
+        {operationId ? (
+          <div data-testid="dialog-operation">
+            <OperationStatus operationId={operationId} />
+          </div>
+        ) : (
+          <Form id="export-form" onSubmit={submit}>
+            {domains.length === 0 && (
+              <Alert isInline variant="warning" title={intl.formatMessage({ id: 'exports.noDomain' })} />
+            )}
+            <FormGroup
+              label={intl.formatMessage({ id: 'exports.field.domain' })}
+              fieldId="export-domain"
+              isRequired
+            >
+              <FormSelect
+                id="export-domain"
+                value={domainId}
+                onChange={(_e, x) => setDomain(x)}
+                validated={validated(errors.storage_domain_id)}
+              >
+                {domains.map((d) => (
+                  <FormSelectOption key={d.id} value={d.id} label={d.name} />
+                ))}
+              </FormSelect>
+              <FieldError message={errors.storage_domain_id} />
+            </FormGroup>
+            <FormGroup label={intl.formatMessage({ id: 'exports.field.format' })} fieldId="export-format">
+              <FormSelect
+                id="export-format"
+                value={format}
+                onChange={(_e, x) => setFormat(x as 'ovf' | 'ova')}
+              >
+                <FormSelectOption value="ovf" label="OVF" />
+                <FormSelectOption value="ova" label="OVA" />
+              </FormSelect>
+            </FormGroup>
+            <Checkbox
+              id="export-overwrite"
+              label={intl.formatMessage({ id: 'exports.field.overwrite' })}
+              isChecked={overwrite}
+              onChange={(_e, x) => setOverwrite(x)}
+            />
+          </Form>
+        )}
+      </ModalBody>
+      <FormFooter
+        submitButtonId="export-submit"
+        submitLabelId="exports.export"
+        form={{ busy, submit }}
+        onClose={onClose}
+        done={operationId !== null}
+        closeButtonId="export-close"
+        closeLabelId="storage.close"
+      />
+    </Modal>
+  );
+}
+
+/** The "Export…" button of a VM (enabled when down) or a template (when ok), with its dialog. */
+export function ExportButton(props: { object: Exportable; isDisabled?: boolean; buttonId?: string }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <>
+      <Button
+        id={props.buttonId}
+        size="sm"
+        variant="secondary"
+        isDisabled={props.isDisabled}
+        onClick={() => setOpen(true)}
+      >
+        <FormattedMessage id="exports.exportEllipsis" />
+      </Button>
+      {open && <ExportDialog object={props.object} onClose={() => setOpen(false)} />}
+    </>
+  );
+}
