@@ -7,6 +7,7 @@ VIREO_DEB_PACKAGES=(
   iproute2 openssl kmod                          # bridges/taps, certificates, module tools
   busybox-static isolinux syslinux-common xorriso cpio xz-utils zstd  # test guest builder
   tmux                                           # CLI shell tests drive a real terminal
+  e2fsprogs                                      # seal tests make and read ext4 images unmounted
   openssh-server                                 # SSH host deploy tests run a real sshd
   nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils  # userspace NFS server (and nfs-ls) for NFS domain tests
   chromium fonts-noto-cjk                        # web portal browser tests (Chinese text in screenshots)

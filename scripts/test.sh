@@ -9,6 +9,7 @@ ensure_node_modules
 build_binaries
 step "Test guest (cached in .cache/test-guest)"
 bash scripts/build-test-guest.sh
+bash scripts/build-seal-appliance.sh
 step "Type check"
 npx tsc -p tsconfig.json --noEmit
 npx tsc -p packages/web/tsconfig.json --noEmit

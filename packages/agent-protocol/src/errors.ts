@@ -73,6 +73,10 @@ export const AGENT_ERROR_CODES = [
   // The host serves the storage domain in a mode that cannot do this (an nfs domain in userspace
   // mode, without a kernel NFS client): the engine answers 409 with the same code.
   'storage_feature_unavailable',
+  // Template sealing (volume.seal): the appliance is not installed, or it could not seal the volume
+  // (`details.reason`: no_root_fs, no_disk, write_failed, timeout, …).
+  'seal_unavailable',
+  'seal_failed',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

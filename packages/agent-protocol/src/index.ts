@@ -8,6 +8,7 @@ export * from './image';
 export * from './jsonrpc';
 export * from './methods';
 export * from './registration';
+export * from './seal';
 export * from './storage';
 export * from './snapshot';
 export * from './transfer';

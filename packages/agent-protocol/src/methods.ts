@@ -47,6 +47,7 @@ import {
   VolumeMergeParamsSchema,
 } from './snapshot';
 import { StorageScanDisksParamsSchema, StorageScanDisksResultSchema } from './registration';
+import { VolumeSealParamsSchema, VolumeSealResultSchema } from './seal';
 import {
   StorageActivateParamsSchema,
   StorageActivateResultSchema,
@@ -179,6 +180,8 @@ export const AgentMethods = {
   'export.check_volume': { params: ExportCheckVolumeParamsSchema, result: ExportCheckVolumeResultSchema },
   /** Online growth of a running VM's disk (QMP `block_resize`). */
   'vm.resize_disk': { params: VmResizeDiskParamsSchema, result: VmResizeDiskResultSchema },
+  /** Resets machine-id and hostname inside a (template) volume, in an isolated appliance VM. */
+  'volume.seal': { params: VolumeSealParamsSchema, result: VolumeSealResultSchema },
 } as const satisfies Record<string, { params: TSchema; result: TSchema }>;
 
 export type AgentMethodName = keyof typeof AgentMethods;

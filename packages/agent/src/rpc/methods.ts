@@ -5,6 +5,7 @@ import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
 import { exportHandlers } from '../storage/export/handlers';
 import { routeUserspaceNfsVolumes } from '../storage/nfs/handlers';
 import { registrationHandlers } from '../storage/registration/handlers';
+import { sealHandlers } from '../storage/seal/handlers';
 import { volumeHandlers } from '../storage/volumes/handlers';
 import { AgentError } from '../util/errors';
 import type { VmRuntime } from '../vm/runtime';
@@ -71,6 +72,11 @@ export function createMethodHandlers(
     Object.assign(
       handlers,
       volumeHandlers(runtime, (id) => domains.rootOf(id)),
+    );
+  if (domains)
+    Object.assign(
+      handlers,
+      sealHandlers(runtime, (id) => domains.rootOf(id)),
     );
   if (domains)
     Object.assign(

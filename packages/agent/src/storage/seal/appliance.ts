@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentError } from '../../util/errors';
+import { type SealApplianceArgs, sealApplianceArgv } from './argv';
+import { parseSealResult, type SealOutcome } from './result';
+
+/** Where the appliance's kernel and initramfs are. */
+export interface SealAppliancePaths {
+  kernel: string;
+  initrd: string;
+}
+
+const INITRD = 'seal-appliance.initrd';
+const KERNEL = 'vmlinuz';
+
+/**
+ * The appliance files: `VIREO_AGENT_SEAL_DIR` (holding `vmlinuz` and `seal-appliance.initrd`) when
+ * set, else `.cache/test-guest` of the checkout the agent runs from (where
+ * `scripts/build-seal-appliance.sh` puts them). `undefined` when either file is missing.
+ */
+export function findSealAppliance(env: NodeJS.ProcessEnv = process.env): SealAppliancePaths | undefined {
+  const dirs: string[] = [];
+  if (env.VIREO_AGENT_SEAL_DIR) dirs.push(resolve(env.VIREO_AGENT_SEAL_DIR));
+  else {
+    // The bundle lives in packages/agent/dist, the sources in packages/agent/src/storage/seal.
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (let i = 0; i < 8; i++) {
+      dirs.push(join(dir, '.cache', 'test-guest'));
+      const up = dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  }
+  for (const dir of dirs) {
+    const paths = { kernel: join(dir, KERNEL), initrd: join(dir, INITRD) };
+    if (existsSync(paths.kernel) && existsSync(paths.initrd)) return paths;
+  }
+  return undefined;
+}
+
+/** Console output kept while waiting for the result line (the tail is what matters). */
+const CONSOLE_KEEP = 64 * 1024;
+
+/**
+ * Boots the appliance on one volume and waits for its result line, killing QEMU on timeout. QEMU's
+ * write lock on the image refuses a volume a running VM holds.
+ */
+export function runSealAppliance(
+  qemuBinary: string,
+  args: SealApplianceArgs,
+  timeoutMs: number,
+): Promise<{ outcome: SealOutcome; durationMs: number }> {
+  const started = Date.now();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(qemuBinary, sealApplianceArgv(args), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let settled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(() =>
+        reject(
+          new AgentError('seal_failed', `the seal appliance gave no result within ${timeoutMs} ms`, {
+            details: { reason: 'timeout' },
+          }),
+        ),
+      );
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out = (out + chunk).slice(-CONSOLE_KEEP);
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      err = (err + chunk).slice(-4096);
+    });
+    child.on('error', (e) =>
+      finish(() => reject(new AgentError('seal_failed', `cannot start ${qemuBinary}`, { cause: e }))),
+    );
+    // The result counts only once QEMU has exited: the appliance syncs and unmounts before printing,
+    // and the image is closed (flushed) only when QEMU ends.
+    child.on('close', (code, signal) => {
+      const outcome = parseSealResult(out);
+      finish(() => {
+        if (outcome) resolvePromise({ outcome, durationMs: Date.now() - started });
+        else
+          reject(
+            new AgentError('seal_failed', 'the seal appliance ended without a valid result', {
+              details: { reason: 'no_result', exit_code: code, signal, stderr: err.trim().slice(-1024) },
+            }),
+          );
+      });
+    });
+  });
+}
