@@ -6,6 +6,7 @@ import { FormattedMessage, useIntl } from 'react-intl';
 import { useNavigate, useParams } from 'react-router';
 import { useLiveObject } from '../../api';
 import { ExportsTab } from '../exports/ExportsTab';
+import { UnregisteredTab, useUnregistered } from '../exports/UnregisteredTab';
 import { DetailPage } from '../common/DetailPage';
 import { When } from '../common/format';
 import { RefLink, useNames } from '../common/lookups';
@@ -105,6 +106,17 @@ export function StorageDomainDetailPage() {
     titleId: 'storage.tab.isos',
     render: (d: StorageDomain) => <IsoImages domain={d} />,
   };
+  // A data domain's things on storage the engine does not know (an imported domain): a tab when any.
+  const unregistered = useUnregistered(kind === 'data' ? id : undefined).data;
+  const unregisteredTab = {
+    key: 'unregistered',
+    titleId: 'exports.unregistered',
+    render: (d: StorageDomain) => <UnregisteredTab domain={d} />,
+  };
+  const dataTabs =
+    unregistered && unregistered.vms.length + unregistered.disks.length > 0
+      ? [disksTab, unregisteredTab]
+      : [disksTab];
   const exportsTab = {
     key: 'exports',
     titleId: 'exports.tab',
@@ -162,9 +174,7 @@ export function StorageDomainDetailPage() {
             </Field>
           </>
         )}
-        tabs={
-          kind === 'iso' ? [isosTab] : kind === 'data' ? [disksTab] : kind === 'export' ? [exportsTab] : []
-        }
+        tabs={kind === 'iso' ? [isosTab] : kind === 'data' ? dataTabs : kind === 'export' ? [exportsTab] : []}
       />
       {attach && <AttachDomainDialog domain={attach} onClose={() => setAttach(null)} />}
     </>

@@ -1,0 +1,296 @@
+import {
+  Alert,
+  Button,
+  Checkbox,
+  Form,
+  FormGroup,
+  FormSelect,
+  FormSelectOption,
+  Label,
+  Modal,
+  ModalBody,
+  ModalHeader,
+  TextInput,
+  Title,
+  Toolbar,
+  ToolbarContent,
+  ToolbarItem,
+} from '@patternfly/react-core';
+import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
+import type { RegisterVmBody, StorageDomain, UnregisteredList } from '@vireo/api';
+import { type FormEvent, useState } from 'react';
+import { FormattedMessage, useIntl } from 'react-intl';
+import { api, fieldErrors, useLiveObject } from '../../api';
+import { FieldError, validated } from '../common/FieldError';
+import { FormFooter } from '../common/FormFooter';
+import { useOptions } from '../common/lookups';
+import { OperationStatus } from '../storage/OperationStatus';
+import { codedMessage } from './ImportDialog';
+
+/** What a data domain holds that the engine does not know; `id` undefined (not a data domain): nothing. */
+export function useUnregistered(id: string | undefined) {
+  return useLiveObject<UnregisteredList>('storage-domains', id, 'unregistered');
+}
+
+/** What to register: a VM or template (cluster, name, clash) or a disk (no fields). */
+type Target = { type: 'vms' | 'disks'; id: string; name: string };
+
+/** Builds the VM registration body (only what differs from the engine's defaults). */
+export function registerBody(
+  clusterId: string,
+  name: string,
+  original: string,
+  rename: boolean,
+): RegisterVmBody {
+  const body: RegisterVmBody = { cluster_id: clusterId };
+  if (name.trim() && name.trim() !== original) body.name = name.trim();
+  if (rename) body.on_clash = 'rename';
+  return body;
+}
+
+function RegisterDialog(props: { domainId: string; target: Target; onClose(): void }) {
+  const { target } = props;
+  const intl = useIntl();
+  const clusters = useOptions('clusters');
+  const [cluster, setCluster] = useState('');
+  const [name, setName] = useState(target.name);
+  const [rename, setRename] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [general, setGeneral] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [operationId, setOperationId] = useState<string | null>(null);
+  const clusterId = cluster || clusters[0]?.value || '';
+  const isVm = target.type === 'vms';
+
+  const submit = async (e?: FormEvent) => {
+    e?.preventDefault();
+    setBusy(true);
+    setGeneral(null);
+    setErrors({});
+    try {
+      const path = `/storage-domains/${props.domainId}/unregistered/${target.type}/${target.id}`;
+      const r = await api.action(
+        path,
+        'register',
+        isVm ? registerBody(clusterId, name, target.name, rename) : {},
+      );
+      if (r.kind === 'accepted') setOperationId(r.operation.id);
+      else props.onClose();
+    } catch (err) {
+      const f = fieldErrors(err);
+      if (err instanceof Error && 'code' in err && err.code === 'name_in_use') f.name = codedMessage(err);
+      setErrors(f);
+      if (!f.name && !f.cluster_id) setGeneral(codedMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal variant="small" isOpen onClose={props.onClose} aria-labelledby="register-title">
+      <ModalHeader
+        title={intl.formatMessage({ id: 'exports.register.title' }, { name: target.name })}
+        labelId="register-title"
+      />
+      <ModalBody>
+        {general && <Alert isInline variant="danger" title={general} data-testid="form-error" />}
+        {operationId ? (
+          <div data-testid="dialog-operation">
+            <OperationStatus operationId={operationId} />
+          </div>
+        ) : (
+          <Form id="register-form" onSubmit={submit}>
+            {!isVm && <FormattedMessage id="exports.register.disk" />}
+            {isVm && (
+              <>
+                <FormGroup
+                  label={intl.formatMessage({ id: 'exports.field.cluster' })}
+                  fieldId="register-cluster"
+                  isRequired
+                >
+                  <FormSelect
+                    id="register-cluster"
+                    value={clusterId}
+                    onChange={(_e, x) => setCluster(x)}
+                    validated={validated(errors.cluster_id)}
+                  >
+                    {clusters.map((o) => (
+                      <FormSelectOption key={o.value} value={o.value} label={o.label} />
+                    ))}
+                  </FormSelect>
+                  <FieldError message={errors.cluster_id} />
+                </FormGroup>
+                <FormGroup label={intl.formatMessage({ id: 'field.name' })} fieldId="register-name">
+                  <TextInput
+                    id="register-name"
+                    value={name}
+                    onChange={(_e, x) => setName(x)}
+                    validated={validated(errors.name)}
+                  />
+                  <FieldError message={errors.name} />
+                </FormGroup>
+                <Checkbox
+                  id="register-rename"
+                  label={intl.formatMessage({ id: 'exports.field.rename' })}
+                  isChecked={rename}
+                  onChange={(_e, x) => setRename(x)}
+                />
+              </>
+            )}
+          </Form>
+        )}
+      </ModalBody>
+      <FormFooter
+        submitButtonId="register-submit"
+        submitLabelId="exports.register"
+        form={{ busy, submit }}
+        onClose={props.onClose}
+        done={operationId !== null}
+        closeButtonId="register-close"
+        closeLabelId="storage.close"
+      />
+    </Modal>
+  );
+}
+
+function Problem({ problem }: { problem: { code: string; message: string } | null }) {
+  if (!problem) return <FormattedMessage id="exports.register.ok" />;
+  return (
+    <Label color="red" data-testid="unregistered-problem" title={problem.message}>
+      {problem.code}
+    </Label>
+  );
+}
+
+/**
+ * The VMs, templates and disks on a data domain's storage that the engine does not know (an imported
+ * domain), each with its problem when it cannot be registered, and Register… for the others.
+ */
+export function UnregisteredTab({ domain }: { domain: StorageDomain }) {
+  const intl = useIntl();
+  const list = useUnregistered(domain.id);
+  const [target, setTarget] = useState<Target | null>(null);
+  const gib = (n: number | null) =>
+    n === null ? '—' : `${intl.formatNumber(n / 2 ** 30, { maximumFractionDigits: 2 })} GiB`;
+  const data = list.data;
+  return (
+    <>
+      <Toolbar>
+        <ToolbarContent>
+          <ToolbarItem>
+            <Button id="unregistered-refresh" variant="secondary" onClick={() => void list.refetch()}>
+              <FormattedMessage id="exports.refresh" />
+            </Button>
+          </ToolbarItem>
+        </ToolbarContent>
+      </Toolbar>
+      {list.isError && <Alert isInline variant="danger" title={codedMessage(list.error)} />}
+      {data && (
+        <>
+          <Title headingLevel="h3">
+            <FormattedMessage id="exports.register.vms" />
+          </Title>
+          <Table aria-label={intl.formatMessage({ id: 'exports.register.vms' })} variant="compact">
+            <Thead>
+              <Tr>
+                <Th>
+                  <FormattedMessage id="field.name" />
+                </Th>
+                <Th>
+                  <FormattedMessage id="exports.kind" />
+                </Th>
+                <Th>
+                  <FormattedMessage id="exports.disks" />
+                </Th>
+                <Th>
+                  <FormattedMessage id="exports.register.problem" />
+                </Th>
+                <Th screenReaderText={intl.formatMessage({ id: 'exports.register' })} />
+              </Tr>
+            </Thead>
+            <Tbody>
+              {data.vms.map((v) => (
+                <Tr key={v.id} data-testid="unregistered-vm" data-name={v.name}>
+                  <Td>{v.name}</Td>
+                  <Td>
+                    <FormattedMessage id={`exports.kind.${v.kind}`} />
+                  </Td>
+                  <Td>{v.disk_ids.length}</Td>
+                  <Td>
+                    <Problem problem={v.problem} />
+                  </Td>
+                  <Td isActionCell>
+                    <Button
+                      size="sm"
+                      variant="secondary"
+                      data-testid="unregistered-register"
+                      isDisabled={v.problem !== null || domain.state !== 'active'}
+                      onClick={() => setTarget({ type: 'vms', id: v.id, name: v.name })}
+                    >
+                      <FormattedMessage id="exports.registerEllipsis" />
+                    </Button>
+                  </Td>
+                </Tr>
+              ))}
+            </Tbody>
+          </Table>
+          <Title headingLevel="h3">
+            <FormattedMessage id="tab.disks" />
+          </Title>
+          <Table aria-label={intl.formatMessage({ id: 'tab.disks' })} variant="compact">
+            <Thead>
+              <Tr>
+                <Th>
+                  <FormattedMessage id="field.name" />
+                </Th>
+                <Th>
+                  <FormattedMessage id="field.size" />
+                </Th>
+                <Th>
+                  <FormattedMessage id="exports.format" />
+                </Th>
+                <Th>
+                  <FormattedMessage id="exports.register.problem" />
+                </Th>
+                <Th screenReaderText={intl.formatMessage({ id: 'exports.register' })} />
+              </Tr>
+            </Thead>
+            <Tbody>
+              {data.disks.map((d) => (
+                <Tr key={d.id} data-testid="unregistered-disk" data-name={d.name ?? d.id}>
+                  <Td>{d.name ?? <span className="vireo-mono">{d.id}</span>}</Td>
+                  <Td>{gib(d.size_bytes)}</Td>
+                  <Td>{d.format ?? '—'}</Td>
+                  <Td>
+                    <Problem problem={d.problem} />
+                  </Td>
+                  <Td isActionCell>
+                    <Button
+                      size="sm"
+                      variant="secondary"
+                      data-testid="unregistered-register"
+                      isDisabled={d.problem !== null || domain.state !== 'active'}
+                      onClick={() => setTarget({ type: 'disks', id: d.id, name: d.name ?? d.id })}
+                    >
+                      <FormattedMessage id="exports.registerEllipsis" />
+                    </Button>
+                  </Td>
+                </Tr>
+              ))}
+            </Tbody>
+          </Table>
+        </>
+      )}
+      {target && (
+        <RegisterDialog
+          domainId={domain.id}
+          target={target}
+          onClose={() => {
+            setTarget(null);
+            void list.refetch();
+          }}
+        />
+      )}
+    </>
+  );
+}
