@@ -123,7 +123,7 @@ export const ERROR_CODES = [
   'template_name_taken',
   'template_locked',
   'template_in_use',
-  'seal_unsupported',
+  'seal_unavailable',
   // Export and import (export)
   'ovf_invalid',
   'ova_invalid',

@@ -61,8 +61,9 @@ export const TemplateCreate = Type.Object(
     name: Name,
     description: Type.Optional(Description),
     /**
-     * Reset the guest's hostname and machine-id. Needs safe access to guest file systems, which the
-     * engine does not have yet: only `false` is accepted.
+     * Reset the guest's machine-id (emptied, regenerated at first boot) and hostname (`localhost`)
+     * in each copied disk, inside an isolated appliance VM on the disk's host (ADR 030). A failure
+     * leaves the template `illegal`.
      */
     seal: Type.Optional(Type.Boolean()),
   },

@@ -63,10 +63,11 @@ export class AgentCallFailed extends VireoError {
     options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
     // A feature the host's storage mode lacks is the caller's conflict, not a broken agent.
-    const unavailable = agentCode === 'storage_feature_unavailable';
+    // So is a host without the template seal appliance (ADR 030).
+    const unavailable = agentCode === 'storage_feature_unavailable' || agentCode === 'seal_unavailable';
     super(
       unavailable ? 409 : 502,
-      unavailable ? 'storage_feature_unavailable' : 'agent_error',
+      unavailable ? (agentCode as 'storage_feature_unavailable' | 'seal_unavailable') : 'agent_error',
       message,
       options,
     );

@@ -39,6 +39,43 @@ async function keyLikeSource(deps: Deps, sourceDiskId: string, diskId: string): 
   return ensureDiskKey(deps.db, deps.masterKey, diskId);
 }
 
+/** What sealing reset on one template disk (the operation result and audit list these). */
+interface SealedDisk {
+  disk_id: string;
+  changed: string[];
+}
+
+/**
+ * Seals a freshly copied template disk on its host (`volume.seal`, ADR 030): the guest's
+ * machine-id and hostname are reset inside an appliance VM. A blank source (never written) is
+ * not sealed: it has no file system.
+ */
+async function sealTemplateDisk(
+  deps: Deps,
+  host: string,
+  domainId: string,
+  diskId: string,
+  volume: { id: string; format: string },
+  key: string | undefined,
+): Promise<SealedDisk> {
+  const result = await deps.hub.call(
+    host,
+    'volume.seal',
+    {
+      domain_id: domainId,
+      disk_id: diskId,
+      volume_id: volume.id,
+      format: volume.format as 'qcow2' | 'raw',
+      ...(key ? { encryption: { secret: key } } : {}),
+    },
+    { timeoutMs: SEAL_TIMEOUT_MS },
+  );
+  return { disk_id: diskId, changed: [...result.changed] };
+}
+
+/** The agent kills the appliance after 180 s; the call waits a little longer for that answer. */
+const SEAL_TIMEOUT_MS = 240_000;
+
 function targetTemplate(target: { kind: string; id: string } | null): string {
   if (!target || target.kind !== 'template')
     throw new Error('a template.* operation without a template target');
@@ -54,8 +91,12 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
     resumable: true,
     run: async (ctx) => {
       const id = targetTemplate(ctx.op.target);
-      const input = ctx.op.input as { disks?: { source_disk_id: string; disk_id: string }[] } | null;
+      const input = ctx.op.input as {
+        disks?: { source_disk_id: string; disk_id: string }[];
+        seal?: boolean;
+      } | null;
       const pairs = input?.disks ?? [];
+      const sealed: SealedDisk[] = [];
       const template = await findTemplate(deps.db, id);
       if (!template)
         throw new NotFound('template_not_found', `template ${id} does not exist`, { details: { id } });
@@ -95,6 +136,11 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
               },
               { timeoutMs: COPY_TIMEOUT_MS },
             );
+            // Sealed before the volume counts as on storage: a rerun copies (and seals) again.
+            if (input?.seal) {
+              await ctx.progress(0.05 + (0.9 * (i + 0.5)) / pairs.length, `sealing disk ${source.name}`);
+              sealed.push(await sealTemplateDisk(deps, host, domain.id, target.id, to, key));
+            }
           } else {
             // Never written: a blank volume is an exact copy.
             await createVolumeOn(deps.hub, host, domain.id, target, to, key);
@@ -112,10 +158,14 @@ export function registerTemplateOperations(registry: OperationRegistry, deps: De
             severity: 'info',
             message: `template ${template.name} is ready`,
             object: { kind: 'template', id, name: template.name },
-            details: { operation_id: ctx.op.id },
+            details: { operation_id: ctx.op.id, ...(input?.seal ? { sealed } : {}) },
           });
         });
-        return { template_id: id, disk_ids: pairs.map((p) => p.disk_id) };
+        return {
+          template_id: id,
+          disk_ids: pairs.map((p) => p.disk_id),
+          ...(input?.seal ? { sealed } : {}),
+        };
       } catch (err) {
         await deps.db
           .transaction()

@@ -16,7 +16,7 @@ import {
 import { lockVm } from '../db/repositories/vms';
 import type { Db, Executor } from '../db/schema';
 import { ownedDiskName } from '../domain/storage/disk-names';
-import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../errors';
+import { Conflict, NotFound, PreconditionFailed } from '../errors';
 import type { Actor } from './actor';
 import { vmIsDown } from './disks';
 import type { AuditRecorder, OperationCreator } from './ports';
@@ -99,13 +99,6 @@ export function createTemplateService(deps: {
     },
 
     async create(actor, input) {
-      if (input.seal) {
-        throw new InvalidInput(
-          'seal_unsupported',
-          'sealing (resetting hostname and machine-id) needs guest file system access the engine does not have; create with seal false and seal the guest yourself',
-          { details: { field: 'seal' } },
-        );
-      }
       try {
         return await db.transaction().execute(async (tx) => {
           const vm = await lockVm(tx, input.vm_id);
@@ -177,7 +170,8 @@ export function createTemplateService(deps: {
             type: 'template.create',
             target: { kind: 'template', id: template.id },
             createdBy: actor.userId,
-            input: { vm_id: vm.id, disks: pairs },
+            // seal: each copied disk is sealed in an appliance VM on its host (ADR 030).
+            input: { vm_id: vm.id, disks: pairs, seal: input.seal === true },
           });
           await audit.record(tx, {
             kind: 'template.created',
@@ -186,7 +180,7 @@ export function createTemplateService(deps: {
             object: { kind: 'template', id: template.id, name: template.name },
             userId: actor.userId,
             username: actor.username,
-            details: { vm_id: vm.id, operation_id: op.id },
+            details: { vm_id: vm.id, operation_id: op.id, seal: input.seal === true },
           });
           return { template: await view(tx, template), operationId: op.id };
         });

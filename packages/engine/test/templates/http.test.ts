@@ -130,11 +130,51 @@ describe('templates over HTTP', () => {
     expect(list.items.map((i: Json) => i.name)).toContain('base-1');
   });
 
-  it('refuses seal, a running VM, an unknown VM and a taken name with their codes', async () => {
+  it('seal: true seals each copied disk after its copy and lists what was reset', async () => {
+    hub.handlers.set('volume.seal', () => ({
+      changed: ['machine-id', 'hostname'],
+      root_device: 'vda1',
+      duration_ms: 5,
+    }));
+    const vm = await vmWithDisks('tpl-seal');
+    const res = await req('POST', '/templates', { vm_id: vm.id, name: 'sealed', seal: true });
+    expect(res.statusCode, res.body).toBe(202);
+    const op = await done(res.json().operation.id);
+    expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
+    const disks = res.json().template.disks as Json[];
+    expect(op.result.sealed).toEqual(
+      disks.map((d) => ({ disk_id: d.disk_id, changed: ['machine-id', 'hostname'] })),
+    );
+    // Each seal follows its own disk's copy, on the copied volume.
+    expect(hub.calls.map((c) => c.method).filter((m) => m === 'volume.copy' || m === 'volume.seal')).toEqual([
+      'volume.copy',
+      'volume.seal',
+      'volume.copy',
+      'volume.seal',
+    ]);
+    expect(hub.calls.filter((c) => c.method === 'volume.seal').map((c) => c.params)).toEqual(
+      disks.map((d) => ({ domain_id: domA, disk_id: d.disk_id, volume_id: d.volume_id, format: 'qcow2' })),
+    );
+    expect((await req('GET', `/templates/${res.json().template.id}`)).json().state).toBe('ok');
+  });
+
+  it('a failed seal leaves the template illegal and the source disks ok', async () => {
+    hub.handlers.set('volume.seal', () => {
+      throw new FakeAgentError('seal_failed');
+    });
+    const vm = await vmWithDisks('tpl-seal-fail');
+    const res = await req('POST', '/templates', { vm_id: vm.id, name: 'seal-broken', seal: true });
+    const op = await done(res.json().operation.id);
+    expect(op.state).toBe('failed');
+    expect((await req('GET', `/templates/${res.json().template.id}`)).json().state).toBe('illegal');
+    const { rows } = await sql<{ state: string }>`
+      SELECT d.state FROM disks d JOIN vm_disk_attachments a ON a.disk_id = d.id
+      WHERE a.vm_id = ${vm.id}`.execute(t.t.db);
+    expect(rows.map((r) => r.state)).toEqual(['ok', 'ok']);
+  });
+
+  it('refuses a running VM, an unknown VM and a taken name with their codes', async () => {
     const vm = await vmWithDisks('tpl-refuse');
-    const seal = await req('POST', '/templates', { vm_id: vm.id, name: 'sealed', seal: true });
-    expect(seal.statusCode).toBe(400);
-    expect(seal.json().error.code).toBe('seal_unsupported');
     const unknown = await req('POST', '/templates', {
       vm_id: '00000000-0000-4000-8000-000000000000',
       name: 'nope',
