@@ -40,6 +40,10 @@ export const templateCreate: CommandSpec = {
       complete: { kind: 'resource', resource: 'vm' },
     },
     { flags: '--description <text>', description: 'what the template is for' },
+    {
+      flags: '--seal',
+      description: "reset the guest's machine-id and hostname in the copies (Linux on ext4/xfs/btrfs)",
+    },
     ...WAIT_OPTIONS,
   ],
   async run(ctx) {
@@ -50,6 +54,7 @@ export const templateCreate: CommandSpec = {
       name: ctx.args[0],
       vm_id: vm.id,
       ...(ctx.opts.description !== undefined ? { description: String(ctx.opts.description) } : {}),
+      ...(ctx.opts.seal ? { seal: true } : {}),
     });
   },
 };
