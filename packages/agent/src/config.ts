@@ -26,6 +26,8 @@ export interface AgentConfig {
   sandbox: boolean;
   /** Default `vm.shutdown` timeout when the caller gives none. */
   shutdownTimeoutS: number;
+  /** Directory with the template seal appliance (`vmlinuz`, `seal-appliance.initrd`; ADR 030). */
+  sealDir?: string;
   /** How often `vm.stats` / `host.stats` are sampled while an engine listens. */
   statsIntervalS: number;
   logLevel: string;
@@ -75,6 +77,7 @@ interface FileConfig {
   hotplug_ports?: number;
   sandbox?: boolean;
   shutdown_timeout_s?: number;
+  seal_dir?: string;
   stats_interval_s?: number;
   log_level?: string;
 }
@@ -94,6 +97,7 @@ const FILE_KEYS = new Set<keyof FileConfig>([
   'hotplug_ports',
   'sandbox',
   'shutdown_timeout_s',
+  'seal_dir',
   'stats_interval_s',
   'log_level',
 ]);
@@ -161,6 +165,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     ),
     logLevel: pick(flags['log-level'], env.VIREO_AGENT_LOG_LEVEL, file.log_level) ?? 'info',
   };
+  const sealDir = env.VIREO_AGENT_SEAL_DIR ?? file.seal_dir;
+  if (sealDir) config.sealDir = absolute(sealDir, 'seal dir');
   if (config.vncPorts.min < 5900)
     throw new ConfigError('vnc ports must start at 5900 or above (display = port - 5900)');
   return config;

@@ -94,6 +94,7 @@ export async function startAgent(
         hotplugPorts: config.hotplugPorts,
         sandbox: config.sandbox,
         shutdownTimeoutS: config.shutdownTimeoutS,
+        ...(config.sealDir ? { sealDir: config.sealDir } : {}),
       },
       (event, params) => sink(event, params),
       log.child({ module: 'agent:vm' }),

@@ -42,6 +42,7 @@ export type RuntimeConfig = Pick<
   | 'hotplugPorts'
   | 'sandbox'
   | 'shutdownTimeoutS'
+  | 'sealDir'
 > & {
   /** Written into each VM's `owner` marker; recovery only adopts directories with this id. */
   agentId: string;

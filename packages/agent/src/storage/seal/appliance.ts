@@ -16,13 +16,14 @@ const INITRD = 'seal-appliance.initrd';
 const KERNEL = 'vmlinuz';
 
 /**
- * The appliance files: `VIREO_AGENT_SEAL_DIR` (holding `vmlinuz` and `seal-appliance.initrd`) when
- * set, else `.cache/test-guest` of the checkout the agent runs from (where
- * `scripts/build-seal-appliance.sh` puts them). `undefined` when either file is missing.
+ * The appliance files: in `sealDir` (the agent's `seal_dir` / `VIREO_AGENT_SEAL_DIR`, holding
+ * `vmlinuz` and `seal-appliance.initrd`) when given, else in `.cache/test-guest` of the checkout the
+ * agent runs from (where `scripts/build-seal-appliance.sh` puts them). `undefined` when either file
+ * is missing.
  */
-export function findSealAppliance(env: NodeJS.ProcessEnv = process.env): SealAppliancePaths | undefined {
+export function findSealAppliance(sealDir?: string): SealAppliancePaths | undefined {
   const dirs: string[] = [];
-  if (env.VIREO_AGENT_SEAL_DIR) dirs.push(resolve(env.VIREO_AGENT_SEAL_DIR));
+  if (sealDir) dirs.push(resolve(sealDir));
   else {
     // The bundle lives in packages/agent/dist, the sources in packages/agent/src/storage/seal.
     let dir = dirname(fileURLToPath(import.meta.url));

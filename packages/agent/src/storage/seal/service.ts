@@ -11,7 +11,7 @@ export interface SealerOptions {
   accel: 'kvm' | 'tcg';
   secretsDir: string;
   log: Logger;
-  /** Defaults to `findSealAppliance()` at each call (the files may be built after the agent starts). */
+  /** Looked up at each call (the files may be built after the agent starts); default `findSealAppliance()`. */
   appliance?: () => SealAppliancePaths | undefined;
   /** How long the appliance may take; TCG boots in ~5 s idle, much longer under load. */
   timeoutMs?: number;
