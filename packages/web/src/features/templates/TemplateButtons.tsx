@@ -5,8 +5,8 @@ import { Link } from 'react-router';
 import { ExportButton } from '../exports/ExportDialog';
 
 /**
- * A template's two actions, on its page and in the list: a new VM from it (only once it is `ok`) and
- * delete (not while it is `locked`). `ids` gives the buttons their page ids (a list has many rows).
+ * A template's actions, on its page and in the list: a new VM from it and Export… (only once it is
+ * `ok`) and delete (not while it is `locked`). `ids` gives the buttons their page ids (a list has many rows).
  */
 export function TemplateButtons({
   t,
