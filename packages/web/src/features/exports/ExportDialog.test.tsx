@@ -2,6 +2,7 @@
 import { cleanup, fireEvent, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, renderInPortal } from '../../testing/portal';
+import { VmsPage } from '../vms/VmsPage';
 import { ExportDialog } from './ExportDialog';
 
 const EXPORT_DOMAIN = '11111111-1111-4111-8111-111111111111';
@@ -30,6 +31,21 @@ function stub(answer: Response) {
           total: 1,
         });
       if (method === 'POST' && path === `/vms/${VM}/export`) return answer;
+      if (path === '/vms')
+        return json(200, {
+          items: [
+            {
+              id: VM,
+              name: 'web1',
+              state: 'down',
+              cpus: 1,
+              memory_mib: 256,
+              cluster_id: null,
+              host_id: null,
+            },
+          ],
+          total: 1,
+        });
       return json(404, { error: { code: 'route_not_found', message: path } });
     }),
   );
@@ -75,5 +91,21 @@ describe('ExportDialog', () => {
     const alert = await screen.findByTestId('form-error');
     expect(alert.textContent).toContain('export_exists: web1.ova exists on exp');
     expect(screen.queryByTestId('dialog-operation')).toBeNull();
+  });
+});
+
+describe('VM list Export… row action', () => {
+  it('opens the export dialog for a down VM from its row menu and exports it', async () => {
+    const calls = stub(json(202, { operation: { id: 'op3', state: 'running' } }));
+    renderInPortal(<VmsPage />);
+    const toggle = await screen.findByRole('button', { name: 'Kebab toggle' });
+    fireEvent.click(toggle);
+    fireEvent.click(await screen.findByRole('menuitem', { name: 'Export…' }));
+    await waitFor(() =>
+      expect((document.getElementById('export-domain') as HTMLSelectElement).value).toBe(EXPORT_DOMAIN),
+    );
+    fireEvent.click(document.getElementById('export-submit') as HTMLElement);
+    await screen.findByTestId('dialog-operation');
+    expect(calls.filter((c) => c.method === 'POST').map((c) => c.path)).toEqual([`/vms/${VM}/export`]);
   });
 });

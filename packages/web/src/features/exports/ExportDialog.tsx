@@ -11,9 +11,10 @@ import {
   ModalHeader,
 } from '@patternfly/react-core';
 import type { StorageDomain } from '@vireo/api';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, type ReactNode, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { api, fieldErrors, useLiveList } from '../../api';
+import type { ObjectAction } from '../common/actions';
 import { FieldError, validated } from '../common/FieldError';
 import { FormFooter } from '../common/FormFooter';
 import { OperationStatus } from '../storage/OperationStatus';
@@ -155,4 +156,24 @@ export function ExportButton(props: { object: Exportable; isDisabled?: boolean; 
       {open && <ExportDialog object={props.object} onClose={() => setOpen(false)} />}
     </>
   );
+}
+
+/**
+ * "Export…" as a row action of the VM list (enabled when the VM is down) and the dialog it opens:
+ * `rowActions={[...VM_ACTIONS, exportVm.action]}` and `{exportVm.view}` in the page.
+ */
+export function useVmExportAction(): {
+  action: ObjectAction<{ id: string; name: string; state: string }>;
+  view: ReactNode;
+} {
+  const [object, setObject] = useState<Exportable | null>(null);
+  const action: ObjectAction<{ id: string; name: string; state: string }> = {
+    id: 'export',
+    titleId: 'exports.exportEllipsis',
+    opensDialog: true,
+    isDisabled: (vm) => vm.state !== 'down',
+    run: async (vm) => setObject({ kind: 'vm', id: vm.id, name: vm.name }),
+  };
+  const view = object && <ExportDialog object={object} onClose={() => setObject(null)} />;
+  return { action, view };
 }

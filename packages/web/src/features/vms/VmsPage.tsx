@@ -7,6 +7,7 @@ import { type Filter, ResourceTable } from '../common/ResourceTable';
 import { When, MemorySize } from '../common/format';
 import { RefLink, useNames, useOptions } from '../common/lookups';
 import { StateLabel } from '../common/StateLabel';
+import { useVmExportAction } from '../exports/ExportDialog';
 import { VM_ACTIONS, VM_BULK_ACTIONS } from './actions';
 
 /** Virtual machines: live list with search, sort, cluster and state filters, row and bulk actions. */
@@ -16,6 +17,7 @@ export function VmsPage() {
   const hosts = useNames('hosts');
   const clusters = useNames('clusters');
   const clusterOptions = useOptions('clusters');
+  const exportVm = useVmExportAction();
   const filters: Filter<Vm>[] = [
     {
       id: 'cluster',
@@ -42,7 +44,7 @@ export function VmsPage() {
         collection="vms"
         ariaLabelId="nav.vms"
         filters={filters}
-        rowActions={VM_ACTIONS}
+        rowActions={[...VM_ACTIONS, exportVm.action]}
         bulkActions={VM_BULK_ACTIONS}
         toolbar={
           <Button id="create-vm" onClick={() => navigate('/vms/new')}>
@@ -77,6 +79,7 @@ export function VmsPage() {
           },
         ]}
       />
+      {exportVm.view}
     </PageSection>
   );
 }
