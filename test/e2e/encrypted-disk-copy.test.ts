@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killQemusOf } from '../../packages/agent/test/support/guest';
 import { loginCli, runCli } from '../cli/support/cli';
 import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
-import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
+import { type ApiAnswer, type Json, type Platform, startPlatform } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
 /** What the guest writes at the start of its encrypted disk; every copy, clone and import reads it. */
@@ -75,27 +75,7 @@ describe('encrypted disks through copy, move, templates and export (engine + age
     });
     Object.assign(a, await platform.addLocalDataDomain('encc-a'));
     Object.assign(b, await platform.addLocalDataDomain('encc-b'));
-    exp.parent = join(platform.dir, 'domain-exports');
-    fs.mkdirSync(exp.parent);
-    const sd = await call('POST', '/storage-domains', {
-      name: 'encc-exports',
-      kind: 'export',
-      backend: 'local',
-      host_id: platform.hostId,
-      path: exp.parent,
-    });
-    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
-    exp.id = sd.json.id;
-    await settled(
-      await call('POST', `/storage-domains/${exp.id}/attach`, {
-        datacenter_id: platform.cluster.datacenter_id,
-      }),
-    );
-    await settled(await call('POST', `/storage-domains/${exp.id}/activate`, {}));
-    await until(
-      'the export domain active',
-      async () => (await call('GET', `/storage-domains/${exp.id}`)).json.state === 'active',
-    );
+    Object.assign(exp, await platform.addLocalDomain('encc-exports', 'export'));
   }, 180_000);
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import { killQemusOf } from '../../packages/agent/test/support/guest';
 import { writeOvf } from '../../packages/engine/src/domain/ovf';
 import { loginCli, runCli } from '../cli/support/cli';
 import { bootGuestVm, createGuestVm, readDiskStamp, stopGuestVm, writeDiskStamp } from '../support/guest-vms';
-import { type ApiAnswer, type Json, type Platform, startPlatform, until } from '../support/platform';
+import { type ApiAnswer, type Json, type Platform, startPlatform } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
 /** What the guest writes at the start of its disk before the export; the imported VM must read it back. */
@@ -55,28 +55,7 @@ describe('export and import end to end (engine + agent + QEMU)', () => {
     dir = platform.dir;
     clusterId = platform.cluster.id;
     Object.assign(data, await platform.addLocalDataDomain('exp-data'));
-    // The export domain: a local directory on the same host.
-    exp.parent = join(dir, 'domain-exports');
-    fs.mkdirSync(exp.parent);
-    const sd = await call('POST', '/storage-domains', {
-      name: 'exports',
-      kind: 'export',
-      backend: 'local',
-      host_id: platform.hostId,
-      path: exp.parent,
-    });
-    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
-    exp.id = sd.json.id;
-    await settled(
-      await call('POST', `/storage-domains/${exp.id}/attach`, {
-        datacenter_id: platform.cluster.datacenter_id,
-      }),
-    );
-    await settled(await call('POST', `/storage-domains/${exp.id}/activate`, {}));
-    await until(
-      'the export domain active',
-      async () => (await call('GET', `/storage-domains/${exp.id}`)).json.state === 'active',
-    );
+    Object.assign(exp, await platform.addLocalDomain('exports', 'export'));
   }, 180_000);
 
   afterAll(async () => {

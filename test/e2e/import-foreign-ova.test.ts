@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killQemusOf, qemuPidsFor } from '../../packages/agent/test/support/guest';
 import { loginCli, runCli } from '../cli/support/cli';
 import { bootGuestVm, stopGuestVm } from '../support/guest-vms';
-import { type Json, type Platform, startPlatform, until } from '../support/platform';
+import { type Json, type Platform, startPlatform } from '../support/platform';
 import { assertTestGuestBuilt, testGuest } from '../support/test-guest';
 
 /**
@@ -83,28 +83,7 @@ describe('import of a foreign OVA (engine + agent + QEMU)', () => {
     assertTestGuestBuilt();
     platform = await startPlatform({ prefix: 'vireo-foreign-ova-', hostName: 'foreign-host' });
     Object.assign(data, await platform.addLocalDataDomain('foreign-data'));
-    exp.parent = join(platform.dir, 'domain-exports');
-    fs.mkdirSync(exp.parent);
-    const sd = await call('POST', '/storage-domains', {
-      name: 'exports',
-      kind: 'export',
-      backend: 'local',
-      host_id: platform.hostId,
-      path: exp.parent,
-    });
-    expect(sd.status, JSON.stringify(sd.json)).toBe(201);
-    exp.id = sd.json.id;
-    const { api } = platform;
-    await api.settled(
-      await call('POST', `/storage-domains/${exp.id}/attach`, {
-        datacenter_id: platform.cluster.datacenter_id,
-      }),
-    );
-    await api.settled(await call('POST', `/storage-domains/${exp.id}/activate`, {}));
-    await until(
-      'the export domain active',
-      async () => (await call('GET', `/storage-domains/${exp.id}`)).json.state === 'active',
-    );
+    Object.assign(exp, await platform.addLocalDomain('exports', 'export'));
   }, 180_000);
 
   afterAll(async () => {

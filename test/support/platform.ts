@@ -137,6 +137,8 @@ export interface Platform {
   restartEngine(signal: 'SIGTERM' | 'SIGKILL'): Promise<EngineProcess>;
   /** A local data domain on the host, attached to Default and active. */
   addLocalDataDomain(name: string): Promise<{ id: string; parent: string }>;
+  /** A local domain of any kind on the agent's host, attached to the cluster's data center and active. */
+  addLocalDomain(name: string, kind: 'data' | 'iso' | 'export'): Promise<{ id: string; parent: string }>;
   stop(): Promise<void>;
 }
 
@@ -218,12 +220,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         await theApi.login();
         return engine;
       },
-      async addLocalDataDomain(name) {
+      addLocalDataDomain(name) {
+        return platform.addLocalDomain(name, 'data');
+      },
+      async addLocalDomain(name, kind) {
         const parent = join(dir, `domain-${name}`);
         fs.mkdirSync(parent);
         const sd = await theApi.call('POST', '/storage-domains', {
           name,
-          kind: 'data',
+          kind,
           backend: 'local',
           host_id: hostId,
           path: parent,
