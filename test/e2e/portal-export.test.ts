@@ -52,28 +52,7 @@ describe('portal export and import (Chromium + engine + agent)', () => {
       engineEnv: process.env.VIREO_WEB_ROOT ? { VIREO_WEB_ROOT: process.env.VIREO_WEB_ROOT } : {},
     });
     dataId = (await platform.addLocalDataDomain('data-exp')).id;
-    const parent = join(platform.dir, 'domain-exports');
-    fs.mkdirSync(parent);
-    const sd = await call('POST', '/storage-domains', {
-      name: 'exports',
-      kind: 'export',
-      backend: 'local',
-      host_id: platform.hostId,
-      path: parent,
-    });
-    if (sd.status !== 201) throw new Error(`export domain: ${sd.status} ${JSON.stringify(sd.json)}`);
-    exp.id = sd.json.id;
-    await platform.api.settled(
-      await call('POST', `/storage-domains/${exp.id}/attach`, {
-        datacenter_id: platform.cluster.datacenter_id,
-      }),
-    );
-    await platform.api.settled(await call('POST', `/storage-domains/${exp.id}/activate`, {}));
-    await until(
-      'the export domain active',
-      async () => (await call('GET', `/storage-domains/${exp.id}`)).json.state === 'active',
-      120_000,
-    );
+    exp.id = (await platform.addLocalDomain('exports', 'export')).id;
     const vm = await call('POST', '/vms', {
       name: 'vm-exp',
       cluster_id: platform.cluster.id,
