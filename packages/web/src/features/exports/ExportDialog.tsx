@@ -15,7 +15,7 @@ import { type FormEvent, type ReactNode, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { api, fieldErrors, useLiveList } from '../../api';
 import type { ObjectAction } from '../common/actions';
-import { FieldError, validated } from '../common/FieldError';
+import { SelectField } from '../common/FormFields';
 import { FormFooter } from '../common/FormFooter';
 import { OperationStatus } from '../storage/OperationStatus';
 import { codedMessage } from './ImportDialog';
@@ -90,23 +90,15 @@ export function ExportDialog({ object, onClose }: { object: Exportable; onClose(
             {domains.length === 0 && (
               <Alert isInline variant="warning" title={intl.formatMessage({ id: 'exports.noDomain' })} />
             )}
-            <FormGroup
+            <SelectField
+              id="export-domain"
               label={intl.formatMessage({ id: 'exports.field.domain' })}
-              fieldId="export-domain"
+              value={domainId}
+              options={domains.map((d) => ({ value: d.id, label: d.name }))}
+              onChange={setDomain}
+              error={errors.storage_domain_id}
               isRequired
-            >
-              <FormSelect
-                id="export-domain"
-                value={domainId}
-                onChange={(_e, x) => setDomain(x)}
-                validated={validated(errors.storage_domain_id)}
-              >
-                {domains.map((d) => (
-                  <FormSelectOption key={d.id} value={d.id} label={d.name} />
-                ))}
-              </FormSelect>
-              <FieldError message={errors.storage_domain_id} />
-            </FormGroup>
+            />
             <FormGroup label={intl.formatMessage({ id: 'exports.field.format' })} fieldId="export-format">
               <FormSelect
                 id="export-format"

@@ -3,8 +3,6 @@ import {
   Checkbox,
   Form,
   FormGroup,
-  FormSelect,
-  FormSelectOption,
   Modal,
   ModalBody,
   ModalHeader,
@@ -18,6 +16,7 @@ import { FormattedMessage, useIntl } from 'react-intl';
 import { Link } from 'react-router';
 import { api, fieldErrors, refresh } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
+import { SelectField, TextField } from '../common/FormFields';
 import { FormFooter } from '../common/FormFooter';
 import { useOptions } from '../common/lookups';
 import { useDataDomains } from '../storage/DiskCreateDialog';
@@ -122,49 +121,31 @@ export function ImportDialog(props: { domainId: string; entry: ExportEntry; onCl
           </div>
         ) : (
           <Form id="export-import-form" onSubmit={submit}>
-            <FormGroup
+            <SelectField
+              id="export-import-cluster"
               label={intl.formatMessage({ id: 'exports.field.cluster' })}
-              fieldId="export-import-cluster"
+              value={clusterId}
+              options={clusters}
+              onChange={setCluster}
+              error={errors.cluster_id}
               isRequired
-            >
-              <FormSelect
-                id="export-import-cluster"
-                value={clusterId}
-                onChange={(_e, x) => setCluster(x)}
-                validated={validated(errors.cluster_id)}
-              >
-                {clusters.map((o) => (
-                  <FormSelectOption key={o.value} value={o.value} label={o.label} />
-                ))}
-              </FormSelect>
-              <FieldError message={errors.cluster_id} />
-            </FormGroup>
-            <FormGroup
+            />
+            <SelectField
+              id="export-import-target"
               label={intl.formatMessage({ id: 'exports.field.target' })}
-              fieldId="export-import-target"
+              value={domainId}
+              options={domains.map((d) => ({ value: d.id, label: d.name }))}
+              onChange={setTarget}
+              error={errors.storage_domain_id}
               isRequired
-            >
-              <FormSelect
-                id="export-import-target"
-                value={domainId}
-                onChange={(_e, x) => setTarget(x)}
-                validated={validated(errors.storage_domain_id)}
-              >
-                {domains.map((d) => (
-                  <FormSelectOption key={d.id} value={d.id} label={d.name} />
-                ))}
-              </FormSelect>
-              <FieldError message={errors.storage_domain_id} />
-            </FormGroup>
-            <FormGroup label={intl.formatMessage({ id: 'field.name' })} fieldId="export-import-name">
-              <TextInput
-                id="export-import-name"
-                value={name}
-                onChange={(_e, x) => setName(x)}
-                validated={validated(errors.name)}
-              />
-              <FieldError message={errors.name} />
-            </FormGroup>
+            />
+            <TextField
+              id="export-import-name"
+              label={intl.formatMessage({ id: 'field.name' })}
+              value={name}
+              onChange={setName}
+              error={errors.name}
+            />
             <Checkbox
               id="export-import-rename"
               label={intl.formatMessage({ id: 'exports.field.rename' })}

@@ -3,14 +3,10 @@ import {
   Button,
   Checkbox,
   Form,
-  FormGroup,
-  FormSelect,
-  FormSelectOption,
   Label,
   Modal,
   ModalBody,
   ModalHeader,
-  TextInput,
   Title,
   Toolbar,
   ToolbarContent,
@@ -21,7 +17,7 @@ import type { RegisterVmBody, StorageDomain, UnregisteredList } from '@vireo/api
 import { type FormEvent, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { api, fieldErrors, useLiveObject } from '../../api';
-import { FieldError, validated } from '../common/FieldError';
+import { SelectField, TextField } from '../common/FormFields';
 import { FormFooter } from '../common/FormFooter';
 import { useOptions } from '../common/lookups';
 import { OperationStatus } from '../storage/OperationStatus';
@@ -103,32 +99,22 @@ function RegisterDialog(props: { domainId: string; target: Target; onClose(): vo
             {!isVm && <FormattedMessage id="exports.register.disk" />}
             {isVm && (
               <>
-                <FormGroup
+                <SelectField
+                  id="register-cluster"
                   label={intl.formatMessage({ id: 'exports.field.cluster' })}
-                  fieldId="register-cluster"
+                  value={clusterId}
+                  options={clusters}
+                  onChange={setCluster}
+                  error={errors.cluster_id}
                   isRequired
-                >
-                  <FormSelect
-                    id="register-cluster"
-                    value={clusterId}
-                    onChange={(_e, x) => setCluster(x)}
-                    validated={validated(errors.cluster_id)}
-                  >
-                    {clusters.map((o) => (
-                      <FormSelectOption key={o.value} value={o.value} label={o.label} />
-                    ))}
-                  </FormSelect>
-                  <FieldError message={errors.cluster_id} />
-                </FormGroup>
-                <FormGroup label={intl.formatMessage({ id: 'field.name' })} fieldId="register-name">
-                  <TextInput
-                    id="register-name"
-                    value={name}
-                    onChange={(_e, x) => setName(x)}
-                    validated={validated(errors.name)}
-                  />
-                  <FieldError message={errors.name} />
-                </FormGroup>
+                />
+                <TextField
+                  id="register-name"
+                  label={intl.formatMessage({ id: 'field.name' })}
+                  value={name}
+                  onChange={setName}
+                  error={errors.name}
+                />
                 <Checkbox
                   id="register-rename"
                   label={intl.formatMessage({ id: 'exports.field.rename' })}
