@@ -57,27 +57,8 @@ install -m 0755 "$SRC/init" "$tree/init"
 
 depmod -b "$work/kernel" "$release"
 declare -A seen=()
-add_module() {
-  local chain kind path name
-  chain=$(modprobe -d "$work/kernel" -S "$release" --show-depends "$1" 2>/dev/null) || return 1
-  while read -r kind path _; do
-    [ "$kind" = insmod ] || continue
-    name=$(basename "$path")
-    name=${name%.xz}
-    name=${name%.zst}
-    name=${name%.gz}
-    [ -z "${seen[$name]:-}" ] || continue
-    seen[$name]=1
-    case "$path" in
-      *.ko.xz) xz -dc "$path" >"$tree/lib/modules/$name" ;;
-      *.ko.zst) zstd -q -dc "$path" >"$tree/lib/modules/$name" ;;
-      *.ko.gz) gzip -dc "$path" >"$tree/lib/modules/$name" ;;
-      *.ko) cp "$path" "$tree/lib/modules/$name" ;;
-      *) die "unexpected module file $path" ;;
-    esac
-    echo "$name" >>"$tree/lib/modules/load-order"
-  done <<<"$chain"
-}
+source "$ROOT/scripts/test-guest/kernel-modules.sh"
+add_module() { add_kernel_module "$work/kernel" "$release" "$tree" "$1"; }
 for m in "${MODULES[@]}"; do add_module "$m" || die "kernel $release has no module $m"; done
 for m in "${OPTIONAL_MODULES[@]}"; do add_module "$m" || say "kernel $release has no module $m (skipped)"; done
 touch "$tree/lib/modules/load-order"

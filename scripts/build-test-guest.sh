@@ -110,27 +110,10 @@ echo "root:x:0:" >"$tree/etc/group"
 # modprobe print each module's dependency chain in load order.
 depmod -b "$work/kernel" "$kernel_release"
 declare -A seen=()
+source "$SRC/kernel-modules.sh"
 for module in "${MODULES[@]}"; do
-  chain=$(modprobe -d "$work/kernel" -S "$kernel_release" --show-depends "$module") ||
+  add_kernel_module "$work/kernel" "$kernel_release" "$tree" "$module" ||
     die "kernel $kernel_release has no module $module"
-  while read -r kind path _; do
-    [ "$kind" = insmod ] || continue # "builtin NAME": nothing to load
-    name=$(basename "$path")
-    name=${name%.xz}
-    name=${name%.zst}
-    name=${name%.gz}
-    [ -z "${seen[$name]:-}" ] || continue
-    seen[$name]=1
-    # busybox insmod cannot read compressed modules.
-    case "$path" in
-      *.ko.xz) xz -dc "$path" >"$tree/lib/modules/$name" ;;
-      *.ko.zst) zstd -q -dc "$path" >"$tree/lib/modules/$name" ;;
-      *.ko.gz) gzip -dc "$path" >"$tree/lib/modules/$name" ;;
-      *.ko) cp "$path" "$tree/lib/modules/$name" ;;
-      *) die "unexpected module file $path" ;;
-    esac
-    echo "$name" >>"$tree/lib/modules/load-order"
-  done <<<"$chain"
 done
 
 mkdir -p "$work/out"
