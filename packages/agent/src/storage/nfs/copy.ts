@@ -7,7 +7,7 @@ import type { VmRuntime } from '../../vm/runtime';
 import type { UserspaceNfsDomain } from '../domains/service';
 import { imageInfo, isLuksBenchmarkFlake, LUKS_CREATE_ATTEMPTS } from '../qemu-img';
 import { type ConvertJob, startConvert } from '../volumes/copy';
-import { isWrongKeyFailure, LUKS_ITER_TIME_MS, writeSecretFiles } from '../volumes/encryption';
+import { isWrongKeyFailure, luksCreateOptions, writeSecretFiles } from '../volumes/encryption';
 import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
 import { sourceChainOpts } from '../volumes/service';
 import { withNfs } from './client';
@@ -231,11 +231,7 @@ export class UserspaceCopies {
           ...(sourceImageOpts ? { sourceImageOpts } : {}),
           ...(p.target_encryption
             ? {
-                targetOptions: [
-                  'encrypt.format=luks',
-                  'encrypt.key-secret=vireo-dst',
-                  `encrypt.iter-time=${LUKS_ITER_TIME_MS}`,
-                ],
+                targetOptions: luksCreateOptions('vireo-dst'),
               }
             : {}),
           onProgress: (progress) => {

@@ -12,6 +12,11 @@ import { escapeOptValue as esc, runQemuImg } from '../qemu-img';
  */
 export const LUKS_ITER_TIME_MS = 1;
 
+/** qemu-img `-o` options that make a new image LUKS-encrypted with the secret object `secretId`. */
+export function luksCreateOptions(secretId: string): string[] {
+  return ['encrypt.format=luks', `encrypt.key-secret=${secretId}`, `encrypt.iter-time=${LUKS_ITER_TIME_MS}`];
+}
+
 /** Marker QEMU prints when a LUKS header rejects the key. */
 const WRONG_KEY = /Invalid password|cannot unlock any keyslot/i;
 

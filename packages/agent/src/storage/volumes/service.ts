@@ -28,7 +28,13 @@ import {
   resizeImage,
 } from '../qemu-img';
 import { type ConvertJob, startConvert } from './copy';
-import { isWrongKeyFailure, LUKS_ITER_TIME_MS, withSecretFile, writeSecretFiles } from './encryption';
+import {
+  isWrongKeyFailure,
+  LUKS_ITER_TIME_MS,
+  luksCreateOptions,
+  withSecretFile,
+  writeSecretFiles,
+} from './encryption';
 import { DomainLayout, type DomainRootResolver, idSegment } from './layout';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
@@ -248,11 +254,7 @@ export class VolumeService {
           ...(encryptedSource ? { sourceImageOpts: encryptedSource } : {}),
           ...(p.target_encryption
             ? {
-                targetOptions: [
-                  'encrypt.format=luks',
-                  'encrypt.key-secret=vireo-dst',
-                  `encrypt.iter-time=${LUKS_ITER_TIME_MS}`,
-                ],
+                targetOptions: luksCreateOptions('vireo-dst'),
               }
             : {}),
           onProgress: (progress) => {

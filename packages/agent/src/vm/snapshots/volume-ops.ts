@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { CONVERT_LIMITS, runQemuImg } from '../../storage';
 import { escapeOptValue, retryLuksBenchmark } from '../../storage/qemu-img';
-import { LUKS_ITER_TIME_MS } from '../../storage/volumes/encryption';
+import { luksCreateOptions } from '../../storage/volumes/encryption';
 
 /**
  * qemu-img steps of snapshots and merges. Formats are always explicit; backing files are named by
@@ -25,7 +25,7 @@ export async function createOverlayUnsafe(options: {
         '--object',
         `secret,id=vireo-sec0,format=raw,file=${escapeOptValue(options.secretFile)}`,
         '-o',
-        `encrypt.format=luks,encrypt.key-secret=vireo-sec0,encrypt.iter-time=${LUKS_ITER_TIME_MS}`,
+        luksCreateOptions('vireo-sec0').join(','),
       ]
     : [];
   const args = [
