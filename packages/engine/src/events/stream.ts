@@ -63,6 +63,8 @@ export async function serveEventStream(
   let closed = false;
   let live = false;
   let cursor: number;
+  /** With `since`: ids below the first event at or after it, and older than it, are not sent live. */
+  let sinceFloor: { id: number; time: number } | undefined;
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe = () => {};
   let resolveDone!: () => void;
@@ -117,6 +119,7 @@ export async function serveEventStream(
   unsubscribe = deps.notifier.subscribe((row) => {
     if (!live || closed || row.id <= cursor) return;
     cursor = row.id;
+    if (sinceFloor && row.id < sinceFloor.id && new Date(row.time).getTime() < sinceFloor.time) return;
     send(row);
   });
 
@@ -140,7 +143,12 @@ export async function serveEventStream(
     if (opts.lastEventId !== undefined) cursor = opts.lastEventId;
     else if (opts.since) {
       const first = await firstEventIdAtOrAfter(deps.db, opts.since);
-      cursor = first === undefined ? deps.notifier.watermark : first - 1;
+      const watermark = deps.notifier.watermark;
+      // Never start past the notifier's watermark: a lower id than `first` may still be committing
+      // (its transaction began earlier), and the notifier delivers it after `first`; starting at
+      // `first - 1` would drop it. What comes live below `first` and before `since` is not sent.
+      cursor = first === undefined ? watermark : Math.min(first - 1, watermark);
+      if (first !== undefined) sinceFloor = { id: first, time: opts.since.getTime() };
     } else cursor = deps.notifier.watermark;
 
     // Replay (cursor, watermark] page by page; the watermark may move while we read, so loop until

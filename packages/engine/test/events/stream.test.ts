@@ -122,6 +122,36 @@ describe('event stream (Server-Sent Events, real PostgreSQL)', () => {
     }
   }, 180_000);
 
+  it('a stream opened with ?since while a lower id is still committing gets that event too', async () => {
+    const c1 = await s.t.pool.connect();
+    // Just before the slow transaction begins: earlier tests' events are older, both new ones newer.
+    const since = new Date().toISOString();
+    let st: Awaited<ReturnType<typeof openEventStream>> | undefined;
+    try {
+      await c1.query('BEGIN');
+      const low = await c1.query(
+        "INSERT INTO events (kind, severity, message) VALUES ('test.late.slow', 'info', 'slow') RETURNING id",
+      );
+      await c1.query(`SELECT pg_notify('vireo_events', '')`);
+      const high = await s.record({ kind: 'test.late.fast' });
+      // The stream starts while the lower id is invisible and the higher one committed: its first
+      // event at or after `since` is the higher one, yet the lower one must not be skipped.
+      st = await openEventStream(
+        base,
+        `/api/v1/events/stream?kind=test.late&since=${encodeURIComponent(since)}`,
+        s.auth(),
+      );
+      const stream = st;
+      await until('the stream is open', () => stream.comments.some((c) => c.includes('stream open')));
+      await c1.query('COMMIT');
+      await until('both events', () => stream.messages.length === 2, 70_000);
+      expect(ids(stream)).toEqual([Number(low.rows[0].id), high]);
+    } finally {
+      c1.release();
+      st?.close();
+    }
+  }, 180_000);
+
   it('sends heartbeat comments', async () => {
     const saved = s.events.stream.heartbeatMs;
     s.events.stream.heartbeatMs = 100;
