@@ -28,10 +28,9 @@ import type { VmRow } from '../db/tables/vms';
 import { diskDir, volumePath } from '../domain/storage/paths';
 import { Conflict, NotFound, Unavailable } from '../errors';
 import type { OperationContext, OperationRegistry } from '../operations';
-import { diskKeyOf } from '../secrets/disk-key-store';
 import type { MasterKey } from '../secrets/master-key';
-import { sourceKeysOf } from '../secrets/volume-keys';
 import type { AuditRecorder } from '../services/ports';
+import { snapshotKeys } from './snapshot-keys';
 import { clearMemoryRestore, requestMemoryRestore } from './snapshot-memory';
 import { agentCodeOf } from './vm-controller';
 
@@ -133,11 +132,7 @@ function path(domain: StorageDomainRow, diskId: string, volumeId: string): strin
 export function registerSnapshotOperations(registry: OperationRegistry, deps: Deps): void {
   // The database is read when a handler runs: tests hand it over after registering.
   const { hub, audit } = deps;
-
-  /** An encrypted disk's own key (base64): every new volume in its directory is encrypted with it. */
-  async function diskKey(diskId: string): Promise<string | undefined> {
-    return deps.masterKey ? diskKeyOf(deps.db, deps.masterKey, diskId) : undefined;
-  }
+  const keys = snapshotKeys(deps);
 
   async function createOverlay(
     host: string,
@@ -145,7 +140,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
     newId: string,
     backing: VolumeRow,
   ): Promise<void> {
-    const key = await diskKey(part.diskId);
+    const encryption = await keys.overlay(part.diskId);
     try {
       await hub.call(host, 'volume.create', {
         domain_id: part.domain.id,
@@ -153,7 +148,7 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         volume_id: newId,
         format: 'qcow2',
         backing: { disk_id: part.diskId, volume_id: backing.id, format: backing.format },
-        ...(key ? { encryption: { secret: key } } : {}),
+        ...encryption,
       });
     } catch (err) {
       // A retry after a lost reply: the overlay is already there.
@@ -227,16 +222,9 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
           unsure = true;
           await ctx.progress(0.3, 'switching the running VM to new overlays');
           const first = parts[0] as DiskPart;
-          const disks = [];
-          for (const c of created) {
-            const key = await diskKey(c.part.diskId);
-            disks.push({
-              disk_id: c.part.diskId,
-              new_volume_path: path(c.part.domain, c.part.diskId, c.id),
-              format: 'qcow2' as const,
-              ...(key ? { encryption: { secret: key } } : {}),
-            });
-          }
+          const disks = await keys.liveOverlays(
+            created.map((c) => ({ diskId: c.part.diskId, path: path(c.part.domain, c.part.diskId, c.id) })),
+          );
           const result = await hub.call(
             host,
             'vm.snapshot',
@@ -406,12 +394,11 @@ export function registerSnapshotOperations(registry: OperationRegistry, deps: De
         );
       } else {
         const h = await hostForDomains(deps.db, hub, [part.domain]);
-        // qemu-img opens the whole chain: the disk's key, and a thin clone's template key below it.
-        const encryption = await sourceKeysOf(deps.db, deps.masterKey, part.diskId);
+        const encryption = await keys.chain(part.diskId);
         await hub.call(
           h,
           'volume.merge',
-          { top_path: topPath, base_path: basePath, job_id: jobId, ...(encryption ? { encryption } : {}) },
+          { top_path: topPath, base_path: basePath, job_id: jobId, ...encryption },
           { timeoutMs: MERGE_TIMEOUT_MS },
         );
       }
