@@ -141,6 +141,11 @@ export const HostCapabilitiesSchema = Type.Object(
             { mode: Type.Union([Type.Literal('kernel'), Type.Literal('userspace')]), reason: Type.String() },
             strict,
           ),
+          /**
+           * Whether templates can be sealed here (ADR 030): the appliance's kernel and initramfs
+           * are installed (`reason` says where), or what is missing and how to get it.
+           */
+          seal: Type.Optional(Type.Object({ available: Type.Boolean(), reason: Type.String() }, strict)),
         },
         strict,
       ),

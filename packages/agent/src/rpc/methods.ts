@@ -5,6 +5,7 @@ import { type StorageDomains, storageDomainHandlers } from '../storage/domains';
 import { exportHandlers } from '../storage/export/handlers';
 import { routeUserspaceNfsVolumes } from '../storage/nfs/handlers';
 import { registrationHandlers } from '../storage/registration/handlers';
+import { sealAvailability } from '../storage/seal/appliance';
 import { sealHandlers } from '../storage/seal/handlers';
 import { volumeHandlers } from '../storage/volumes/handlers';
 import { AgentError } from '../util/errors';
@@ -76,7 +77,11 @@ export function createMethodHandlers(
   if (domains)
     Object.assign(
       handlers,
-      sealHandlers(runtime, (id) => domains.rootOf(id)),
+      sealHandlers(
+        runtime,
+        (id) => domains.rootOf(id),
+        (id) => domains.userspaceDomain(id),
+      ),
     );
   if (domains)
     Object.assign(
@@ -92,7 +97,9 @@ export function createMethodHandlers(
     handlers['host.capabilities'] = async () =>
       ({
         ...((await host.capabilities()) as object),
-        ...(domains ? { storage: { nfs: domains.nfsMode } } : {}),
+        ...(domains
+          ? { storage: { nfs: domains.nfsMode, seal: sealAvailability(runtime.cfg.sealDir) } }
+          : {}),
       }) as never;
     handlers['host.stats'] = () => host.stats() as never;
   }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config';
-import { findSealAppliance } from './appliance';
+import { findSealAppliance, sealAvailability } from './appliance';
 
 describe('where the seal appliance is', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vireo-seal-dir-'));
@@ -18,6 +18,19 @@ describe('where the seal appliance is', () => {
       kernel: join(dir, 'vmlinuz'),
       initrd: join(dir, 'seal-appliance.initrd'),
     });
+  });
+
+  it('says whether the host can seal, and what is missing when it cannot', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'vireo-seal-none-'));
+    try {
+      expect(sealAvailability(dir)).toEqual({ available: true, reason: `seal appliance in ${dir}` });
+      const none = sealAvailability(empty);
+      expect(none.available).toBe(false);
+      expect(none.reason).toContain(empty);
+      expect(none.reason).toContain('seal-appliance.initrd');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('is configured by seal_dir or VIREO_AGENT_SEAL_DIR (the environment wins), absent by default', () => {

@@ -41,6 +41,25 @@ export function findSealAppliance(sealDir?: string): SealAppliancePaths | undefi
   return undefined;
 }
 
+/** Whether this host can seal, and why not (reported in `host.capabilities` as `storage.seal`). */
+export interface SealAvailability {
+  available: boolean;
+  /** Where the appliance is, or what is missing and how to get it. */
+  reason: string;
+}
+
+/** {@link findSealAppliance} with a reason a person can act on when the files are missing. */
+export function sealAvailability(sealDir?: string): SealAvailability {
+  const found = findSealAppliance(sealDir);
+  if (found) return { available: true, reason: `seal appliance in ${dirname(found.initrd)}` };
+  return {
+    available: false,
+    reason: sealDir
+      ? `no seal appliance in ${resolve(sealDir)} (${KERNEL} and ${INITRD} are needed): deploy the host again from an engine that has one (scripts/build-seal-appliance.sh on the engine's machine)`
+      : `no seal appliance found (${KERNEL} and ${INITRD}): run scripts/build-seal-appliance.sh, or set seal_dir / VIREO_AGENT_SEAL_DIR`,
+  };
+}
+
 /** Console output kept while waiting for the result line (the tail is what matters). */
 const CONSOLE_KEEP = 64 * 1024;
 

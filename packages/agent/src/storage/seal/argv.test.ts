@@ -63,6 +63,32 @@ describe('sealApplianceArgv', () => {
     expect(argv.slice(argv.indexOf('-cpu'), argv.indexOf('-cpu') + 2)).toEqual(['-cpu', 'host']);
   });
 
+  it('opens a volume on a userspace-mode nfs domain with the nfs driver, and refuses a bad location', () => {
+    const nfs = { server: '10.1.2.3', path: '/vireo/dom/images/a/b' };
+    const argv = sealApplianceArgv({
+      kernel: 'k',
+      initrd: 'i',
+      volumePath: '/run/vireo-agent/storage/x/dom/images/a/b',
+      nfs,
+      format: 'qcow2',
+      accel: 'tcg',
+    });
+    expect(argv).toContain(
+      '{"driver":"nfs","server":{"type":"inet","host":"10.1.2.3"},"path":"/vireo/dom/images/a/b","node-name":"seal-file"}',
+    );
+    expect(argv.join(' ')).not.toContain('/run/vireo-agent');
+    expect(() =>
+      sealApplianceArgv({
+        kernel: 'k',
+        initrd: 'i',
+        volumePath: '/v',
+        nfs: { server: '10.1.2.3', path: '/vireo/../etc/shadow' },
+        format: 'raw',
+        accel: 'tcg',
+      }),
+    ).toThrow(/not a valid NFS path/);
+  });
+
   it('opens a raw volume without qcow2 options', () => {
     const argv = sealApplianceArgv({
       kernel: 'k',

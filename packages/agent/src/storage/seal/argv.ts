@@ -1,3 +1,6 @@
+import { nfsFileNode } from '../../qemu/argv/nfs';
+import type { LaunchPlan, NfsImage } from '../../qemu/argv/types';
+
 /**
  * The QEMU command line of the seal appliance (ADR 030): the Debian cloud kernel and the seal
  * initramfs, the volume as the only disk, no network, no display, the serial console on stdout.
@@ -7,8 +10,13 @@
 export interface SealApplianceArgs {
   kernel: string;
   initrd: string;
-  /** The volume's file, already resolved inside its domain. */
+  /** The volume's file, already resolved inside its domain (on a userspace-mode nfs domain, its name). */
   volumePath: string;
+  /**
+   * Set for a volume on a userspace-mode nfs domain (ADR 027): QEMU opens it with its `nfs` driver
+   * at this server and path, exactly as a VM launch maps the same path.
+   */
+  nfs?: NfsImage;
   format: 'qcow2' | 'raw';
   /** `tcg` in tests and wherever KVM is not usable. */
   accel: 'kvm' | 'tcg';
@@ -27,7 +35,16 @@ const SECRET_ID = 'vireo-seal-sec0';
 export function sealApplianceArgv(a: SealApplianceArgs): string[] {
   const cmdline = ['console=ttyS0', 'quiet', 'panic=-1'];
   if (a.removeSshHostKeys) cmdline.push('vireo.seal.ssh_keys=1');
-  const fileNode = { driver: 'file', filename: a.volumePath, 'node-name': 'seal-file' };
+  const localNode = { driver: 'file', filename: a.volumePath, 'node-name': 'seal-file' };
+  // The VM launch's own mapping and checks (server name, path syntax) make the nfs protocol node.
+  const fileNode = a.nfs
+    ? nfsFileNode(
+        { nfsImages: { [a.volumePath]: a.nfs } } as unknown as LaunchPlan,
+        a.volumePath,
+        'seal',
+        localNode,
+      )
+    : localNode;
   const formatNode: Record<string, unknown> = {
     driver: a.format,
     file: 'seal-file',

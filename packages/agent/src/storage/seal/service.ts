@@ -1,8 +1,11 @@
-import type { VolumeSealParams, VolumeSealResult } from '@vireo/agent-protocol';
+import type { VmSpec, VolumeSealParams, VolumeSealResult } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
+import type { NfsImage } from '../../qemu/argv/types';
 import { AgentError } from '../../util/errors';
+import type { UserspaceNfsDomain } from '../domains/service';
+import type { RemoteImages } from '../nfs/images';
 import { isWrongKeyFailure, withSecretFile } from '../volumes/encryption';
-import { DomainLayout, type DomainRootResolver } from '../volumes/layout';
+import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
 import { findSealAppliance, runSealAppliance, type SealAppliancePaths } from './appliance';
 
 /** Settings of the sealer: the QEMU binary, accelerator, and appliance files. */
@@ -13,6 +16,16 @@ export interface SealerOptions {
   log: Logger;
   /** Looked up at each call (the files may be built after the agent starts); default `findSealAppliance()`. */
   appliance?: () => SealAppliancePaths | undefined;
+  /** Why the appliance is missing, for the `seal_unavailable` message (see `sealAvailability`). */
+  unavailableReason?: () => string;
+  /**
+   * Userspace-mode nfs domains (ADR 027): the active domain of an id, and the image checks and
+   * path → nfs mapping VM launches use. Without it such a domain's root resolver refuses the call.
+   */
+  nfs?: {
+    domain(id: string): UserspaceNfsDomain | undefined;
+    images(): RemoteImages | undefined;
+  };
   /** How long the appliance may take; TCG boots in ~5 s idle, much longer under load. */
   timeoutMs?: number;
 }
@@ -25,18 +38,19 @@ export async function sealVolume(
 ): Promise<VolumeSealResult> {
   const appliance = (opts.appliance ?? findSealAppliance)();
   if (!appliance) {
-    throw new AgentError('seal_unavailable', 'the seal appliance is not installed on this host', {
+    const reason = opts.unavailableReason?.() ?? 'the seal appliance is not installed on this host';
+    throw new AgentError('seal_unavailable', `cannot seal: ${reason}`, {
       details: { hint: 'run scripts/build-seal-appliance.sh, or set VIREO_AGENT_SEAL_DIR' },
     });
   }
-  const layout = await DomainLayout.open(resolveRoot, p.domain_id);
-  const volumePath = await layout.volume(p.disk_id, p.volume_id);
+  const { volumePath, nfs } = await locateVolume(resolveRoot, opts, p);
   const run = (secretFile?: string) =>
     runSealAppliance(
       opts.qemuBinary,
       {
         ...appliance,
         volumePath,
+        ...(nfs ? { nfs } : {}),
         format: p.format,
         accel: opts.accel,
         ...(secretFile ? { secretFile } : {}),
@@ -64,4 +78,36 @@ export async function sealVolume(
     'volume sealed',
   );
   return { changed: outcome.changed, root_device: outcome.root, duration_ms: durationMs };
+}
+
+/**
+ * The volume to seal: a real file inside a directory domain, or on a userspace-mode nfs domain the
+ * volume's name with its nfs location, after the checks a VM launch makes over NFS (a regular file,
+ * the declared format, no backing or external data file).
+ */
+async function locateVolume(
+  resolveRoot: DomainRootResolver,
+  opts: SealerOptions,
+  p: VolumeSealParams,
+): Promise<{ volumePath: string; nfs?: NfsImage }> {
+  const domain = opts.nfs?.domain(p.domain_id);
+  if (!domain) {
+    const layout = await DomainLayout.open(resolveRoot, p.domain_id);
+    return { volumePath: await layout.volume(p.disk_id, p.volume_id) };
+  }
+  const images = opts.nfs?.images();
+  const volumePath = `${domain.root}/images/${idSegment(p.disk_id, 'disk_id')}/${idSegment(p.volume_id, 'volume_id')}`;
+  if (!images?.owns(volumePath)) {
+    throw new AgentError(
+      'storage_feature_unavailable',
+      `volume ${volumePath} is not on a userspace-mode nfs domain`,
+      {
+        details: { domain_id: domain.domainId },
+      },
+    );
+  }
+  await images.checkChain(volumePath, p.format, 'volume.seal');
+  const nfs = images.nfsImagesOf({ disks: [{ path: volumePath }] } as unknown as VmSpec)[volumePath];
+  if (!nfs) throw new AgentError('internal_error', `no nfs location for ${volumePath}`);
+  return { volumePath, nfs };
 }
