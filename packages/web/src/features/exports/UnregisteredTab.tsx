@@ -14,7 +14,7 @@ import {
 } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import type { RegisterVmBody, StorageDomain, UnregisteredList } from '@vireo/api';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, type ReactNode, useState } from 'react';
 import { FormattedMessage, useIntl } from 'react-intl';
 import { api, fieldErrors, useLiveObject } from '../../api';
 import { SelectField, TextField } from '../common/FormFields';
@@ -148,6 +148,76 @@ function Problem({ problem }: { problem: { code: string; message: string } | nul
   );
 }
 
+/** One entry of a {@link RegisterTable}: its name cell, the type's own cells, its problem. */
+interface RegisterRow {
+  id: string;
+  /** The name registration starts from (and the row's `data-name`). */
+  name: string;
+  label: ReactNode;
+  /** One per column id of the table, in that order. */
+  cells: ReactNode[];
+  problem: { code: string; message: string } | null;
+}
+
+/**
+ * The VMs or the disks of an unregistered listing: name, the type's own columns, problem and
+ * Register… (disabled for an entry with a problem or while the domain is not active).
+ */
+function RegisterTable(props: {
+  titleId: string;
+  columnIds: string[];
+  type: Target['type'];
+  rows: RegisterRow[];
+  canRegister: boolean;
+  onRegister(target: Target): void;
+}) {
+  const intl = useIntl();
+  const title = intl.formatMessage({ id: props.titleId });
+  // The e2e and unit tests find rows as unregistered-vm / unregistered-disk.
+  const rowTestId = props.type === 'vms' ? 'unregistered-vm' : 'unregistered-disk';
+  return (
+    <>
+      <Title headingLevel="h3">{title}</Title>
+      <Table aria-label={title} variant="compact">
+        <Thead>
+          <Tr>
+            {['field.name', ...props.columnIds, 'exports.register.problem'].map((id) => (
+              <Th key={id}>
+                <FormattedMessage id={id} />
+              </Th>
+            ))}
+            <Th screenReaderText={intl.formatMessage({ id: 'exports.register' })} />
+          </Tr>
+        </Thead>
+        <Tbody>
+          {props.rows.map((row) => (
+            <Tr key={row.id} data-testid={rowTestId} data-name={row.name}>
+              <Td>{row.label}</Td>
+              {props.columnIds.map((id, i) => (
+                <Td key={id}>{row.cells[i]}</Td>
+              ))}
+              <Td>
+                <Problem problem={row.problem} />
+              </Td>
+              <Td isActionCell>
+                <Button
+                  size="sm"
+                  variant="secondary"
+                  data-testid="unregistered-register"
+                  isDisabled={row.problem !== null || !props.canRegister}
+                  onClick={() => props.onRegister({ type: props.type, id: row.id, name: row.name })}
+                >
+                  <FormattedMessage id="exports.registerEllipsis" />
+                </Button>
+              </Td>
+            </Tr>
+          ))}
+        </Tbody>
+      </Table>
+    </>
+  );
+}
+
 /**
  * The VMs, templates and disks on a data domain's storage that the engine does not know (an imported
  * domain), each with its problem when it cannot be registered, and Register… for the others.
@@ -173,98 +243,34 @@ export function UnregisteredTab({ domain }: { domain: StorageDomain }) {
       {list.isError && <Alert isInline variant="danger" title={codedMessage(list.error)} />}
       {data && (
         <>
-          <Title headingLevel="h3">
-            <FormattedMessage id="exports.register.vms" />
-          </Title>
-          <Table aria-label={intl.formatMessage({ id: 'exports.register.vms' })} variant="compact">
-            <Thead>
-              <Tr>
-                <Th>
-                  <FormattedMessage id="field.name" />
-                </Th>
-                <Th>
-                  <FormattedMessage id="exports.kind" />
-                </Th>
-                <Th>
-                  <FormattedMessage id="exports.disks" />
-                </Th>
-                <Th>
-                  <FormattedMessage id="exports.register.problem" />
-                </Th>
-                <Th screenReaderText={intl.formatMessage({ id: 'exports.register' })} />
-              </Tr>
-            </Thead>
-            <Tbody>
-              {data.vms.map((v) => (
-                <Tr key={v.id} data-testid="unregistered-vm" data-name={v.name}>
-                  <Td>{v.name}</Td>
-                  <Td>
-                    <FormattedMessage id={`exports.kind.${v.kind}`} />
-                  </Td>
-                  <Td>{v.disk_ids.length}</Td>
-                  <Td>
-                    <Problem problem={v.problem} />
-                  </Td>
-                  <Td isActionCell>
-                    <Button
-                      size="sm"
-                      variant="secondary"
-                      data-testid="unregistered-register"
-                      isDisabled={v.problem !== null || domain.state !== 'active'}
-                      onClick={() => setTarget({ type: 'vms', id: v.id, name: v.name })}
-                    >
-                      <FormattedMessage id="exports.registerEllipsis" />
-                    </Button>
-                  </Td>
-                </Tr>
-              ))}
-            </Tbody>
-          </Table>
-          <Title headingLevel="h3">
-            <FormattedMessage id="tab.disks" />
-          </Title>
-          <Table aria-label={intl.formatMessage({ id: 'tab.disks' })} variant="compact">
-            <Thead>
-              <Tr>
-                <Th>
-                  <FormattedMessage id="field.name" />
-                </Th>
-                <Th>
-                  <FormattedMessage id="field.size" />
-                </Th>
-                <Th>
-                  <FormattedMessage id="exports.format" />
-                </Th>
-                <Th>
-                  <FormattedMessage id="exports.register.problem" />
-                </Th>
-                <Th screenReaderText={intl.formatMessage({ id: 'exports.register' })} />
-              </Tr>
-            </Thead>
-            <Tbody>
-              {data.disks.map((d) => (
-                <Tr key={d.id} data-testid="unregistered-disk" data-name={d.name ?? d.id}>
-                  <Td>{d.name ?? <span className="vireo-mono">{d.id}</span>}</Td>
-                  <Td>{gib(d.size_bytes)}</Td>
-                  <Td>{d.format ?? '—'}</Td>
-                  <Td>
-                    <Problem problem={d.problem} />
-                  </Td>
-                  <Td isActionCell>
-                    <Button
-                      size="sm"
-                      variant="secondary"
-                      data-testid="unregistered-register"
-                      isDisabled={d.problem !== null || domain.state !== 'active'}
-                      onClick={() => setTarget({ type: 'disks', id: d.id, name: d.name ?? d.id })}
-                    >
-                      <FormattedMessage id="exports.registerEllipsis" />
-                    </Button>
-                  </Td>
-                </Tr>
-              ))}
-            </Tbody>
-          </Table>
+          <RegisterTable
+            titleId="exports.register.vms"
+            columnIds={['exports.kind', 'exports.disks']}
+            type="vms"
+            canRegister={domain.state === 'active'}
+            onRegister={setTarget}
+            rows={data.vms.map((v) => ({
+              id: v.id,
+              name: v.name,
+              label: v.name,
+              cells: [<FormattedMessage key="kind" id={`exports.kind.${v.kind}`} />, v.disk_ids.length],
+              problem: v.problem,
+            }))}
+          />
+          <RegisterTable
+            titleId="tab.disks"
+            columnIds={['field.size', 'exports.format']}
+            type="disks"
+            canRegister={domain.state === 'active'}
+            onRegister={setTarget}
+            rows={data.disks.map((d) => ({
+              id: d.id,
+              name: d.name ?? d.id,
+              label: d.name ?? <span className="vireo-mono">{d.id}</span>,
+              cells: [gib(d.size_bytes), d.format ?? '—'],
+              problem: d.problem,
+            }))}
+          />
         </>
       )}
       {target && (
