@@ -86,7 +86,11 @@ export function createMethodHandlers(
   if (domains)
     Object.assign(
       handlers,
-      exportHandlers(runtime, (id) => domains.rootOf(id)),
+      exportHandlers(
+        runtime,
+        (id) => domains.rootOf(id),
+        (id) => domains.userspaceDomain(id),
+      ),
     );
   // nfs domains served without a kernel NFS client (ADR 027) have their own volume calls.
   if (domains) {

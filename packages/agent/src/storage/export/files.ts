@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type Stats, constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, realpath } from 'node:fs/promises';
 import {
   DOMAIN_FILE_MAX_BYTES,
   type DomainFileEntry,
@@ -12,7 +11,10 @@ import {
   type StorageFileWriteParams,
 } from '@vireo/agent-protocol';
 import { AgentError } from '../../util/errors';
+import type { UserspaceNfsDomain } from '../domains/service';
+import { NfsTree } from '../nfs/tree';
 import { type DomainRootResolver, idSegment } from '../volumes/layout';
+import { type DomainTree, LocalTree } from './tree';
 
 /**
  * The lstat of a directory entry of a domain, after creating it (0750) when it is missing and
@@ -51,50 +53,57 @@ function notAllowed(rel: string, why: string): AgentError {
   return new AgentError('path_not_allowed', `master/${rel}: ${why}`, { details: { path: rel } });
 }
 
-/** fsync a directory so a rename or unlink in it survives a crash. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
- * Small files under an active domain's `master/` subtree (`storage.file_*`). Each path segment is
- * checked with lstat on the way down: a symlink anywhere (or a file where a directory should be) is
- * refused with `path_not_allowed`, and the final open uses O_NOFOLLOW, so nothing outside the
- * domain is ever read, written or removed through a planted link.
+ * Small files under an active domain's `master/` subtree (`storage.file_*`), on a directory of this
+ * host or, for a userspace-mode nfs domain (ADR 027), through the agent's NFS client. Each path
+ * segment is checked on the way down: a symlink anywhere (or a file where a directory should be) is
+ * refused with `path_not_allowed`, and the final file is opened without following links, so
+ * nothing outside the domain is ever read, written or removed through a planted link.
  */
 export class DomainFiles {
-  constructor(private readonly resolveRoot: DomainRootResolver) {}
+  constructor(
+    private readonly resolveRoot: DomainRootResolver,
+    /** The active userspace-mode nfs domain `id`, or undefined for a directory domain. */
+    private readonly nfsDomain?: (id: string) => UserspaceNfsDomain | undefined,
+  ) {}
 
-  /** Real path of `<domain root>/master`, created when `create`; undefined when missing. */
-  private async master(domainId: string, create: boolean): Promise<string | undefined> {
-    const root = await realpath(await this.resolveRoot(idSegment(domainId, 'domain_id')));
-    const master = join(root, 'master');
-    const st = await lstatMaybeCreating(master, create);
-    if (!st) return undefined;
-    if (!st.isDirectory()) throw notAllowed('', 'master is not a directory');
-    return master;
+  private async tree(domainId: string): Promise<DomainTree> {
+    const id = idSegment(domainId, 'domain_id');
+    const nfs = this.nfsDomain?.(id);
+    if (nfs) return new NfsTree(nfs);
+    return new LocalTree(await realpath(await this.resolveRoot(id)));
   }
 
-  /** Walks directory segments with lstat; creates missing ones when `create`; undefined when missing. */
-  private async walk(master: string, dirs: string[], create: boolean): Promise<string | undefined> {
-    let cur = master;
-    for (const [i, seg] of dirs.entries()) {
-      const next = join(cur, seg);
-      const st = await lstatMaybeCreating(next, create);
-      if (!st) return undefined;
-      if (!st.isDirectory())
-        throw notAllowed(dirs.slice(0, i + 1).join('/'), 'not a directory (or a symlink)');
-      cur = next;
+  /** The domain's tree with `master/` checked (created when `create`); undefined when missing. */
+  private async master(domainId: string, create: boolean): Promise<DomainTree | undefined> {
+    const tree = await this.tree(domainId);
+    let st = await tree.stat('master');
+    if (!st && create) {
+      await tree.mkdir('master');
+      st = await tree.stat('master');
     }
-    return cur;
+    if (!st) return undefined;
+    if (st.type !== 'directory') throw notAllowed('', 'master is not a directory');
+    return tree;
   }
 
-  /** `storage.file_write`: atomic replace (temporary file, fsync, rename, fsync of the directory). */
+  /** Checks directory segments; creates missing ones when `create`; false when one is missing. */
+  private async walk(tree: DomainTree, dirs: string[], create: boolean): Promise<boolean> {
+    for (let i = 1; i <= dirs.length; i++) {
+      const rel = `master/${dirs.slice(0, i).join('/')}`;
+      let st = await tree.stat(rel);
+      if (!st && create) {
+        await tree.mkdir(rel);
+        st = await tree.stat(rel);
+      }
+      if (!st) return false;
+      if (st.type !== 'directory')
+        throw notAllowed(dirs.slice(0, i).join('/'), 'not a directory (or a symlink)');
+    }
+    return true;
+  }
+
+  /** `storage.file_write`: atomic replace (temporary file, synced, renamed into place). */
   async write(p: StorageFileWriteParams): Promise<{ path: string; size_bytes: number }> {
     const segs = fileSegments(p.path);
     const data = Buffer.from(p.content, 'utf8');
@@ -104,33 +113,29 @@ export class DomainFiles {
         `master/${p.path} would be larger than ${DOMAIN_FILE_MAX_BYTES} bytes`,
       );
     }
-    const master = (await this.master(p.domain_id, true)) as string;
-    const dir = (await this.walk(master, segs.slice(0, -1), true)) as string;
+    const tree = (await this.master(p.domain_id, true)) as DomainTree;
+    await this.walk(tree, segs.slice(0, -1), true);
     const name = segs.at(-1) as string;
-    const target = join(dir, name);
-    const existing = await lstat(target).catch(() => undefined);
-    if (existing && !existing.isFile()) throw notAllowed(p.path, 'exists and is not a regular file');
-    const tmp = join(dir, `.${name}.tmp-${randomBytes(6).toString('hex')}`);
-    // O_EXCL: never opens an existing file or follows a link planted at the temporary name.
-    const fh = await open(
-      tmp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o640,
-    );
+    const dir = ['master', ...segs.slice(0, -1)].join('/');
+    const target = `${dir}/${name}`;
+    const existing = await tree.stat(target);
+    if (existing && existing.type !== 'file') throw notAllowed(p.path, 'exists and is not a regular file');
+    const tmp = `${dir}/.${name}.tmp-${randomBytes(6).toString('hex')}`;
+    // A new name only: never opens an existing file or follows a link planted at the temporary name.
+    const out = await tree.create(tmp, 0o640);
     try {
-      await fh.writeFile(data);
-      await fh.sync();
+      await out.write(data);
+      await out.sync();
     } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      await out.close().catch(() => undefined);
+      await tree.remove(tmp).catch(() => undefined);
       throw err;
     }
-    await fh.close();
-    await rename(tmp, target).catch(async (err: unknown) => {
-      await unlink(tmp).catch(() => undefined);
+    await out.close();
+    await tree.rename(tmp, target).catch(async (err: unknown) => {
+      await tree.remove(tmp).catch(() => undefined);
       throw err;
     });
-    await syncDir(dir);
     return { path: p.path, size_bytes: data.length };
   }
 
@@ -139,27 +144,23 @@ export class DomainFiles {
     const segs = fileSegments(p.path);
     const missing = () =>
       new AgentError('file_not_found', `master/${p.path} does not exist`, { details: { path: p.path } });
-    const master = await this.master(p.domain_id, false);
-    const dir = master && (await this.walk(master, segs.slice(0, -1), false));
-    if (!dir) throw missing();
-    const fh = await open(join(dir, segs.at(-1) as string), constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw missing();
-        if (err.code === 'ELOOP') throw notAllowed(p.path, 'is a symlink');
-        throw err;
-      },
-    );
+    const tree = await this.master(p.domain_id, false);
+    if (!tree || !(await this.walk(tree, segs.slice(0, -1), false))) throw missing();
+    const fh = await tree.openRead(`master/${p.path}`).catch((err: unknown) => {
+      if (err instanceof AgentError && err.code === 'file_not_found') throw missing();
+      if (err instanceof AgentError && err.code === 'path_not_allowed')
+        throw notAllowed(p.path, 'a symlink or not a regular file');
+      throw err;
+    });
     try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw notAllowed(p.path, 'not a regular file');
-      if (st.size > DOMAIN_FILE_MAX_BYTES) {
+      if (fh.size > DOMAIN_FILE_MAX_BYTES) {
         throw new AgentError(
           'file_too_large',
           `master/${p.path} is larger than ${DOMAIN_FILE_MAX_BYTES} bytes`,
         );
       }
-      const buf = Buffer.alloc(st.size);
-      const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+      const buf = Buffer.alloc(fh.size);
+      const bytesRead = await fh.read(buf, 0, fh.size, 0);
       let content: string;
       try {
         content = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, bytesRead));
@@ -175,58 +176,51 @@ export class DomainFiles {
   /** `storage.file_list`: files and directories (symlinks and temporary files are left out). */
   async list(p: StorageFileListParams): Promise<{ entries: DomainFileEntry[] }> {
     const segs = p.dir === undefined ? [] : fileSegments(p.dir);
-    const master = await this.master(p.domain_id, false);
-    const start = master && (await this.walk(master, segs, false));
-    if (!start) return { entries: [] };
+    const tree = await this.master(p.domain_id, false);
+    if (!tree || !(await this.walk(tree, segs, false))) return { entries: [] };
     const entries: DomainFileEntry[] = [];
-    const visit = async (dir: string, rel: string[], depth: number): Promise<void> => {
-      const items = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    const visit = async (rel: string[], depth: number): Promise<void> => {
+      const items = await tree.list(['master', ...rel].join('/')).catch(() => []);
       items.sort((a, b) => (a.name < b.name ? -1 : 1));
       for (const item of items) {
         if (item.name.startsWith('.') || !SEGMENT.test(item.name)) continue;
-        if (!item.isFile() && !item.isDirectory()) continue;
+        if (item.type !== 'file' && item.type !== 'directory') continue;
         if (entries.length >= MAX_LIST_ENTRIES) {
           throw new AgentError(
             'file_too_large',
             `more than ${MAX_LIST_ENTRIES} entries under master/${segs.join('/')}`,
           );
         }
-        const full = join(dir, item.name);
-        const st = await lstat(full).catch(() => undefined);
-        if (!st) continue;
         const path = [...rel, item.name].join('/');
-        const kind = st.isDirectory() ? 'dir' : 'file';
+        const kind = item.type === 'directory' ? 'dir' : 'file';
         entries.push({
           path,
           kind,
-          size_bytes: kind === 'file' ? st.size : 0,
-          modified_at: st.mtime.toISOString(),
+          size_bytes: kind === 'file' ? item.size : 0,
+          modified_at: item.mtime.toISOString(),
         });
         if (kind === 'dir' && p.recursive && depth < MAX_SEGMENTS)
-          await visit(full, [...rel, item.name], depth + 1);
+          await visit([...rel, item.name], depth + 1);
       }
     };
-    await visit(start, segs, segs.length);
+    await visit(segs, segs.length);
     return { entries };
   }
 
   /** `storage.file_delete`: a file (or a symlink itself), or a directory tree with `recursive`. */
   async delete(p: StorageFileDeleteParams): Promise<{ deleted: boolean }> {
     const segs = fileSegments(p.path);
-    const master = await this.master(p.domain_id, false);
-    const dir = master && (await this.walk(master, segs.slice(0, -1), false));
-    if (!dir) return { deleted: false };
-    const target = join(dir, segs.at(-1) as string);
-    const st = await lstat(target).catch(() => undefined);
+    const tree = await this.master(p.domain_id, false);
+    if (!tree || !(await this.walk(tree, segs.slice(0, -1), false))) return { deleted: false };
+    const target = `master/${p.path}`;
+    const st = await tree.stat(target);
     if (!st) return { deleted: false };
-    if (st.isDirectory()) {
+    if (st.type === 'directory') {
       if (!p.recursive) throw notAllowed(p.path, 'is a directory (pass recursive)');
-      // fs.rm removes symlinks inside the tree; it never follows them.
-      await rm(target, { recursive: true, force: true });
+      await tree.rmTree(target);
     } else {
-      await unlink(target);
+      await tree.remove(target);
     }
-    await syncDir(dir);
     return { deleted: true };
   }
 }

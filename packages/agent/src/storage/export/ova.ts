@@ -1,16 +1,5 @@
 import { constants } from 'node:fs';
-import {
-  type FileHandle,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  statfs,
-  unlink,
-} from 'node:fs/promises';
+import { mkdir, open, rm, rmdir, statfs, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type {
@@ -35,8 +24,11 @@ import { startConvert } from '../volumes/copy';
 import { writeSecretFiles } from '../volumes/encryption';
 import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
 import { sourceChainOpts } from '../volumes/service';
-import { lstatMaybeCreating } from './files';
+import type { UserspaceNfsDomain } from '../domains/service';
+import { NfsTree } from '../nfs/tree';
+import { runQemuImg } from '../qemu-img';
 import { BLOCK, parseTarHeader, TAR_END, TarError, type TarMember, tarHeader, tarPadding } from './tar';
+import { type DomainTree, LocalTree, type TreeReader } from './tree';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
 
@@ -59,13 +51,22 @@ function invalid(name: string, why: string, cause?: unknown): AgentError {
   });
 }
 
-/** An OVA opened for reading: its handle and the checked member index (OVF first). */
+/** An OVA opened for reading: its reader and the checked member index (OVF first). */
 interface OpenOva {
-  fh: FileHandle;
-  path: string;
+  fh: TreeReader;
   size: number;
   mtime: Date;
   members: TarMember[];
+}
+
+export interface OvaServiceOptions {
+  /** The active userspace-mode nfs domain `id` (ADR 027), or undefined for a directory domain. */
+  nfsDomain?: (id: string) => UserspaceNfsDomain | undefined;
+  /**
+   * A directory of this host for images on their way to or from an nfs domain (packing flattens
+   * into it, extraction checks members in it before converting them onto the export).
+   */
+  stagingDir?: string;
 }
 
 /**
@@ -83,15 +84,47 @@ export class OvaService {
     private readonly log: Logger,
     /** Where encrypted sources' keys are written (0600, removed after each member) for qemu-img. */
     private readonly secretsDir: string = join(tmpdir(), 'vireo-agent-secrets'),
+    private readonly options: OvaServiceOptions = {},
   ) {}
 
-  private async ovaDir(domainId: string, create: boolean): Promise<string | undefined> {
-    const layout = await DomainLayout.open(this.resolveRoot, domainId);
-    const dir = join(layout.root, 'ova');
-    const st = await lstatMaybeCreating(dir, create);
-    if (!st) return undefined;
-    if (!st.isDirectory())
+  private get stagingDir(): string {
+    return this.options.stagingDir ?? join(tmpdir(), 'vireo-agent-staging');
+  }
+
+  /** A domain's files: its directory here, or its export through the NFS client. */
+  private async tree(domainId: string): Promise<DomainTree> {
+    const nfs = this.options.nfsDomain?.(idSegment(domainId, 'domain_id'));
+    if (nfs) return new NfsTree(nfs);
+    return new LocalTree((await DomainLayout.open(this.resolveRoot, domainId)).root);
+  }
+
+  /** The domain's `ova` directory exists (created when `create`): false when it is missing. */
+  private async ovaDir(tree: DomainTree, create: boolean): Promise<boolean> {
+    let st = await tree.stat('ova');
+    if (!st && create) {
+      await tree.mkdir('ova');
+      st = await tree.stat('ova');
+    }
+    if (!st) return false;
+    if (st.type !== 'directory')
       throw new AgentError('path_not_allowed', "the domain's ova entry is not a directory");
+    return true;
+  }
+
+  /** A new staging directory of this host (0700) with at least `bytes` free. */
+  private async staging(name: string, bytes: number): Promise<string> {
+    await mkdir(this.stagingDir, { recursive: true, mode: 0o700 });
+    const s = await statfs(this.stagingDir);
+    const free = s.bavail * s.bsize;
+    if (bytes > free) {
+      throw new AgentError(
+        'image_too_large',
+        `staging the images needs ${bytes} bytes; ${this.stagingDir} has ${free} free`,
+        { details: { needed_bytes: bytes, free_bytes: free, staging_dir: this.stagingDir } },
+      );
+    }
+    const dir = join(this.stagingDir, name);
+    await mkdir(dir, { mode: 0o700 });
     return dir;
   }
 
@@ -119,10 +152,10 @@ export class OvaService {
    * files whose names are not accepted (reported, never opened).
    */
   async list(domainId: string): Promise<{ names: string[]; refused: string[] }> {
-    const dir = await this.ovaDir(domainId, false);
-    if (!dir) return { names: [], refused: [] };
-    const items = await readdir(dir, { withFileTypes: true });
-    const ova = items.filter((i) => i.isFile() && i.name.endsWith('.ova'));
+    const tree = await this.tree(domainId);
+    if (!(await this.ovaDir(tree, false))) return { names: [], refused: [] };
+    const items = await tree.list('ova');
+    const ova = items.filter((i) => i.type === 'file' && i.name.endsWith('.ova'));
     return {
       names: ova
         .filter((i) => OVA_NAME.test(i.name.slice(0, -4)))
@@ -142,23 +175,50 @@ export class OvaService {
     if (!OVA_NAME.test(p.name)) throw new AgentError('invalid_params', 'invalid OVA name');
     if (Buffer.byteLength(p.ovf) > DOMAIN_FILE_MAX_BYTES)
       throw new AgentError('file_too_large', 'the OVF is too large');
-    const dir = (await this.ovaDir(p.domain_id, true)) as string;
-    const final = join(dir, `${p.name}.ova`);
-    const existing = await lstat(final).catch(() => undefined);
-    if (existing && (!p.overwrite || !existing.isFile())) {
+    const tree = await this.tree(p.domain_id);
+    await this.ovaDir(tree, true);
+    const final = `ova/${p.name}.ova`;
+    const existing = await tree.stat(final);
+    if (existing && (!p.overwrite || existing.type !== 'file')) {
       throw new AgentError('image_exists', `OVA ${p.name} already exists`, { details: { name: p.name } });
     }
     const report = this.progress(jobId, 'export.ova_pack');
-    const work = join(dir, `.pack-${jobId}`);
-    const tmp = join(dir, `.${p.name}.ova.tmp-${jobId}`);
+    const tmp = `ova/.${p.name}.ova.tmp-${jobId}`;
     const steps = p.disks.length * 2 + 1;
     let done = 0;
+    // Flattened images: beside the archive on a directory domain, in this host's staging
+    // directory for an nfs one (qemu-img writes there; the tar goes out through the NFS client).
+    let work: string | undefined;
+    let wroteTmp = false;
     try {
-      await mkdir(work, { mode: 0o700 });
+      const sources = [];
+      for (const d of p.disks) {
+        const from = await this.tree(d.from.domain_id);
+        const rel = `images/${idSegment(d.from.disk_id, 'disk_id')}/${idSegment(d.from.volume_id, 'volume_id')}`;
+        const source =
+          from.kind === 'local'
+            ? await (await DomainLayout.open(this.resolveRoot, d.from.domain_id)).volume(
+                d.from.disk_id,
+                d.from.volume_id,
+              )
+            : from.imageName(rel);
+        if (from.kind === 'nfs' && (await from.stat(rel))?.type !== 'file') {
+          throw new AgentError('image_not_found', `volume ${d.from.volume_id} does not exist`, {
+            details: { domain_id: d.from.domain_id, disk_id: d.from.disk_id, volume_id: d.from.volume_id },
+          });
+        }
+        sources.push({ d, from, rel, source });
+      }
+      if (tree.kind === 'local') {
+        work = join(tree.pathOf('ova'), `.pack-${jobId}`);
+        await mkdir(work, { mode: 0o700 });
+      } else {
+        let need = 0;
+        for (const s of sources) need += await this.measure(s);
+        work = await this.staging(`pack-${jobId}`, need);
+      }
       const images: { member: string; path: string }[] = [];
-      for (const [i, d] of p.disks.entries()) {
-        const from = await DomainLayout.open(this.resolveRoot, d.from.domain_id);
-        const source = await from.volume(d.from.disk_id, d.from.volume_id);
+      for (const [i, { d, from, rel, source }] of sources.entries()) {
         const target = join(work, `${i}.qcow2`);
         // An encrypted disk goes into the OVA decrypted: the keys only open the source chain.
         const keys = d.source_encryption
@@ -169,7 +229,9 @@ export class OvaService {
           : undefined;
         try {
           const encrypted = d.source_encryption
-            ? await sourceChainOpts(source, d.from.format, d.source_encryption)
+            ? from.kind === 'nfs'
+              ? from.imageOpts(rel, d.from.format, ['encrypt.key-secret=vireo-src'])
+              : await sourceChainOpts(source, d.from.format, d.source_encryption)
             : undefined;
           const job = startConvert({
             source,
@@ -193,82 +255,112 @@ export class OvaService {
         });
       }
       const members: { name: string; size_bytes: number }[] = [];
-      const fh = await open(
-        tmp,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        0o640,
-      );
+      const out = await tree.create(tmp);
+      wroteTmp = true;
       try {
         const mtime = Date.now() / 1000;
         const ovf = Buffer.from(p.ovf, 'utf8');
-        await fh.write(tarHeader(`${p.name}.ovf`, ovf.length, mtime));
-        await fh.write(ovf);
-        await fh.write(tarPadding(ovf.length));
+        // One write per header+OVF: over NFS every WRITE is a synchronous round trip.
+        await out.write(
+          Buffer.concat([tarHeader(`${p.name}.ovf`, ovf.length, mtime), ovf, tarPadding(ovf.length)]),
+        );
         members.push({ name: `${p.name}.ovf`, size_bytes: ovf.length });
         done += 1;
         for (const img of images) {
           const src = await open(img.path, constants.O_RDONLY | constants.O_NOFOLLOW);
           try {
             const { size } = await src.stat();
-            await fh.write(tarHeader(img.member, size, mtime));
+            await out.write(tarHeader(img.member, size, mtime));
             const buf = Buffer.alloc(CHUNK);
             let pos = 0;
             while (pos < size) {
               const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK, size - pos), pos);
               if (bytesRead === 0) throw new AgentError('internal_error', `${img.path} shrank while packing`);
-              await fh.write(buf.subarray(0, bytesRead));
+              await out.write(buf.subarray(0, bytesRead));
               pos += bytesRead;
               report('running', (done + pos / size) / steps);
             }
-            await fh.write(tarPadding(size));
+            await out.write(tarPadding(size));
             members.push({ name: img.member, size_bytes: size });
           } finally {
             await src.close();
           }
           done += 1;
         }
-        await fh.write(TAR_END);
-        await fh.sync();
+        await out.write(TAR_END);
+        await out.sync();
       } finally {
-        await fh.close();
+        await out.close();
       }
-      await rename(tmp, final);
-      const dh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-      await dh.sync().finally(() => dh.close());
-      const { size } = await lstat(final);
+      await tree.rename(tmp, final);
+      wroteTmp = false;
+      const size = (await tree.stat(final))?.size ?? 0;
       report('succeeded', 1);
       return { name: p.name, size_bytes: size, members };
     } catch (err) {
       const error = toAgentError(err, `packing OVA ${p.name}`);
-      await unlink(tmp).catch(() => undefined);
+      if (wroteTmp) await tree.remove(tmp).catch(() => undefined);
       report('failed', done / steps, error);
       this.log.warn({ err: error, job_id: jobId }, 'OVA pack failed');
       throw error;
     } finally {
-      await rm(work, { recursive: true, force: true });
+      if (work) await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Bytes a flattened qcow2 copy of a source needs (`qemu-img measure`), for the staging check. */
+  private async measure(s: {
+    d: OvaPackParams['disks'][number];
+    from: DomainTree;
+    rel: string;
+    source: string;
+  }): Promise<number> {
+    const { d, from, rel, source } = s;
+    const enc = d.source_encryption;
+    const keys = enc
+      ? await writeSecretFiles(this.secretsDir, {
+          src: enc.secret,
+          ...(enc.base_secret ? { base: enc.base_secret } : {}),
+        })
+      : undefined;
+    try {
+      const args = ['measure', '--output=json', '-O', 'qcow2'];
+      for (const [id, file] of Object.entries(keys?.files ?? {}))
+        args.push('--object', `secret,id=vireo-${id},format=raw,file=${escapeOptValue(file)}`);
+      const opts =
+        from.kind === 'nfs'
+          ? from.imageOpts(rel, d.from.format, enc ? ['encrypt.key-secret=vireo-src'] : [])
+          : enc
+            ? await sourceChainOpts(source, d.from.format, enc)
+            : undefined;
+      if (opts) args.push('--image-opts', opts);
+      else args.push('-f', d.from.format, source);
+      const { stdout } = await runQemuImg(args);
+      const m = JSON.parse(stdout) as { required?: unknown };
+      return typeof m.required === 'number' ? m.required : 0;
+    } finally {
+      await keys?.remove();
     }
   }
 
   /** Opens `<name>.ova` and checks its index; the caller closes `fh`. */
   private async openOva(domainId: string, name: string): Promise<OpenOva> {
     if (!OVA_NAME.test(name)) throw new AgentError('invalid_params', 'invalid OVA name');
-    const dir = await this.ovaDir(domainId, false);
+    const tree = await this.tree(domainId);
     const missing = () =>
       new AgentError('file_not_found', `OVA ${name} does not exist`, { details: { name } });
-    if (!dir) throw missing();
-    const path = join(dir, `${name}.ova`);
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw missing();
-        if (err.code === 'ELOOP') throw new AgentError('path_not_allowed', `OVA ${name} is a symlink`);
-        throw err;
-      },
-    );
+    if (!(await this.ovaDir(tree, false))) throw missing();
+    const fh = await tree.openRead(`ova/${name}.ova`).catch((err: unknown) => {
+      if (err instanceof AgentError && err.code === 'file_not_found') throw missing();
+      if (err instanceof AgentError && err.code === 'path_not_allowed')
+        throw new AgentError('path_not_allowed', `OVA ${name} is a symlink or not a regular file`, {
+          cause: err,
+        });
+      throw err;
+    });
     try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new AgentError('path_not_allowed', `OVA ${name} is not a regular file`);
-      const members = await readIndex(fh, st.size, name);
-      return { fh, path, size: st.size, mtime: st.mtime, members };
+      const members = await readIndex(fh, fh.size, name);
+      return { fh, size: fh.size, mtime: fh.mtime, members };
     } catch (err) {
       await fh.close();
       throw err;
@@ -281,7 +373,8 @@ export class OvaService {
     try {
       const first = ova.members[0] as TarMember;
       const buf = Buffer.alloc(first.size);
-      await ova.fh.read(buf, 0, first.size, first.offset);
+      if ((await ova.fh.read(buf, 0, first.size, first.offset)) !== first.size)
+        throw invalid(p.name, 'the OVF member is truncated');
       let ovf: string;
       try {
         ovf = new TextDecoder('utf-8', { fatal: true }).decode(buf);
@@ -306,8 +399,10 @@ export class OvaService {
     const report = this.progress(jobId, 'export.ova_extract');
     const ova = await this.openOva(p.domain_id, p.name);
     const r = new Reverter(this.log);
+    let staging: string | undefined;
     try {
-      const plan = p.disks.map((d) => {
+      const plan = [];
+      for (const d of p.disks) {
         const foreign = 'file' in d.member ? d.member : undefined;
         const memberName =
           'file' in d.member
@@ -321,18 +416,21 @@ export class OvaService {
           throw new AgentError('invalid_params', 'OVA images are qcow2: extract to qcow2');
         // A member in another format is copied out, checked, then converted: room for both.
         const converted = foreign !== undefined && foreign.format !== 'qcow2';
-        return { d, member, sourceFormat: foreign?.format ?? 'qcow2', converted };
-      });
-      // Free space per target domain, before writing anything.
-      const need = new Map<string, number>();
-      for (const { d, member, converted } of plan) {
-        const bytes = member.size + (converted ? d.max_virtual_size : 0);
-        need.set(d.to.domain_id.toLowerCase(), (need.get(d.to.domain_id.toLowerCase()) ?? 0) + bytes);
+        const tree = await this.tree(d.to.domain_id);
+        plan.push({ d, member, sourceFormat: foreign?.format ?? 'qcow2', converted, tree });
       }
-      for (const [domainId, bytes] of need) {
-        const layout = await DomainLayout.open(this.resolveRoot, domainId);
-        const s = await statfs(layout.root);
-        const free = s.bavail * s.bsize;
+      // Free space per target domain, before writing anything.
+      const need = new Map<string, { bytes: number; tree: DomainTree }>();
+      let staged = 0;
+      for (const { d, member, converted, tree } of plan) {
+        // An nfs target receives a converted copy (at most the virtual size when converted).
+        const bytes = member.size + (converted || tree.kind === 'nfs' ? d.max_virtual_size : 0);
+        const key = d.to.domain_id.toLowerCase();
+        need.set(key, { bytes: (need.get(key)?.bytes ?? 0) + bytes, tree });
+        if (tree.kind === 'nfs') staged += member.size;
+      }
+      for (const [domainId, { bytes, tree }] of need) {
+        const free = await tree.free();
         if (bytes > free) {
           throw new AgentError(
             'image_too_large',
@@ -343,19 +441,43 @@ export class OvaService {
           );
         }
       }
+      // Members bound for an nfs domain are copied out and checked on this host first: the image
+      // gates read local files only, and qemu-img then writes the checked image onto the export.
+      if (staged > 0) staging = await this.staging(`extract-${jobId}`, staged);
       const total = plan.reduce((a, x) => a + x.member.size, 0) || 1;
       let copied = 0;
       const volumes: VolumeInfo[] = [];
-      for (const { d, member, sourceFormat, converted } of plan) {
-        const layout = await DomainLayout.open(this.resolveRoot, d.to.domain_id);
-        const target = await layout.newVolume(d.to.disk_id, d.to.volume_id);
-        // A foreign image lands beside the volume first (same directory, so the gate confines it).
-        const copyTo = converted ? join(dirname(target), `.foreign-${jobId}`) : target;
-        r.add(async () => {
-          await unlink(target).catch(() => undefined);
-          await unlink(copyTo).catch(() => undefined);
-          await rmdir(dirname(target)).catch(() => undefined);
-        }, `remove ${target}`);
+      for (const [i, { d, member, sourceFormat, converted, tree }] of plan.entries()) {
+        const diskId = idSegment(d.to.disk_id, 'disk_id');
+        const volumeId = idSegment(d.to.volume_id, 'volume_id');
+        const rel = `images/${diskId}/${volumeId}`;
+        let target: string;
+        let copyTo: string;
+        if (tree.kind === 'local') {
+          const layout = await DomainLayout.open(this.resolveRoot, d.to.domain_id);
+          target = await layout.newVolume(d.to.disk_id, d.to.volume_id);
+          // A foreign image lands beside the volume first (same directory, so the gate confines it).
+          copyTo = converted ? join(dirname(target), `.foreign-${jobId}`) : target;
+          r.add(async () => {
+            await unlink(target).catch(() => undefined);
+            await unlink(copyTo).catch(() => undefined);
+            await rmdirQuiet(dirname(target));
+          }, `remove ${target}`);
+        } else {
+          await tree.mkdir('images');
+          await tree.mkdir(`images/${diskId}`);
+          if (await tree.stat(rel)) {
+            throw new AgentError('image_exists', `volume ${volumeId} of disk ${diskId} already exists`, {
+              details: { domain_id: d.to.domain_id, disk_id: diskId, volume_id: volumeId },
+            });
+          }
+          target = tree.imageName(rel);
+          copyTo = join(staging as string, `${i}`);
+          r.add(async () => {
+            await tree.remove(rel).catch(() => undefined);
+            await tree.rmdir(`images/${diskId}`).catch(() => undefined);
+          }, `remove ${rel}`);
+        }
         const out = await open(
           copyTo,
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
@@ -365,7 +487,7 @@ export class OvaService {
           const buf = Buffer.alloc(CHUNK);
           let pos = 0;
           while (pos < member.size) {
-            const { bytesRead } = await ova.fh.read(
+            const bytesRead = await ova.fh.read(
               buf,
               0,
               Math.min(CHUNK, member.size - pos),
@@ -385,21 +507,40 @@ export class OvaService {
           await this.convertForeign(copyTo, sourceFormat as 'vmdk' | 'raw', target, d.max_virtual_size);
           await unlink(copyTo);
         }
-        const inspected = await inspectUntrustedImage(target, {
-          expectedFormat: 'qcow2',
-          maxVirtualSize: d.max_virtual_size,
-          allowedDir: dirname(target),
-        }).catch((err: unknown) => {
-          throw toAgentError(err, `OVA ${p.name} member ${member.name} refused`);
-        });
+        // The gate reads the local file: the volume itself, or the staged copy for an nfs target.
+        const checkedPath = tree.kind === 'local' || converted ? target : copyTo;
+        const inspected =
+          tree.kind === 'nfs' && converted
+            ? undefined
+            : await inspectUntrustedImage(checkedPath, {
+                expectedFormat: 'qcow2',
+                maxVirtualSize: d.max_virtual_size,
+                allowedDir: dirname(checkedPath),
+              }).catch((err: unknown) => {
+                throw toAgentError(err, `OVA ${p.name} member ${member.name} refused`);
+              });
+        if (tree.kind === 'nfs' && !converted) {
+          // The checked qcow2 onto the export: its own metadata is rewritten, its data kept.
+          const job = startConvert({
+            source: copyTo,
+            sourceFormat: 'qcow2',
+            sourceImageOpts: `driver=qcow2,file.driver=file,file.filename=${escapeOptValue(copyTo)},backing=`,
+            target,
+            targetFormat: 'qcow2',
+            onProgress: () => undefined,
+          });
+          await job.done;
+          await unlink(copyTo);
+        }
+        const virtualSize = inspected?.virtualSize ?? (await this.nfsVirtualSize(tree, rel));
         volumes.push({
-          domain_id: layout.domainId,
-          disk_id: d.to.disk_id.toLowerCase(),
-          volume_id: d.to.volume_id.toLowerCase(),
-          path: inspected.path,
+          domain_id: d.to.domain_id.toLowerCase(),
+          disk_id: diskId,
+          volume_id: volumeId,
+          path: tree.kind === 'local' ? (inspected?.path ?? target) : tree.pathOf(rel),
           format: 'qcow2',
-          virtual_size: inspected.virtualSize,
-          actual_size: inspected.actualSize ?? member.size,
+          virtual_size: virtualSize,
+          actual_size: inspected?.actualSize ?? member.size,
           backing: null,
         });
       }
@@ -414,7 +555,22 @@ export class OvaService {
       throw error;
     } finally {
       await ova.fh.close();
+      if (staging) await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /** Virtual size of a qcow2 volume we just wrote onto an nfs domain (read back by qemu-img). */
+  private async nfsVirtualSize(tree: DomainTree, rel: string): Promise<number> {
+    const { stdout } = await runQemuImg([
+      'info',
+      '--output=json',
+      '--image-opts',
+      tree.imageOpts(rel, 'qcow2', ['backing=']),
+    ]);
+    const info = JSON.parse(stdout) as { 'virtual-size'?: unknown };
+    if (typeof info['virtual-size'] !== 'number')
+      throw new AgentError('image_invalid', `${tree.where}/${rel}: qemu-img reports no virtual size`);
+    return info['virtual-size'];
   }
 
   /**
@@ -463,17 +619,21 @@ export class OvaService {
   }
 }
 
+async function rmdirQuiet(dir: string): Promise<void> {
+  await rmdir(dir).catch(() => undefined);
+}
+
 /**
  * Reads and checks every header: the OVF first (≤ the file cap), then `<uuid>/<uuid>` images (ours)
  * or plain file names (another tool's images, manifest, certificate).
  */
-async function readIndex(fh: FileHandle, size: number, name: string): Promise<TarMember[]> {
+async function readIndex(fh: TreeReader, size: number, name: string): Promise<TarMember[]> {
   const members: TarMember[] = [];
   const header = Buffer.alloc(BLOCK);
   let pos = 0;
   let ended = false;
   while (pos + BLOCK <= size) {
-    const { bytesRead } = await fh.read(header, 0, BLOCK, pos);
+    const bytesRead = await fh.read(header, 0, BLOCK, pos);
     if (bytesRead !== BLOCK) throw invalid(name, 'truncated header');
     let h: { name: string; size: number } | undefined;
     try {

@@ -348,6 +348,82 @@ export class NfsClient {
     }
   }
 
+  /**
+   * Opens a regular file for positional reads (`readAt`): its handle and attributes, undefined when
+   * it does not exist. A symlink or any other non-file is refused (never followed).
+   */
+  async openFile(path: string): Promise<{ fh: Buffer; attr: Fattr } | undefined> {
+    let f: { fh: Buffer; attr: Fattr | undefined };
+    try {
+      f = await this.walk(splitPath(path));
+    } catch (err) {
+      if (err instanceof NfsStatusError && err.errno === 'ENOENT') return undefined;
+      throw err;
+    }
+    const attr = f.attr ?? (await this.getattr(f.fh, path));
+    if (attr.type !== 'file') {
+      throw new AgentError('path_not_allowed', `${path} is not a regular file`, { details: { path } });
+    }
+    return { fh: f.fh, attr };
+  }
+
+  /** Up to `length` (≤ 32 KiB per call here) bytes at `offset` of an opened file; empty at its end. */
+  async readAt(fh: Buffer, offset: number, length: number, what: string): Promise<Buffer> {
+    const count = Math.min(length, IO_CHUNK);
+    const r = await this.call(NFS3.READ, new XdrWriter().opaque(fh, FHSIZE3).u64(offset).u32(count));
+    const st = status(r);
+    if (st !== 0) throw new NfsStatusError(st, 'READ', what);
+    readPostOpAttr(r);
+    const got = r.u32('count');
+    r.bool('eof');
+    const data = r.opaque(count, 'data');
+    if (data.length !== got) throw malformed('READ count differs from the data length');
+    return data;
+  }
+
+  /** Creates a new file (GUARDED: an existing name is `EEXIST`) and returns its handle. */
+  async createFile(path: string, mode = 0o640): Promise<Buffer> {
+    const { parent, name } = parentAndName(path);
+    const dir = await this.dirHandle(parent, parent.join('/'));
+    return this.create(dir, name, mode, true, path);
+  }
+
+  /** Writes `data` at `offset` of an opened file, every chunk FILE_SYNC (stable when this returns). */
+  async writeAt(fh: Buffer, offset: number, data: Buffer, what: string): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const chunk = data.subarray(done, done + IO_CHUNK);
+      const r = await this.call(
+        NFS3.WRITE,
+        new XdrWriter()
+          .opaque(fh, FHSIZE3)
+          .u64(offset + done)
+          .u32(chunk.length)
+          .u32(FILE_SYNC)
+          .opaque(chunk, IO_CHUNK),
+      );
+      const st = status(r);
+      if (st !== 0) throw new NfsStatusError(st, 'WRITE', what);
+      skipWcc(r);
+      const count = r.u32('count');
+      const committed = r.u32('committed');
+      if (count === 0 || count > chunk.length) throw malformed(`WRITE count ${count}`);
+      if (committed !== FILE_SYNC) throw malformed(`WRITE committed as ${committed}, not FILE_SYNC`);
+      done += count;
+    }
+  }
+
+  /** Renames within the export (atomic on the server; replaces an existing file at `to`). */
+  async rename(from: string, to: string): Promise<void> {
+    const a = parentAndName(from);
+    const b = parentAndName(to);
+    const fromDir = await this.dirHandle(a.parent, a.parent.join('/'));
+    const toDir = await this.dirHandle(b.parent, b.parent.join('/'));
+    const r = await this.call(NFS3.RENAME, dirop(dirop(new XdrWriter(), fromDir, a.name), toDir, b.name));
+    const st = status(r);
+    if (st !== 0) throw new NfsStatusError(st, 'RENAME', to);
+  }
+
   /** Creates a directory; an existing directory is fine (`recursive` makes the parents too). */
   async mkdir(path: string, mode = 0o755, recursive = false): Promise<void> {
     const parts = splitPath(path);

@@ -1,5 +1,3 @@
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   SCAN_MAX_DISKS,
   SCAN_MAX_VOLUMES,
@@ -9,7 +7,8 @@ import {
 } from '@vireo/agent-protocol';
 import { StorageError } from '../errors';
 import { detectFormatMagic, HeaderError, readQcow2Header } from '../image-header';
-import { CHECK_LIMITS, type CheckResult, type ImageInfo, imageOpts, runQemuImg } from '../qemu-img';
+import { type DomainTree, LocalTree, withLocalHead } from '../export/tree';
+import { CHECK_LIMITS, type CheckResult, type ImageInfo, runQemuImg } from '../qemu-img';
 import { MERGE_MARKER } from '../../vm/snapshots/marker';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -25,7 +24,8 @@ type Format = 'qcow2' | 'raw';
 /** A volume as its header describes it, before qemu-img has opened it. */
 interface VolumeHead {
   volume_id: string;
-  path: string;
+  /** Relative to the domain root (`images/<disk>/<volume>`). */
+  rel: string;
   format: Format;
   virtualSize: number;
   encrypted: boolean;
@@ -55,19 +55,22 @@ export interface ScanOptions {
  * volume in the same domain (a template base) with an explicit format, never `json:`, absolute or
  * anything else; the chain must be one line without loops; only then does qemu-img open each volume
  * on its own (`backing=` empty: the backing file is not opened) to cross-check the header and run
- * `check`. A refused disk carries a `problem`; nothing on storage is changed.
+ * `check`. A refused disk carries a `problem`; nothing on storage is changed. `root` is a domain
+ * directory of this host or a {@link DomainTree} (a userspace-mode nfs domain through the agent's
+ * NFS client: headers are copied out and parsed by the same code, qemu-img opens `nfs://`).
  */
-export async function scanDisks(root: string, options: ScanOptions = {}): Promise<ScannedDisk[]> {
-  const imagesDir = join(root, 'images');
+export async function scanDisks(
+  root: string | DomainTree,
+  options: ScanOptions = {},
+): Promise<ScannedDisk[]> {
+  const tree = typeof root === 'string' ? new LocalTree(root) : root;
+  const imagesDir = 'images';
   const exclude = new Set((options.excludeDiskIds ?? []).map((d) => d.toLowerCase()));
   let names: string[];
   if (options.diskIds) {
     names = options.diskIds.map((d) => d.toLowerCase());
   } else {
-    names = await readdir(imagesDir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return [] as string[];
-      throw err;
-    });
+    names = (await tree.list(imagesDir)).map((e) => e.name);
     names = names.filter((n) => UUID.test(n)).sort();
   }
   names = names.filter((n) => !exclude.has(n)).slice(0, SCAN_MAX_DISKS);
@@ -75,7 +78,7 @@ export async function scanDisks(root: string, options: ScanOptions = {}): Promis
   const out: ScannedDisk[] = [];
   for (const diskId of names) {
     try {
-      out.push({ disk_id: diskId, volumes: await scanOneDisk(imagesDir, diskId, max) });
+      out.push({ disk_id: diskId, volumes: await scanOneDisk(tree, imagesDir, diskId, max) });
     } catch (err) {
       out.push({ disk_id: diskId, volumes: [], problem: problemOf(err) });
     }
@@ -89,16 +92,22 @@ function problemOf(err: unknown): ScanProblem {
   return { code: 'image_corrupt', message: String((err as Error)?.message ?? err).slice(0, 1024) };
 }
 
-async function realDir(path: string): Promise<boolean> {
-  const st = await lstat(path).catch(() => undefined);
-  return st?.isDirectory() === true;
+async function realDir(tree: DomainTree, rel: string): Promise<boolean> {
+  const st = await tree.stat(rel).catch(() => undefined);
+  return st?.type === 'directory';
 }
 
-async function scanOneDisk(imagesDir: string, diskId: string, max: number): Promise<ScannedVolume[]> {
-  const dir = join(imagesDir, diskId);
+async function scanOneDisk(
+  tree: DomainTree,
+  imagesDir: string,
+  diskId: string,
+  max: number,
+): Promise<ScannedVolume[]> {
+  const dir = `${imagesDir}/${diskId}`;
   // lstat, not stat: a symlinked disk directory could point anywhere on the host.
-  if (!(await realDir(dir))) throw new DiskProblem('image_not_found', 'not a disk directory of the domain');
-  const entries = await readdir(dir);
+  if (!(await realDir(tree, dir)))
+    throw new DiskProblem('image_not_found', 'not a disk directory of the domain');
+  const entries = (await tree.list(dir)).map((e) => e.name);
   if (entries.includes(MERGE_MARKER)) {
     throw new DiskProblem('merge_pending', 'an interrupted merge left its marker: the chain is not settled');
   }
@@ -108,23 +117,41 @@ async function scanOneDisk(imagesDir: string, diskId: string, max: number): Prom
     throw new DiskProblem('image_chain_invalid', `more than ${SCAN_MAX_VOLUMES} volumes`);
   }
   const heads = new Map<string, VolumeHead>();
-  for (const name of volumeNames) heads.set(name, await readHead(join(dir, name), diskId, name, max));
+  for (const name of volumeNames) heads.set(name, await readHead(tree, `${dir}/${name}`, diskId, name, max));
   if ([...heads.values()].some((h) => h.encrypted)) {
     // The key is wrapped under the old engine's master key, in its database: unusable here.
     throw new DiskProblem('disk_encrypted', 'the disk is encrypted and its key is not on storage');
   }
   const chain = orderChain(diskId, heads);
   const root = chain[0] as VolumeHead;
-  if (root.parent) await checkForeignParent(imagesDir, root.parent, max);
+  if (root.parent) await checkForeignParent(tree, imagesDir, root.parent, max);
   const volumes: ScannedVolume[] = [];
-  for (const head of chain) volumes.push(await openAlone(head));
+  for (const head of chain) volumes.push(await openAlone(tree, head));
   return volumes;
 }
 
 /** Our own reading of one volume's header: format, size, encryption and the backing name. */
-async function readHead(path: string, diskId: string, volumeId: string, max: number): Promise<VolumeHead> {
-  const st = await lstat(path);
-  if (!st.isFile()) throw new DiskProblem('path_not_allowed', `volume ${volumeId} is not a regular file`);
+async function readHead(
+  tree: DomainTree,
+  rel: string,
+  diskId: string,
+  volumeId: string,
+  max: number,
+): Promise<VolumeHead> {
+  const st = await tree.stat(rel);
+  if (st?.type !== 'file')
+    throw new DiskProblem('path_not_allowed', `volume ${volumeId} is not a regular file`);
+  return withLocalHead(tree, rel, (path) => parseHead(path, rel, st.size, diskId, volumeId, max));
+}
+
+async function parseHead(
+  path: string,
+  rel: string,
+  size: number,
+  diskId: string,
+  volumeId: string,
+  max: number,
+): Promise<VolumeHead> {
   let header: Awaited<ReturnType<typeof readQcow2Header>>;
   try {
     header = await readQcow2Header(path);
@@ -136,9 +163,9 @@ async function readHead(path: string, diskId: string, volumeId: string, max: num
   if (!header) {
     const magic = await detectFormatMagic(path);
     if (magic) throw new DiskProblem('image_unsupported', `volume ${volumeId} is a ${magic} image`);
-    if (st.size > max)
+    if (size > max)
       throw new DiskProblem('image_too_large', `volume ${volumeId} is larger than ${max} bytes`);
-    return { volume_id: volumeId, path, format: 'raw', virtualSize: st.size, encrypted: false, parent: null };
+    return { volume_id: volumeId, rel, format: 'raw', virtualSize: size, encrypted: false, parent: null };
   }
   if (header.dataFile !== undefined || header.hasExternalData) {
     if (header.dataFile?.startsWith('json:'))
@@ -151,7 +178,7 @@ async function readHead(path: string, diskId: string, volumeId: string, max: num
     throw new DiskProblem('image_too_large', `volume ${volumeId} claims more than ${max} bytes`);
   return {
     volume_id: volumeId,
-    path,
+    rel,
     format: 'qcow2',
     virtualSize: Number(header.virtualSize),
     encrypted: header.cryptMethod === 2,
@@ -237,23 +264,28 @@ export function orderChain<T extends Pick<VolumeHead, 'volume_id' | 'parent' | '
 
 /** A thin clone's base: a parentless volume of a real disk directory in the same domain. */
 async function checkForeignParent(
+  tree: DomainTree,
   imagesDir: string,
   parent: { disk_id: string; volume_id: string; format: Format },
   max: number,
 ): Promise<void> {
-  const dir = join(imagesDir, parent.disk_id);
-  if (!(await realDir(dir))) {
+  const dir = `${imagesDir}/${parent.disk_id}`;
+  if (!(await realDir(tree, dir))) {
     throw new DiskProblem(
       'image_chain_invalid',
       `backing disk ${parent.disk_id} is not a disk of the domain`,
     );
   }
-  const head = await readHead(join(dir, parent.volume_id), parent.disk_id, parent.volume_id, max).catch(
-    (err: unknown) => {
-      if (err instanceof DiskProblem) throw err;
-      throw new DiskProblem('image_chain_invalid', `backing volume ${parent.volume_id} is missing`);
-    },
-  );
+  const head = await readHead(
+    tree,
+    `${dir}/${parent.volume_id}`,
+    parent.disk_id,
+    parent.volume_id,
+    max,
+  ).catch((err: unknown) => {
+    if (err instanceof DiskProblem) throw err;
+    throw new DiskProblem('image_chain_invalid', `backing volume ${parent.volume_id} is missing`);
+  });
   if (head.parent) {
     throw new DiskProblem('image_chain_invalid', `backing volume ${parent.volume_id} is not a base volume`);
   }
@@ -265,8 +297,8 @@ async function checkForeignParent(
 }
 
 /** qemu-img on this one volume only, as its declared format, backing file not opened. */
-async function openAlone(head: VolumeHead): Promise<ScannedVolume> {
-  const opts = imageOpts(head.path, head.format, head.format === 'qcow2' ? ['backing='] : []);
+async function openAlone(tree: DomainTree, head: VolumeHead): Promise<ScannedVolume> {
+  const opts = tree.imageOpts(head.rel, head.format, head.format === 'qcow2' ? ['backing='] : []);
   const { stdout } = await runQemuImg(['info', '--output=json', '-U', '--image-opts', opts]);
   const info = JSON.parse(stdout) as ImageInfo;
   if (info.format !== head.format || info['virtual-size'] !== head.virtualSize) {

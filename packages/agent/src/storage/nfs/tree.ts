@@ -1,0 +1,178 @@
+import { AgentError } from '../../util/errors';
+import type { UserspaceNfsDomain } from '../domains/service';
+import {
+  type DomainTree,
+  fileNotFound,
+  type TreeEntry,
+  type TreeReader,
+  type TreeStat,
+  type TreeWriter,
+} from '../export/tree';
+import { NfsClient, type NfsTargetOptions, withNfs } from './client';
+import { NfsStatusError } from './protocol';
+import { nfsUrl } from './volumes';
+
+/** Bytes per READ/WRITE call (the client's chunk). */
+const CHUNK = 32 * 1024;
+
+/**
+ * A userspace-mode nfs domain (ADR 027) as a {@link DomainTree}: every file operation goes through
+ * the agent's NFSv3 client (one short session per call; a reader or writer keeps its own session
+ * until closed), and qemu-img reaches files by their `nfs://` URL. The client never follows
+ * symlinks and refuses non-directories in the middle of a path.
+ */
+export class NfsTree implements DomainTree {
+  readonly kind = 'nfs';
+  readonly where: string;
+  private readonly target: NfsTargetOptions;
+
+  constructor(
+    private readonly domain: UserspaceNfsDomain,
+    timeoutMs = 30_000,
+  ) {
+    this.where = `${domain.location.server}:${domain.location.export}/${domain.domainId}`;
+    this.target = { server: domain.location.server, export: domain.location.export, timeoutMs };
+  }
+
+  /** The path relative to the export. */
+  private at(rel: string): string {
+    return rel === '' ? this.domain.domainId : `${this.domain.domainId}/${rel}`;
+  }
+
+  pathOf(rel: string): string {
+    return rel === '' ? this.domain.root : `${this.domain.root}/${rel}`;
+  }
+
+  imageName(rel: string): string {
+    return nfsUrl(this.domain.location, this.at(rel));
+  }
+
+  imageOpts(rel: string, format: string, extra: string[] = []): string {
+    const path = new URL(this.imageName(rel)).pathname;
+    const host = this.domain.location.server.replace(/^\[(.*)\]$/, '$1');
+    if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) {
+      throw new AgentError(
+        'invalid_params',
+        'the NFS server name has characters qemu-img options cannot carry',
+      );
+    }
+    return [
+      `driver=${format}`,
+      'file.driver=nfs',
+      'file.server.type=inet',
+      `file.server.host=${host}`,
+      `file.path=${path}`,
+      ...extra,
+    ].join(',');
+  }
+
+  private session<T>(fn: (c: NfsClient) => Promise<T>): Promise<T> {
+    return withNfs(this.target, fn);
+  }
+
+  stat(rel: string): Promise<TreeStat | undefined> {
+    return this.session(async (c) => {
+      const a = await c.stat(this.at(rel)).catch((err: unknown) => {
+        // A file where a directory should be: nothing of ours is there.
+        if (err instanceof NfsStatusError && err.errno === 'ENOTDIR') return undefined;
+        throw err;
+      });
+      return a ? { type: a.type, size: a.size, mtime: new Date(a.mtime * 1000) } : undefined;
+    });
+  }
+
+  mkdir(rel: string): Promise<void> {
+    return this.session((c) => c.mkdir(this.at(rel), 0o750));
+  }
+
+  list(rel: string): Promise<TreeEntry[]> {
+    return this.session(async (c) => {
+      const st = await c.stat(this.at(rel));
+      if (!st) return [];
+      if (st.type !== 'directory')
+        throw new AgentError('path_not_allowed', `${this.where}/${rel}: not a directory`);
+      const entries = await c.readdir(this.at(rel));
+      const out: TreeEntry[] = [];
+      for (const e of entries) {
+        // READDIRPLUS may leave attributes out; ask for them then.
+        const a = e.attr ?? (await c.stat(`${this.at(rel)}/${e.name}`));
+        if (!a) continue;
+        out.push({ name: e.name, type: a.type, size: a.size, mtime: new Date(a.mtime * 1000) });
+      }
+      return out;
+    });
+  }
+
+  async openRead(rel: string): Promise<TreeReader> {
+    const c = await NfsClient.connect(this.target);
+    try {
+      const f = await c.openFile(this.at(rel));
+      if (!f) throw fileNotFound(rel);
+      const what = this.at(rel);
+      return {
+        size: f.attr.size,
+        mtime: new Date(f.attr.mtime * 1000),
+        read: async (buf, offset, length, position) => {
+          let got = 0;
+          while (got < length) {
+            const data = await c.readAt(f.fh, position + got, Math.min(CHUNK, length - got), what);
+            if (data.length === 0) break;
+            data.copy(buf, offset + got);
+            got += data.length;
+          }
+          return got;
+        },
+        close: () => c.close(),
+      };
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+  }
+
+  async create(rel: string, mode = 0o640): Promise<TreeWriter> {
+    const c = await NfsClient.connect(this.target);
+    try {
+      const what = this.at(rel);
+      const fh = await c.createFile(what, mode);
+      let offset = 0;
+      return {
+        write: async (data) => {
+          await c.writeAt(fh, offset, data, what);
+          offset += data.length;
+        },
+        // Every WRITE was FILE_SYNC: nothing is left to commit.
+        sync: async () => undefined,
+        close: () => c.close(),
+      };
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return this.session((c) => c.rename(this.at(from), this.at(to)));
+  }
+
+  remove(rel: string): Promise<boolean> {
+    return this.session((c) => c.remove(this.at(rel)));
+  }
+
+  rmdir(rel: string): Promise<boolean> {
+    return this.session((c) =>
+      c.rmdir(this.at(rel)).catch((err: unknown) => {
+        if (err instanceof NfsStatusError && err.errno === 'ENOTEMPTY') return false;
+        throw err;
+      }),
+    );
+  }
+
+  rmTree(rel: string): Promise<boolean> {
+    return this.session((c) => c.rmTree(this.at(rel)));
+  }
+
+  free(): Promise<number> {
+    return this.session(async (c) => (await c.fsstat()).availBytes);
+  }
+}
