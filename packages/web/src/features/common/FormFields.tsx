@@ -39,11 +39,14 @@ export function TextField(props: {
   onChange(value: string): void;
   error?: string | undefined;
   isRequired?: boolean;
+  /** `numeric` for a number typed as text (sizes), so phones show digits. */
+  inputMode?: 'numeric';
 }) {
   return (
     <FormGroup label={props.label} fieldId={props.id} isRequired={props.isRequired ?? false}>
       <TextInput
         id={props.id}
+        inputMode={props.inputMode}
         value={props.value}
         onChange={(_e, x) => props.onChange(x)}
         validated={validated(props.error)}

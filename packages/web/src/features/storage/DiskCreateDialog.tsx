@@ -3,13 +3,10 @@ import {
   Checkbox,
   Form,
   FormGroup,
-  FormSelect,
-  FormSelectOption,
   Modal,
   ModalBody,
   ModalHeader,
   TextArea,
-  TextInput,
 } from '@patternfly/react-core';
 import { useQueryClient } from '@tanstack/react-query';
 import { type Disk, type DiskDefaults, type StorageDomain, VM_DISK_INTERFACES } from '@vireo/api';
@@ -17,6 +14,7 @@ import { useEffect, useState } from 'react';
 import { useIntl } from 'react-intl';
 import { api, refresh, useLiveList, useLiveObject } from '../../api';
 import { FieldError, validated } from '../common/FieldError';
+import { SelectField, TextField } from '../common/FormFields';
 import { useFormSubmit } from '../common/formSubmit';
 import { FormFooter } from '../common/FormFooter';
 import { diskCreateBody, type DiskFormValues, EMPTY_DISK_FORM } from './diskForm';
@@ -116,62 +114,54 @@ export function DiskCreateDialog(props: {
           />
         )}
         <Form id="disk-form" onSubmit={submit}>
-          <FormGroup label={label('field.name')} fieldId="disk-name" isRequired>
-            <TextInput
-              id="disk-name"
-              value={v.name}
-              onChange={(_e, x) => set('name', x)}
-              validated={validated(errors.name)}
-            />
-            <FieldError message={errors.name} />
-          </FormGroup>
-          <FormGroup label={label('storage.field.domain')} fieldId="disk-domain" isRequired>
-            <FormSelect
-              id="disk-domain"
-              value={v.storage_domain_id}
-              onChange={(_e, x) => set('storage_domain_id', x)}
-              validated={validated(errors.storage_domain_id)}
-            >
-              {domains.map((d) => (
-                <FormSelectOption key={d.id} value={d.id} label={d.name} />
-              ))}
-            </FormSelect>
-            <FieldError message={errors.storage_domain_id} />
-          </FormGroup>
-          <FormGroup label={label('field.sizeGib')} fieldId="disk-size" isRequired>
-            <TextInput
-              id="disk-size"
-              inputMode="numeric"
-              value={v.size_gib}
-              onChange={(_e, x) => set('size_gib', x)}
-              validated={validated(errors.size_gib)}
-            />
-            <FieldError message={errors.size_gib} />
-          </FormGroup>
-          <FormGroup label={label('field.format')} fieldId="disk-format">
-            <FormSelect
-              id="disk-format"
-              value={v.format}
-              onChange={(_e, x) => set('format', x as 'qcow2' | 'raw')}
-              validated={validated(errors.format)}
-            >
-              <FormSelectOption value="qcow2" label={label('storage.format.qcow2')} />
-              <FormSelectOption value="raw" label={label('storage.format.raw')} />
-            </FormSelect>
-            <FieldError message={errors.format} />
-          </FormGroup>
-          <FormGroup label={label('storage.field.allocation')} fieldId="disk-allocation">
-            <FormSelect
-              id="disk-allocation"
-              value={v.allocation}
-              onChange={(_e, x) => set('allocation', x as 'thin' | 'preallocated')}
-              validated={validated(errors.allocation)}
-            >
-              <FormSelectOption value="thin" label={label('storage.allocation.thin')} />
-              <FormSelectOption value="preallocated" label={label('storage.allocation.preallocated')} />
-            </FormSelect>
-            <FieldError message={errors.allocation} />
-          </FormGroup>
+          <TextField
+            id="disk-name"
+            label={label('field.name')}
+            value={v.name}
+            onChange={(x) => set('name', x)}
+            error={errors.name}
+            isRequired
+          />
+          <SelectField
+            id="disk-domain"
+            label={label('storage.field.domain')}
+            value={v.storage_domain_id}
+            options={domains.map((d) => ({ value: d.id, label: d.name }))}
+            onChange={(x) => set('storage_domain_id', x)}
+            error={errors.storage_domain_id}
+            isRequired
+          />
+          <TextField
+            id="disk-size"
+            label={label('field.sizeGib')}
+            inputMode="numeric"
+            value={v.size_gib}
+            onChange={(x) => set('size_gib', x)}
+            error={errors.size_gib}
+            isRequired
+          />
+          <SelectField
+            id="disk-format"
+            label={label('field.format')}
+            value={v.format}
+            options={(['qcow2', 'raw'] as const).map((f) => ({
+              value: f,
+              label: label(`storage.format.${f}`),
+            }))}
+            onChange={(x) => set('format', x as 'qcow2' | 'raw')}
+            error={errors.format}
+          />
+          <SelectField
+            id="disk-allocation"
+            label={label('storage.field.allocation')}
+            value={v.allocation}
+            options={(['thin', 'preallocated'] as const).map((a) => ({
+              value: a,
+              label: label(`storage.allocation.${a}`),
+            }))}
+            onChange={(x) => set('allocation', x as 'thin' | 'preallocated')}
+            error={errors.allocation}
+          />
           <FormGroup fieldId="disk-shareable">
             <Checkbox
               id="disk-shareable"
@@ -190,9 +180,12 @@ export function DiskCreateDialog(props: {
           </FormGroup>
           {props.vmId && (
             <>
-              <FormGroup label={label('field.interface')} fieldId="disk-interface">
-                <InterfaceSelect id="disk-interface" value={iface} onChange={setIface} />
-              </FormGroup>
+              <InterfaceSelect
+                id="disk-interface"
+                label={label('field.interface')}
+                value={iface}
+                onChange={setIface}
+              />
               <Checkbox
                 id="disk-bootable"
                 label={label('field.bootable')}
@@ -222,21 +215,15 @@ export function DiskCreateDialog(props: {
   );
 }
 
-/** The bus a VM sees a disk on. */
-export function InterfaceSelect({
-  id,
-  value,
-  onChange,
-}: {
+const INTERFACES = VM_DISK_INTERFACES.map((i) => ({ value: i, label: i }));
+
+/** The bus a VM sees a disk on: a {@link SelectField} of the disk interfaces. */
+export function InterfaceSelect(props: {
   id: string;
+  label: string;
   value: string;
   onChange(v: string): void;
+  error?: string | undefined;
 }) {
-  return (
-    <FormSelect id={id} value={value} onChange={(_e, x) => onChange(x)}>
-      {VM_DISK_INTERFACES.map((i) => (
-        <FormSelectOption key={i} value={i} label={i} />
-      ))}
-    </FormSelect>
-  );
+  return <SelectField {...props} options={INTERFACES} />;
 }

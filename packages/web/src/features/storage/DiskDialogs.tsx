@@ -1,22 +1,12 @@
-import {
-  Alert,
-  Checkbox,
-  Form,
-  FormGroup,
-  FormSelect,
-  FormSelectOption,
-  Modal,
-  ModalBody,
-  ModalHeader,
-  TextInput,
-} from '@patternfly/react-core';
+import { Alert, Checkbox, Form, Modal, ModalBody, ModalHeader } from '@patternfly/react-core';
 import { useQueryClient } from '@tanstack/react-query';
 import type { Disk } from '@vireo/api';
 import type { MutationResult } from '@vireo/client';
 import { type ReactNode, useState } from 'react';
 import { useIntl } from 'react-intl';
 import { api, refresh } from '../../api';
-import { FieldError, validated } from '../common/FieldError';
+import { FieldError } from '../common/FieldError';
+import { SelectField, TextField } from '../common/FormFields';
 import { useFormSubmit } from '../common/formSubmit';
 import { FormFooter } from '../common/FormFooter';
 import { useOptions } from '../common/lookups';
@@ -96,20 +86,15 @@ export function DiskExtendDialog({ disk, onClose }: { disk: Disk; onClose(): voi
       }}
     >
       {(errors) => (
-        <FormGroup
+        <TextField
+          id="disk-new-size"
           label={intl.formatMessage({ id: 'storage.field.newSize' }, { size: disk.size_gib })}
-          fieldId="disk-new-size"
+          inputMode="numeric"
+          value={size}
+          onChange={setSize}
+          error={local ?? errors.size_gib ?? errors.size_bytes}
           isRequired
-        >
-          <TextInput
-            id="disk-new-size"
-            inputMode="numeric"
-            value={size}
-            onChange={(_e, x) => setSize(x)}
-            validated={validated(local ?? errors.size_gib)}
-          />
-          <FieldError message={local ?? errors.size_gib ?? errors.size_bytes} />
-        </FormGroup>
+        />
       )}
     </DiskDialog>
   );
@@ -142,39 +127,33 @@ export function DiskMoveDialog({ disk, onClose }: { disk: Disk; onClose(): void 
           {targets.length === 0 && (
             <Alert isInline variant="warning" title={intl.formatMessage({ id: 'storage.noOtherDomain' })} />
           )}
-          <FormGroup label={intl.formatMessage({ id: 'storage.field.operation' })} fieldId="disk-move-mode">
-            <FormSelect id="disk-move-mode" value={mode} onChange={(_e, x) => setMode(x as 'move' | 'copy')}>
-              <FormSelectOption value="move" label={intl.formatMessage({ id: 'storage.disk.move' })} />
-              <FormSelectOption value="copy" label={intl.formatMessage({ id: 'storage.disk.copy' })} />
-            </FormSelect>
-          </FormGroup>
-          <FormGroup
+          <SelectField
+            id="disk-move-mode"
+            label={intl.formatMessage({ id: 'storage.field.operation' })}
+            value={mode}
+            options={(['move', 'copy'] as const).map((m) => ({
+              value: m,
+              label: intl.formatMessage({ id: `storage.disk.${m}` }),
+            }))}
+            onChange={(x) => setMode(x as 'move' | 'copy')}
+          />
+          <SelectField
+            id="disk-move-target"
             label={intl.formatMessage({ id: 'storage.field.target' })}
-            fieldId="disk-move-target"
+            value={chosen}
+            options={targets.map((d) => ({ value: d.id, label: d.name }))}
+            onChange={setTarget}
+            error={errors.storage_domain_id}
             isRequired
-          >
-            <FormSelect
-              id="disk-move-target"
-              value={chosen}
-              onChange={(_e, x) => setTarget(x)}
-              validated={validated(errors.storage_domain_id)}
-            >
-              {targets.map((d) => (
-                <FormSelectOption key={d.id} value={d.id} label={d.name} />
-              ))}
-            </FormSelect>
-            <FieldError message={errors.storage_domain_id} />
-          </FormGroup>
+          />
           {mode === 'copy' && (
-            <FormGroup label={intl.formatMessage({ id: 'field.name' })} fieldId="disk-copy-name">
-              <TextInput
-                id="disk-copy-name"
-                value={name}
-                onChange={(_e, x) => setName(x)}
-                validated={validated(errors.name)}
-              />
-              <FieldError message={errors.name} />
-            </FormGroup>
+            <TextField
+              id="disk-copy-name"
+              label={intl.formatMessage({ id: 'field.name' })}
+              value={name}
+              onChange={setName}
+              error={errors.name}
+            />
           )}
         </>
       )}
@@ -212,41 +191,33 @@ export function DiskAttachDialog(props: {
       {(errors) => (
         <>
           {!props.vmId && (
-            <FormGroup
+            <SelectField
+              id="disk-attach-vm"
               label={intl.formatMessage({ id: 'storage.field.vm' })}
-              fieldId="disk-attach-vm"
+              value={vm}
+              options={vms}
+              onChange={setVmId}
               isRequired
-            >
-              <FormSelect id="disk-attach-vm" value={vm} onChange={(_e, x) => setVmId(x)}>
-                {vms.map((o) => (
-                  <FormSelectOption key={o.value} value={o.value} label={o.label} />
-                ))}
-              </FormSelect>
-            </FormGroup>
+            />
           )}
           {!props.disk && (
-            <FormGroup
+            <SelectField
+              id="disk-attach-disk"
               label={intl.formatMessage({ id: 'storage.field.disk' })}
-              fieldId="disk-attach-disk"
+              value={disk}
+              options={props.disks ?? []}
+              onChange={setDiskId}
+              error={errors.disk_id}
               isRequired
-            >
-              <FormSelect
-                id="disk-attach-disk"
-                value={disk}
-                onChange={(_e, x) => setDiskId(x)}
-                validated={validated(errors.disk_id)}
-              >
-                {(props.disks ?? []).map((o) => (
-                  <FormSelectOption key={o.value} value={o.value} label={o.label} />
-                ))}
-              </FormSelect>
-              <FieldError message={errors.disk_id} />
-            </FormGroup>
+            />
           )}
-          <FormGroup label={intl.formatMessage({ id: 'field.interface' })} fieldId="disk-attach-interface">
-            <InterfaceSelect id="disk-attach-interface" value={iface} onChange={setIface} />
-            <FieldError message={errors.interface} />
-          </FormGroup>
+          <InterfaceSelect
+            id="disk-attach-interface"
+            label={intl.formatMessage({ id: 'field.interface' })}
+            value={iface}
+            onChange={setIface}
+            error={errors.interface}
+          />
           <Checkbox
             id="disk-attach-bootable"
             label={intl.formatMessage({ id: 'field.bootable' })}
