@@ -16,6 +16,7 @@ import {
   DeployFailure,
   agentPayloadFor,
   deployHost,
+  findSealApplianceSource,
 } from './deploy';
 
 export const HOST_DEPLOY = 'host.deploy';
@@ -62,6 +63,11 @@ export interface DeploySettings {
   accel?: 'auto' | 'kvm' | 'tcg';
   /** How long the joined host gets to come `up` (ms). */
   upTimeoutMs: number;
+  /**
+   * Where the template seal appliance is on this machine (`VIREO_SEAL_APPLIANCE_DIR`); by default
+   * the `.cache/test-guest` of the checkout the agent bundle is in.
+   */
+  sealApplianceDir?: string;
 }
 
 export function deploySettingsFromEnv(env: NodeJS.ProcessEnv): DeploySettings {
@@ -98,6 +104,7 @@ export function deploySettingsFromEnv(env: NodeJS.ProcessEnv): DeploySettings {
     ...(service ? { service: service as DeployOptions['service'] } : {}),
     ...(env.VIREO_DEPLOY_NODE ? { node: env.VIREO_DEPLOY_NODE } : {}),
     ...(accel ? { accel: accel as 'auto' | 'kvm' | 'tcg' } : {}),
+    ...(env.VIREO_SEAL_APPLIANCE_DIR ? { sealApplianceDir: env.VIREO_SEAL_APPLIANCE_DIR } : {}),
     upTimeoutMs,
   };
 }
@@ -175,12 +182,16 @@ export function hostDeployHandler(deps: {
           throw new Unavailable('unavailable', 'the vireo-agent bundle was not found on the engine');
         await progress(0.1, 'preparing the agent payload');
         const payload = await agentPayloadFor({ agentBin, cacheDir: deps.payloadCacheDir });
+        const sealAppliance = await findSealApplianceSource(
+          deps.settings.sealApplianceDir ? { dir: deps.settings.sealApplianceDir } : { near: agentBin },
+        );
         await progress(0.2, `installing the agent on ${host.address} over SSH`);
         const { settings } = deps;
         const result = await deployHost(secrets.target, {
           log,
           signal,
           payload,
+          ...(sealAppliance ? { sealAppliance } : {}),
           enrollment: {
             join: {
               engineUrl: secrets.engineUrl,
@@ -208,6 +219,7 @@ export function hostDeployHandler(deps: {
               host_id: hostId,
               host_key_sha256: result.hostKey.sha256,
               virtualization: result.virtualization,
+              seal_appliance: result.sealAppliance,
             };
           }
           if (Date.now() > deadline) {

@@ -37,6 +37,8 @@ export function agentFiles(paths: DeployPaths, entry: string) {
     cert: posix.join(paths.configDir, 'tls', 'agent.pem'),
     key: posix.join(paths.configDir, 'tls', 'agent-key.pem'),
     supervisor: posix.join(paths.installDir, 'run-agent.sh'),
+    /** The template seal appliance (ADR 030), the agent's `seal_dir`. */
+    sealDir: posix.join(paths.installDir, 'seal-appliance'),
     pidfile: posix.join(paths.runDir, 'vireo-agent.pid'),
     log: posix.join(paths.runDir, 'vireo-agent.log'),
   };

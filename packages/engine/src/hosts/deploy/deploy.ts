@@ -16,6 +16,7 @@ import { DeployLog, type DeployLogLine } from './log';
 import { isSupportedOs, parseOsRelease } from './os-release';
 import { HOST_DEB_PACKAGES } from './packages';
 import type { AgentPayload } from './payload';
+import { installSealAppliance, type SealApplianceInstall, type SealApplianceSource } from './seal-appliance';
 import { type SshAuth, SshSession, sh } from './ssh';
 
 /** The host to deploy to, as the administrator gave it (`POST /hosts` with an `ssh` block). */
@@ -52,6 +53,11 @@ export interface DeployOptions {
   log: Logger;
   signal?: AbortSignal;
   payload: AgentPayload;
+  /**
+   * The template seal appliance on the engine's machine (`findSealApplianceSource`), copied to the
+   * host; without it the host is deployed all the same and reports sealing unavailable.
+   */
+  sealAppliance?: SealApplianceSource;
   enrollment: DeployEnrollment;
   /** Agent settings: where it listens (default `ADDRESS:54321`) and the accelerator (default auto). */
   agent?: { listen?: string; accel?: 'auto' | 'kvm' | 'tcg'; logLevel?: string };
@@ -75,6 +81,8 @@ export interface DeployResult {
   agentAddress: string;
   /** With join enrollment: the host id the engine gave the agent. */
   joinedHostId?: string;
+  /** The seal appliance was copied, was already there with the same checksums, or the engine had none. */
+  sealAppliance: SealApplianceInstall;
   log: DeployLogLine[];
 }
 
@@ -240,6 +248,11 @@ async function install(
   }
   log.info(`agent unpacked into ${paths.installDir} (sha256 ${opts.payload.sha256.slice(0, 12)}…)`);
   check();
+  const sealAppliance = await installSealAppliance(ssh, opts.sealAppliance, files.sealDir, {
+    log,
+    makeDir: (dir) => makeDir(ssh, dir, reverter, log),
+  });
+  check();
 
   // 5. Configuration and credentials (SFTP, created with their final modes; never on a command line).
   await makeDir(ssh, paths.configDir, reverter, log);
@@ -255,6 +268,8 @@ async function install(
     key: files.key,
     accel: opts.agent?.accel ?? 'auto',
     log_level: opts.agent?.logLevel ?? 'info',
+    // Always set, appliance or not: the agent looks only there and names it when sealing is unavailable.
+    seal_dir: files.sealDir,
   };
   await writeRemote(ssh, files.config, `${JSON.stringify(config, null, 2)}\n`, 0o644, reverter);
   if (opts.enrollment.tls) {
@@ -322,6 +337,7 @@ async function install(
     virtualization,
     service,
     agentAddress: listen,
+    sealAppliance,
     ...(joinedHostId ? { joinedHostId } : {}),
   };
 }
