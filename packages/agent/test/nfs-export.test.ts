@@ -298,6 +298,53 @@ describe('OVAs on a userspace-mode nfs export domain', () => {
   });
 });
 
+describe('exported volumes (OVF + images) on a userspace-mode nfs export domain', () => {
+  it('passes a good volume through the gate over NFS and refuses planted ones with their codes', async () => {
+    const vol = async (make: (path: string) => Promise<unknown>) => {
+      const v = { disk: randomUUID(), volume: randomUUID() };
+      await mkdir(onServer(exportDomain, 'images', v.disk), { recursive: true });
+      await make(onServer(exportDomain, 'images', v.disk, v.volume));
+      return v;
+    };
+    const check = (v: { disk: string; volume: string }, format: 'qcow2' | 'raw', max = 64 * MiB) =>
+      ova.checkVolume({
+        domain_id: exportDomain.id,
+        disk_id: v.disk,
+        volume_id: v.volume,
+        format,
+        max_virtual_size: max,
+      });
+    const good = await vol((p) => qemuImg('create', '-q', '-f', 'qcow2', p, '16M'));
+    expect(await check(good, 'qcow2')).toMatchObject({ virtual_size: 16 * MiB });
+    await expect(check(good, 'qcow2', MiB)).rejects.toMatchObject({ code: 'image_too_large' });
+    await expect(check(good, 'raw')).rejects.toMatchObject({ code: 'image_format_mismatch' });
+    const backed = await vol((p) =>
+      qemuImg('create', '-q', '-f', 'qcow2', '-b', '/etc/shadow', '-F', 'raw', p, '1M'),
+    );
+    await expect(check(backed, 'qcow2')).rejects.toMatchObject({ code: 'image_has_backing_file' });
+    const json = await vol((p) =>
+      qemuImg(
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-u',
+        '-b',
+        'json:{"file.filename":"/etc/shadow"}',
+        '-F',
+        'raw',
+        p,
+        '1M',
+      ),
+    );
+    await expect(check(json, 'qcow2')).rejects.toMatchObject({ code: 'image_json_filename' });
+    const linked = await vol((p) => symlink('/etc/passwd', p));
+    await expect(check(linked, 'raw')).rejects.toMatchObject({ code: 'path_not_allowed' });
+    const raw = await vol((p) => qemuImg('create', '-q', '-f', 'raw', p, '2M'));
+    expect(await check(raw, 'raw')).toMatchObject({ virtual_size: 2 * MiB });
+  });
+});
+
 describe('master files and registration scans on userspace-mode nfs domains', () => {
   it('writes, reads, lists and deletes OVF files through the NFS client, never through a link', async () => {
     const id = exportDomain.id;

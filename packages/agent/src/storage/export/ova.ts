@@ -27,29 +27,15 @@ import { sourceChainOpts } from '../volumes/service';
 import type { UserspaceNfsDomain } from '../domains/service';
 import { NfsTree } from '../nfs/tree';
 import { runQemuImg } from '../qemu-img';
-import { BLOCK, parseTarHeader, TAR_END, TarError, type TarMember, tarHeader, tarPadding } from './tar';
+import { TAR_END, type TarMember, tarHeader, tarPadding } from './tar';
+import { type CheckedVolume, checkExportedVolume } from './check-volume';
+import { FOREIGN_MEMBER, invalid, OVA_NAME, readIndex } from './ova-index';
 import { type DomainTree, LocalTree, type TreeReader } from './tree';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
 
-const OVA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/** Other tools name the OVF after the VM, spaces included. */
-const OVF_MEMBER = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}\.ovf$/;
-const DISK_MEMBER =
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Members of an OVA another tool wrote (images, a manifest, a certificate): one plain file name. */
-const FOREIGN_MEMBER = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
-/** The OVF, 16 disks, a manifest and a certificate. */
-const MAX_MEMBERS = 19;
 const PROGRESS_INTERVAL_MS = 500;
 const CHUNK = 1024 * 1024;
-
-function invalid(name: string, why: string, cause?: unknown): AgentError {
-  return new AgentError('ova_invalid', `OVA ${name}: ${why}`, {
-    details: { name },
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
 
 /** An OVA opened for reading: its reader and the checked member index (OVF first). */
 interface OpenOva {
@@ -504,7 +490,9 @@ export class OvaService {
         }
         copied += member.size;
         if (converted) {
-          await this.convertForeign(copyTo, sourceFormat as 'vmdk' | 'raw', target, d.max_virtual_size);
+          await retryOntoNfs(tree, rel, () =>
+            this.convertForeign(copyTo, sourceFormat as 'vmdk' | 'raw', target, d.max_virtual_size),
+          );
           await unlink(copyTo);
         }
         // The gate reads the local file: the volume itself, or the staged copy for an nfs target.
@@ -521,15 +509,19 @@ export class OvaService {
               });
         if (tree.kind === 'nfs' && !converted) {
           // The checked qcow2 onto the export: its own metadata is rewritten, its data kept.
-          const job = startConvert({
-            source: copyTo,
-            sourceFormat: 'qcow2',
-            sourceImageOpts: `driver=qcow2,file.driver=file,file.filename=${escapeOptValue(copyTo)},backing=`,
-            target,
-            targetFormat: 'qcow2',
-            onProgress: () => undefined,
-          });
-          await job.done;
+          await retryOntoNfs(
+            tree,
+            rel,
+            () =>
+              startConvert({
+                source: copyTo,
+                sourceFormat: 'qcow2',
+                sourceImageOpts: `driver=qcow2,file.driver=file,file.filename=${escapeOptValue(copyTo)},backing=`,
+                target,
+                targetFormat: 'qcow2',
+                onProgress: () => undefined,
+              }).done,
+          );
           await unlink(copyTo);
         }
         const virtualSize = inspected?.virtualSize ?? (await this.nfsVirtualSize(tree, rel));
@@ -605,64 +597,30 @@ export class OvaService {
   }
 
   /** `export.check_volume`: the hostile-image gate on an exported volume. */
-  async checkVolume(p: ExportCheckVolumeParams): Promise<{ virtual_size: number; actual_size: number }> {
-    const layout = await DomainLayout.open(this.resolveRoot, p.domain_id);
-    const path = await layout.volume(p.disk_id, p.volume_id);
-    const inspected = await inspectUntrustedImage(path, {
-      expectedFormat: p.format,
-      maxVirtualSize: p.max_virtual_size,
-      allowedDir: dirname(path),
-    }).catch((err: unknown) => {
-      throw toAgentError(err, `exported volume ${p.volume_id} refused`);
-    });
-    return { virtual_size: inspected.virtualSize, actual_size: inspected.actualSize ?? 0 };
+  async checkVolume(p: ExportCheckVolumeParams): Promise<CheckedVolume> {
+    return checkExportedVolume(await this.tree(p.domain_id), p);
+  }
+}
+
+/**
+ * Runs a qemu-img write onto an nfs domain (a no-op wrapper for a directory domain). libnfs's MOUNT
+ * of a directory just made is sometimes refused (`MNT3ERR_ACCES`, seen with nfs-ganesha) while a
+ * later one succeeds: the partial target is removed and the write tried again, up to three times.
+ */
+async function retryOntoNfs(tree: DomainTree, rel: string, write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await write();
+      return;
+    } catch (err) {
+      const transient = /MNT3ERR_ACCES/.test(String((err as Error)?.message ?? ''));
+      if (tree.kind !== 'nfs' || !transient || attempt >= 3) throw err;
+      await tree.remove(rel).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
   }
 }
 
 async function rmdirQuiet(dir: string): Promise<void> {
   await rmdir(dir).catch(() => undefined);
-}
-
-/**
- * Reads and checks every header: the OVF first (≤ the file cap), then `<uuid>/<uuid>` images (ours)
- * or plain file names (another tool's images, manifest, certificate).
- */
-async function readIndex(fh: TreeReader, size: number, name: string): Promise<TarMember[]> {
-  const members: TarMember[] = [];
-  const header = Buffer.alloc(BLOCK);
-  let pos = 0;
-  let ended = false;
-  while (pos + BLOCK <= size) {
-    const bytesRead = await fh.read(header, 0, BLOCK, pos);
-    if (bytesRead !== BLOCK) throw invalid(name, 'truncated header');
-    let h: { name: string; size: number } | undefined;
-    try {
-      h = parseTarHeader(header);
-    } catch (err) {
-      if (err instanceof TarError) throw invalid(name, err.message, err);
-      throw err;
-    }
-    if (!h) {
-      ended = true;
-      break;
-    }
-    const offset = pos + BLOCK;
-    if (offset + h.size > size)
-      throw invalid(name, `member ${JSON.stringify(h.name.slice(0, 100))} runs past the end of the file`);
-    const first = members.length === 0;
-    if (first ? !OVF_MEMBER.test(h.name) : !DISK_MEMBER.test(h.name) && !FOREIGN_MEMBER.test(h.name)) {
-      throw invalid(
-        name,
-        `member name ${JSON.stringify(h.name.slice(0, 100))} is not accepted${first ? ' (the OVF must come first)' : ''}`,
-      );
-    }
-    if (first && h.size > DOMAIN_FILE_MAX_BYTES) throw invalid(name, 'the OVF member is too large');
-    if (members.some((m) => m.name === h.name)) throw invalid(name, `member ${h.name} is repeated`);
-    members.push({ name: h.name, size: h.size, offset });
-    if (members.length > MAX_MEMBERS) throw invalid(name, `more than ${MAX_MEMBERS} members`);
-    pos = offset + h.size + tarPadding(h.size).length;
-  }
-  if (members.length === 0) throw invalid(name, 'no OVF member');
-  if (!ended && pos < size) throw invalid(name, 'trailing bytes after the last member');
-  return members;
 }
