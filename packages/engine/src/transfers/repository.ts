@@ -2,7 +2,7 @@ import { type Insertable, sql, type Updateable } from 'kysely';
 import type { Executor } from '../db/schema';
 import type { ImageTransferRow, ImageTransfersTable } from '../db/tables/transfers';
 
-/** What a transfer needs to know about its storage domain. */
+/** What a transfer needs to know about its storage domain (a narrower `StorageDomainRow`). */
 export interface TransferDomain {
   id: string;
   name: string;
@@ -12,14 +12,6 @@ export interface TransferDomain {
   host_id: string | null;
   datacenter_id: string | null;
   free_bytes: number | null;
-}
-
-export async function findTransferDomain(ex: Executor, id: string): Promise<TransferDomain | undefined> {
-  return ex
-    .selectFrom('storage_domains')
-    .select(['id', 'name', 'kind', 'backend', 'state', 'host_id', 'datacenter_id', 'free_bytes'])
-    .where('id', '=', id)
-    .executeTakeFirst();
 }
 
 /** A disk as a transfer sees it: its active volume and whether a VM could be using it. */

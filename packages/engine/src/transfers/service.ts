@@ -5,9 +5,11 @@ import { type ErrorCode, IMAGE_TRANSFER_MAX_BYTES, type ImageTransferCreate } fr
 import { parseContentRange } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import type { AgentHub } from '../agents/types';
+import { domainOrThrow } from '../controllers/disk-storage';
 import { deleteDisk, hostsSeeingDomain, updateDisk } from '../db/repositories/disks';
 import { findAgentEndpoint } from '../db/repositories/vms-console';
 import type { Db } from '../db/schema';
+import type { StorageDomainRow } from '../db/tables/storage';
 import type { ImageTransferRow } from '../db/tables/transfers';
 import { Conflict, InvalidInput, NotFound, Unavailable, VireoError } from '../errors';
 import type { Actor } from '../services/actor';
@@ -24,7 +26,6 @@ import {
 import {
   completeUploadDisk,
   findTransferDisk,
-  findTransferDomain,
   getTransfer,
   listTransfers,
   updateTransfer,
@@ -465,15 +466,8 @@ export function createTransferService(deps: TransferServiceDeps): TransferServic
     },
   };
 
-  async function pickHost(
-    domainId: string,
-  ): Promise<{ domain: NonNullable<Awaited<ReturnType<typeof findTransferDomain>>>; hostId: string }> {
-    const domain = await findTransferDomain(db, domainId);
-    if (!domain) {
-      throw new NotFound('storage_domain_not_found', `storage domain ${domainId} does not exist`, {
-        details: { id: domainId },
-      });
-    }
+  async function pickHost(domainId: string): Promise<{ domain: StorageDomainRow; hostId: string }> {
+    const domain = await domainOrThrow(db, domainId);
     if (domain.state !== 'active') {
       throw new Conflict('storage_domain_state_invalid', `storage domain ${domain.name} is ${domain.state}`, {
         details: { state: domain.state },
