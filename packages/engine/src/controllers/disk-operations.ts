@@ -46,7 +46,7 @@ interface Deps {
 }
 
 function targetDisk(target: { kind: string; id: string } | null): string {
-  if (!target || target.kind !== 'disk') throw new Error('a disk.* operation without a disk target');
+  if (target?.kind !== 'disk') throw new Error('a disk.* operation without a disk target');
   return target.id;
 }
 

@@ -77,8 +77,7 @@ async function sealTemplateDisk(
 const SEAL_TIMEOUT_MS = 240_000;
 
 function targetTemplate(target: { kind: string; id: string } | null): string {
-  if (!target || target.kind !== 'template')
-    throw new Error('a template.* operation without a template target');
+  if (target?.kind !== 'template') throw new Error('a template.* operation without a template target');
   return target.id;
 }
 

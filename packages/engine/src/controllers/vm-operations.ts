@@ -83,6 +83,6 @@ export function registerVmOperations(
 }
 
 function targetVm(target: { kind: string; id: string } | null): string {
-  if (!target || target.kind !== 'vm') throw new Error('a vm.* operation without a VM target');
+  if (target?.kind !== 'vm') throw new Error('a vm.* operation without a VM target');
   return target.id;
 }
