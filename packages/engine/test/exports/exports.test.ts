@@ -1,15 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { registerExportOperations } from '../../src/controllers/export-operations';
 import { writeOvf } from '../../src/domain/ovf';
 import { SYSTEM_ACTOR } from '../../src/services/actor';
-import { createExportService, type ExportService } from '../../src/services/exports';
-import { insertDataDomain, insertUpHost } from '../disks/support';
-import { createOpsApp, type OpsApp } from '../operations/support';
-import { FakeAgentError, FakeHub } from '../vms/fake-hub';
+import { FakeAgentError } from '../vms/fake-hub';
+import { createExportFixture, type ExportFixture, type Json } from './support';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions
-type Json = Record<string, any>;
 const GiB = 1024 ** 3;
 
 const EXPORTED = {
@@ -58,51 +53,23 @@ function exportedOvf(name: string): string {
  * the revert of a failed import, the refusals before any storage work.
  */
 describe('export service and operations (fake agents)', () => {
-  let t: OpsApp;
-  let hub: FakeHub;
-  let service: ExportService;
-  let clusterId: string;
-  let hostA: string;
-  let dataId: string;
-  let expId: string;
-
+  let f: ExportFixture;
   beforeAll(async () => {
-    hub = new FakeHub();
-    t = await createOpsApp({
-      register: (ops, ctx) => registerExportOperations(ops.registry, { ...ctx, hub: hub.asHub() }),
-    });
-    service = createExportService({
-      db: t.t.db,
-      hub: hub.asHub(),
-      audit: t.events.audit,
-      operations: t.operations,
-      log: (await import('pino')).default({ level: 'silent' }),
-    });
-    clusterId = (
-      await t.t.db.selectFrom('clusters').select('id').where('name', '=', 'Default').executeTakeFirstOrThrow()
-    ).id;
-    hostA = await insertUpHost(t.t.db, { name: 'exp-a', clusterId });
-    dataId = await insertDataDomain(t.t.db, { name: 'exp-data', path: '/srv/data', hostId: hostA });
-    expId = await insertDataDomain(t.t.db, {
-      name: 'exp-exports',
-      path: '/srv/exp',
-      hostId: hostA,
-      kind: 'export',
-    });
+    f = await createExportFixture('exp');
   });
   afterAll(async () => {
-    await t?.close();
+    await f?.t.close();
   });
 
   /** The fake agent answers every read of the export domain with this file content. */
   const serveExportFile = (content: string) =>
-    hub.handlers.set('storage.file_read', () => ({ path: 'x', content, size_bytes: 1 }));
+    f.hub.handlers.set('storage.file_read', () => ({ path: 'x', content, size_bytes: 1 }));
   beforeEach(() => {
-    hub.calls.length = 0;
-    hub.handlers.clear();
-    hub.connected.clear();
-    hub.connected.add(hostA);
-    hub.handlers.set('storage.file_list', () => ({
+    f.hub.calls.length = 0;
+    f.hub.handlers.clear();
+    f.hub.connected.clear();
+    f.hub.connected.add(f.hostId);
+    f.hub.handlers.set('storage.file_list', () => ({
       entries: [
         {
           path: `vms/${EXPORTED.id}/${EXPORTED.id}.ovf`,
@@ -113,36 +80,45 @@ describe('export service and operations (fake agents)', () => {
       ],
     }));
     serveExportFile(exportedOvf('imp-vm'));
-    hub.handlers.set('export.ova_list', () => ({ names: [] }));
-    hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: 1 }));
-    hub.handlers.set('volume.copy', () => ({}));
-    hub.handlers.set('volume.delete', () => ({ deleted: true }));
-    hub.handlers.set('storage.capacity', () => ({ total_bytes: 100 * GiB, free_bytes: 50 * GiB }));
+    f.hub.handlers.set('export.ova_list', () => ({ names: [] }));
+    f.hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: 1 }));
+    f.hub.handlers.set('volume.copy', () => ({}));
+    f.hub.handlers.set('volume.delete', () => ({ deleted: true }));
+    f.hub.handlers.set('storage.capacity', () => ({ total_bytes: 100 * GiB, free_bytes: 50 * GiB }));
   });
 
-  const done = async (id: string): Promise<Json> =>
-    (
-      await t.app.inject({ method: 'GET', url: `/api/v1/operations/${id}?wait=10`, headers: t.auth() })
-    ).json();
-  const importBody = (extra: Json = {}) => ({ cluster_id: clusterId, storage_domain_id: dataId, ...extra });
+  const importBody = (extra: Json = {}) => ({
+    cluster_id: f.clusterId,
+    storage_domain_id: f.dataId,
+    ...extra,
+  });
   /** Imports the planted export {@link EXPORTED} from the export domain into the data domain. */
   const importExported = (extra: Json = {}) =>
-    service.importExport(SYSTEM_ACTOR, expId, EXPORTED.id, importBody(extra));
-  const vmRow = (id: string) => t.t.db.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst();
+    f.service.importExport(SYSTEM_ACTOR, f.expId, EXPORTED.id, importBody(extra));
+  const vmRow = (id: string) =>
+    f.t.t.db.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst();
   const diskRow = (id: string) =>
-    t.t.db.selectFrom('disks').selectAll().where('id', '=', id).executeTakeFirst();
+    f.t.t.db.selectFrom('disks').selectAll().where('id', '=', id).executeTakeFirst();
 
   it('imports under the exported ids: the image is checked, then copied; the disk ends ok', async () => {
     const out = await importExported();
     expect(out).toMatchObject({ kind: 'vm', id: EXPORTED.id, name: 'imp-vm' });
-    const op = await done(out.operationId);
+    const op = await f.done(out.operationId);
     expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
     // The gate runs on the exported image before the copy reads it.
-    const methods = hub.methods().filter((m) => m === 'export.check_volume' || m === 'volume.copy');
+    const methods = f.hub.methods().filter((m) => m === 'export.check_volume' || m === 'volume.copy');
     expect(methods).toEqual(['export.check_volume', 'volume.copy']);
-    const copy = hub.calls.find((c) => c.method === 'volume.copy')?.params as Json;
-    expect(copy.from).toMatchObject({ domain_id: expId, disk_id: EXPORTED.disk, volume_id: EXPORTED.volume });
-    expect(copy.to).toMatchObject({ domain_id: dataId, disk_id: EXPORTED.disk, volume_id: EXPORTED.volume });
+    const copy = f.hub.calls.find((c) => c.method === 'volume.copy')?.params as Json;
+    expect(copy.from).toMatchObject({
+      domain_id: f.expId,
+      disk_id: EXPORTED.disk,
+      volume_id: EXPORTED.volume,
+    });
+    expect(copy.to).toMatchObject({
+      domain_id: f.dataId,
+      disk_id: EXPORTED.disk,
+      volume_id: EXPORTED.volume,
+    });
     expect((await diskRow(EXPORTED.disk))?.state).toBe('ok');
     expect((await vmRow(EXPORTED.id))?.nics).toEqual([
       { type: 'user', mac: '56:6f:00:00:00:09', model: 'virtio' },
@@ -158,20 +134,20 @@ describe('export service and operations (fake agents)', () => {
     const out = await importExported({ on_clash: 'rename', new_ids: true });
     expect(out.name).toBe('imp-vm-1');
     expect(out.id).not.toBe(EXPORTED.id);
-    expect((await done(out.operationId)).state).toBe('succeeded');
+    expect((await f.done(out.operationId)).state).toBe('succeeded');
     const row = await vmRow(out.id);
     expect(row).toBeDefined();
     expect(((row?.nics ?? []) as Json[])[0]?.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
     expect(((row?.nics ?? []) as Json[])[0]?.mac).not.toBe('56:6f:00:00:00:09');
     const again = await importExported({ on_clash: 'rename', new_ids: true });
     expect(again.name).toBe('imp-vm-2');
-    await done(again.operationId);
+    await f.done(again.operationId);
   });
 
   it('two concurrent imports of one export: one wins, the other is a 409, never a 500', async () => {
     serveExportFile(exportedOvf('racer'));
-    await sql`DELETE FROM vms WHERE id = ${EXPORTED.id}`.execute(t.t.db);
-    await sql`DELETE FROM disks WHERE id = ${EXPORTED.disk}`.execute(t.t.db);
+    await sql`DELETE FROM vms WHERE id = ${EXPORTED.id}`.execute(f.t.t.db);
+    await sql`DELETE FROM disks WHERE id = ${EXPORTED.disk}`.execute(f.t.t.db);
     const results = await Promise.allSettled([importExported(), importExported()]);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
@@ -180,104 +156,106 @@ describe('export service and operations (fake agents)', () => {
     expect(lost[0]?.reason).toMatchObject({ status: 409 });
     const reason = lost[0]?.reason as { code?: string } | undefined;
     expect(['name_in_use', 'id_in_use']).toContain(reason?.code);
-    await done((won[0] as PromiseFulfilledResult<{ operationId: string }>).value.operationId);
+    await f.done((won[0] as PromiseFulfilledResult<{ operationId: string }>).value.operationId);
   });
 
   it('a failed copy reverts everything: no VM row, no disk row, the partial volume deleted', async () => {
     serveExportFile(exportedOvf('doomed'));
-    hub.handlers.set('volume.copy', () => {
+    f.hub.handlers.set('volume.copy', () => {
       throw new FakeAgentError('qemu_failed');
     });
     const out = await importExported({ new_ids: true });
-    const op = await done(out.operationId);
+    const op = await f.done(out.operationId);
     expect(op.state).toBe('failed');
     expect(await vmRow(out.id)).toBeUndefined();
     const disks = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM disks d WHERE NOT EXISTS (SELECT 1 FROM vm_disk_attachments a WHERE a.disk_id = d.id)`.execute(
-      t.t.db,
+      f.t.t.db,
     );
     expect(disks.rows[0]?.n).toBe(0);
-    const deletes = hub.calls.filter((c) => c.method === 'volume.delete').map((c) => c.params.domain_id);
-    expect(deletes).toContain(dataId);
+    const deletes = f.hub.calls.filter((c) => c.method === 'volume.delete').map((c) => c.params.domain_id);
+    expect(deletes).toContain(f.dataId);
   });
 
   it('a hostile image refused by the gate is never copied', async () => {
     serveExportFile(exportedOvf('hostile'));
-    hub.handlers.set('export.check_volume', () => {
+    f.hub.handlers.set('export.check_volume', () => {
       throw new FakeAgentError('image_has_backing_file');
     });
     const out = await importExported({ new_ids: true });
-    expect((await done(out.operationId)).state).toBe('failed');
-    expect(hub.methods()).not.toContain('volume.copy');
+    expect((await f.done(out.operationId)).state).toBe('failed');
+    expect(f.hub.methods()).not.toContain('volume.copy');
     expect(await vmRow(out.id)).toBeUndefined();
   });
 
   it('an import whose images do not fit in the target domain fails before copying and leaves nothing', async () => {
     serveExportFile(exportedOvf('too-big'));
-    hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: GiB }));
-    hub.handlers.set('storage.capacity', () => ({ total_bytes: GiB, free_bytes: GiB / 2 }));
+    f.hub.handlers.set('export.check_volume', () => ({ virtual_size: GiB, actual_size: GiB }));
+    f.hub.handlers.set('storage.capacity', () => ({ total_bytes: GiB, free_bytes: GiB / 2 }));
     const out = await importExported({ new_ids: true });
-    const op = await done(out.operationId);
+    const op = await f.done(out.operationId);
     expect(op.state).toBe('failed');
     expect(op.error.code).toBe('image_too_large');
-    expect(hub.methods()).not.toContain('volume.copy');
+    expect(f.hub.methods()).not.toContain('volume.copy');
     expect(await vmRow(out.id)).toBeUndefined();
   });
 
   it('refuses before any storage work: wrong domain kinds, VM not down, unknown export, invalid OVF', async () => {
-    await expect(service.importExport(SYSTEM_ACTOR, dataId, EXPORTED.id, importBody())).rejects.toMatchObject(
-      { code: 'invalid_input' },
-    );
-    await expect(importExported({ storage_domain_id: expId })).rejects.toMatchObject({
+    await expect(
+      f.service.importExport(SYSTEM_ACTOR, f.dataId, EXPORTED.id, importBody()),
+    ).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(importExported({ storage_domain_id: f.expId })).rejects.toMatchObject({
       code: 'invalid_input',
     });
     await expect(
-      service.importExport(SYSTEM_ACTOR, expId, '00000000-0000-4000-8000-000000000000', importBody()),
+      f.service.importExport(SYSTEM_ACTOR, f.expId, '00000000-0000-4000-8000-000000000000', importBody()),
     ).rejects.toMatchObject({ code: 'export_not_found', status: 404 });
     serveExportFile('<!DOCTYPE x []><x/>');
-    const listed = await service.list(expId);
+    const listed = await f.service.list(f.expId);
     expect(listed.items).toEqual([]);
     expect(listed.invalid[0]?.reason).toMatch(/DOCTYPE/);
 
-    await sql`UPDATE vms SET state = 'up', desired_state = 'up' WHERE id = ${EXPORTED.id}`.execute(t.t.db);
+    await sql`UPDATE vms SET state = 'up', desired_state = 'up' WHERE id = ${EXPORTED.id}`.execute(f.t.t.db);
     await expect(
-      service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId }),
+      f.service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: f.expId }),
     ).rejects.toMatchObject({
       code: 'vm_not_down',
     });
     await sql`UPDATE vms SET state = 'down', desired_state = 'down' WHERE id = ${EXPORTED.id}`.execute(
-      t.t.db,
+      f.t.t.db,
     );
     await expect(
-      service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: dataId }),
+      f.service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: f.dataId }),
     ).rejects.toMatchObject({
       code: 'invalid_input',
     });
-    expect(hub.methods().filter((m) => m.startsWith('volume.'))).toEqual([]);
+    expect(f.hub.methods().filter((m) => m.startsWith('volume.'))).toEqual([]);
   });
 
   it('exports as OVF: images copied first, the OVF written last, disks unlocked; again is export_exists', async () => {
-    hub.handlers.set('storage.file_read', () => {
+    f.hub.handlers.set('storage.file_read', () => {
       throw new FakeAgentError('file_not_found');
     });
-    hub.handlers.set('storage.file_write', (_h, p) => ({ path: p.path, size_bytes: 1 }));
-    const { operationId } = await service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId });
-    const op = await done(operationId);
+    f.hub.handlers.set('storage.file_write', (_h, p) => ({ path: p.path, size_bytes: 1 }));
+    const { operationId } = await f.service.exportVm(SYSTEM_ACTOR, EXPORTED.id, {
+      storage_domain_id: f.expId,
+    });
+    const op = await f.done(operationId);
     expect(op.state, JSON.stringify(op.error)).toBe('succeeded');
     expect(op.result).toMatchObject({ format: 'ovf', path: `master/vms/${EXPORTED.id}/${EXPORTED.id}.ovf` });
-    const storageCalls = hub.methods().filter((m) => m === 'volume.copy' || m === 'storage.file_write');
+    const storageCalls = f.hub.methods().filter((m) => m === 'volume.copy' || m === 'storage.file_write');
     expect(storageCalls).toEqual(['volume.copy', 'storage.file_write']);
-    const written = hub.calls.find((c) => c.method === 'storage.file_write')?.params.content as string;
+    const written = f.hub.calls.find((c) => c.method === 'storage.file_write')?.params.content as string;
     expect(written).toContain(`vireo:id="${EXPORTED.id}"`);
     expect((await diskRow(EXPORTED.disk))?.state).toBe('ok');
 
     serveExportFile(written);
-    const second = await service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: expId });
-    const failed = await done(second.operationId);
+    const second = await f.service.exportVm(SYSTEM_ACTOR, EXPORTED.id, { storage_domain_id: f.expId });
+    const failed = await f.done(second.operationId);
     expect(failed.state).toBe('failed');
     expect(failed.error.code).toBe('export_exists');
     expect(
-      (await t.t.db.selectFrom('disks').selectAll().where('id', '=', EXPORTED.disk).executeTakeFirst())
+      (await f.t.t.db.selectFrom('disks').selectAll().where('id', '=', EXPORTED.disk).executeTakeFirst())
         ?.state,
     ).toBe('ok');
   });
