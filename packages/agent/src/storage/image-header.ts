@@ -71,7 +71,17 @@ export class HeaderError extends Error {
  * throws `HeaderError` when it does but the header is malformed.
  */
 export async function readQcow2Header(path: string): Promise<Qcow2Header | undefined> {
-  const head = await readAt(path, 0, 4096);
+  return parseQcow2Header((offset, length) => readAt(path, offset, length));
+}
+
+/**
+ * `readQcow2Header` over any reader (`read(offset, length)` returns at most `length` bytes, fewer
+ * at the end of the file): images on userspace-mode nfs domains are read over NFS (ADR 027).
+ */
+export async function parseQcow2Header(
+  read: (offset: number, length: number) => Promise<Buffer>,
+): Promise<Qcow2Header | undefined> {
+  const head = await read(0, 4096);
   if (head.length < 4 || head.readUInt32BE(0) !== QCOW2_MAGIC) return undefined;
   if (head.length < 72) throw new HeaderError('truncated qcow2 header');
   const version = head.readUInt32BE(4);
@@ -105,14 +115,14 @@ export async function readQcow2Header(path: string): Promise<Qcow2Header | undef
     if (backingSize === 0 || backingSize > MAX_NAME_BYTES)
       throw new HeaderError('invalid backing file name length');
     if (backingOffset > BigInt(Number.MAX_SAFE_INTEGER)) throw new HeaderError('invalid backing file offset');
-    const name = await readAt(path, Number(backingOffset), backingSize);
+    const name = await read(Number(backingOffset), backingSize);
     if (name.length !== backingSize) throw new HeaderError('backing file name past the end of the file');
     header.backingFile = name.toString('utf8');
   }
 
   // Header extensions follow the header, up to the end of the first cluster.
   const clusterSize = Math.min(2 ** clusterBits, MAX_HEADER_READ);
-  const extensions = await readAt(path, 0, clusterSize);
+  const extensions = await read(0, clusterSize);
   let offset = headerLength;
   while (offset + 8 <= extensions.length) {
     const type = extensions.readUInt32BE(offset);

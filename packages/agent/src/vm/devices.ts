@@ -111,7 +111,9 @@ export async function attachDiskLocked(
   }
   requireDiskKeys([disk], secrets);
   // Layers on a userspace-mode nfs domain (ADR 027) get QEMU's nfs driver as their protocol node.
-  const nfsImages = rt.images.remote?.owns(disk.path) ? rt.images.remote.nfsImagesOf(next) : undefined;
+  const nfsImages = rt.images.remote?.owns(disk.path)
+    ? rt.images.remote.nfsImagesOf(next, { [disk.id]: chain })
+    : undefined;
   const protocol = (path: string, node: Record<string, unknown>) =>
     nfsImages ? nfsFileNode({ nfsImages } as unknown as LaunchPlan, path, '/disk/path', node) : node;
   rt.requireState(vm, ['up', 'paused'], 'hot-plug a disk into');
@@ -158,7 +160,8 @@ export async function attachDiskLocked(
   const discard = disk.readonly ? {} : { discard: 'unmap' };
   const revert = new Reverter(rt.log);
   try {
-    if (diskSecretIds(disk).length > 0) {
+    // A chain on nfs opens layer by layer too (QEMU's nfs driver cannot follow backing names).
+    if (diskSecretIds(disk).length > 0 || (nfsImages && chain.length > 1)) {
       await addEncryptedChain(qmp, disk, chain, secrets, revert, protocol);
     } else {
       await addPlainNodes();

@@ -55,7 +55,7 @@ export async function diskChain(images: ImagePolicy, disk: VmDisk, where: string
 
 /**
  * Checks every disk's chain and returns the chains of the disks that need explicit nodes (those
- * naming a key), by disk id, for `LaunchPlan.diskChains`.
+ * naming a key, and chains on userspace-mode nfs domains), by disk id, for `LaunchPlan.diskChains`.
  */
 export async function planDiskChains(
   images: ImagePolicy,
@@ -64,7 +64,10 @@ export async function planDiskChains(
   const chains: Record<string, DiskChainLayer[]> = {};
   for (const [i, disk] of spec.disks.entries()) {
     const chain = await diskChain(images, disk, `/disks/${i}/path`);
-    if (diskSecretIds(disk).length > 0) chains[disk.id] = chain;
+    // A chain on a userspace-mode nfs domain too: QEMU's nfs driver cannot follow a relative
+    // backing name (ADR 027), so every layer gets its own node.
+    const onNfs = chain.length > 1 && images.remote?.owns(disk.path) === true;
+    if (diskSecretIds(disk).length > 0 || onNfs) chains[disk.id] = chain;
   }
   return chains;
 }

@@ -111,7 +111,7 @@ export async function startVmLocked(
         daemonize: false,
         hotplugPorts: spec.machine === 'q35' ? rt.cfg.hotplugPorts : 0,
         // Images on userspace-mode nfs domains open with QEMU's nfs driver (ADR 027).
-        ...(rt.images.remote ? { nfsImages: rt.images.remote.nfsImagesOf(spec) } : {}),
+        ...(rt.images.remote ? { nfsImages: rt.images.remote.nfsImagesOf(spec, diskChains) } : {}),
       });
     const tLaunch = performance.now();
     let launched: Awaited<ReturnType<typeof launchQemu>> | undefined;

@@ -59,8 +59,9 @@ export function diskSecretIds(disk: VmDisk): string[] {
 export function diskArgs(plan: LaunchPlan, buses: BusAllocator, boot: BootIndexes): string[] {
   const args: string[] = [];
   plan.spec.disks.forEach((disk, i) => {
-    const blockdevs =
-      diskSecretIds(disk).length > 0 ? chainBlockdevArgs(plan, disk) : diskBlockdevArgs(plan, disk, i);
+    // Explicit per-layer nodes: encrypted disks, and chains the plan spells out (nfs, ADR 027).
+    const explicit = diskSecretIds(disk).length > 0 || plan.diskChains?.[disk.id] !== undefined;
+    const blockdevs = explicit ? chainBlockdevArgs(plan, disk) : diskBlockdevArgs(plan, disk, i);
     args.push(...blockdevs, '-device', diskDevice(disk, i, buses, boot));
   });
   return args;

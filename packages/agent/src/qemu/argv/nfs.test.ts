@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildQemuArgv, diskNodeNames, type LaunchPlan } from './index';
+import { buildQemuArgv, diskNodeNames, type LaunchPlan, volumeNodeNames } from './index';
 
 /** The nfs protocol node of userspace-mode nfs domains (ADR 027); the golden case pins the argv. */
 const path = '/run/vireo-agent/storage/d/d/images/a/b';
@@ -56,6 +56,41 @@ describe('nfs images in the argv', () => {
     });
     expect(nodes[0]).not.toHaveProperty('filename');
     expect(nodes[1]).toMatchObject({ driver: 'qcow2', encrypt: { format: 'luks', 'key-secret': 'sec-d0' } });
+  });
+
+  it('opens every layer of a plain chain on nfs as its own nfs node, base first (golden)', () => {
+    const p = plan({ server: '10.0.0.2', path: '/exp/d/images/a/b' });
+    const snap = '/run/vireo-agent/storage/d/d/images/a/s';
+    const base = '/run/vireo-agent/storage/d/d/images/t/base';
+    const argv = buildQemuArgv({
+      ...p,
+      diskChains: {
+        d0: [
+          { path, format: 'qcow2', writable: true },
+          { path: snap, format: 'qcow2', writable: true },
+          { path: base, format: 'raw', writable: false },
+        ],
+      },
+      nfsImages: {
+        [path]: { server: '10.0.0.2', path: '/exp/d/images/a/b' },
+        [snap]: { server: '10.0.0.2', path: '/exp/d/images/a/s' },
+        [base]: { server: '10.0.0.2', path: '/exp/d/images/t/base' },
+      },
+    });
+    const d = diskNodeNames('d0');
+    const s = volumeNodeNames(snap);
+    const b = volumeNodeNames(base);
+    const nodes = argv.filter((a) => a.startsWith('{'));
+    const nfs = (p: string) => `"driver":"nfs","server":{"type":"inet","host":"10.0.0.2"},"path":"${p}"`;
+    expect(nodes).toEqual([
+      `{${nfs('/exp/d/images/t/base')},"node-name":"${b.file}","read-only":true}`,
+      `{"driver":"raw","file":"${b.file}","node-name":"${b.format}","read-only":true}`,
+      `{${nfs('/exp/d/images/a/s')},"node-name":"${s.file}","discard":"unmap"}`,
+      `{"driver":"qcow2","file":"${s.file}","node-name":"${s.format}","discard":"unmap","backing":"${b.format}"}`,
+      `{${nfs('/exp/d/images/a/b')},"node-name":"${d.file}","discard":"unmap"}`,
+      `{"driver":"qcow2","file":"${d.file}","node-name":"${d.format}","discard":"unmap","backing":"${s.format}"}`,
+    ]);
+    expect(argv.join('\n')).not.toContain('"filename"');
   });
 
   it('refuses option smuggling and traversal in the plan', () => {

@@ -1,32 +1,21 @@
 import type { VmDisk, VmSpec } from '@vireo/agent-protocol';
-import type { NfsImage } from '../../qemu/argv/types';
+import type { DiskChainLayer, NfsImage } from '../../qemu/argv/types';
 import { AgentError } from '../../util/errors';
 import type { StorageDomains, UserspaceNfsDomain } from '../domains/service';
+import { VOLUME_REL, walkNfsChain } from './chains';
 import { withNfs } from './client';
 
 /**
  * VM images on nfs domains served in userspace mode (ADR 027). Such an image has the usual path
  * (`<domain root>/images/<disk>/<volume>`, `<domain root>/images/iso/<name>`), but the path is only
  * a name on this host: the image policy checks it here over NFS (a regular file, never a symlink;
- * the header agrees with the declared format; no backing file, no external data file; a LUKS
- * header goes to the chain check, which matches it against the spec's keys),
+ * the header agrees with the declared format; backing files only by the relative names the agent
+ * writes, each a volume of the same domain checked the same way ({@link walkNfsChain}); no external
+ * data file; a LUKS header goes to the chain check, which matches it against the spec's keys),
  * and the argv builder opens it with QEMU's `nfs` driver ({@link nfsImagesOf}).
  */
 
-const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const VOLUME_REL = new RegExp(`^images/${UUID}/${UUID}$`);
 const ISO_REL = /^images\/iso\/[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
-
-/** Magic numbers of formats a `raw` image must not carry (QEMU would never probe it, people might). */
-const FOREIGN_MAGICS: Array<[string, Buffer]> = [
-  ['qcow2', Buffer.from('QFI\xfb', 'latin1')],
-  ['qed', Buffer.from('QED\0', 'latin1')],
-  ['vmdk', Buffer.from('KDMV', 'latin1')],
-  ['vhdx', Buffer.from('vhdxfile', 'latin1')],
-  ['vpc', Buffer.from('conectix', 'latin1')],
-  ['luks', Buffer.from('LUKS\xba\xbe', 'latin1')],
-];
-const INCOMPAT_DATA_FILE = 1n << 2n;
 
 /** One checked layer, as the image policy reports layers. */
 export interface RemoteLayer {
@@ -39,14 +28,17 @@ export interface RemoteLayer {
 export interface RemoteImages {
   /** True when `path` names a file on an active userspace-mode nfs domain. */
   owns(path: string): boolean;
-  /** A VM disk: the one layer a userspace-mode volume has. */
+  /** A VM disk's chain, active layer first (every layer walked over NFS). */
   checkChain(path: string, format: 'qcow2' | 'raw', where: string): Promise<RemoteLayer[]>;
   /** An ISO for the CD-ROM: a regular file in the domain's `images/iso`. */
   checkIso(path: string, where: string): Promise<void>;
   /** The coded refusal for every other use of such a path (snapshots, CD change, merges…). */
   unavailable(path: string, where: string): AgentError;
-  /** The `LaunchPlan.nfsImages` entries for a spec's disks and CD-ROM. */
-  nfsImagesOf(spec: VmSpec): Record<string, NfsImage>;
+  /**
+   * The `LaunchPlan.nfsImages` entries for a spec's disks and CD-ROM, and for the lower layers of
+   * `chains` (each layer of a chain on nfs opens as its own node with the nfs driver).
+   */
+  nfsImagesOf(spec: VmSpec, chains?: Record<string, DiskChainLayer[]>): Record<string, NfsImage>;
 }
 
 interface Located {
@@ -105,38 +97,23 @@ export class UserspaceNfsImages implements RemoteImages {
 
   async checkChain(path: string, format: 'qcow2' | 'raw', where: string): Promise<RemoteLayer[]> {
     const at = this.located(path, where, VOLUME_REL, 'a volume');
-    const head = await this.head(at, path, where, 4096);
-    const invalid = (why: string) =>
-      new AgentError('image_invalid', `image ${path}: ${why}`, { details: { path, where, format } });
-    if (format === 'raw') {
-      for (const [name, magic] of FOREIGN_MAGICS) {
-        if (head.subarray(0, magic.length).equals(magic))
-          throw invalid(`declared raw but the file is a ${name} image`);
-      }
-      return [{ path, format, cryptMethod: 0 }];
-    }
-    if (head.length < 72 || !head.subarray(0, 4).equals(FOREIGN_MAGICS[0]?.[1] as Buffer)) {
-      throw invalid('declared qcow2 but the file has no qcow2 header');
-    }
-    const version = head.readUInt32BE(4);
-    if (version !== 2 && version !== 3) throw invalid(`unknown qcow2 version ${version}`);
-    if (head.readBigUInt64BE(8) !== 0n) {
-      throw this.domains.featureUnavailable(at.domain.domainId, 'a volume with a backing file');
-    }
-    if (version === 3) {
-      if (head.length < 104) throw invalid('truncated qcow2 v3 header');
-      if ((head.readBigUInt64BE(72) & INCOMPAT_DATA_FILE) !== 0n)
-        throw invalid('external data files are not allowed');
-    }
-    // The crypt method goes to the chain check, which matches it against the keys the spec names.
-    return [{ path, format, cryptMethod: head.readUInt32BE(32) }];
+    const { location, domainId, root } = at.domain;
+    // The whole chain in one NFS session: each layer's header names the next (ADR 027).
+    const layers = await withNfs({ server: location.server, export: location.export }, (c) =>
+      walkNfsChain(c, domainId, at.rel, format, where, (rel) => `${root}/${rel}`),
+    );
+    return layers.map((l, i) => ({
+      path: i === 0 ? path : `${root}/${l.rel}`,
+      format: l.format,
+      cryptMethod: l.cryptMethod,
+    }));
   }
 
   async checkIso(path: string, where: string): Promise<void> {
     await this.head(this.located(path, where, ISO_REL, 'an ISO file'), path, where, 0);
   }
 
-  nfsImagesOf(spec: VmSpec): Record<string, NfsImage> {
+  nfsImagesOf(spec: VmSpec, chains: Record<string, DiskChainLayer[]> = {}): Record<string, NfsImage> {
     const out: Record<string, NfsImage> = {};
     const add = (path: string) => {
       const at = this.locate(path);
@@ -146,6 +123,7 @@ export class UserspaceNfsImages implements RemoteImages {
     };
     for (const d of spec.disks as VmDisk[]) add(d.path);
     if (spec.cdrom?.path) add(spec.cdrom.path);
+    for (const chain of Object.values(chains)) for (const layer of chain) add(layer.path);
     return out;
   }
 }

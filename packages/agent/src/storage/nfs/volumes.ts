@@ -6,6 +6,7 @@ import type {
   VolumeInfoParams,
   VolumeResizeParams,
 } from '@vireo/agent-protocol';
+import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import { AgentError, toAgentError } from '../../util/errors';
 import type { NfsLocation } from '../domains/files';
@@ -13,6 +14,7 @@ import type { UserspaceNfsDomain } from '../domains/service';
 import { createImage, type ImageFormat, imageInfo, runQemuImg } from '../qemu-img';
 import { isWrongKeyFailure, LUKS_ITER_TIME_MS, withSecretFile } from '../volumes/encryption';
 import { idSegment } from '../volumes/layout';
+import { createOverlayUnsafe } from '../../vm/snapshots/volume-ops';
 import { type NfsClient, withNfs } from './client';
 
 /**
@@ -93,17 +95,31 @@ export class UserspaceVolumes {
   }
 
   async create(d: UserspaceNfsDomain, p: VolumeCreateParams): Promise<VolumeInfo> {
-    if (p.backing)
-      throw this.deps.unavailable(d.domainId, 'a volume on a backing volume (snapshots, thin clones)');
     if (p.format === 'raw' && p.preallocation === 'metadata') {
       throw new AgentError('invalid_params', 'raw volumes have no metadata to preallocate');
     }
-    if (p.size_bytes === undefined) {
+    if (p.backing && p.format !== 'qcow2') {
+      throw new AgentError('invalid_params', 'only qcow2 volumes can have a backing volume');
+    }
+    if (p.size_bytes === undefined && !p.backing) {
       throw new AgentError('invalid_params', 'size_bytes is required without a backing volume');
+    }
+    if (p.encryption && p.format !== 'qcow2') {
+      throw new AgentError('invalid_params', 'only qcow2 volumes can be encrypted');
     }
     const at = this.paths(d, p.disk_id, p.volume_id);
     const url = nfsUrl(d.location, at.volRel as string);
+    const under = p.backing ? this.paths(d, p.backing.disk_id, p.backing.volume_id) : undefined;
     await session(d.location, async (c) => {
+      if (under && (await c.stat(under.volRel as string))?.type !== 'file') {
+        throw new AgentError(
+          'image_not_found',
+          `backing volume ${under.vol} of disk ${under.disk} does not exist`,
+          {
+            details: { domain_id: d.domainId, disk_id: under.disk, volume_id: under.vol },
+          },
+        );
+      }
       await c.mkdir(at.diskRel, 0o750, true);
       if (await c.stat(at.volRel as string)) {
         throw new AgentError('image_exists', `volume ${at.vol} of disk ${at.disk} already exists`, {
@@ -112,26 +128,63 @@ export class UserspaceVolumes {
       }
     });
     try {
-      const sizeBytes = p.size_bytes;
-      const create = (secretFile?: string) =>
-        createImage({
-          path: url,
-          format: p.format,
-          sizeBytes,
-          ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
-          ...(secretFile ? { encryption: { secretFile, iterTimeMs: LUKS_ITER_TIME_MS } } : {}),
-        });
-      if (p.encryption) {
-        if (p.format !== 'qcow2')
-          throw new AgentError('invalid_params', 'only qcow2 volumes can be encrypted');
-        await withSecretFile(this.deps.secretsDir, p.encryption.secret, create);
-      } else await create();
+      const create =
+        under && p.backing ? await this.overlay(d, p, url, under.path, at.path) : this.plain(p, url);
+      if (p.encryption) await withSecretFile(this.deps.secretsDir, p.encryption.secret, create);
+      else await create();
       return await this.describe(d, p, p.format);
     } catch (err) {
       // A half-made volume must not block a retry with the same id.
       await session(d.location, (c) => c.remove(at.volRel as string)).catch(() => undefined);
       throw toAgentError(err, `creating volume ${p.volume_id}`);
     }
+  }
+
+  private plain(p: VolumeCreateParams, url: string): (secretFile?: string) => Promise<void> {
+    const sizeBytes = p.size_bytes as number;
+    return (secretFile?: string) =>
+      createImage({
+        path: url,
+        format: p.format,
+        sizeBytes,
+        ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
+        ...(secretFile ? { encryption: { secretFile, iterTimeMs: LUKS_ITER_TIME_MS } } : {}),
+      });
+  }
+
+  /**
+   * A snapshot layer or a thin clone: the backing is named relatively, exactly as on a local domain.
+   * qemu-img cannot open that name next to an `nfs://` URL (its nfs driver mounts the name's
+   * directory, and a server refuses to mount a path with `..`), so the overlay is made with `-u`
+   * and the backing's size read from its header; the chain itself is checked and opened layer by
+   * layer by the agent at VM start (ADR 027).
+   */
+  private async overlay(
+    d: UserspaceNfsDomain,
+    p: VolumeCreateParams,
+    url: string,
+    backingPath: string,
+    path: string,
+  ): Promise<(secretFile?: string) => Promise<void>> {
+    const backing = p.backing as NonNullable<VolumeCreateParams['backing']>;
+    const backingRel = `images/${idSegment(backing.disk_id, 'disk_id')}/${idSegment(backing.volume_id, 'volume_id')}`;
+    const sizeBytes =
+      p.size_bytes ??
+      (
+        await imageInfo(nfsUrl(d.location, `${d.domainId}/${backingRel}`), {
+          format: backing.format,
+          forceShare: true,
+        })
+      )['virtual-size'];
+    const backingName = posix.relative(posix.dirname(path), backingPath);
+    return (secretFile?: string) =>
+      createOverlayUnsafe({
+        path: url,
+        backingName,
+        backingFormat: backing.format,
+        sizeBytes,
+        ...(secretFile ? { secretFile } : {}),
+      });
   }
 
   async info(d: UserspaceNfsDomain, p: VolumeInfoParams): Promise<VolumeInfo> {
