@@ -184,15 +184,24 @@ describe('POST /hosts with ssh: the engine deploys the agent and enrolls the hos
     expect(['installing', 'connecting', 'up']).toContain(installing.json.state);
 
     const op = await finished(res.json.operation.id);
-    expect(op.error ?? null).toBeNull();
+    expect(op.error ?? null, JSON.stringify(op.error)).toBeNull();
     expect(op.state).toBe('succeeded');
-    expect(op.result).toMatchObject({ host_id: hostId, host_key_sha256: sshd.hostKeySha256 });
+    // The seal appliance (this checkout's, found beside the agent bundle) went with the agent.
+    expect(op.result).toMatchObject({
+      host_id: hostId,
+      host_key_sha256: sshd.hostKeySha256,
+      seal_appliance: 'installed',
+    });
 
     // The join used the row POST /hosts made: one host of that name, up, at the given address.
     const hosts = await call('GET', '/hosts');
     const named = hosts.json.items.filter((h: { name: string }) => h.name === 'ssh-host');
     expect(named).toHaveLength(1);
     expect(named[0]).toMatchObject({ id: hostId, address: ns.nsAddress, state: 'up' });
+    expect(named[0].capabilities.storage.seal).toEqual({
+      available: true,
+      reason: `seal appliance in ${join(dir, 'host', 'opt', 'seal-appliance')}`,
+    });
     const log = await call('GET', `/hosts/${hostId}/deploy-log`);
     expect(JSON.stringify(log.json)).toContain('deploy finished');
     expect(JSON.stringify(log.json)).not.toContain('PRIVATE KEY');
