@@ -16,31 +16,12 @@ import type {
 import type { Logger } from 'pino';
 import { AgentError, toAgentError } from '../../util/errors';
 import { StorageError } from '../errors';
-import {
-  createImage,
-  createOverlay,
-  escapeOptValue as esc,
-  type ImageFormat,
-  imageInfo,
-  imageOpts,
-  isLuksBenchmarkFlake,
-  LUKS_CREATE_ATTEMPTS,
-  resizeImage,
-} from '../qemu-img';
-import { type ConvertJob, startConvert } from './copy';
-import {
-  isWrongKeyFailure,
-  LUKS_ITER_TIME_MS,
-  luksCreateOptions,
-  withSecretFile,
-  writeSecretFiles,
-} from './encryption';
-import { DomainLayout, type DomainRootResolver, idSegment } from './layout';
+import { createImage, createOverlay, type ImageFormat, imageInfo, imageOpts, resizeImage } from '../qemu-img';
+import { CopyJobs } from './copy';
+import { LUKS_ITER_TIME_MS, withSecretFile } from './encryption';
+import { DomainLayout, type DomainRootResolver } from './layout';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
-
-/** At most one `job.progress` event per this many ms (plus the final one). */
-const PROGRESS_INTERVAL_MS = 250;
 
 /** A qemu-img write-lock failure means a running QEMU holds the image. */
 function mapLockFailure(err: unknown, what: string): unknown {
@@ -55,15 +36,17 @@ function mapLockFailure(err: unknown, what: string): unknown {
  * is derived here from the domain's root and re-checked after resolving symlinks (`DomainLayout`).
  */
 export class VolumeService {
-  private readonly jobs = new Map<string, ConvertJob>();
+  private readonly copies: CopyJobs;
 
   constructor(
     private readonly resolveRoot: DomainRootResolver,
-    private readonly emit: Emit,
-    private readonly log: Logger,
+    emit: Emit,
+    log: Logger,
     /** Where disk keys are written (0600, removed right after use) for qemu-img to read. */
     private readonly secretsDir: string = join(tmpdir(), 'vireo-agent-secrets'),
-  ) {}
+  ) {
+    this.copies = new CopyJobs(emit, log, secretsDir);
+  }
 
   private layout(domainId: string): Promise<DomainLayout> {
     return DomainLayout.open(this.resolveRoot, domainId);
@@ -203,117 +186,30 @@ export class VolumeService {
    * format, emitting `job.progress`. The partial target is removed on failure or cancel.
    */
   async copy(p: VolumeCopyParams): Promise<VolumeInfo> {
-    const jobId = idSegment(p.job_id, 'job_id');
-    if (this.jobs.has(jobId)) throw new AgentError('invalid_params', `job ${jobId} is already running`);
+    this.copies.claim(p.job_id);
     const from = await this.layout(p.from.domain_id);
     const to = await this.layout(p.to.domain_id);
     const source = await from.volume(p.from.disk_id, p.from.volume_id);
     const target = await to.newVolume(p.to.disk_id, p.to.volume_id);
-    let last = 0;
-    let lastAt = 0;
-    const report = (state: 'running' | 'succeeded' | 'failed', progress: number, error?: AgentError) =>
-      this.emit('job.progress', {
-        job_id: jobId,
-        kind: 'volume.copy',
-        state,
-        progress,
-        ...(error ? { error: { code: error.code, message: error.message } } : {}),
-      });
-    if (p.target_encryption && p.to.format !== 'qcow2') {
-      throw new AgentError('invalid_params', 'only a qcow2 target can be encrypted');
-    }
-    // Keys go to 0600 files for this copy only; argv names the files, never the keys.
-    const secrets: Record<string, string> = {};
-    if (p.source_encryption) {
-      secrets.src = p.source_encryption.secret;
-      if (p.source_encryption.base_secret) secrets.base = p.source_encryption.base_secret;
-    }
-    if (p.target_encryption) secrets.dst = p.target_encryption.secret;
-    const keyFiles = Object.keys(secrets).length
-      ? await writeSecretFiles(this.secretsDir, secrets)
-      : undefined;
-    const cancelled = { now: false };
-    let current: ConvertJob | undefined;
-    const done = (async () => {
-      const encryptedSource = p.source_encryption
-        ? await sourceChainOpts(source, p.from.format, p.source_encryption)
-        : undefined;
-      const objects = Object.entries(keyFiles?.files ?? {}).map(
-        ([id, file]) => `secret,id=vireo-${id},format=raw,file=${esc(file)}`,
-      );
-      // The PBKDF calibration of a new LUKS header sometimes gives up at once: try again then.
-      for (let attempt = 1; ; attempt++) {
-        if (cancelled.now) throw new AgentError('action_cancelled', 'the copy was cancelled');
-        const job = startConvert({
-          source,
-          sourceFormat: p.from.format,
-          target,
-          targetFormat: p.to.format,
-          ...(p.preallocation ? { preallocation: p.preallocation } : {}),
-          objects,
-          ...(encryptedSource ? { sourceImageOpts: encryptedSource } : {}),
-          ...(p.target_encryption
-            ? {
-                targetOptions: luksCreateOptions('vireo-dst'),
-              }
-            : {}),
-          onProgress: (progress) => {
-            const now = Date.now();
-            if (progress <= last || (now - lastAt < PROGRESS_INTERVAL_MS && progress < 1)) return;
-            last = progress;
-            lastAt = now;
-            report('running', progress);
-          },
-        });
-        current = job;
-        try {
-          await job.done;
-          return;
-        } catch (err) {
-          if (!p.target_encryption || !isLuksBenchmarkFlake(err) || attempt >= LUKS_CREATE_ATTEMPTS)
-            throw err;
-          this.log.debug({ job_id: jobId, attempt }, 'LUKS calibration gave up; copying again');
+    return this.copies.run({
+      params: p,
+      from: { image: source, encryptedOpts: (keys) => sourceChainOpts(source, p.from.format, keys) },
+      to: {
+        image: target,
+        discard: () => unlink(target).catch(() => undefined),
+        remove: async () => {
           await unlink(target).catch(() => undefined);
-        }
-      }
-    })();
-    // A cancel before the first convert started still ends the copy.
-    this.jobs.set(jobId, {
-      done,
-      cancel: () => {
-        cancelled.now = true;
-        current?.cancel();
+          await rmdir(dirname(target)).catch(() => undefined);
+        },
+        describe: () => this.describe(to, p.to, p.to.format),
       },
+      mapError: (err) => mapLockFailure(err, `copying volume ${p.from.volume_id}`),
     });
-    try {
-      await done;
-      const info = await this.describe(to, p.to, p.to.format);
-      report('succeeded', 1);
-      return info;
-    } catch (err) {
-      let error = toAgentError(mapLockFailure(err, `copying volume ${p.from.volume_id}`));
-      if (isWrongKeyFailure(err)) {
-        error = new AgentError('encryption_key_invalid', 'a key does not open the source volume', {
-          cause: err,
-        });
-      }
-      await unlink(target).catch(() => undefined);
-      await rmdir(dirname(target)).catch(() => undefined);
-      report('failed', last, error);
-      this.log.warn({ err: error, job_id: jobId }, 'volume copy failed');
-      throw error;
-    } finally {
-      this.jobs.delete(jobId);
-      await keyFiles?.remove();
-    }
   }
 
   /** Stops a running copy; it fails with `action_cancelled` and its partial target is removed. */
   cancel(jobId: string): { cancelled: boolean } {
-    const job = this.jobs.get(jobId.toLowerCase());
-    if (!job) return { cancelled: false };
-    job.cancel();
-    return { cancelled: true };
+    return this.copies.cancel(jobId);
   }
 }
 
