@@ -1,32 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StorageError } from './errors';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { patchFile as patch, qemuImg, refusalOf, u64, useTempDir } from '../../test/support/image-files';
+import type { StorageError } from './errors';
 import { inspectUntrustedVmdk } from './inspect';
 
 const MiB = 1024 * 1024;
+const tmp = useTempDir('vireo-vmdk-gate-');
 let dir: string;
-
-function qemuImg(...args: string[]): void {
-  execFileSync('qemu-img', args, { stdio: 'pipe' });
-}
-
-function patch(path: string, offset: number, bytes: Buffer): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function le64(v: bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(v);
-  return b;
-}
+const le64 = (v: bigint) => u64(v, 'le');
 
 /** A fresh VMDK of `subformat` made by qemu-img from 16 MiB of raw data. */
 function vmdk(name: string, subformat: string): string {
@@ -51,20 +33,12 @@ function rewriteDescriptor(path: string, edit: (text: string) => string): void {
   patch(path, offset, out);
 }
 
-async function refusal(path: string, max = 64 * MiB): Promise<StorageError> {
-  const err = await inspectUntrustedVmdk(path, { maxVirtualSize: max, allowedDir: dir }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(StorageError);
-  return err as StorageError;
+function refusal(path: string, max = 64 * MiB): Promise<StorageError> {
+  return refusalOf(inspectUntrustedVmdk(path, { maxVirtualSize: max, allowedDir: dir }));
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'vireo-vmdk-gate-'));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
+  dir = tmp.path;
 });
 
 describe('the VMDK gate (images from other platforms)', () => {

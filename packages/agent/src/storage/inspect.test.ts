@@ -1,67 +1,31 @@
 import { execFileSync } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-  writeSync,
-  closeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StorageError } from './errors';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { patchFile as patch, qemuImg, refusalOf, u64, useTempDir } from '../../test/support/image-files';
 import { inspectUntrustedImage } from './inspect';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+const tmp = useTempDir('vireo-inspect-');
 let root: string;
 let uploads: string;
 
-function qemuImg(...args: string[]): void {
-  execFileSync('qemu-img', args, { stdio: 'pipe' });
-}
-
-/** Overwrites bytes of `path` at `offset`. */
-function patch(path: string, offset: number, bytes: Buffer): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function u64(value: bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(value);
-  return b;
-}
-
-async function refused(path: string, options: Partial<Parameters<typeof inspectUntrustedImage>[1]> = {}) {
-  const error = await inspectUntrustedImage(path, {
-    expectedFormat: 'qcow2',
-    maxVirtualSize: 4 * GiB,
-    allowedDir: uploads,
-    ...options,
-  }).then(
-    () => undefined,
-    (e: unknown) => e,
+function refused(path: string, options: Partial<Parameters<typeof inspectUntrustedImage>[1]> = {}) {
+  return refusalOf(
+    inspectUntrustedImage(path, {
+      expectedFormat: 'qcow2',
+      maxVirtualSize: 4 * GiB,
+      allowedDir: uploads,
+      ...options,
+    }),
   );
-  expect(error, 'the image should have been refused').toBeInstanceOf(StorageError);
-  return error as StorageError;
 }
 
 beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'vireo-inspect-'));
+  root = tmp.path;
   uploads = join(root, 'uploads');
   mkdirSync(uploads);
-});
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
 });
 
 describe('inspectUntrustedImage', () => {
@@ -119,7 +83,7 @@ describe('inspectUntrustedImage', () => {
   it('refuses a header claiming a huge virtual size before running qemu-img', async () => {
     const path = join(uploads, 'huge.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', path, '1M');
-    patch(path, 24, u64(1n << 62n));
+    patch(path, 24, u64(1n << 62n, 'be'));
     const error = await refused(path);
     expect(error.code).toBe('image_too_large');
 
