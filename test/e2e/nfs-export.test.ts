@@ -155,6 +155,38 @@ describe('exports and registration on userspace-mode nfs domains', () => {
     expect(clash.status).toBe(409);
     expect(clash.json.error.code).toBe('name_in_use');
 
+    // OVF + images: the imported VM (its disk now on the nfs data domain) exported again, nfs to
+    // nfs; the OVF goes under master/ through the NFS client, and the listing shows both exports.
+    const ovfOut = await api.settled(
+      await api.call('POST', `/vms/${vmId}/export`, { storage_domain_id: expId }),
+      180,
+    );
+    expect(ovfOut.result).toMatchObject({ format: 'ovf', path: `master/vms/${vmId}/${vmId}.ovf` });
+    expect(fs.readFileSync(join(server.dir, expId, 'master', 'vms', vmId, `${vmId}.ovf`), 'utf8')).toContain(
+      '<ovf:Envelope',
+    );
+    expect(fs.readdirSync(join(server.dir, expId, 'images'))).toContain(diskId);
+    const both = (await api.call('GET', `/storage-domains/${expId}/exports`)).json;
+    expect(both.items.map((i: Json) => i.format).sort()).toEqual(['ova', 'ovf']);
+    expect(both.invalid).toEqual([]);
+    // Back from the OVF onto the local data domain under new ids (the image gate reads it over NFS).
+    const copy = await api.call('POST', `/storage-domains/${expId}/exports/${vmId}/import`, {
+      cluster_id: pa.cluster.id,
+      storage_domain_id: local.id,
+      source: 'ovf',
+      on_clash: 'rename',
+      new_ids: true,
+    });
+    expect(copy.status, JSON.stringify(copy.json)).toBe(202);
+    vmIds.add(copy.json.id);
+    await api.settled(copy, 180);
+    expect(copy.json.name).toBe('nfs-exp-vm-1');
+    const copyDisk = (await api.call('GET', `/vms/${copy.json.id}`)).json.disks[0].id as string;
+    expect((await api.call('GET', `/disks/${copyDisk}`)).json).toMatchObject({
+      storage_domain_id: local.id,
+      state: 'ok',
+    });
+
     // A foreign OVA whose VMDK names /etc/shadow, put on the export by an NFS client.
     const descriptor =
       '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 2048 FLAT "/etc/shadow" 0\n';
