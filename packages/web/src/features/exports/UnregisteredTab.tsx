@@ -159,12 +159,17 @@ interface RegisterRow {
   problem: { code: string; message: string } | null;
 }
 
+/** Per table: its title and what the tests find its rows by. */
+const TABLES = {
+  vms: { titleId: 'exports.register.vms', rowTestId: 'unregistered-vm' },
+  disks: { titleId: 'tab.disks', rowTestId: 'unregistered-disk' },
+} as const;
+
 /**
  * The VMs or the disks of an unregistered listing: name, the type's own columns, problem and
  * Register… (disabled for an entry with a problem or while the domain is not active).
  */
 function RegisterTable(props: {
-  titleId: string;
   columnIds: string[];
   type: Target['type'];
   rows: RegisterRow[];
@@ -172,9 +177,8 @@ function RegisterTable(props: {
   onRegister(target: Target): void;
 }) {
   const intl = useIntl();
-  const title = intl.formatMessage({ id: props.titleId });
-  // The e2e and unit tests find rows as unregistered-vm / unregistered-disk.
-  const rowTestId = props.type === 'vms' ? 'unregistered-vm' : 'unregistered-disk';
+  const { titleId, rowTestId } = TABLES[props.type];
+  const title = intl.formatMessage({ id: titleId });
   return (
     <>
       <Title headingLevel="h3">{title}</Title>
@@ -229,6 +233,7 @@ export function UnregisteredTab({ domain }: { domain: StorageDomain }) {
   const gib = (n: number | null) =>
     n === null ? '—' : `${intl.formatNumber(n / 2 ** 30, { maximumFractionDigits: 2 })} GiB`;
   const data = list.data;
+  const register = { canRegister: domain.state === 'active', onRegister: setTarget };
   return (
     <>
       <Toolbar>
@@ -244,11 +249,9 @@ export function UnregisteredTab({ domain }: { domain: StorageDomain }) {
       {data && (
         <>
           <RegisterTable
-            titleId="exports.register.vms"
-            columnIds={['exports.kind', 'exports.disks']}
             type="vms"
-            canRegister={domain.state === 'active'}
-            onRegister={setTarget}
+            columnIds={['exports.kind', 'exports.disks']}
+            {...register}
             rows={data.vms.map((v) => ({
               id: v.id,
               name: v.name,
@@ -258,11 +261,9 @@ export function UnregisteredTab({ domain }: { domain: StorageDomain }) {
             }))}
           />
           <RegisterTable
-            titleId="tab.disks"
-            columnIds={['field.size', 'exports.format']}
             type="disks"
-            canRegister={domain.state === 'active'}
-            onRegister={setTarget}
+            columnIds={['field.size', 'exports.format']}
+            {...register}
             rows={data.disks.map((d) => ({
               id: d.id,
               name: d.name ?? d.id,

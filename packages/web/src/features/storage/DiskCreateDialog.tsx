@@ -100,6 +100,9 @@ export function DiskCreateDialog(props: {
   );
 
   const label = (id: string) => intl.formatMessage({ id });
+  /** Options whose labels are the messages `<prefix>.<value>`. */
+  const choices = (prefix: string, values: string[]) =>
+    values.map((value) => ({ value, label: label(`${prefix}.${value}`) }));
   return (
     <Modal variant="medium" isOpen onClose={props.onClose} aria-labelledby="disk-form-title">
       <ModalHeader title={label('storage.disk.create')} labelId="disk-form-title" />
@@ -144,10 +147,7 @@ export function DiskCreateDialog(props: {
             id="disk-format"
             label={label('field.format')}
             value={v.format}
-            options={(['qcow2', 'raw'] as const).map((f) => ({
-              value: f,
-              label: label(`storage.format.${f}`),
-            }))}
+            options={choices('storage.format', ['qcow2', 'raw'])}
             onChange={(x) => set('format', x as 'qcow2' | 'raw')}
             error={errors.format}
           />
@@ -155,10 +155,7 @@ export function DiskCreateDialog(props: {
             id="disk-allocation"
             label={label('storage.field.allocation')}
             value={v.allocation}
-            options={(['thin', 'preallocated'] as const).map((a) => ({
-              value: a,
-              label: label(`storage.allocation.${a}`),
-            }))}
+            options={choices('storage.allocation', ['thin', 'preallocated'])}
             onChange={(x) => set('allocation', x as 'thin' | 'preallocated')}
             error={errors.allocation}
           />
