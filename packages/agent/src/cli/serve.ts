@@ -13,6 +13,7 @@ import { consoleUpgradeHandler } from '../rpc/console';
 import { AgentRpcServer } from '../rpc/server';
 import { StorageDomains } from '../storage/domains';
 import { UserspaceNfsImages } from '../storage/nfs/images';
+import { UserspaceNfsTransfers } from '../storage/nfs/transfers';
 import { detectNfsMode } from '../storage/nfs/mode';
 import { TransferManager, transferHandlers, transferRequestHandler } from '../storage/transfers';
 import { loadAgentId } from '../util/agent-id';
@@ -120,6 +121,8 @@ export async function startAgent(
     const transfers = new TransferManager(
       (id) => domains.rootOf(id),
       log.child({ module: 'agent:transfers' }),
+      // Userspace-mode nfs domains: staged in the state dir, written through NFS (ADR 027).
+      new UserspaceNfsTransfers({ domain: (id) => domains.userspaceDomain(id), stateDir: config.stateDir }),
     );
     const capabilities = AGENT_CAPABILITIES.filter((c) => options.host || c !== 'host.stats');
     const server = new AgentRpcServer({

@@ -11,8 +11,9 @@ import type {
 } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import { AgentError } from '../../util/errors';
+import type { RemoteTransferTargets } from '../nfs/transfers';
 import { freeBytes, gateUpload, moveIntoPlace, sha256OfFile } from './finalize';
-import { stagingPath, targetPath } from './paths';
+import { downloadPath, stagingPath, targetPath } from './paths';
 
 /** Maps an active storage domain's id to its canonical root directory (`<path>/<domain id>`). */
 export type DomainRootResolver = (domainId: string) => Promise<string>;
@@ -29,8 +30,10 @@ export interface Transfer {
   size: number;
   /** The final image path (upload destination or download source). */
   targetPath: string;
-  /** Uploads only. */
+  /** Uploads: the staging file. Downloads from a remote domain: the local copy being served. */
   staging?: { dir: string; path: string };
+  /** The domain is reached through {@link RemoteTransferTargets} (userspace-mode nfs), not `root`. */
+  remote: boolean;
   replace: boolean;
   secretDigest: Buffer;
   bytesDone: number;
@@ -57,6 +60,8 @@ export class TransferManager {
   constructor(
     private readonly resolveRoot: DomainRootResolver,
     private readonly log: Logger,
+    /** Domains that are no local directory (userspace-mode nfs, ADR 027): staged here, placed there. */
+    private readonly remote?: RemoteTransferTargets,
   ) {}
 
   /** `transfer.start`: idempotent; a repeat replaces the secret and keeps the received bytes. */
@@ -70,7 +75,9 @@ export class TransferManager {
       existing.secretDigest = digest(p.secret);
       return this.statusOf(existing);
     }
-    const root = await this.resolveRoot(p.domain_id);
+    const remote = this.remote?.owns(p.domain_id) ? this.remote : undefined;
+    // A remote domain's root is a local stand-in: only staging files live under it.
+    const root = remote ? remote.stagingRoot(p.domain_id) : await this.resolveRoot(p.domain_id);
     const { path } = targetPath(root, p.target);
     const base = {
       id,
@@ -84,7 +91,21 @@ export class TransferManager {
       secretDigest: digest(p.secret),
       hashedUpTo: 0,
       busy: false,
+      remote: remote !== undefined,
     };
+    if (p.direction === 'download' && remote) {
+      const staging = downloadPath(root, id);
+      await mkdir(staging.dir, { recursive: true, mode: 0o750 });
+      const size = await remote.fetch({
+        domainId: p.domain_id,
+        target: p.target,
+        format: p.format,
+        into: staging.path,
+      });
+      const t: Transfer = { ...base, targetPath: staging.path, staging, size, bytesDone: 0 };
+      this.transfers.set(id, t);
+      return this.statusOf(t);
+    }
     if (p.direction === 'download') {
       const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
         throw new AgentError('image_not_found', 'the image to download does not exist', {
@@ -99,7 +120,7 @@ export class TransferManager {
     }
 
     if (!p.size_bytes) throw new AgentError('invalid_params', 'size_bytes is required for uploads');
-    if (!base.replace && (await exists(path))) {
+    if (!base.replace && (remote ? await remote.exists(p.domain_id, p.target) : await exists(path))) {
       throw new AgentError('image_exists', 'the target image exists already', {
         details: { target: p.target },
       });
@@ -118,6 +139,18 @@ export class TransferManager {
       // Cannot be a resume of this transfer: start over rather than keep foreign bytes.
       await truncate(staging.path, 0);
       received = 0;
+    }
+    if (remote) {
+      // Both sides must have room: the rest of the upload here, the whole image on the domain.
+      const here = await freeBytes(staging.dir);
+      const there = await remote.freeBytes(p.domain_id);
+      if (here < p.size_bytes - received || there < p.size_bytes) {
+        await unlink(staging.path).catch(() => undefined);
+        await removeIfEmpty(staging.dir);
+        throw new AgentError('image_too_large', 'not enough free space for the upload', {
+          details: { size_bytes: p.size_bytes, staging_free_bytes: here, domain_free_bytes: there },
+        });
+      }
     }
     const t: Transfer = { ...base, size: p.size_bytes, staging, bytesDone: received };
     if (received === 0) t.hash = createHash('sha256');
@@ -173,8 +206,12 @@ export class TransferManager {
           details: { expected: p.sha256, actual: sha256 },
         });
       }
-      // The staged bytes already occupy their space, so they count as free for this image.
-      const room = (await freeBytes(staging.dir)) + t.size;
+      // The staged bytes already occupy their space, so they count as free for this image; a remote
+      // domain's own free space is what the placed image will fill.
+      const room =
+        this.remote && t.remote
+          ? await this.remote.freeBytes(t.domainId)
+          : (await freeBytes(staging.dir)) + t.size;
       const inspected = await gateUpload({
         staging: staging.path,
         stagingDir: staging.dir,
@@ -186,7 +223,23 @@ export class TransferManager {
           details: { virtual_size: inspected.virtualSize, min_virtual_size: p.min_virtual_size },
         });
       }
-      await moveIntoPlace({ staging: staging.path, target: t.targetPath, root: t.root, replace: t.replace });
+      if (this.remote && t.remote) {
+        await this.remote.place({
+          domainId: t.domainId,
+          target: t.target,
+          format: t.format,
+          staged: staging.path,
+          replace: t.replace,
+        });
+        await unlink(staging.path);
+      } else {
+        await moveIntoPlace({
+          staging: staging.path,
+          target: t.targetPath,
+          root: t.root,
+          replace: t.replace,
+        });
+      }
       this.transfers.delete(t.id);
       await removeIfEmpty(staging.dir);
       this.log.info({ transfer_id: t.id, virtual_size: inspected.virtualSize }, 'upload finalized');

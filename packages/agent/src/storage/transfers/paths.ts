@@ -34,3 +34,10 @@ export function stagingPath(root: string, transferId: string): { dir: string; pa
   const dir = join(root, STAGING_DIR);
   return { dir, path: join(dir, `${transferId.toLowerCase()}.part`) };
 }
+
+/** The local copy a download from a remote (userspace-mode nfs) domain is served from. */
+export function downloadPath(root: string, transferId: string): { dir: string; path: string } {
+  if (!UUID.test(transferId)) throw new AgentError('invalid_params', 'transfer id must be a UUID');
+  const dir = join(root, STAGING_DIR);
+  return { dir, path: join(dir, `${transferId.toLowerCase()}.download`) };
+}
