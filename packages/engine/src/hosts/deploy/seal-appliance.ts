@@ -101,7 +101,8 @@ export async function installSealAppliance(
     }
   } finally {
     const names = [...source.files.map((f) => partial(f.name)), '.SHA256SUMS.partial'];
-    await ssh.exec(`cd ${dir} 2>/dev/null && rm -f ${names.map(sh).join(' ')}`);
+    // Best effort: when the session itself broke, the error that broke it is the one to report.
+    await ssh.exec(`cd ${dir} 2>/dev/null && rm -f ${names.map(sh).join(' ')}`).catch(() => undefined);
   }
   log.info(
     `seal appliance copied to ${sealDir} and verified on the host (${source.files.map((f) => `${f.name} sha256 ${f.sha256.slice(0, 12)}…`).join(', ')})`,
