@@ -70,7 +70,7 @@ describe('template sealing on a userspace-mode nfs domain end to end', () => {
     );
     await api.settled(await call('POST', `/storage-domains/${nfsId}/activate`, {}));
 
-    // Uploads to an nfs domain are refused in userspace mode: upload locally, then move it there.
+    // Uploaded to the local domain, then moved onto the nfs one (a local → nfs copy on the way).
     const tree = join(work, 'tree');
     fs.mkdirSync(join(tree, 'etc'), { recursive: true });
     fs.writeFileSync(join(tree, 'etc', 'hostname'), 'nfs-web-1\n');
