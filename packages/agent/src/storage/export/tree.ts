@@ -84,7 +84,7 @@ export interface TreeReader {
 export interface TreeWriter {
   /** Appends (writes are sequential). */
   write(data: Buffer): Promise<void>;
-  /** Makes what was written durable (local: fsync; nfs: every WRITE is FILE_SYNC already). */
+  /** Makes what was written durable (local: fsync; nfs: COMMIT, the write verifiers compared). */
   sync(): Promise<void>;
   close(): Promise<void>;
 }

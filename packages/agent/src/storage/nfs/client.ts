@@ -58,7 +58,21 @@ const IO_CHUNK = 32 * 1024;
 /** A directory with more entries than this is not one of ours. */
 const MAX_DIR_ENTRIES = 100_000;
 const MAX_DEPTH = 16;
+const UNSTABLE = 0;
 const FILE_SYNC = 2;
+/** NFSPROC3_COMMIT. */
+const NFS3_COMMIT = 21;
+
+/** A changed write verifier: the server restarted and may have lost unstable writes. */
+function serverRestarted(what: string): AgentError {
+  return new AgentError(
+    'storage_unreachable',
+    `NFS server restarted while ${what} was written; write it again`,
+    {
+      details: { path: what },
+    },
+  );
+}
 const UNCHECKED = 0;
 const GUARDED = 1;
 
@@ -388,9 +402,14 @@ export class NfsClient {
     return this.create(dir, name, mode, true, path);
   }
 
-  /** Writes `data` at `offset` of an opened file, every chunk FILE_SYNC (stable when this returns). */
-  async writeAt(fh: Buffer, offset: number, data: Buffer, what: string): Promise<void> {
+  /**
+   * Writes `data` at `offset` of an opened file and returns the server's write verifier. `stable`
+   * (the default) asks FILE_SYNC for every chunk and refuses less; otherwise the writes are
+   * UNSTABLE and the data is safe only after a {@link commit} answering the same verifier.
+   */
+  async writeAt(fh: Buffer, offset: number, data: Buffer, what: string, stable = true): Promise<Buffer> {
     let done = 0;
+    let verf: Buffer | undefined;
     while (done < data.length) {
       const chunk = data.subarray(done, done + IO_CHUNK);
       const r = await this.call(
@@ -399,7 +418,7 @@ export class NfsClient {
           .opaque(fh, FHSIZE3)
           .u64(offset + done)
           .u32(chunk.length)
-          .u32(FILE_SYNC)
+          .u32(stable ? FILE_SYNC : UNSTABLE)
           .opaque(chunk, IO_CHUNK),
       );
       const st = status(r);
@@ -407,10 +426,25 @@ export class NfsClient {
       skipWcc(r);
       const count = r.u32('count');
       const committed = r.u32('committed');
+      const v = r.fixed(8, 'writeverf');
       if (count === 0 || count > chunk.length) throw malformed(`WRITE count ${count}`);
-      if (committed !== FILE_SYNC) throw malformed(`WRITE committed as ${committed}, not FILE_SYNC`);
+      if (committed > FILE_SYNC) throw malformed(`WRITE committed as ${committed}`);
+      if (stable && committed !== FILE_SYNC)
+        throw malformed(`WRITE committed as ${committed}, not FILE_SYNC`);
+      if (verf && !verf.equals(v)) throw serverRestarted(what);
+      verf = v;
       done += count;
     }
+    return verf ?? Buffer.alloc(8);
+  }
+
+  /** COMMITs every UNSTABLE write of an opened file; returns the server's write verifier. */
+  async commit(fh: Buffer, what: string): Promise<Buffer> {
+    const r = await this.call(NFS3_COMMIT, new XdrWriter().opaque(fh, FHSIZE3).u64(0).u32(0));
+    const st = status(r);
+    if (st !== 0) throw new NfsStatusError(st, 'COMMIT', what);
+    skipWcc(r);
+    return r.fixed(8, 'writeverf');
   }
 
   /** Renames within the export (atomic on the server; replaces an existing file at `to`). */
