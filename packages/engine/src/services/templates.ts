@@ -20,6 +20,7 @@ import { Conflict, NotFound, PreconditionFailed } from '../errors';
 import type { Actor } from './actor';
 import { vmIsDown } from './disks';
 import type { AuditRecorder, OperationCreator } from './ports';
+import { refuseSealWithoutAppliance } from './template-seal-check';
 import type { ExpectedVersion } from './versioning';
 
 /** A template with its disks, as routes hand it out. */
@@ -124,6 +125,11 @@ export function createTemplateService(deps: {
               details: { disk_id: busy.id, state: busy.state },
             });
           }
+          if (input.seal === true)
+            await refuseSealWithoutAppliance(
+              tx,
+              disks.map((d) => d.storage_domain_id),
+            );
           const template = await insertTemplate(tx, {
             name: input.name,
             description: input.description ?? '',

@@ -173,6 +173,37 @@ describe('templates over HTTP', () => {
     expect(rows.map((r) => r.state)).toEqual(['ok', 'ok']);
   });
 
+  it('seal: true is refused up front when the only host seeing the domain reports no seal appliance', async () => {
+    const noAppliance = { storage: { seal: { available: false, reason: 'no kernel in /x' } } };
+    await sql`UPDATE hosts SET capabilities = ${JSON.stringify(noAppliance)}::jsonb WHERE id = ${hostA}`.execute(
+      t.t.db,
+    );
+    try {
+      const vm = await vmWithDisks('tpl-seal-none');
+      const before = (await req('GET', '/templates')).json().items.length;
+      const res = await req('POST', '/templates', { vm_id: vm.id, name: 'never-sealed', seal: true });
+      expect(res.statusCode, res.body).toBe(409);
+      expect(res.json().error.code).toBe('seal_unavailable');
+      expect(res.json().error.message).toContain('no kernel in /x');
+      expect(res.json().error.details.hosts).toEqual([
+        { host_id: hostA, host: 'tpl-a', reason: 'no kernel in /x' },
+      ]);
+      // Nothing made, nothing copied, the source disks stay usable.
+      expect((await req('GET', '/templates')).json().items.length).toBe(before);
+      expect(hub.calls.filter((c) => c.method === 'volume.copy')).toEqual([]);
+      const { rows } = await sql<{ state: string }>`
+        SELECT d.state FROM disks d JOIN vm_disk_attachments a ON a.disk_id = d.id
+        WHERE a.vm_id = ${vm.id}`.execute(t.t.db);
+      expect(rows.map((r) => r.state)).toEqual(['ok', 'ok']);
+      // Without seal the same VM still makes a template.
+      const plain = await req('POST', '/templates', { vm_id: vm.id, name: 'not-sealed' });
+      expect(plain.statusCode, plain.body).toBe(202);
+      expect((await done(plain.json().operation.id)).state).toBe('succeeded');
+    } finally {
+      await sql`UPDATE hosts SET capabilities = NULL WHERE id = ${hostA}`.execute(t.t.db);
+    }
+  });
+
   it('refuses a running VM, an unknown VM and a taken name with their codes', async () => {
     const vm = await vmWithDisks('tpl-refuse');
     const unknown = await req('POST', '/templates', {
