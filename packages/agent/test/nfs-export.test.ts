@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -295,6 +295,20 @@ describe('OVAs on a userspace-mode nfs export domain', () => {
     await expect(ova.read({ domain_id: exportDomain.id, name: 'link' })).rejects.toMatchObject({
       code: 'path_not_allowed',
     });
+  });
+});
+
+describe('the staging directory', () => {
+  it('loses what an earlier run left behind at start, never a job started since', async () => {
+    const old = join(staging, `pack-${randomUUID()}`);
+    const fresh = join(staging, `extract-${randomUUID()}`);
+    await mkdir(join(old, 'x'), { recursive: true });
+    await utimes(old, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    const start = new Date(Date.now() - 60_000);
+    await mkdir(fresh);
+    await ova.cleanStaging(start);
+    expect(await readdir(staging)).toEqual([fresh.slice(staging.length + 1)]);
+    await rm(fresh, { recursive: true });
   });
 });
 

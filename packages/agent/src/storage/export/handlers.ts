@@ -28,6 +28,10 @@ export function exportHandlers(
       stagingDir: join(runtime.cfg.stateDir, 'staging'),
     },
   );
+  const started = new Date();
+  ova
+    .cleanStaging(started)
+    .catch((err: unknown) => runtime.log.warn({ err }, 'could not clean the export staging directory'));
   return {
     'storage.file_write': (p) => files.write(p),
     'storage.file_read': (p) => files.read(p),

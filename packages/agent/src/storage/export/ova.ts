@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, rm, rmdir, statfs, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rm, rmdir, statfs, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type {
@@ -75,6 +75,23 @@ export class OvaService {
 
   private get stagingDir(): string {
     return this.options.stagingDir ?? join(tmpdir(), 'vireo-agent-staging');
+  }
+
+  /**
+   * Removes staging directories an earlier agent left behind (it stopped mid-pack or mid-extract);
+   * called once at start. Only entries last changed before `before`: a job started since keeps
+   * its own.
+   */
+  async cleanStaging(before: Date): Promise<void> {
+    const names = await readdir(this.stagingDir).catch(() => [] as string[]);
+    for (const name of names) {
+      if (!/^(pack|extract)-[0-9a-f-]{36}$/.test(name)) continue;
+      const st = await lstat(join(this.stagingDir, name)).catch(() => undefined);
+      if (st?.isDirectory() && st.mtime < before) {
+        await rm(join(this.stagingDir, name), { recursive: true, force: true });
+        this.log.info({ dir: name }, 'removed a staging directory left by an earlier run');
+      }
+    }
   }
 
   /** A domain's files: its directory here, or its export through the NFS client. */
