@@ -268,8 +268,16 @@ describe('backing chains on a userspace-mode nfs domain', () => {
     expect(report.match(/read 1048576\/1048576 bytes/g)).toHaveLength(1);
     expect(report.match(/wrote 65536\/65536 bytes/g)).toHaveLength(1);
     expect(report.match(/read 65536\/65536 bytes/g)).toHaveLength(1);
-    const nodes = (answers[3] as { return: { drv: string }[] }).return;
+    const nodes = (answers[3] as { return: { drv: string; file: string }[] }).return;
     expect(nodes.filter((n) => n.drv === 'nfs')).toHaveLength(3);
+    // What QEMU calls each layer maps back onto the volume path (snapshots and merges find nodes so).
+    const remote = policy.remote as UserspaceNfsImages;
+    expect(
+      nodes
+        .filter((n) => n.drv === 'qcow2')
+        .map((n) => remote.localPathOf(n.file))
+        .sort(),
+    ).toEqual([at(vmDisk, snap), at(vmDisk, clone), at(tmplDisk, base)].sort());
   }, 300_000);
 
   it('refuses crafted chains with codes: absolute, json:, outside the layout, missing, a link, wrong format, too deep', async () => {

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { VmBlockChainsParams, VmBlockChainsResult } from '@vireo/agent-protocol';
 import { AgentError } from '../../util/errors';
 import type { VmRuntime } from '../runtime';
-import { liveDisk } from './graph';
+import { liveDisk, remoteNamesOf } from './graph';
 
 /**
  * `vm.block_chains`: the volumes each disk of the VM runs on. It queues behind whatever holds the
@@ -25,7 +25,7 @@ export function blockChains(rt: VmRuntime, p: VmBlockChainsParams): Promise<VmBl
       const disks: VmBlockChainsResult['disks'] = [];
       for (const d of spec.disks) {
         if (running) {
-          const live = await liveDisk(rt.requireQmp(vm), d.id);
+          const live = await liveDisk(rt.requireQmp(vm), d.id, remoteNamesOf(rt));
           disks.push({
             disk_id: d.id,
             chain: live.chain.map((l) => ({ path: l.filename, format: l.format })),

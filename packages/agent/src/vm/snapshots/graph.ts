@@ -2,6 +2,7 @@ import { realpath } from 'node:fs/promises';
 import type { QmpBlockInfo, QmpClient, QmpImageInfo } from '../../qemu/qmp';
 import { diskNodeNames, volumeNodeNames } from '../../qemu/argv/names';
 import { AgentError } from '../../util/errors';
+import type { VmRuntime } from '../runtime';
 
 /**
  * Reading a running VM's block graph. Snapshots add nodes with names derived from the volume path
@@ -34,7 +35,23 @@ export interface LiveDisk {
   virtualSize: number;
 }
 
-export async function liveDisk(qmp: QmpClient, diskId: string): Promise<LiveDisk> {
+/**
+ * The volume path a file name QEMU reports stands for, when it is not a local file name (a node
+ * opened with the nfs driver, ADR 027); undefined for anything else.
+ */
+export type RemoteNames = (qemuFilename: string) => string | undefined;
+
+/** The remote-name mapping of a runtime whose image policy has userspace-mode nfs domains. */
+export function remoteNamesOf(rt: VmRuntime): RemoteNames | undefined {
+  const remote = rt.images.remote;
+  return remote ? (name) => remote.localPathOf(name) : undefined;
+}
+
+function fileOf(name: string, remote: RemoteNames | undefined): string {
+  return remote?.(name) ?? plainFilename(name);
+}
+
+export async function liveDisk(qmp: QmpClient, diskId: string, remote?: RemoteNames): Promise<LiveDisk> {
   const device = diskNodeNames(diskId).device;
   const blocks = (await qmp.execute('query-block')) as QmpBlockInfo[];
   const block = blocks.find((b) => qdevId(b.qdev) === device);
@@ -46,7 +63,7 @@ export async function liveDisk(qmp: QmpClient, diskId: string): Promise<LiveDisk
   }
   const chain: ChainLayer[] = [];
   for (let img: QmpImageInfo | undefined = inserted.image; img; img = img['backing-image']) {
-    chain.push({ filename: plainFilename(img.filename), format: img.format });
+    chain.push({ filename: fileOf(img.filename, remote), format: img.format });
   }
   return { node: inserted['node-name'], chain, virtualSize: inserted.image['virtual-size'] };
 }
@@ -58,12 +75,16 @@ interface NamedNode {
 }
 
 /** The format node whose image is `path` (compared after resolving symlinks), or undefined. */
-export async function findFormatNode(qmp: QmpClient, path: string): Promise<string | undefined> {
+export async function findFormatNode(
+  qmp: QmpClient,
+  path: string,
+  remote?: RemoteNames,
+): Promise<string | undefined> {
   const nodes = (await qmp.executeUntyped('query-named-block-nodes', { flat: true })) as NamedNode[];
   const wanted = await canonical(path);
   for (const node of nodes) {
     if (node.drv !== 'qcow2' && node.drv !== 'raw') continue;
-    const file = plainFilename(node.file);
+    const file = fileOf(node.file, remote);
     if (file === path || (await canonical(file)) === wanted) return node['node-name'];
   }
   return undefined;

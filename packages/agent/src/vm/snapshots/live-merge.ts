@@ -7,7 +7,8 @@ import type { QmpClient, QmpEvent } from '../../qemu/qmp';
 import { AgentError } from '../../util/errors';
 import type { VmRuntime } from '../runtime';
 import type { ManagedVm } from '../vm';
-import { canonical, findFormatNode, findJob, liveDisk, nodeExists } from './graph';
+import type { DiskDirFiles } from '../../storage/nfs/images';
+import { canonical, findFormatNode, findJob, liveDisk, nodeExists, remoteNamesOf } from './graph';
 import { type MergeMarker, mergeError, readMarker, removeMarker, syncDir, writeMarker } from './marker';
 import { saveSpec, specOf } from './live-snapshot';
 
@@ -29,14 +30,21 @@ export async function mergeLocked(rt: VmRuntime, vm: ManagedVm, p: VmMergeParams
   if (!spec.disks.some((d) => d.id === p.disk_id)) {
     throw new AgentError('invalid_params', `VM has no disk ${p.disk_id}`, { details: { where: '/disk_id' } });
   }
-  const top = await rt.images.checkFile(p.top_path, '/top_path');
-  const base = await rt.images.checkFile(p.base_path, '/base_path');
+  // Volumes on a userspace-mode nfs domain (ADR 027) are checked, and their marker kept, over NFS.
+  const remote = rt.images.remote?.owns(p.top_path) ? rt.images.remote : undefined;
+  const top = remote
+    ? await remote.checkVolume(p.top_path, '/top_path')
+    : await rt.images.checkFile(p.top_path, '/top_path');
+  const base = remote
+    ? await remote.checkVolume(p.base_path, '/base_path')
+    : await rt.images.checkFile(p.base_path, '/base_path');
   const dir = dirname(top);
   if (dirname(base) !== dir) {
     throw new AgentError('invalid_params', 'top and base must be volumes of the same disk directory');
   }
   const log = rt.log.child({ vm_id: vm.id, disk_id: p.disk_id, action: 'vm.merge' });
-  const existing = await readMarker(dir);
+  const files = remote?.diskFiles(dir);
+  const existing = await readMarker(dir, files);
   if (existing && (existing.top !== basename(top) || existing.base !== basename(base))) {
     throw new AgentError(
       'merge_pending',
@@ -56,10 +64,10 @@ export async function mergeLocked(rt: VmRuntime, vm: ManagedVm, p: VmMergeParams
         },
       );
     }
-    return resumeLiveMergeLocked(rt, vm, dir, existing);
+    return resumeLiveMergeLocked(rt, vm, dir, existing, files);
   }
   try {
-    const live = await liveDisk(qmp, p.disk_id);
+    const live = await liveDisk(qmp, p.disk_id, remoteNamesOf(rt));
     const names = await Promise.all(live.chain.map((l) => canonical(l.filename)));
     const i = names.indexOf(top);
     if (i < 0 || names[i + 1] !== base) {
@@ -83,9 +91,9 @@ export async function mergeLocked(rt: VmRuntime, vm: ManagedVm, p: VmMergeParams
       job_id: p.job_id ?? `merge-${randomUUID().slice(0, 8)}`,
       started_at: new Date().toISOString(),
     };
-    await writeMarker(dir, marker);
-    await runCommitJob(rt, qmp, dir, marker, live.node, p.speed_bytes_per_s ?? 0, log);
-    return await finishLiveMerge(vm, qmp, dir, marker, false, log);
+    await writeMarker(dir, marker, files);
+    await runCommitJob(rt, qmp, dir, marker, live.node, p.speed_bytes_per_s ?? 0, log, files);
+    return await finishLiveMerge(rt, vm, qmp, dir, marker, false, log, files);
   } catch (err) {
     throw mergeError(err, `merging ${basename(top)} into ${basename(base)}`);
   }
@@ -100,11 +108,16 @@ async function runCommitJob(
   activeNode: string,
   speed: number,
   log: Logger,
+  files?: DiskDirFiles,
 ): Promise<void> {
   const top = join(dir, marker.top);
   const base = join(dir, marker.base);
   const active = marker.child === null;
-  const [topNode, baseNode] = await Promise.all([findFormatNode(qmp, top), findFormatNode(qmp, base)]);
+  const names = remoteNamesOf(rt);
+  const [topNode, baseNode] = await Promise.all([
+    findFormatNode(qmp, top, names),
+    findFormatNode(qmp, base, names),
+  ]);
   if (!topNode || !baseNode) {
     throw new AgentError('merge_failed', 'the volumes to merge are not open in QEMU', {
       details: { top_node: topNode ?? null, base_node: baseNode ?? null },
@@ -124,7 +137,7 @@ async function runCommitJob(
     { timeoutMs: 30_000 },
   );
   log.info({ job_id: jobId, active }, 'block-commit started');
-  await followJob(rt, qmp, dir, marker, waiters, log);
+  await followJob(rt, qmp, dir, marker, waiters, log, files);
 }
 
 interface JobWaiters {
@@ -151,6 +164,7 @@ async function followJob(
   marker: MergeMarker,
   waiters: JobWaiters,
   log: Logger,
+  files?: DiskDirFiles,
 ): Promise<void> {
   const jobId = marker.job_id;
   const progress = (state: 'running' | 'succeeded' | 'failed', value: number, error?: string) =>
@@ -174,7 +188,7 @@ async function followJob(
       if (first.event === 'BLOCK_JOB_READY') {
         // From job-complete on, QEMU may write to the base alone: record that before asking.
         marker.phase = 'completing';
-        await writeMarker(dir, marker);
+        await writeMarker(dir, marker, files);
         await qmp.executeUntyped('job-complete', { id: jobId });
       }
     }
@@ -188,7 +202,7 @@ async function followJob(
       });
     }
     marker.phase = 'committed';
-    await writeMarker(dir, marker);
+    await writeMarker(dir, marker, files);
     progress('succeeded', 1);
     log.info({ job_id: jobId }, 'block-commit completed');
   } finally {
@@ -201,18 +215,21 @@ async function followJob(
  * snapshot's `blockdev-add`) is released, the top file deleted, the marker removed.
  */
 async function finishLiveMerge(
+  rt: VmRuntime,
   vm: ManagedVm,
   qmp: QmpClient,
   dir: string,
   marker: MergeMarker,
   alreadyDone: boolean,
   log: Logger,
+  files?: DiskDirFiles,
 ): Promise<MergeResult> {
+  const names = remoteNamesOf(rt);
   const top = join(dir, marker.top);
   const base = join(dir, marker.base);
   const diskId = marker.disk_id;
   if (diskId) {
-    const live = await liveDisk(qmp, diskId);
+    const live = await liveDisk(qmp, diskId, names);
     const activePath = live.chain[0]?.filename;
     const spec = specOf(vm);
     if (activePath) {
@@ -232,7 +249,7 @@ async function finishLiveMerge(
       await saveSpec(vm, next).catch((err) => log.error({ err }, 'recording the active volume failed'));
     }
   }
-  const topNode = await findFormatNode(qmp, top);
+  const topNode = await findFormatNode(qmp, top, names);
   if (topNode && !topNode.startsWith('#')) {
     await qmp.execute('blockdev-del', { 'node-name': topNode }).catch((err) => {
       log.warn({ err, node: topNode }, 'releasing the merged volume node failed');
@@ -245,9 +262,13 @@ async function finishLiveMerge(
       });
     }
   }
-  await rm(top, { force: true });
-  await syncDir(dir);
-  await removeMarker(dir);
+  if (files && rt.images.remote) {
+    await rt.images.remote.removeVolume(top);
+  } else {
+    await rm(top, { force: true });
+    await syncDir(dir);
+  }
+  await removeMarker(dir, files);
   log.info({ top: marker.top, base: marker.base, already_done: alreadyDone }, 'merge finished');
   return {
     base_path: base,
@@ -268,6 +289,7 @@ export async function resumeLiveMergeLocked(
   vm: ManagedVm,
   dir: string,
   marker: MergeMarker,
+  files?: DiskDirFiles,
 ): Promise<MergeResult> {
   const qmp = rt.requireQmp(vm);
   const log = rt.log.child({ vm_id: vm.id, disk_id: marker.disk_id, action: 'merge.resume' });
@@ -278,22 +300,22 @@ export async function resumeLiveMergeLocked(
     log.info({ job_id: marker.job_id, ready: job.ready }, 'resuming a merge job QEMU still runs');
     if (marker.child === null && job.ready) {
       marker.phase = 'completing';
-      await writeMarker(dir, marker);
+      await writeMarker(dir, marker, files);
       await qmp.executeUntyped('job-complete', { id: marker.job_id });
     }
-    await followJob(rt, qmp, dir, marker, waiters, log);
-    return finishLiveMerge(vm, qmp, dir, marker, false, log);
+    await followJob(rt, qmp, dir, marker, waiters, log, files);
+    return finishLiveMerge(rt, vm, qmp, dir, marker, false, log, files);
   }
-  const live = await liveDisk(qmp, marker.disk_id);
+  const live = await liveDisk(qmp, marker.disk_id, remoteNamesOf(rt));
   const names = await Promise.all(live.chain.map((l) => canonical(l.filename)));
   const top = await canonical(join(dir, marker.top));
   if (!names.includes(top)) {
     log.info({ job_id: marker.job_id }, 'merge had finished while the agent was away');
-    return finishLiveMerge(vm, qmp, dir, marker, true, log);
+    return finishLiveMerge(rt, vm, qmp, dir, marker, true, log, files);
   }
   log.info({ job_id: marker.job_id }, 'merge job is gone unfinished: running it again');
   marker.phase = 'started';
-  await writeMarker(dir, marker);
-  await runCommitJob(rt, qmp, dir, marker, live.node, 0, log);
-  return finishLiveMerge(vm, qmp, dir, marker, false, log);
+  await writeMarker(dir, marker, files);
+  await runCommitJob(rt, qmp, dir, marker, live.node, 0, log, files);
+  return finishLiveMerge(rt, vm, qmp, dir, marker, false, log, files);
 }

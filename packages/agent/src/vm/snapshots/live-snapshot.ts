@@ -1,7 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { VmDisk, VmSnapshotParams, VmSnapshotResult, VmSpec } from '@vireo/agent-protocol';
-import { layerNodes, validateVmSpec } from '../../qemu/argv';
+import { type LaunchPlan, layerNodes, validateVmSpec } from '../../qemu/argv';
+import { nfsFileNode } from '../../qemu/argv/nfs';
+import type { NfsImage } from '../../qemu/argv/types';
+import type { RemoteImages } from '../../storage/nfs/images';
 import type { QmpClient } from '../../qemu/qmp';
 import { withSecretFile } from '../../storage/volumes/encryption';
 import { AgentError, wrap } from '../../util/errors';
@@ -9,7 +12,7 @@ import { Reverter } from '../../util/reverter';
 import type { VmRuntime } from '../runtime';
 import { writeSpec } from '../store';
 import type { ManagedVm } from '../vm';
-import { canonical, liveDisk, volumeNodeNames } from './graph';
+import { canonical, liveDisk, remoteNamesOf, volumeNodeNames } from './graph';
 import { saveMemoryState } from './memory';
 import { createOverlayUnsafe } from './volume-ops';
 
@@ -23,6 +26,8 @@ interface PlannedDisk {
   /** Encrypted disk: the secret QEMU already holds for it, and the key for qemu-img. */
   encryption?: { secretId: string; key: string };
   disk: VmDisk;
+  /** On a userspace-mode nfs domain (ADR 027): the overlay's `nfs://` URL and its protocol node. */
+  nfs?: { url: string; image: NfsImage };
 }
 
 /**
@@ -42,6 +47,8 @@ export async function snapshotLocked(
   const spec = specOf(vm);
   const log = rt.log.child({ vm_id: vm.id, action: 'vm.snapshot' });
   const revert = new Reverter(log);
+  const remote = rt.images.remote;
+  const names = remoteNamesOf(rt);
   try {
     const seen = new Set<string>();
     const planned: PlannedDisk[] = [];
@@ -58,10 +65,14 @@ export async function snapshotLocked(
       if (!secretId && d.encryption) {
         throw invalid(`/disks/${i}/encryption`, `disk ${d.disk_id} is not encrypted`);
       }
-      const live = await liveDisk(qmp, d.disk_id);
+      const live = await liveDisk(qmp, d.disk_id, names);
       const active = live.chain[0];
       if (!active) throw invalid(`/disks/${i}/disk_id`, `disk ${d.disk_id} has no medium`);
-      const newPath = await rt.images.checkNewFile(d.new_volume_path, `/disks/${i}/new_volume_path`);
+      const where = `/disks/${i}/new_volume_path`;
+      const onNfs = remote?.owns(active.filename) === true;
+      const newPath = onNfs
+        ? await (remote as RemoteImages).checkNewVolume(d.new_volume_path, where)
+        : await rt.images.checkNewFile(d.new_volume_path, where);
       const activeReal = await canonical(active.filename);
       if (dirname(newPath) !== dirname(activeReal)) {
         throw invalid(
@@ -77,36 +88,42 @@ export async function snapshotLocked(
         nodes: volumeNodeNames(newPath),
         ...(secretId && d.encryption ? { encryption: { secretId, key: d.encryption.secret } } : {}),
         disk: specDisk,
+        ...(onNfs ? { nfs: nfsOverlay(remote as RemoteImages, spec, newPath) } : {}),
       });
     }
 
     // Overlays first (files only, the guest is not affected yet). A LUKS overlay costs seconds of
     // CPU (QEMU's PBKDF benchmark): it is made here by qemu-img, never while the guest is paused.
     for (const d of planned) {
-      const info = await liveDisk(qmp, d.diskId);
+      const info = await liveDisk(qmp, d.diskId, names);
       const format = info.chain[0]?.format === 'raw' ? 'raw' : 'qcow2';
       const create = (secretFile?: string) =>
         createOverlayUnsafe({
-          path: d.newPath,
+          // On nfs qemu-img writes through its nfs driver; the backing name is the same sibling name.
+          path: d.nfs ? d.nfs.url : d.newPath,
           backingName: basename(d.activePath),
           backingFormat: format,
           sizeBytes: info.virtualSize,
           ...(secretFile ? { secretFile } : {}),
         });
-      revert.add(() => rm(d.newPath, { force: true }), `remove ${d.newPath}`);
+      revert.add(
+        () => (d.nfs && remote ? remote.removeVolume(d.newPath) : rm(d.newPath, { force: true })),
+        `remove ${d.newPath}`,
+      );
       if (d.encryption) {
         await withSecretFile(join(vm.paths.dir, 'secrets'), d.encryption.key, create);
-        await addEncryptedOverlay(qmp, d, revert);
       } else {
         await create();
       }
+      if (d.encryption || d.nfs) await addOverlayNodes(qmp, d, revert);
     }
 
     // Plain disks: `mode: existing` opens the overlay made above, keeping its relative backing file
     // name; QEMU links it to the node already open instead of opening the backing file a second
-    // time. Encrypted disks: the overlay is open already (with its key), `blockdev-snapshot` links it.
+    // time. Encrypted disks and disks on nfs: the overlay is open already (with its key, or with
+    // the nfs driver, which cannot open a backing file by name), `blockdev-snapshot` links it.
     const actions = planned.map((d) =>
-      d.encryption
+      d.encryption || d.nfs
         ? { type: 'blockdev-snapshot', data: { node: d.activeNode, overlay: d.nodes.format } }
         : {
             type: 'blockdev-snapshot-sync',
@@ -181,23 +198,38 @@ export async function snapshotLocked(
 }
 
 /**
- * Opens an encrypted overlay (file + qcow2 node, no backing yet: `blockdev-snapshot` links it to the
- * active layer) with the secret object QEMU already holds for the disk, before the guest pauses
- * (opening a LUKS header derives its key: tens of ms). Undone by `blockdev-del` if the switch fails.
+ * Opens an overlay (file + qcow2 node, no backing yet: `blockdev-snapshot` links it to the active
+ * layer) before the guest pauses: an encrypted one with the secret object QEMU already holds for
+ * the disk (opening a LUKS header derives its key: tens of ms), one on nfs with the nfs driver.
+ * Undone by `blockdev-del` if the switch fails.
  */
-async function addEncryptedOverlay(qmp: QmpClient, d: PlannedDisk, revert: Reverter): Promise<void> {
-  if (!d.encryption) return;
+async function addOverlayNodes(qmp: QmpClient, d: PlannedDisk, revert: Reverter): Promise<void> {
   const layer = {
     path: d.newPath,
     format: 'qcow2' as const,
-    secretId: d.encryption.secretId,
+    ...(d.encryption ? { secretId: d.encryption.secretId } : {}),
     writable: true,
   };
   const nodes = layerNodes(d.disk, layer, d.nodes, null);
-  await qmp.executeUntyped('blockdev-add', nodes.file);
+  const file = d.nfs
+    ? nfsFileNode(
+        { nfsImages: { [d.newPath]: d.nfs.image } } as unknown as LaunchPlan,
+        d.newPath,
+        '/nfs',
+        nodes.file,
+      )
+    : nodes.file;
+  await qmp.executeUntyped('blockdev-add', file);
   revert.add(() => qmp.execute('blockdev-del', { 'node-name': d.nodes.file }), 'release overlay file node');
   await qmp.executeUntyped('blockdev-add', nodes.format);
   revert.add(() => qmp.execute('blockdev-del', { 'node-name': d.nodes.format }), 'release overlay node');
+}
+
+/** The overlay's URL for qemu-img and its protocol node for QEMU (userspace-mode nfs, ADR 027). */
+function nfsOverlay(remote: RemoteImages, spec: VmSpec, path: string): { url: string; image: NfsImage } {
+  const image = remote.nfsImagesOf({ ...spec, disks: [{ ...(spec.disks[0] as VmDisk), path }] })[path];
+  if (!image) throw new AgentError('internal_error', `no nfs mapping for ${path}`);
+  return { url: remote.urlOf(path), image };
 }
 
 export function specOf(vm: ManagedVm): VmSpec {

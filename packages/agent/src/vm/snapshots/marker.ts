@@ -1,4 +1,5 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
+import type { DiskDirFiles } from '../../storage/nfs/images';
 import { basename, dirname, join } from 'node:path';
 import type { VmSpec } from '@vireo/agent-protocol';
 import { AgentError, toAgentError } from '../../util/errors';
@@ -37,13 +38,20 @@ export function markerPath(diskDir: string): string {
 }
 
 /** The marker of this disk directory, or undefined. A marker that cannot be read is an error. */
-export async function readMarker(diskDir: string): Promise<MergeMarker | undefined> {
+export async function readMarker(diskDir: string, remote?: DiskDirFiles): Promise<MergeMarker | undefined> {
   let text: string;
-  try {
-    text = await readFile(markerPath(diskDir), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+  if (remote) {
+    // A disk directory on a userspace-mode nfs domain (ADR 027): read over NFS.
+    const got = await remote.read(MERGE_MARKER, 64 * 1024);
+    if (!got) return undefined;
+    text = got.toString('utf8');
+  } else {
+    try {
+      text = await readFile(markerPath(diskDir), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
   try {
     const m = JSON.parse(text) as MergeMarker;
@@ -62,7 +70,17 @@ export async function readMarker(diskDir: string): Promise<MergeMarker | undefin
  * Writes the marker durably: a temporary file fsync'ed, renamed over the marker, and the directory
  * fsync'ed, so after a crash the marker is either the old one or the new one, never half written.
  */
-export async function writeMarker(diskDir: string, marker: MergeMarker): Promise<void> {
+export async function writeMarker(
+  diskDir: string,
+  marker: MergeMarker,
+  remote?: DiskDirFiles,
+): Promise<void> {
+  if (remote) {
+    // NFSv3: the temporary file is written FILE_SYNC and renamed over the marker; the server
+    // commits both before it answers, which is what the fsyncs do locally.
+    await remote.write(MERGE_MARKER, Buffer.from(`${JSON.stringify(marker, null, 2)}\n`));
+    return;
+  }
   const target = markerPath(diskDir);
   const tmp = `${target}.tmp`;
   const fh = await open(tmp, 'w', 0o600);
@@ -77,7 +95,8 @@ export async function writeMarker(diskDir: string, marker: MergeMarker): Promise
 }
 
 /** Removes the marker (the merge is over) durably. */
-export async function removeMarker(diskDir: string): Promise<void> {
+export async function removeMarker(diskDir: string, remote?: DiskDirFiles): Promise<void> {
+  if (remote) return remote.remove(MERGE_MARKER);
   await rm(markerPath(diskDir), { force: true });
   await syncDir(diskDir);
 }
