@@ -354,6 +354,21 @@ describe('exported volumes (OVF + images) on a userspace-mode nfs export domain'
     await expect(check(json, 'qcow2')).rejects.toMatchObject({ code: 'image_json_filename' });
     const linked = await vol((p) => symlink('/etc/passwd', p));
     await expect(check(linked, 'raw')).rejects.toMatchObject({ code: 'path_not_allowed' });
+    // On a directory domain, a disk directory that is a symlink out of the domain is refused.
+    const outside = join(stateDir, 'outside');
+    const v = { disk: randomUUID(), volume: randomUUID() };
+    await mkdir(outside);
+    await qemuImg('create', '-q', '-f', 'qcow2', join(outside, v.volume), '1M');
+    await symlink(outside, join(local.roots.get(localData) as string, 'images', v.disk));
+    await expect(
+      ova.checkVolume({
+        domain_id: localData,
+        disk_id: v.disk,
+        volume_id: v.volume,
+        format: 'qcow2',
+        max_virtual_size: MiB,
+      }),
+    ).rejects.toMatchObject({ code: 'path_not_allowed' });
     const raw = await vol((p) => qemuImg('create', '-q', '-f', 'raw', p, '2M'));
     expect(await check(raw, 'raw')).toMatchObject({ virtual_size: 2 * MiB });
   });

@@ -24,11 +24,13 @@ export interface CheckedVolume {
 export async function checkExportedVolume(
   tree: DomainTree,
   p: ExportCheckVolumeParams,
+  /** A directory domain's volume, already resolved inside the domain (`DomainLayout.volume`). */
+  localPath?: string,
 ): Promise<CheckedVolume> {
   const rel = `images/${idSegment(p.disk_id, 'disk_id')}/${idSegment(p.volume_id, 'volume_id')}`;
   try {
     if (tree.kind === 'local') {
-      const path = tree.pathOf(rel);
+      const path = localPath ?? tree.pathOf(rel);
       const inspected = await inspectUntrustedImage(path, {
         expectedFormat: p.format,
         maxVirtualSize: p.max_virtual_size,

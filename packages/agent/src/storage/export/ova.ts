@@ -615,7 +615,14 @@ export class OvaService {
 
   /** `export.check_volume`: the hostile-image gate on an exported volume. */
   async checkVolume(p: ExportCheckVolumeParams): Promise<CheckedVolume> {
-    return checkExportedVolume(await this.tree(p.domain_id), p);
+    const tree = await this.tree(p.domain_id);
+    // On a directory domain the layout resolves the volume and refuses one outside the domain
+    // (a symlinked disk directory); the nfs client never follows links at all.
+    const local =
+      tree.kind === 'local'
+        ? await (await DomainLayout.open(this.resolveRoot, p.domain_id)).volume(p.disk_id, p.volume_id)
+        : undefined;
+    return checkExportedVolume(tree, p, local);
   }
 }
 
