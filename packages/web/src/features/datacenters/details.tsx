@@ -9,6 +9,7 @@ import { ObjectActions } from '../common/ObjectActions';
 import { ResourceTable } from '../common/ResourceTable';
 import { StateLabel } from '../common/StateLabel';
 import { HOST_ACTIONS } from '../hosts/HostsPage';
+import { HostStorageGroup } from '../hosts/HostStorage';
 import { VM_ACTIONS } from '../vms/actions';
 import { Field } from '../vms/VmDetailPage';
 
@@ -175,6 +176,7 @@ export function HostDetailPage() {
           <Field id="field.certificateExpires">
             <When value={h.certificate?.not_after} />
           </Field>
+          <HostStorageGroup host={h} />
           <Field id="field.created">
             <When value={h.created_at} />
           </Field>
