@@ -55,7 +55,7 @@ function nfsOpts(d: UserspaceNfsDomain, rel: string, format: string, keyId: stri
  * libnfs's MOUNT of a just-made directory is sometimes refused (`MNT3ERR_ACCES`) by the server
  * while a later one succeeds (seen with nfs-ganesha): worth another try, nothing was written.
  */
-function isTransientMountRefusal(err: unknown): boolean {
+export function isTransientMountRefusal(err: unknown): boolean {
   return /Failed to mount nfs share: .*MNT3ERR_ACCES/.test(String((err as Error)?.message ?? ''));
 }
 

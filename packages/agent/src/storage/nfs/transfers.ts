@@ -7,6 +7,7 @@ import type { UserspaceNfsDomain } from '../domains/service';
 import { CONVERT_LIMITS, runQemuImg } from '../qemu-img';
 import { idSegment } from '../volumes/layout';
 import { type NfsClient, withNfs } from './client';
+import { isTransientMountRefusal } from './copy';
 import { nfsUrl } from './volumes';
 
 /**
@@ -20,6 +21,9 @@ import { nfsUrl } from './volumes';
  * written image never has the final name. A download is first copied the same ways into a local
  * staging file, which the data endpoint then serves.
  */
+
+/** Runs of a qemu-img write whose MOUNT the server refused (`MNT3ERR_ACCES`). */
+const MOUNT_ATTEMPTS = 3;
 
 /** ISO files are streamed in pieces of this size (the client splits them into WRITE calls). */
 const STREAM_PIECE = 1 << 20;
@@ -128,10 +132,27 @@ export class UserspaceNfsTransfers implements RemoteTransferTargets {
       if (o.format === 'iso') {
         await withNfs(at.loc, (c) => streamUp(c, o.staged, tmpRel));
       } else {
-        await runQemuImg(
-          ['convert', '-q', '-f', o.format, '-O', o.format, o.staged, nfsUrl(at.d.location, tmpRel)],
-          { limits: CONVERT_LIMITS },
-        );
+        const args = [
+          'convert',
+          '-q',
+          '-f',
+          o.format,
+          '-O',
+          o.format,
+          o.staged,
+          nfsUrl(at.d.location, tmpRel),
+        ];
+        // libnfs's MOUNT of a directory just made is sometimes refused; nothing was written then.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await runQemuImg(args, { limits: CONVERT_LIMITS });
+            break;
+          } catch (err) {
+            if (!isTransientMountRefusal(err) || attempt >= MOUNT_ATTEMPTS) throw err;
+            await withNfs(at.loc, (c) => c.remove(tmpRel));
+            await new Promise((r) => setTimeout(r, 200 * attempt));
+          }
+        }
       }
       await withNfs(at.loc, async (c) => {
         // Checked again right before the rename: RENAME replaces, and only `replace` may.

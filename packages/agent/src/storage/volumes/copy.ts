@@ -244,42 +244,42 @@ export class CopyJobs {
       const precreate = p.target_encryption && to.encryptedOpts ? to.encryptedOpts : undefined;
       for (let attempt = 1; ; attempt++) {
         if (cancelled.now) throw new AgentError('action_cancelled', 'the copy was cancelled');
-        if (precreate) {
-          // The header only: no key needed to read the size of an encrypted source.
-          const size = (await imageInfo(from.image, { format: p.from.format, forceShare: true }))[
-            'virtual-size'
-          ];
-          await createImage({
-            path: to.image,
-            format: 'qcow2',
-            sizeBytes: size,
-            ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
-            encryption: { secretFile: keyFiles?.files.dst as string, iterTimeMs: LUKS_ITER_TIME_MS },
-          });
-          if (cancelled.now) throw new AgentError('action_cancelled', 'the copy was cancelled');
-        }
-        current = startConvert({
-          source: from.image,
-          sourceFormat: p.from.format,
-          target: to.image,
-          targetFormat: p.to.format,
-          ...(p.preallocation ? { preallocation: p.preallocation } : {}),
-          objects,
-          ...(sourceImageOpts ? { sourceImageOpts } : {}),
-          ...(precreate
-            ? { targetImageOpts: precreate('vireo-dst') }
-            : p.target_encryption
-              ? { targetOptions: luksCreateOptions('vireo-dst') }
-              : {}),
-          onProgress: (progress) => {
-            const now = Date.now();
-            if (progress <= last || (now - lastAt < PROGRESS_INTERVAL_MS && progress < 1)) return;
-            last = progress;
-            lastAt = now;
-            report('running', progress);
-          },
-        });
         try {
+          if (precreate) {
+            // The header only: no key needed to read the size of an encrypted source.
+            const size = (await imageInfo(from.image, { format: p.from.format, forceShare: true }))[
+              'virtual-size'
+            ];
+            await createImage({
+              path: to.image,
+              format: 'qcow2',
+              sizeBytes: size,
+              ...(p.preallocation && p.preallocation !== 'off' ? { preallocation: p.preallocation } : {}),
+              encryption: { secretFile: keyFiles?.files.dst as string, iterTimeMs: LUKS_ITER_TIME_MS },
+            });
+            if (cancelled.now) throw new AgentError('action_cancelled', 'the copy was cancelled');
+          }
+          current = startConvert({
+            source: from.image,
+            sourceFormat: p.from.format,
+            target: to.image,
+            targetFormat: p.to.format,
+            ...(p.preallocation ? { preallocation: p.preallocation } : {}),
+            objects,
+            ...(sourceImageOpts ? { sourceImageOpts } : {}),
+            ...(precreate
+              ? { targetImageOpts: precreate('vireo-dst') }
+              : p.target_encryption
+                ? { targetOptions: luksCreateOptions('vireo-dst') }
+                : {}),
+            onProgress: (progress) => {
+              const now = Date.now();
+              if (progress <= last || (now - lastAt < PROGRESS_INTERVAL_MS && progress < 1)) return;
+              last = progress;
+              lastAt = now;
+              report('running', progress);
+            },
+          });
           await current.done;
           break;
         } catch (err) {
