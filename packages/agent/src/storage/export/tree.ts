@@ -219,14 +219,20 @@ export class LocalTree implements DomainTree {
   }
 
   async remove(rel: string): Promise<boolean> {
-    await this.parentOf(rel);
-    return unlink(this.pathOf(rel)).then(
+    const dir = await this.parentOf(rel);
+    const removed = await unlink(this.pathOf(rel)).then(
       () => true,
       (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return false;
         throw err;
       },
     );
+    // fsync of the directory: the removal survives a crash.
+    if (removed) {
+      const dh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      await dh.sync().finally(() => dh.close());
+    }
+    return removed;
   }
 
   async rmdir(rel: string): Promise<boolean> {
