@@ -289,6 +289,43 @@ describe('OVAs on a userspace-mode nfs export domain', () => {
     ).rejects.toMatchObject({ code: 'image_too_large' });
     expect(await readdir(onServer(dataDomain, 'images'))).toEqual(before);
     expect(await readdir(staging)).toEqual([]);
+    // A source volume on the nfs data domain with a planted backing file is never packed.
+    const planted = { disk: randomUUID(), volume: randomUUID() };
+    await mkdir(onServer(dataDomain, 'images', planted.disk));
+    await qemuImg(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      '/etc/shadow',
+      '-F',
+      'raw',
+      onServer(dataDomain, 'images', planted.disk, planted.volume),
+      '1M',
+    );
+    await expect(
+      ova.pack({
+        job_id: randomUUID(),
+        domain_id: exportDomain.id,
+        name: 'planted',
+        ovf: '<Envelope/>',
+        overwrite: false,
+        disks: [
+          {
+            from: {
+              domain_id: dataDomain.id,
+              disk_id: planted.disk,
+              volume_id: planted.volume,
+              format: 'qcow2',
+            },
+            member: { disk_id: planted.disk, volume_id: planted.volume },
+          },
+        ],
+      }),
+    ).rejects.toMatchObject({ code: 'image_invalid' });
+    expect((await ova.list(exportDomain.id)).names).not.toContain('planted');
+    await rm(onServer(dataDomain, 'images', planted.disk), { recursive: true });
     // A symlink planted on the share is never opened as an OVA.
     await symlink('/etc/passwd', onServer(exportDomain, 'ova', 'link.ova'));
     expect((await ova.list(exportDomain.id)).names).not.toContain('link');

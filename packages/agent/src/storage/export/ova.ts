@@ -18,6 +18,7 @@ import { DOMAIN_FILE_MAX_BYTES } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import { AgentError, toAgentError } from '../../util/errors';
 import { Reverter } from '../../util/reverter';
+import { HeaderError, readQcow2Header } from '../image-header';
 import { inspectUntrustedImage, inspectUntrustedVmdk } from '../inspect';
 import { escapeOptValue } from '../qemu-img';
 import { startConvert } from '../volumes/copy';
@@ -30,7 +31,7 @@ import { runQemuImg } from '../qemu-img';
 import { TAR_END, type TarMember, tarHeader, tarPadding } from './tar';
 import { type CheckedVolume, checkExportedVolume } from './check-volume';
 import { FOREIGN_MEMBER, invalid, OVA_NAME, readIndex } from './ova-index';
-import { type DomainTree, LocalTree, type TreeReader } from './tree';
+import { type DomainTree, LocalTree, type TreeReader, withLocalHead } from './tree';
 
 type Emit = <E extends AgentEventName>(event: E, params: AgentEventParams<E>) => void;
 
@@ -210,6 +211,7 @@ export class OvaService {
             details: { domain_id: d.from.domain_id, disk_id: d.from.disk_id, volume_id: d.from.volume_id },
           });
         }
+        if (from.kind === 'nfs') await refuseNfsBacking(from, rel, d.from.format, d.from.volume_id);
         sources.push({ d, from, rel, source });
       }
       if (tree.kind === 'local') {
@@ -642,6 +644,32 @@ async function retryOntoNfs(tree: DomainTree, rel: string, write: () => Promise<
       await tree.remove(rel).catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
     }
+  }
+}
+
+/**
+ * An nfs source must be a single image: qemu-img would follow a backing name through the nfs
+ * driver — or, absolute, to a file of this host — so a chain is refused (`image_invalid`) as the
+ * nfs copy path refuses it, before anything opens the image (ADR 027).
+ */
+async function refuseNfsBacking(
+  tree: DomainTree,
+  rel: string,
+  format: string,
+  volumeId: string,
+): Promise<void> {
+  if (format !== 'qcow2') return;
+  const header = await withLocalHead(tree, rel, (head) => readQcow2Header(head)).catch((err: unknown) => {
+    if (err instanceof HeaderError)
+      throw new AgentError('image_invalid', `volume ${volumeId}: malformed qcow2 header: ${err.message}`);
+    throw err;
+  });
+  if (header?.backingFile !== undefined || header?.dataFile !== undefined || header?.hasExternalData) {
+    throw new AgentError(
+      'image_invalid',
+      `volume ${volumeId} on an nfs domain has a backing or data file: export its VM without snapshots`,
+      { details: { volume_id: volumeId } },
+    );
   }
 }
 
