@@ -192,6 +192,14 @@ describe('snapshots and thin clones on a userspace-mode nfs domain (engine + age
       `${nfsOpts(diskId, base as string)},encrypt.key-secret=k`,
     ]);
     expect(fs.readFileSync(join(diskDir(diskId), base as string)).includes(MARKER)).toBe(false);
+
+    // A memory snapshot would put the state file onto the domain: refused with the code, nothing
+    // made, the guest runs on.
+    const mem = await call('POST', `/vms/${vmId}/snapshots`, { description: 'memory', memory: true });
+    if (mem.status === 202) await expect(settled(mem)).rejects.toThrow(/storage_feature_unavailable/);
+    else expect(mem.json.error?.code, JSON.stringify(mem.json)).toBe('storage_feature_unavailable');
+    expect(fs.readdirSync(diskDir(diskId))).toEqual([base]);
+    expect(await sum()).toBe(written);
     await stopGuestVm(platform as Platform, vmId);
   }, 600_000);
 

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,6 +14,13 @@ import { StorageDomains } from '../src/storage/domains/service';
 import { UserspaceNfsImages } from '../src/storage/nfs/images';
 import { nfsUrl, UserspaceVolumes } from '../src/storage/nfs/volumes';
 import { diskChain, planDiskChains } from '../src/vm/disk-chains';
+import {
+  type MergeMarker,
+  readMarker,
+  refusePendingMerges,
+  removeMarker,
+  writeMarker,
+} from '../src/vm/snapshots/marker';
 import { ImagePolicy } from '../src/vm/images';
 
 /**
@@ -330,4 +337,40 @@ describe('backing chains on a userspace-mode nfs domain', () => {
     expect(await check(below)).toBe('ok');
     expect(await check(await overlay(below, 'qcow2'))).toBe('image_invalid');
   }, 120_000);
+  it('keeps a merge marker on the export: written atomically over NFS, read back, and a start refused while it is there', async () => {
+    const remote = policy.remote as UserspaceNfsImages;
+    const disk = randomUUID();
+    const [top, base] = [randomUUID(), randomUUID()];
+    await mkdir(join(server.dir, domainId, 'images', disk), { recursive: true });
+    const dir = `${root}/images/${disk}`;
+    const files = remote.diskFiles(dir);
+    expect(await readMarker(dir, files)).toBeUndefined();
+    const marker: MergeMarker = {
+      version: 1,
+      kind: 'live',
+      vm_id: randomUUID(),
+      disk_id: 'd0',
+      top,
+      base,
+      child: null,
+      phase: 'started',
+      job_id: 'merge-test',
+      started_at: new Date().toISOString(),
+    };
+    await writeMarker(dir, marker, files);
+    const onServer = join(server.dir, domainId, 'images', disk, 'merge.json');
+    expect(JSON.parse(await readFile(onServer, 'utf8'))).toEqual(marker);
+    expect((await stat(onServer)).mode & 0o777).toBe(0o600);
+    expect(await readMarker(dir, files)).toEqual(marker);
+    const spec = { disks: [{ id: 'd0', path: `${dir}/${top}`, readonly: false }] } as VmSpec;
+    await expect(refusePendingMerges(spec, remote)).rejects.toMatchObject({ code: 'merge_pending' });
+    await writeMarker(dir, { ...marker, phase: 'committed' }, files);
+    expect((await readMarker(dir, files))?.phase).toBe('committed');
+    // No temporary file left beside it.
+    expect(await readdir(join(server.dir, domainId, 'images', disk))).toEqual(['merge.json']);
+    await removeMarker(dir, files);
+    await expect(refusePendingMerges(spec, remote)).resolves.toBeUndefined();
+    // Names outside the disk directory are refused before anything is sent.
+    expect(() => remote.diskFiles(`${root}/images/../dom_md`)).toThrow();
+  }, 60_000);
 });

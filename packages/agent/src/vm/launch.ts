@@ -66,7 +66,7 @@ export async function startVmLocked(
     rt.transition(vm, 'starting', 'starting');
     await rt.images.checkSpec(spec);
     const diskChains = await planDiskChains(rt.images, spec);
-    await refusePendingMerges(spec);
+    await refusePendingMerges(spec, rt.images.remote);
     const memoryState = restoreMemory
       ? await rt.images.checkFile(restoreMemory, '/restore_memory/path')
       : undefined;

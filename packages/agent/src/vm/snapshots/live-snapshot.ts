@@ -50,6 +50,8 @@ export async function snapshotLocked(
   const remote = rt.images.remote;
   const names = remoteNamesOf(rt);
   try {
+    // The state file would go onto a userspace-mode nfs domain: not yet (ADR 027), refused first.
+    if (p.memory && remote?.owns(p.memory.path)) throw remote.unavailable(p.memory.path, '/memory/path');
     const seen = new Set<string>();
     const planned: PlannedDisk[] = [];
     for (const [i, d] of p.disks.entries()) {

@@ -1,5 +1,5 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
-import type { DiskDirFiles } from '../../storage/nfs/images';
+import type { DiskDirFiles, RemoteImages } from '../../storage/nfs/images';
 import { basename, dirname, join } from 'node:path';
 import type { VmSpec } from '@vireo/agent-protocol';
 import { AgentError, toAgentError } from '../../util/errors';
@@ -114,11 +114,12 @@ export async function syncDir(dir: string): Promise<void> {
  * The start path's guard: a disk whose directory holds a merge marker must not run until the merge
  * is finished (`volume.merge`, which is idempotent), because the spec's chain may be the stale one.
  */
-export async function refusePendingMerges(spec: Pick<VmSpec, 'disks'>): Promise<void> {
+export async function refusePendingMerges(spec: Pick<VmSpec, 'disks'>, remote?: RemoteImages): Promise<void> {
   for (const disk of spec.disks) {
     if (disk.readonly) continue;
     const dir = dirname(disk.path);
-    const marker = await readMarker(dir);
+    // A disk on a userspace-mode nfs domain keeps its marker on the export (ADR 027).
+    const marker = await readMarker(dir, remote?.owns(disk.path) ? remote.diskFiles(dir) : undefined);
     if (!marker) continue;
     // One directory per disk in storage domains; the older flat image directory holds many disks.
     const name = basename(disk.path);
