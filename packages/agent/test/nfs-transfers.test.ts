@@ -11,6 +11,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
 import { StorageDomains } from '../src/storage/domains/service';
+import { UserspaceCopies } from '../src/storage/nfs/copy';
 import { UserspaceNfsTransfers } from '../src/storage/nfs/transfers';
 import { TransferManager, transferRequestHandler } from '../src/storage/transfers';
 import { ImagePolicy } from '../src/vm/images';
@@ -289,4 +290,50 @@ describe('uploads and downloads on userspace-mode nfs domains', () => {
     ).rejects.toMatchObject({ code: 'image_too_large' });
     expect(await staged(data)).toEqual([]);
   }, 120_000);
+
+  it('refuses to copy a snapshot chain off the domain (unavailable), never opening it by its names', async () => {
+    const localId = randomUUID();
+    const localRoot = join(stateDir, 'local', localId);
+    await mkdir(join(localRoot, 'images'), { recursive: true });
+    const copies = new UserspaceCopies({
+      domain: (id) => domains.userspaceDomain(id),
+      unavailable: (id, feature) => domains.featureUnavailable(id, feature),
+      resolveRoot: async () => localRoot,
+      emit: (() => undefined) as never,
+      log,
+      secretsDir: join(stateDir, 'secrets'),
+    });
+    const disk = randomUUID();
+    const [v0, v1] = [randomUUID(), randomUUID()];
+    const dir = join(nfs.dir, data.id, 'images', disk);
+    await mkdir(dir);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, v0), '8M']);
+    await run('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-u',
+      '-b',
+      v0,
+      '-F',
+      'qcow2',
+      join(dir, v1),
+      '8M',
+    ]);
+    const to = {
+      domain_id: localId,
+      disk_id: randomUUID(),
+      volume_id: randomUUID(),
+      format: 'qcow2' as const,
+    };
+    await expect(
+      copies.copy({
+        job_id: randomUUID(),
+        from: { domain_id: data.id, disk_id: disk, volume_id: v1, format: 'qcow2' },
+        to,
+      }),
+    ).rejects.toMatchObject({ code: 'storage_feature_unavailable' });
+    expect(await readdir(join(localRoot, 'images'))).toEqual([]);
+  }, 60_000);
 });

@@ -9,6 +9,7 @@ import { imageInfo } from '../qemu-img';
 import { CopyJobs, type CopySource, type CopyTarget } from '../volumes/copy';
 import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/layout';
 import { sourceChainOpts } from '../volumes/service';
+import { walkNfsChain } from './chains';
 import { withNfs } from './client';
 import { nfsUrl } from './volumes';
 
@@ -74,10 +75,26 @@ export class UserspaceCopies {
         details: at.ids,
       });
     }
-    // The copy collapses no chain here: a backing file would be opened through a name the image
-    // carries, which could be a file of this host.
+    // The copy collapses no chain here: QEMU's nfs driver resolves a relative backing name against
+    // `nfs://…/<volume>/` (the volume taken for a directory; the server then refuses that MOUNT
+    // with MNT3ERR_ACCES), and qemu-img cannot name the layers as nodes itself (ADR 027, decision
+    // 12). A chain the layout allows is refused as unavailable; anything else (an absolute or
+    // json: name, a name outside the layout) is a planted image, refused as invalid by the walk.
     if ((await describeNfs(d, e, at)).backing !== null) {
-      throw new AgentError('image_invalid', `volume ${at.vol} has a backing file`, { details: at.ids });
+      await withNfs(at.loc, (c) =>
+        walkNfsChain(
+          c,
+          d.domainId,
+          `images/${at.disk}/${at.vol}`,
+          e.format,
+          'volume.copy',
+          (r) => `${d.root}/${r}`,
+        ),
+      );
+      throw this.deps.unavailable(
+        d.domainId,
+        'copying a volume with a backing chain (snapshots, thin clones) off the domain',
+      );
     }
     return {
       image: at.url,
