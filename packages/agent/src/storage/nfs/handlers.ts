@@ -8,8 +8,9 @@ import { UserspaceVolumes } from './volumes';
 /**
  * Routes the `volume.*` calls that name a userspace-mode nfs domain (ADR 027) to
  * {@link UserspaceVolumes}; every other domain keeps the directory-based handlers. Operations this
- * mode cannot do answer `storage_feature_unavailable` naming the feature (other domain-root users —
- * uploads, exports, registration scans — get the same code from `StorageDomains.rootOf`).
+ * mode cannot do answer `storage_feature_unavailable` naming the feature (other domain-root users
+ * get the same code from `StorageDomains.rootOf`; uploads and downloads go through
+ * `UserspaceNfsTransfers`).
  */
 export function routeUserspaceNfsVolumes(
   handlers: MethodHandlers,
