@@ -42,6 +42,8 @@ export function blockChains(rt: VmRuntime, p: VmBlockChainsParams): Promise<VmBl
 
 async function memorySize(rt: VmRuntime, path: string | undefined): Promise<number | null> {
   if (!path) return null;
+  // The agent never writes a memory state onto a userspace-mode nfs domain (ADR 027): none there.
+  if (rt.images.remote?.owns(path)) return null;
   try {
     return (await stat(await rt.images.checkFile(path, '/memory_path'))).size;
   } catch (err) {
