@@ -22,6 +22,8 @@ import {
   writeMarker,
 } from '../src/vm/snapshots/marker';
 import { ImagePolicy } from '../src/vm/images';
+import type { VmRuntime } from '../src/vm/runtime';
+import { mergeStatus } from '../src/vm/snapshots';
 
 /**
  * Backing chains on a userspace-mode nfs domain (ADR 027) against a real NFSv3 server: overlays made
@@ -362,13 +364,27 @@ describe('backing chains on a userspace-mode nfs domain', () => {
     expect(JSON.parse(await readFile(onServer, 'utf8'))).toEqual(marker);
     expect((await stat(onServer)).mode & 0o777).toBe(0o600);
     expect(await readMarker(dir, files)).toEqual(marker);
+    // merge.status reads it over NFS too (a volume of the directory must exist).
+    await writeFile(join(server.dir, domainId, 'images', disk, top), Buffer.alloc(512));
+    const rt = { images: policy } as unknown as VmRuntime;
+    expect(await mergeStatus(rt, { volume_path: `${dir}/${top}` })).toEqual({
+      pending: {
+        top_path: `${dir}/${top}`,
+        base_path: `${dir}/${base}`,
+        phase: 'started',
+        vm_id: marker.vm_id,
+      },
+    });
     const spec = { disks: [{ id: 'd0', path: `${dir}/${top}`, readonly: false }] } as VmSpec;
     await expect(refusePendingMerges(spec, remote)).rejects.toMatchObject({ code: 'merge_pending' });
     await writeMarker(dir, { ...marker, phase: 'committed' }, files);
     expect((await readMarker(dir, files))?.phase).toBe('committed');
     // No temporary file left beside it.
-    expect(await readdir(join(server.dir, domainId, 'images', disk))).toEqual(['merge.json']);
+    expect((await readdir(join(server.dir, domainId, 'images', disk))).sort()).toEqual(
+      ['merge.json', top].sort(),
+    );
     await removeMarker(dir, files);
+    expect(await mergeStatus(rt, { volume_path: `${dir}/${top}` })).toEqual({ pending: null });
     await expect(refusePendingMerges(spec, remote)).resolves.toBeUndefined();
     // Names outside the disk directory are refused before anything is sent.
     expect(() => remote.diskFiles(`${root}/images/../dom_md`)).toThrow();

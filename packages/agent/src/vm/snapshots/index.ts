@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import type { VmRuntime } from '../runtime';
 import { coldMerge } from './cold-merge';
 import { mergeLocked, resumeLiveMergeLocked } from './live-merge';
+import type { DiskDirFiles } from '../../storage/nfs/images';
 import { readMarker } from './marker';
 import { snapshotLocked } from './live-snapshot';
 
@@ -36,9 +37,13 @@ export function mergeVolume(rt: VmRuntime, p: VolumeMergeParams): Promise<MergeR
 
 /** `merge.status`: the unfinished merge recorded in a volume's directory, if any. */
 export async function mergeStatus(rt: VmRuntime, p: MergeStatusParams): Promise<MergeStatusResult> {
-  const real = await rt.images.checkFile(p.volume_path, '/volume_path');
+  // A volume on a userspace-mode nfs domain: checked, and its marker read, over NFS (ADR 027).
+  const remote = rt.images.remote?.owns(p.volume_path) ? rt.images.remote : undefined;
+  const real = remote
+    ? await remote.checkVolume(p.volume_path, '/volume_path')
+    : await rt.images.checkFile(p.volume_path, '/volume_path');
   const dir = dirname(real);
-  const marker = await readMarker(dir);
+  const marker = await readMarker(dir, remote?.diskFiles(dir));
   return {
     pending: marker
       ? {
@@ -60,14 +65,19 @@ export async function resumeInterruptedMerges(rt: VmRuntime): Promise<Promise<un
   const started: Promise<unknown>[] = [];
   for (const vm of rt.vms.values()) {
     if ((vm.state !== 'up' && vm.state !== 'paused') || !vm.spec) continue;
-    const dirs = new Set(vm.spec.disks.filter((d) => !d.readonly).map((d) => dirname(d.path)));
-    for (const dir of dirs) {
-      const marker = await readMarker(dir).catch(() => undefined);
+    const dirs = new Map<string, DiskDirFiles | undefined>();
+    for (const d of vm.spec.disks) {
+      if (d.readonly) continue;
+      const remote = rt.images.remote?.owns(d.path) ? rt.images.remote : undefined;
+      dirs.set(dirname(d.path), remote?.diskFiles(dirname(d.path)));
+    }
+    for (const [dir, files] of dirs) {
+      const marker = await readMarker(dir, files).catch(() => undefined);
       if (marker?.kind !== 'live' || marker.vm_id !== vm.id) continue;
       const log = rt.log.child({ vm_id: vm.id, dir });
       log.warn({ top: marker.top, base: marker.base, phase: marker.phase }, 'finishing an interrupted merge');
       const run = rt.lock
-        .run(vm.id, 'vm.merge', () => resumeLiveMergeLocked(rt, vm, dir, marker))
+        .run(vm.id, 'vm.merge', () => resumeLiveMergeLocked(rt, vm, dir, marker, files))
         .catch((err) => log.error({ err }, 'finishing the interrupted merge failed; the marker stays'));
       started.push(run);
     }
