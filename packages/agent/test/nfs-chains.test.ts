@@ -10,7 +10,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
 import { buildQemuArgv, diskNodeNames } from '../src/qemu/argv';
-import { StorageDomains } from '../src/storage/domains/service';
+import type { StorageDomains } from '../src/storage/domains/service';
 import { UserspaceNfsImages } from '../src/storage/nfs/images';
 import { nfsUrl, UserspaceVolumes } from '../src/storage/nfs/volumes';
 import { diskChain, planDiskChains } from '../src/vm/disk-chains';
@@ -24,6 +24,7 @@ import {
 import { ImagePolicy } from '../src/vm/images';
 import type { VmRuntime } from '../src/vm/runtime';
 import { mergeStatus } from '../src/vm/snapshots';
+import { userspaceNfsDomains } from './support/nfs-domains';
 
 /**
  * Backing chains on a userspace-mode nfs domain (ADR 027) against a real NFSv3 server: overlays made
@@ -56,16 +57,7 @@ beforeAll(async () => {
   server = await startNfsServer('nfssnap');
   stateDir = await mkdtemp(join(tmpdir(), 'vireo-nfs-chains-'));
   policy = new ImagePolicy([]);
-  domains = new StorageDomains({
-    stateDir,
-    policy,
-    log,
-    nfsMode: { mode: 'userspace', reason: 'test' },
-    hostName: 'host-under-test',
-    mountTool: async () => {
-      throw new Error('mount must not run in userspace mode');
-    },
-  });
+  domains = userspaceNfsDomains(stateDir, log, policy);
   policy.remote = new UserspaceNfsImages(domains);
   volumes = new UserspaceVolumes({
     domain: (id) => domains.userspaceDomain(id),

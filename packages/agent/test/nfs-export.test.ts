@@ -8,14 +8,14 @@ import type { StorageDomainRef } from '@vireo/agent-protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
-import { StorageDomains } from '../src/storage/domains/service';
+import type { StorageDomains } from '../src/storage/domains/service';
 import { DomainFiles } from '../src/storage/export/files';
 import { OvaService } from '../src/storage/export/ova';
 import { TAR_END, tarHeader, tarPadding } from '../src/storage/export/tar';
 import { NfsTree } from '../src/storage/nfs/tree';
 import { scanDisks } from '../src/storage/registration/scan-disks';
-import { ImagePolicy } from '../src/vm/images';
 import { createTestDomains, type TestDomains } from './support/storage-domains';
+import { nfsDomainRef, userspaceNfsDomains } from './support/nfs-domains';
 
 /**
  * Exports, imports and registration scans on userspace-mode nfs domains (ADR 027) against a real
@@ -38,16 +38,7 @@ let exportDomain: StorageDomainRef;
 let dataDomain: StorageDomainRef;
 
 function ref(kind: 'data' | 'export'): StorageDomainRef {
-  const id = randomUUID();
-  return {
-    id,
-    name: `${kind}-${id.slice(0, 4)}`,
-    kind,
-    backend: 'nfs',
-    path: `/run/vireo-agent/storage/${id}`,
-    nfs_server: server.address,
-    nfs_export: server.exportPath,
-  };
+  return nfsDomainRef(server, kind);
 }
 
 /** Resolves local domains; nfs ones are reached through `nfsDomain` before this is asked. */
@@ -78,16 +69,7 @@ beforeAll(async () => {
   server = await startNfsServer('nfsexp');
   stateDir = await mkdtemp(join(tmpdir(), 'vireo-nfs-export-'));
   staging = join(stateDir, 'staging');
-  nfsDomains = new StorageDomains({
-    stateDir,
-    policy: new ImagePolicy([]),
-    log,
-    nfsMode: { mode: 'userspace', reason: 'test' },
-    hostName: 'host-under-test',
-    mountTool: async () => {
-      throw new Error('mount must not run in userspace mode');
-    },
-  });
+  nfsDomains = userspaceNfsDomains(stateDir, log);
   exportDomain = ref('export');
   dataDomain = ref('data');
   for (const d of [exportDomain, dataDomain])

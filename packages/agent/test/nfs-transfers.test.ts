@@ -10,11 +10,11 @@ import { TRANSFER_HTTP_PREFIX, type StorageDomainRef, type TransferStartParams }
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
-import { StorageDomains } from '../src/storage/domains/service';
+import type { StorageDomains } from '../src/storage/domains/service';
 import { UserspaceCopies } from '../src/storage/nfs/copy';
 import { UserspaceNfsTransfers } from '../src/storage/nfs/transfers';
 import { TransferManager, transferRequestHandler } from '../src/storage/transfers';
-import { ImagePolicy } from '../src/vm/images';
+import { nfsDomainRef, userspaceNfsDomains } from './support/nfs-domains';
 
 /**
  * Uploads and downloads on nfs domains served in userspace mode (ADR 027) against a real NFSv3
@@ -37,16 +37,7 @@ let data: StorageDomainRef;
 let iso: StorageDomainRef;
 
 function ref(kind: 'data' | 'iso'): StorageDomainRef {
-  const id = randomUUID();
-  return {
-    id,
-    name: `${kind}-${id.slice(0, 4)}`,
-    kind,
-    backend: 'nfs',
-    path: `/run/vireo-agent/storage/${id}`,
-    nfs_server: nfs.address,
-    nfs_export: nfs.exportPath,
-  };
+  return nfsDomainRef(nfs, kind);
 }
 
 /** PUT the whole file in one Content-Range request, as the engine's relay does. */
@@ -132,16 +123,7 @@ beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'vireo-nfs-xfer-'));
   work = join(stateDir, 'work');
   await mkdir(work);
-  domains = new StorageDomains({
-    stateDir,
-    policy: new ImagePolicy([]),
-    log,
-    nfsMode: { mode: 'userspace', reason: 'test' },
-    hostName: 'host-under-test',
-    mountTool: async () => {
-      throw new Error('mount must not run in userspace mode');
-    },
-  });
+  domains = userspaceNfsDomains(stateDir, log);
   manager = new TransferManager(
     (id) => domains.rootOf(id),
     log,

@@ -8,11 +8,11 @@ import type { StorageDomainRef, VmSpec } from '@vireo/agent-protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
-import { StorageDomains } from '../src/storage/domains/service';
+import type { StorageDomains } from '../src/storage/domains/service';
 import { UserspaceCopies } from '../src/storage/nfs/copy';
 import { UserspaceNfsImages } from '../src/storage/nfs/images';
 import { UserspaceVolumes } from '../src/storage/nfs/volumes';
-import { ImagePolicy } from '../src/vm/images';
+import { nfsDomainRef, userspaceNfsDomains } from './support/nfs-domains';
 
 /**
  * nfs domains in userspace mode (ADR 027) against a real NFSv3 server (nfs-ganesha in a test
@@ -28,33 +28,13 @@ let domains: StorageDomains;
 let volumes: UserspaceVolumes;
 
 function ref(kind: 'data' | 'iso', over: Partial<StorageDomainRef> = {}): StorageDomainRef {
-  const id = randomUUID();
-  return {
-    id,
-    name: `${kind}-${id.slice(0, 4)}`,
-    kind,
-    backend: 'nfs',
-    path: `/run/vireo-agent/storage/${id}`,
-    nfs_server: server.address,
-    nfs_export: server.exportPath,
-    ...over,
-  };
+  return nfsDomainRef(server, kind, over);
 }
 
 beforeAll(async () => {
   server = await startNfsServer('nfsag');
   stateDir = await mkdtemp(join(tmpdir(), 'vireo-nfs-agent-'));
-  domains = new StorageDomains({
-    stateDir,
-    policy: new ImagePolicy([]),
-    log,
-    nfsMode: { mode: 'userspace', reason: 'test' },
-    hostName: 'host-under-test',
-    // Userspace mode never mounts: any mount call is a bug.
-    mountTool: async () => {
-      throw new Error('mount must not run in userspace mode');
-    },
-  });
+  domains = userspaceNfsDomains(stateDir, log);
   volumes = new UserspaceVolumes({
     domain: (id) => domains.userspaceDomain(id),
     unavailable: (id, feature) => domains.featureUnavailable(id, feature),

@@ -14,12 +14,12 @@ import type { VolumeSealParams } from '@vireo/agent-protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
-import { StorageDomains } from '../src/storage/domains/service';
+import type { StorageDomains } from '../src/storage/domains/service';
 import { UserspaceNfsImages } from '../src/storage/nfs/images';
 import { nfsUrl, UserspaceVolumes } from '../src/storage/nfs/volumes';
 import { findSealAppliance } from '../src/storage/seal/appliance';
 import { type SealerOptions, sealVolume } from '../src/storage/seal/service';
-import { ImagePolicy } from '../src/vm/images';
+import { userspaceNfsDomains } from './support/nfs-domains';
 
 const run = promisify(execFile);
 const log = pino({ level: 'silent' });
@@ -42,15 +42,7 @@ beforeAll(async () => {
   if (!findSealAppliance()) throw new Error('seal appliance missing: run scripts/build-seal-appliance.sh');
   server = await startNfsServer('nfsseal');
   work = await mkdtemp(join(tmpdir(), 'vireo-seal-nfs-'));
-  domains = new StorageDomains({
-    stateDir: work,
-    policy: new ImagePolicy([]),
-    log,
-    nfsMode: { mode: 'userspace', reason: 'test' },
-    mountTool: async () => {
-      throw new Error('mount must not run in userspace mode');
-    },
-  });
+  domains = userspaceNfsDomains(work, log);
   domainId = randomUUID();
   localPath = `/run/vireo-agent/storage/${domainId}`;
   await domains.activate({
