@@ -16,6 +16,12 @@ export {
   type StreamEventsOptions,
   streamEvents,
 } from './events';
+export {
+  type HostNfsAccess,
+  type HostSealing,
+  type HostStorageAbilities,
+  hostStorageAbilities,
+} from './host-storage';
 export { isTerminal, OperationsApi, type WaitOptions, waitForOperation } from './operations';
 export { isUuid, ResourceApi, type Versioned } from './resources';
 export { type SseMessage, SseParser } from './sse';

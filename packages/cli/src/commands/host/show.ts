@@ -1,9 +1,10 @@
+import { hostStorageAbilities } from '@vireo/client';
 import { parseFormat } from '../../output/format';
 import { renderFields } from '../../output/table';
 import { resolveArg, showCommand } from '../common/crud';
 import { hostKind } from '../common/kinds';
 import { printObject } from '../common/output';
-import { hostStorage, nfsAccessText, sealingText } from './storage';
+import { nfsAccessText, sealingText } from './storage';
 
 const base = showCommand(hostKind);
 
@@ -18,7 +19,7 @@ export const hostShow: typeof base = {
     const { object: host } = await resolveArg(ctx, hostKind, ctx.args[0]);
     printObject(ctx, host);
     if (parseFormat(ctx.opts.output) === 'table') {
-      const storage = hostStorage(host);
+      const storage = hostStorageAbilities(host);
       ctx.session.io.stdout.write(
         `\n${renderFields(
           { 'NFS access:': nfsAccessText(storage.nfs), 'Template sealing:': sealingText(storage.seal) },

@@ -4,42 +4,9 @@ import {
   DescriptionListGroup,
   DescriptionListTerm,
 } from '@patternfly/react-core';
-import type { Host } from '@vireo/client';
+import { type Host, hostStorageAbilities } from '@vireo/client';
 import type { ReactNode } from 'react';
 import { FormattedMessage } from 'react-intl';
-
-/** How a host reaches nfs domains (ADR 027) and whether it can seal templates (ADR 030). */
-export interface HostStorageAbilities {
-  nfs?: { mode: 'kernel' | 'userspace'; reason: string };
-  seal?: { available: boolean; reason: string };
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
-}
-
-/**
- * Reads `capabilities.storage` of a host. A part is undefined when the agent reported nothing (not
- * connected yet, or older than the field); the API types capabilities as an open record, so each
- * field is checked rather than trusted.
- */
-export function hostStorageAbilities(host: Pick<Host, 'capabilities'>): HostStorageAbilities {
-  const storage = record(record(host.capabilities)?.storage);
-  const nfs = record(storage?.nfs);
-  const seal = record(storage?.seal);
-  return {
-    nfs:
-      (nfs?.mode === 'kernel' || nfs?.mode === 'userspace') && typeof nfs.reason === 'string'
-        ? { mode: nfs.mode, reason: nfs.reason }
-        : undefined,
-    seal:
-      typeof seal?.available === 'boolean' && typeof seal.reason === 'string'
-        ? { available: seal.available, reason: seal.reason }
-        : undefined,
-  };
-}
 
 function Row({ id, testId, children }: { id: string; testId: string; children: ReactNode }) {
   return (
