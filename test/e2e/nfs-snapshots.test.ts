@@ -194,23 +194,7 @@ describe('snapshots and thin clones on a userspace-mode nfs domain (engine + age
     ]);
     expect(fs.readFileSync(join(diskDir(diskId), base as string)).includes(MARKER)).toBe(false);
 
-    // A memory snapshot would put the state file onto the domain: refused with the code, nothing
-    // made, the guest runs on.
-    const mem = await call('POST', `/vms/${vmId}/snapshots`, { description: 'memory', memory: true });
-    if (mem.status === 202) await expect(settled(mem)).rejects.toThrow(/storage_feature_unavailable/);
-    else expect(mem.json.error?.code, JSON.stringify(mem.json)).toBe('storage_feature_unavailable');
-    expect(fs.readdirSync(diskDir(diskId))).toEqual([base]);
-    expect(await sum()).toBe(written);
-    // The engine leaves a failed memory snapshot to its reconciler (the disks might have switched),
-    // which asks the agent what the VM runs on and drops it.
-    const memId = mem.json.snapshot?.id as string | undefined;
-    if (memId) {
-      await until(
-        'the refused memory snapshot dropped',
-        async () => (await call('GET', `/vms/${vmId}/snapshots/${memId}`)).status === 404,
-        120_000,
-      );
-    }
+    // Memory snapshots on such a domain: test/e2e/nfs-memory-snapshot.test.ts.
     await stopGuestVm(platform as Platform, vmId);
 
     // A snapshot of the stopped VM (an overlay made by volume.create), a start on that two-layer

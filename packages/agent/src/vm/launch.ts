@@ -11,6 +11,7 @@ import { planDiskChains, requireDiskKeys, usedDiskKeys } from './disk-chains';
 import { vmPaths } from './paths';
 import { refusePendingMerges } from './snapshots';
 import { restoreMemoryState } from './snapshots/memory';
+import { stagingPathOf } from '../storage/nfs/memory-state';
 import type { VmRuntime } from './runtime';
 import { makeVmDir, type RuntimeRecord, writeOwner, writeRuntime, writeSpec } from './store';
 import { ensureTaps } from './taps';
@@ -67,9 +68,15 @@ export async function startVmLocked(
     await rt.images.checkSpec(spec);
     const diskChains = await planDiskChains(rt.images, spec);
     await refusePendingMerges(spec, rt.images.remote);
-    const memoryState = restoreMemory
-      ? await rt.images.checkFile(restoreMemory, '/restore_memory/path')
-      : undefined;
+    // A state on a userspace-mode nfs domain is fetched into a local staging file below (ADR 027).
+    const nfsMemory =
+      restoreMemory && rt.images.remote?.owns(restoreMemory)
+        ? rt.images.remote.memoryState(restoreMemory, '/restore_memory/path')
+        : undefined;
+    let memoryState =
+      restoreMemory && !nfsMemory
+        ? await rt.images.checkFile(restoreMemory, '/restore_memory/path')
+        : undefined;
 
     if (createdDir) {
       await makeVmDir(paths);
@@ -83,6 +90,12 @@ export async function startVmLocked(
           rm(f, { force: true }),
         ),
       );
+    }
+    if (nfsMemory) {
+      const staged = stagingPathOf(paths.dir, nfsMemory);
+      revert.add(() => rm(staged, { force: true }), 'remove staged memory state');
+      await nfsMemory.download(staged, '/restore_memory/path');
+      memoryState = staged;
     }
     await writeOwner(paths, rt.cfg.agentId);
     await writeSpec(paths, spec);
@@ -169,6 +182,7 @@ export async function startVmLocked(
       await qmp.execute('expire_password', { protocol: 'vnc', time: `+${console.valid_s}` });
     }
     if (memoryState) await restoreMemoryState(qmp, paths.dir, memoryState);
+    if (nfsMemory && memoryState) await rm(memoryState, { force: true });
     if (paused) {
       rt.transition(vm, 'paused', 'paused');
     } else {

@@ -5,6 +5,7 @@ import { AgentError } from '../../util/errors';
 import type { StorageDomains, UserspaceNfsDomain } from '../domains/service';
 import { VOLUME_REL, walkNfsChain } from './chains';
 import { type NfsClient, withNfs } from './client';
+import { MEMORY_REL, NfsMemoryState } from './memory-state';
 import { nfsUrl } from './volumes';
 
 /**
@@ -51,6 +52,8 @@ export interface RemoteImages {
   removeVolume(path: string): Promise<boolean>;
   /** Small files of a disk directory (merge markers), written atomically over NFS. */
   diskFiles(dir: string): DiskDirFiles;
+  /** A memory state file (`images/<disk>/<snapshot>.memory`), read and written over NFS. */
+  memoryState(path: string, where: string): NfsMemoryState;
   /**
    * The `LaunchPlan.nfsImages` entries for a spec's disks and CD-ROM, and for the lower layers of
    * `chains` (each layer of a chain on nfs opens as its own node with the nfs driver).
@@ -210,6 +213,11 @@ export class UserspaceNfsImages implements RemoteImages {
         await this.session(at, (c) => c.remove(inDir(name)));
       },
     };
+  }
+
+  memoryState(path: string, where: string): NfsMemoryState {
+    const at = this.located(path, where, MEMORY_REL, 'a memory state');
+    return new NfsMemoryState(at.domain, at.rel, path);
   }
 
   private session<T>(at: Located, fn: (c: NfsClient) => Promise<T>): Promise<T> {

@@ -42,8 +42,10 @@ export function blockChains(rt: VmRuntime, p: VmBlockChainsParams): Promise<VmBl
 
 async function memorySize(rt: VmRuntime, path: string | undefined): Promise<number | null> {
   if (!path) return null;
-  // The agent never writes a memory state onto a userspace-mode nfs domain (ADR 027): none there.
-  if (rt.images.remote?.owns(path)) return null;
+  // On a userspace-mode nfs domain the state is looked up over NFS (ADR 027 decision 15).
+  if (rt.images.remote?.owns(path)) {
+    return (await rt.images.remote.memoryState(path, '/memory_path').size()) ?? null;
+  }
   try {
     return (await stat(await rt.images.checkFile(path, '/memory_path'))).size;
   } catch (err) {

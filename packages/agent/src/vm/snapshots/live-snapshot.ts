@@ -14,6 +14,7 @@ import { writeSpec } from '../store';
 import type { ManagedVm } from '../vm';
 import { canonical, liveDisk, remoteNamesOf, volumeNodeNames } from './graph';
 import { saveMemoryState } from './memory';
+import { ensureStagingRoom, stagingPathOf } from '../../storage/nfs/memory-state';
 import { createOverlayUnsafe } from './volume-ops';
 
 interface PlannedDisk {
@@ -50,8 +51,14 @@ export async function snapshotLocked(
   const remote = rt.images.remote;
   const names = remoteNamesOf(rt);
   try {
-    // The state file would go onto a userspace-mode nfs domain: not yet (ADR 027), refused first.
-    if (p.memory && remote?.owns(p.memory.path)) throw remote.unavailable(p.memory.path, '/memory/path');
+    // The state file goes onto a userspace-mode nfs domain (ADR 027 decision 15): QEMU saves it to a
+    // local staging file, streamed over NFS afterwards. Checked before anything is made.
+    const nfsMemory =
+      p.memory && remote?.owns(p.memory.path) ? remote.memoryState(p.memory.path, '/memory/path') : undefined;
+    if (nfsMemory) {
+      await nfsMemory.checkNew('/memory/path');
+      await ensureStagingRoom(vm.paths.dir, spec.memory_mib * 1024 * 1024);
+    }
     const seen = new Set<string>();
     const planned: PlannedDisk[] = [];
     for (const [i, d] of p.disks.entries()) {
@@ -142,7 +149,10 @@ export async function snapshotLocked(
     let memoryBytes: number | undefined;
     let memoryError: unknown;
     if (p.memory) {
-      const memoryPath = await rt.images.checkNewFile(p.memory.path, '/memory/path');
+      const memoryPath = nfsMemory
+        ? stagingPathOf(vm.paths.dir, nfsMemory)
+        : await rt.images.checkNewFile(p.memory.path, '/memory/path');
+      if (nfsMemory) await rm(memoryPath, { force: true });
       const wasRunning = vm.state === 'up';
       const t0 = performance.now();
       if (wasRunning) await qmp.execute('stop');
@@ -160,6 +170,17 @@ export async function snapshotLocked(
         if (wasRunning) await qmp.execute('cont');
       }
       pausedMs = wasRunning ? performance.now() - t0 : 0;
+      // The guest runs again while the staged state streams onto the domain.
+      if (nfsMemory && memoryBytes !== undefined) {
+        try {
+          await nfsMemory.upload(memoryPath);
+        } catch (err) {
+          memoryError = err;
+          memoryBytes = undefined;
+        } finally {
+          await rm(memoryPath, { force: true });
+        }
+      }
     } else {
       const t0 = performance.now();
       await qmp.executeUntyped('transaction', { actions });
