@@ -273,7 +273,7 @@ describe('uploads and downloads on userspace-mode nfs domains', () => {
     expect(await staged(data)).toEqual([]);
   }, 120_000);
 
-  it('refuses to copy a snapshot chain off the domain (unavailable), never opening it by its names', async () => {
+  it('copies a snapshot chain off the domain (staged locally, ADR 027 decision 12)', async () => {
     const localId = randomUUID();
     const localRoot = join(stateDir, 'local', localId);
     await mkdir(join(localRoot, 'images'), { recursive: true });
@@ -315,7 +315,7 @@ describe('uploads and downloads on userspace-mode nfs domains', () => {
         from: { domain_id: data.id, disk_id: disk, volume_id: v1, format: 'qcow2' },
         to,
       }),
-    ).rejects.toMatchObject({ code: 'storage_feature_unavailable' });
-    expect(await readdir(join(localRoot, 'images'))).toEqual([]);
+    ).resolves.toMatchObject({ backing: null });
+    expect(await readdir(join(localRoot, 'images'))).toEqual([to.disk_id]);
   }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { rmdir, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { VolumeCopyParams, VolumeEndpoint, VolumeInfo } from '@vireo/agent-protocol';
 import type { Logger } from 'pino';
 import { AgentError } from '../../util/errors';
@@ -11,6 +11,7 @@ import { DomainLayout, type DomainRootResolver, idSegment } from '../volumes/lay
 import { sourceChainOpts } from '../volumes/service';
 import { walkNfsChain } from './chains';
 import { withNfs } from './client';
+import { stageNfsChain } from './staged-chain';
 import { nfsUrl } from './volumes';
 
 /**
@@ -60,6 +61,9 @@ export function isTransientMountRefusal(err: unknown): boolean {
   return /Failed to mount nfs share: .*MNT3ERR_ACCES/.test(String((err as Error)?.message ?? ''));
 }
 
+/** A copy source, with the staging directory to remove afterwards when it was staged. */
+type StagedSource = CopySource & { cleanup?: () => Promise<void> };
+
 export class UserspaceCopies {
   private readonly copies: CopyJobs;
 
@@ -67,7 +71,7 @@ export class UserspaceCopies {
     this.copies = new CopyJobs(deps.emit, deps.log, deps.secretsDir);
   }
 
-  private async nfsSource(d: UserspaceNfsDomain, e: VolumeEndpoint): Promise<CopySource> {
+  private async nfsSource(d: UserspaceNfsDomain, e: VolumeEndpoint): Promise<StagedSource> {
     const at = nfsVolume(d, e);
     const st = await withNfs(at.loc, (c) => c.stat(at.volRel));
     if (st?.type !== 'file') {
@@ -75,26 +79,27 @@ export class UserspaceCopies {
         details: at.ids,
       });
     }
-    // The copy collapses no chain here: QEMU's nfs driver resolves a relative backing name against
-    // `nfs://…/<volume>/` (the volume taken for a directory; the server then refuses that MOUNT
-    // with MNT3ERR_ACCES), and qemu-img cannot name the layers as nodes itself (ADR 027, decision
-    // 12). A chain the layout allows is refused as unavailable; anything else (an absolute or
-    // json: name, a name outside the layout) is a planted image, refused as invalid by the walk.
+    // QEMU's nfs driver cannot resolve the relative backing names (ADR 027, decision 12): a chain
+    // the walk accepts is staged verbatim into a private local directory laid out like the domain
+    // and copied from there; anything else (an absolute or json: name, a name outside the layout)
+    // is a planted image, refused as invalid by the walk.
     if ((await describeNfs(d, e, at)).backing !== null) {
-      await withNfs(at.loc, (c) =>
-        walkNfsChain(
+      const staged = await withNfs(at.loc, async (c) => {
+        const layers = await walkNfsChain(
           c,
           d.domainId,
           `images/${at.disk}/${at.vol}`,
           e.format,
           'volume.copy',
           (r) => `${d.root}/${r}`,
-        ),
-      );
-      throw this.deps.unavailable(
-        d.domainId,
-        'copying a volume with a backing chain (snapshots, thin clones) off the domain',
-      );
+        );
+        return stageNfsChain(c, d.domainId, layers, join(dirname(this.deps.secretsDir), 'nfs-chain-staging'));
+      });
+      return {
+        image: staged.top,
+        encryptedOpts: (keys) => sourceChainOpts(staged.top, e.format, keys),
+        cleanup: staged.remove,
+      };
     }
     return {
       image: at.url,
@@ -167,9 +172,18 @@ export class UserspaceCopies {
     this.copies.claim(p.job_id);
     const fromNfs = this.deps.domain(p.from.domain_id);
     const toNfs = this.deps.domain(p.to.domain_id);
-    const from = fromNfs ? await this.nfsSource(fromNfs, p.from) : await this.localSource(p.from);
-    const to = toNfs ? await this.nfsTarget(toNfs, p.to) : await this.localTarget(p.to);
-    return this.copies.run({ params: p, from, to, retryable: isTransientMountRefusal });
+    const from: StagedSource = fromNfs
+      ? await this.nfsSource(fromNfs, p.from)
+      : await this.localSource(p.from);
+    try {
+      const to = toNfs ? await this.nfsTarget(toNfs, p.to) : await this.localTarget(p.to);
+      return await this.copies.run({ params: p, from, to, retryable: isTransientMountRefusal });
+    } finally {
+      // A staged chain (decision 12) goes on success, failure and cancel alike.
+      await from
+        .cleanup?.()
+        .catch((err) => this.deps.log.warn({ err }, 'removing a staged nfs chain failed'));
+    }
   }
 
   /** Stops a running copy of this module; false when it knows no such job. */
