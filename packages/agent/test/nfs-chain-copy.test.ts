@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNfsServer, type TestNfsServer } from '../../../test/support/nfs-server';
 import type { StorageDomains } from '../src/storage/domains/service';
 import { UserspaceCopies } from '../src/storage/nfs/copy';
+import { retryLuksBenchmark } from '../src/storage/qemu-img';
 import { nfsDomainRef, userspaceNfsDomains } from './support/nfs-domains';
 
 /**
@@ -53,6 +54,12 @@ afterAll(async () => {
 });
 
 const qimg = (...args: string[]) => run('qemu-img', args);
+/** A qemu-img create of a LUKS image, again while QEMU's PBKDF calibration flakes (as the agent does). */
+const luksCreate = (...args: string[]) =>
+  retryLuksBenchmark(
+    () => run('qemu-img', ['create', ...args]),
+    () => rm(args[args.length - 2] as string, { force: true }),
+  );
 
 describe('copying a chain off a userspace-mode nfs domain', () => {
   it('stages a snapshot on a thin clone and copies it to a local domain, equal to the source', async () => {
@@ -95,6 +102,83 @@ describe('copying a chain off a userspace-mode nfs domain', () => {
     await qimg('compare', '-f', 'qcow2', '-F', 'qcow2', join(images, disk, snap), target);
     expect(await readdir(join(stateDir, 'nfs-chain-staging'))).toEqual([]);
   }, 120_000);
+
+  it('copies an encrypted snapshot on an encrypted thin clone nfs to nfs, re-keyed, equal to the source', async () => {
+    const keys = { kt: Buffer.alloc(32, 0x11), kv: Buffer.alloc(32, 0x22), kn: Buffer.alloc(32, 0x33) };
+    const objects: string[] = [];
+    for (const [id, key] of Object.entries(keys)) {
+      const file = join(stateDir, `${id}.key`);
+      await writeFile(file, key.toString('base64'), { mode: 0o600 });
+      objects.push('--object', `secret,id=${id},format=raw,file=${file}`);
+    }
+    const luks = (id: string) => ['-o', `encrypt.format=luks,encrypt.key-secret=${id},encrypt.iter-time=50`];
+    const [tmpl, disk] = [randomUUID(), randomUUID()];
+    const [base, clone, snap] = [randomUUID(), randomUUID(), randomUUID()];
+    const images = join(nfs.dir, data.id, 'images');
+    await mkdir(join(images, tmpl));
+    await mkdir(join(images, disk));
+    await luksCreate('-q', ...objects, '-f', 'qcow2', ...luks('kt'), join(images, tmpl, base), '8M');
+    const chainOpts = (file: string, ...layerKeys: string[]) =>
+      [
+        `driver=qcow2,file.filename=${file}`,
+        ...layerKeys.map((k, i) => `${'backing.'.repeat(i)}encrypt.key-secret=${k}`),
+      ].join(',');
+    await run('qemu-io', [
+      ...objects,
+      '--image-opts',
+      chainOpts(join(images, tmpl, base), 'kt'),
+      '-c',
+      'write -P 0x5a 0 1M',
+    ]);
+    await luksCreate(
+      '-q',
+      ...objects,
+      '-f',
+      'qcow2',
+      ...luks('kv'),
+      '-u',
+      '-b',
+      `../${tmpl}/${base}`,
+      '-F',
+      'qcow2',
+      join(images, disk, clone),
+      '8M',
+    );
+    await luksCreate(
+      '-q',
+      ...objects,
+      '-f',
+      'qcow2',
+      ...luks('kv'),
+      '-u',
+      '-b',
+      clone,
+      '-F',
+      'qcow2',
+      join(images, disk, snap),
+      '8M',
+    );
+    const src = chainOpts(join(images, disk, snap), 'kv', 'kv', 'kt');
+    await run('qemu-io', [...objects, '--image-opts', src, '-c', 'write -P 0x7c 2M 512k']);
+
+    const to = {
+      domain_id: data.id,
+      disk_id: randomUUID(),
+      volume_id: randomUUID(),
+      format: 'qcow2' as const,
+    };
+    const info = await copies.copy({
+      job_id: randomUUID(),
+      from: { domain_id: data.id, disk_id: disk, volume_id: snap, format: 'qcow2' },
+      to,
+      source_encryption: { secret: keys.kv.toString('base64'), base_secret: keys.kt.toString('base64') },
+      target_encryption: { secret: keys.kn.toString('base64') },
+    });
+    expect(info).toMatchObject({ backing: null, virtual_size: 8 * 1024 * 1024 });
+    const target = chainOpts(join(images, to.disk_id, to.volume_id), 'kn');
+    await qimg('compare', ...objects, '--image-opts', src, target);
+    expect(await readdir(join(stateDir, 'nfs-chain-staging'))).toEqual([]);
+  }, 180_000);
 
   it('refuses a chain whose backing name is absolute, staging nothing', async () => {
     const disk = randomUUID();
