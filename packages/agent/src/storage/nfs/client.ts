@@ -223,27 +223,27 @@ export class NfsClient {
     return readFattr(r);
   }
 
-  /** Attributes of a path (symlinks not followed), or undefined when it does not exist. */
-  async stat(path: string): Promise<Fattr | undefined> {
+  /** A path's handle and attributes (symlinks not followed), or undefined when it does not exist. */
+  private async lookupPath(path: string): Promise<{ fh: Buffer; attr: Fattr } | undefined> {
     try {
       const f = await this.walk(splitPath(path));
-      return f.attr ?? (await this.getattr(f.fh, path));
+      return { fh: f.fh, attr: f.attr ?? (await this.getattr(f.fh, path)) };
     } catch (err) {
       if (err instanceof NfsStatusError && err.errno === 'ENOENT') return undefined;
       throw err;
     }
   }
 
+  /** Attributes of a path (symlinks not followed), or undefined when it does not exist. */
+  async stat(path: string): Promise<Fattr | undefined> {
+    return (await this.lookupPath(path))?.attr;
+  }
+
   /** A regular file's content, or undefined when missing; `file_too_large` above `maxBytes`. */
   async readFile(path: string, maxBytes: number): Promise<Buffer | undefined> {
-    let f: { fh: Buffer; attr: Fattr | undefined };
-    try {
-      f = await this.walk(splitPath(path));
-    } catch (err) {
-      if (err instanceof NfsStatusError && err.errno === 'ENOENT') return undefined;
-      throw err;
-    }
-    const attr = f.attr ?? (await this.getattr(f.fh, path));
+    const f = await this.lookupPath(path);
+    if (!f) return undefined;
+    const attr = f.attr;
     if (attr.type !== 'file') throw new NfsStatusError(21, 'READ', path);
     if (attr.size > maxBytes) {
       throw new AgentError('file_too_large', `${path} is larger than ${maxBytes} bytes`, {
@@ -280,14 +280,9 @@ export class NfsClient {
    * path must not be a symlink. Undefined when it does not exist.
    */
   async readHead(path: string, length: number): Promise<{ attr: Fattr; head: Buffer } | undefined> {
-    let f: { fh: Buffer; attr: Fattr | undefined };
-    try {
-      f = await this.walk(splitPath(path));
-    } catch (err) {
-      if (err instanceof NfsStatusError && err.errno === 'ENOENT') return undefined;
-      throw err;
-    }
-    const attr = f.attr ?? (await this.getattr(f.fh, path));
+    const f = await this.lookupPath(path);
+    if (!f) return undefined;
+    const attr = f.attr;
     if (attr.type !== 'file') return { attr, head: Buffer.alloc(0) };
     const count = Math.min(length, IO_CHUNK);
     const r = await this.call(NFS3.READ, new XdrWriter().opaque(f.fh, FHSIZE3).u64(0).u32(count));
@@ -367,14 +362,9 @@ export class NfsClient {
    * it does not exist. A symlink or any other non-file is refused (never followed).
    */
   async openFile(path: string): Promise<{ fh: Buffer; attr: Fattr } | undefined> {
-    let f: { fh: Buffer; attr: Fattr | undefined };
-    try {
-      f = await this.walk(splitPath(path));
-    } catch (err) {
-      if (err instanceof NfsStatusError && err.errno === 'ENOENT') return undefined;
-      throw err;
-    }
-    const attr = f.attr ?? (await this.getattr(f.fh, path));
+    const f = await this.lookupPath(path);
+    if (!f) return undefined;
+    const attr = f.attr;
     if (attr.type !== 'file') {
       throw new AgentError('path_not_allowed', `${path} is not a regular file`, { details: { path } });
     }
