@@ -67,6 +67,8 @@ export interface DiskDirFiles {
   /** Writes a temporary name and renames it over `name` (the server commits both before answering). */
   write(name: string, data: Buffer): Promise<void>;
   remove(name: string): Promise<void>;
+  /** The names in the disk directory. */
+  list(): Promise<string[]>;
 }
 
 /** Any volume name: locates a disk directory through the volume pattern. */
@@ -212,6 +214,10 @@ export class UserspaceNfsImages implements RemoteImages {
       remove: async (name) => {
         await this.session(at, (c) => c.remove(inDir(name)));
       },
+      list: () =>
+        this.session(at, async (c) =>
+          (await c.readdir(`${at.domain.domainId}/${posix.dirname(at.rel)}`)).map((e) => e.name),
+        ),
     };
   }
 

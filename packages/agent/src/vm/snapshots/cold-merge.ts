@@ -3,6 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { MergeResult, VolumeMergeParams } from '@vireo/agent-protocol';
 import { readQcow2Header } from '../../storage/image-header';
+import { nfsColdMerge } from '../../storage/nfs/cold-merge';
 import { escapeOptValue } from '../../storage/qemu-img';
 import { writeSecretFiles } from '../../storage/volumes/encryption';
 import { AgentError } from '../../util/errors';
@@ -27,6 +28,32 @@ import { type ChainKeys, commitInto, rebaseUnsafe } from './volume-ops';
  * went down, unless it stopped in the one ambiguous moment (`completing`, see marker.ts).
  */
 export async function coldMerge(rt: VmRuntime, p: VolumeMergeParams): Promise<MergeResult> {
+  // A disk on a userspace-mode nfs domain: a guestless QEMU commits over NFS (ADR 027 decision 16).
+  const remote = rt.images.remote;
+  if (remote?.owns(p.base_path)) {
+    return nfsColdMerge(
+      {
+        remote,
+        log: rt.log,
+        progress: (jobId, state, value, error) => progress(rt, jobId, state, value, error),
+        refuseIfRunning: async (dir, paths) => {
+          for (const vm of rt.vms.values()) {
+            if (vm.state === 'down' || !vm.spec) continue;
+            if (vm.spec.disks.some((d) => dirname(d.path) === dir)) {
+              throw new AgentError(
+                'invalid_vm_state',
+                `VM ${vm.name ?? vm.id} is ${vm.state} on this disk: use vm.merge`,
+                {
+                  details: { vm_id: vm.id, state: vm.state, paths },
+                },
+              );
+            }
+          }
+        },
+      },
+      p,
+    );
+  }
   const dir = dirname(await rt.images.checkFile(p.base_path, '/base_path'));
   const top = join(dir, basename(p.top_path));
   const base = join(dir, basename(p.base_path));
