@@ -12,6 +12,8 @@ import type { StorageDomains } from '../src/storage/domains/service';
 import { nfsColdMerge, type NfsColdMergeDeps } from '../src/storage/nfs/cold-merge';
 import { UserspaceNfsImages } from '../src/storage/nfs/images';
 import { retryLuksBenchmark } from '../src/storage/qemu-img';
+import type { VmRuntime } from '../src/vm/runtime';
+import { mergeVolume } from '../src/vm/snapshots';
 import { nfsDomainRef, userspaceNfsDomains } from './support/nfs-domains';
 
 /**
@@ -269,5 +271,44 @@ describe('cold merge on a userspace-mode nfs domain', () => {
       expect(r['check-errors'] ?? 0).toBe(0);
       expect(r.corruptions ?? 0).toBe(0);
     }
+  }, 300_000);
+
+  it('volume.merge reaches it for an nfs disk, and refuses while a VM runs on the disk', async () => {
+    const { disk, dir, vols } = await chain([[0x58, '2M']]);
+    const [base, top] = vols as [string, string];
+    const at = (v: string) => `${root}/images/${disk}/${v}`;
+    const emitted: Array<{ job_id: string; state: string }> = [];
+    const vms = new Map<string, unknown>();
+    const rt = {
+      images: { remote },
+      log,
+      vms,
+      emit: (_name: string, e: { job_id: string; state: string }) => emitted.push(e),
+    } as unknown as VmRuntime;
+    vms.set('v1', { id: 'v1', name: 'running', state: 'up', spec: { disks: [{ path: at(top) }] } });
+    await expect(mergeVolume(rt, { top_path: at(top), base_path: at(base) })).rejects.toMatchObject({
+      code: 'invalid_vm_state',
+    });
+    expect((await readdir(dir)).sort()).toEqual([base, top].sort());
+    vms.clear();
+    const res = await mergeVolume(rt, { top_path: at(top), base_path: at(base), job_id: 'cm-rpc' });
+    expect(res).toEqual({
+      base_path: at(base),
+      removed_path: at(top),
+      rebased_path: null,
+      already_done: false,
+    });
+    expect(await readdir(dir)).toEqual([base]);
+    await reads(join(dir, base), [
+      [0x11, '0'],
+      [0x58, '2M'],
+    ]);
+    await clean(join(dir, base));
+    expect(
+      emitted
+        .filter((e) => e.job_id === 'cm-rpc')
+        .map((e) => e.state)
+        .at(-1),
+    ).toBe('succeeded');
   }, 300_000);
 });
