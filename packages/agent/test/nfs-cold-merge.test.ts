@@ -311,4 +311,45 @@ describe('cold merge on a userspace-mode nfs domain', () => {
         .at(-1),
     ).toBe('succeeded');
   }, 300_000);
+
+  it('a middle merge whose child already names the base (crash before the marker said committed) finishes without a second commit', async () => {
+    const { disk, dir, vols } = await chain([
+      [0x22, '1M'],
+      [0x33, '2M'],
+    ]);
+    const [base, mid, top] = vols as [string, string, string];
+    const at = (v: string) => `${root}/images/${disk}/${v}`;
+    // What QEMU leaves when the commit concluded: data in base, the child naming base.
+    await qimg('commit', '-q', '-f', 'qcow2', '-d', join(dir, mid));
+    await qimg('rebase', '-u', '-f', 'qcow2', '-b', base, '-F', 'qcow2', join(dir, top));
+    await writeFile(
+      join(dir, 'merge.json'),
+      JSON.stringify({
+        version: 1,
+        kind: 'cold',
+        vm_id: null,
+        disk_id: null,
+        top: mid,
+        base,
+        child: top,
+        phase: 'started',
+        job_id: 'cm-crash',
+        started_at: new Date().toISOString(),
+      }),
+    );
+    const res = await nfsColdMerge(deps(), { top_path: at(mid), base_path: at(base) });
+    expect(res).toEqual({
+      base_path: at(base),
+      removed_path: at(mid),
+      rebased_path: at(top),
+      already_done: false,
+    });
+    expect((await readdir(dir)).sort()).toEqual([base, top].sort());
+    await reads(join(dir, top), [
+      [0x11, '0'],
+      [0x22, '1M'],
+      [0x33, '2M'],
+    ]);
+    await clean(join(dir, base));
+  }, 300_000);
 });

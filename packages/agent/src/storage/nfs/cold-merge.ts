@@ -107,9 +107,13 @@ export async function nfsColdMerge(deps: NfsColdMergeDeps, p: VolumeMergeParams)
       log.info({ retry: marker.kind === 'live' }, 'committing in a guestless QEMU');
       const child = marker.child ? join(dir, marker.child) : undefined;
       const chain = await remote.checkChain(child ?? top, 'qcow2', '/top_path');
-      await commitOverNfs(remote, dir, chain, top, base, p, (v) =>
-        deps.progress(marker.job_id, 'running', v),
-      );
+      // QEMU rewrites the child's header only after the data is all in base: a child already
+      // naming base means a crash came between that and the marker's `committed`.
+      const done = child !== undefined && chain[1]?.path === base;
+      if (!done)
+        await commitOverNfs(remote, dir, chain, top, base, p, (v) =>
+          deps.progress(marker.job_id, 'running', v),
+        );
       marker.phase = 'committed';
       await writeMarker(dir, marker, files);
     }
