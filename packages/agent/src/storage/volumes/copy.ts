@@ -18,6 +18,7 @@ import {
   LUKS_CREATE_ATTEMPTS,
   type Preallocation,
   type QemuImgLimits,
+  qemuImgEnv,
 } from '../qemu-img';
 import { isWrongKeyFailure, LUKS_ITER_TIME_MS, luksCreateOptions, writeSecretFiles } from './encryption';
 import { idSegment } from './layout';
@@ -87,7 +88,7 @@ export function startConvert(options: {
   let child: ChildProcess | undefined;
   let cancelled = false;
   const done = new Promise<void>((resolve, reject) => {
-    child = spawn('prlimit', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('prlimit', argv, { stdio: ['ignore', 'pipe', 'pipe'], env: qemuImgEnv() });
     let stderr = '';
     let timedOut = false;
     const timer = setTimeout(() => {
