@@ -14,6 +14,7 @@ import {
   type MergeMarker,
   mergeError,
   readMarker,
+  refuseOtherMerge,
   removeMarker,
   writeMarker,
 } from '../../vm/snapshots/marker';
@@ -55,22 +56,7 @@ export async function nfsColdMerge(deps: NfsColdMergeDeps, p: VolumeMergeParams)
   try {
     await deps.refuseIfRunning(dir, [top, base]);
     let marker = await readMarker(dir, files);
-    if (marker && (marker.top !== basename(top) || marker.base !== basename(base))) {
-      throw new AgentError(
-        'merge_pending',
-        `another merge (${marker.top} into ${marker.base}) is unfinished`,
-        {
-          details: { top: marker.top, base: marker.base, phase: marker.phase },
-        },
-      );
-    }
-    if (marker?.phase === 'completing') {
-      throw new AgentError(
-        'merge_failed',
-        `the live merge of ${marker.top} stopped while QEMU was switching to ${marker.base}: which volume is current cannot be told; a person must decide`,
-        { details: { top: marker.top, base: marker.base, phase: marker.phase } },
-      );
-    }
+    refuseOtherMerge(marker, top, base);
     const names = await files.list();
     if (!names.includes(basename(top))) {
       if (!marker)

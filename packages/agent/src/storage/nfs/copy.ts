@@ -12,7 +12,7 @@ import { sourceChainOpts } from '../volumes/service';
 import { walkNfsChain } from './chains';
 import { withNfs } from './client';
 import { stageNfsChain } from './staged-chain';
-import { nfsUrl } from './volumes';
+import { nfsImageOpts, nfsUrl } from './volumes';
 
 /**
  * `volume.copy` when either side is a userspace-mode nfs domain (ADR 027): the sides for the one
@@ -35,22 +35,7 @@ export interface UserspaceCopyDeps {
 }
 
 function nfsOpts(d: UserspaceNfsDomain, rel: string, format: string, keyId: string): string {
-  const path = new URL(nfsUrl(d.location, rel)).pathname;
-  const host = d.location.server.replace(/^\[(.*)\]$/, '$1');
-  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) {
-    throw new AgentError(
-      'invalid_params',
-      'the NFS server name has characters qemu-img options cannot carry',
-    );
-  }
-  return [
-    `driver=${format}`,
-    'file.driver=nfs',
-    'file.server.type=inet',
-    `file.server.host=${host}`,
-    `file.path=${path}`,
-    `encrypt.key-secret=${keyId}`,
-  ].join(',');
+  return nfsImageOpts(d.location, rel, format, [`encrypt.key-secret=${keyId}`]);
 }
 
 /**

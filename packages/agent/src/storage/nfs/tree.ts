@@ -10,7 +10,7 @@ import {
 } from '../export/tree';
 import { NfsClient, type NfsTargetOptions, withNfs } from './client';
 import { NfsStatusError } from './protocol';
-import { nfsUrl } from './volumes';
+import { nfsImageOpts, nfsUrl } from './volumes';
 
 /** Bytes per READ/WRITE call (the client's chunk). */
 const CHUNK = 32 * 1024;
@@ -64,22 +64,7 @@ export class NfsTree implements DomainTree {
   }
 
   imageOpts(rel: string, format: string, extra: string[] = []): string {
-    const path = new URL(this.imageName(rel)).pathname;
-    const host = this.domain.location.server.replace(/^\[(.*)\]$/, '$1');
-    if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) {
-      throw new AgentError(
-        'invalid_params',
-        'the NFS server name has characters qemu-img options cannot carry',
-      );
-    }
-    return [
-      `driver=${format}`,
-      'file.driver=nfs',
-      'file.server.type=inet',
-      `file.server.host=${host}`,
-      `file.path=${path}`,
-      ...extra,
-    ].join(',');
+    return nfsImageOpts(this.domain.location, this.at(rel), format, extra);
   }
 
   private session<T>(fn: (c: NfsClient) => Promise<T>): Promise<T> {

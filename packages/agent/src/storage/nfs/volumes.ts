@@ -45,6 +45,34 @@ export function nfsUrl(location: NfsLocation, rel: string): string {
   return `nfs://${host}${base}/${rel}`;
 }
 
+/**
+ * The `--image-opts` spelling of an image on the export: the nfs protocol node written out (server,
+ * path) rather than a URL, so extra options such as `encrypt.key-secret` can follow.
+ */
+export function nfsImageOpts(
+  location: NfsLocation,
+  rel: string,
+  format: string,
+  extra: string[] = [],
+): string {
+  const path = new URL(nfsUrl(location, rel)).pathname;
+  const host = location.server.replace(/^\[(.*)\]$/, '$1');
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) {
+    throw new AgentError(
+      'invalid_params',
+      'the NFS server name has characters qemu-img options cannot carry',
+    );
+  }
+  return [
+    `driver=${format}`,
+    'file.driver=nfs',
+    'file.server.type=inet',
+    `file.server.host=${host}`,
+    `file.path=${path}`,
+    ...extra,
+  ].join(',');
+}
+
 export interface UserspaceVolumeDeps {
   /** The active userspace-mode domain, or undefined (the caller then uses the local service). */
   domain(id: string): UserspaceNfsDomain | undefined;
@@ -221,26 +249,11 @@ export class UserspaceVolumes {
       const args = ['resize', '-q'];
       if (secretFile) {
         // The key is named by file; the nfs protocol node is spelled out (no URL guessing).
-        const path = new URL(url).pathname;
-        const host = d.location.server.replace(/^\[(.*)\]$/, '$1');
-        if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) {
-          throw new AgentError(
-            'invalid_params',
-            'the NFS server name has characters qemu-img options cannot carry',
-          );
-        }
         args.push(
           '--object',
           `secret,id=vireo-sec0,format=raw,file=${secretFile.replaceAll(',', ',,')}`,
           '--image-opts',
-          [
-            `driver=${p.format}`,
-            'file.driver=nfs',
-            'file.server.type=inet',
-            `file.server.host=${host}`,
-            `file.path=${path}`,
-            'encrypt.key-secret=vireo-sec0',
-          ].join(','),
+          nfsImageOpts(d.location, at.volRel as string, p.format, ['encrypt.key-secret=vireo-sec0']),
         );
       } else args.push('-f', p.format, url);
       args.push(String(p.size_bytes));

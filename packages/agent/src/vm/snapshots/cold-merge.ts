@@ -14,6 +14,7 @@ import {
   type MergeMarker,
   mergeError,
   readMarker,
+  refuseOtherMerge,
   removeMarker,
   syncDir,
   writeMarker,
@@ -65,22 +66,7 @@ export async function coldMerge(rt: VmRuntime, p: VolumeMergeParams): Promise<Me
   try {
     await refuseIfRunning(rt, dir, [top, base]);
     let marker = await readMarker(dir);
-    if (marker && (marker.top !== basename(top) || marker.base !== basename(base))) {
-      throw new AgentError(
-        'merge_pending',
-        `another merge (${marker.top} into ${marker.base}) is unfinished`,
-        {
-          details: { top: marker.top, base: marker.base, phase: marker.phase },
-        },
-      );
-    }
-    if (marker?.phase === 'completing') {
-      throw new AgentError(
-        'merge_failed',
-        `the live merge of ${marker.top} stopped while QEMU was switching to ${marker.base}: which volume is current cannot be told; a person must decide`,
-        { details: { top: marker.top, base: marker.base, phase: marker.phase } },
-      );
-    }
+    refuseOtherMerge(marker, top, base);
     const topExists = await exists(top);
     if (!topExists) {
       if (!marker)

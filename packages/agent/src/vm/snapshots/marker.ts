@@ -94,6 +94,26 @@ export async function writeMarker(
   await syncDir(diskDir);
 }
 
+/**
+ * Refuses a merge of `top` into `base` while the disk holds the marker of another merge
+ * (`merge_pending`), or of a live merge that stopped while QEMU was switching volumes
+ * (`merge_failed`: which volume is current cannot be told from here).
+ */
+export function refuseOtherMerge(marker: MergeMarker | undefined, top: string, base: string): void {
+  if (marker && (marker.top !== basename(top) || marker.base !== basename(base))) {
+    throw new AgentError('merge_pending', `another merge (${marker.top} into ${marker.base}) is unfinished`, {
+      details: { top: marker.top, base: marker.base, phase: marker.phase },
+    });
+  }
+  if (marker?.phase === 'completing') {
+    throw new AgentError(
+      'merge_failed',
+      `the live merge of ${marker.top} stopped while QEMU was switching to ${marker.base}: which volume is current cannot be told; a person must decide`,
+      { details: { top: marker.top, base: marker.base, phase: marker.phase } },
+    );
+  }
+}
+
 /** Removes the marker (the merge is over) durably. */
 export async function removeMarker(diskDir: string, remote?: DiskDirFiles): Promise<void> {
   if (remote) return remote.remove(MERGE_MARKER);
